@@ -1,0 +1,67 @@
+//! Markdown → text: the words a reader sees, one block per paragraph, no markup.
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+
+use super::text::normalize;
+
+pub(super) fn to_text(markdown: &str) -> String {
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    let mut out = String::with_capacity(markdown.len());
+    for event in Parser::new_ext(markdown, options) {
+        match event {
+            Event::Text(text) | Event::Code(text) => out.push_str(&text),
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            // Block starts and ends become blank lines, so headings, list items and table
+            // cells never run into the sentence next to them.
+            Event::Start(Tag::Item | Tag::TableCell) => end_block(&mut out),
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::Item
+                | TagEnd::CodeBlock
+                | TagEnd::BlockQuote(_)
+                | TagEnd::TableCell
+                | TagEnd::TableRow
+                | TagEnd::TableHead,
+            ) => end_block(&mut out),
+            // Raw HTML and the rest of the markup carry no prose.
+            _ => {}
+        }
+    }
+    normalize(out.trim())
+}
+
+fn end_block(out: &mut String) {
+    let trimmed = out.trim_end_matches([' ', '\n']).len();
+    out.truncate(trimmed);
+    if !out.is_empty() {
+        out.push_str("\n\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_words_and_drops_markup() {
+        let md = "# Release notes\n\nThe **new** [parser](https://example.com) is `fast`.\n\n\
+                  - first item\n- second item\n\n<div>raw html</div>\n";
+        assert_eq!(
+            to_text(md),
+            "Release notes\n\nThe new parser is fast.\n\nfirst item\n\nsecond item"
+        );
+    }
+
+    #[test]
+    fn soft_wrapped_lines_join_into_one_paragraph() {
+        assert_eq!(to_text("one line\nwrapped here."), "one line wrapped here.");
+    }
+
+    #[test]
+    fn code_blocks_and_tables_keep_their_text_on_separate_blocks() {
+        let md = "Intro.\n\n```\nlet x = 1;\n```\n\n| a | b |\n|---|---|\n| c | d |\n";
+        assert_eq!(to_text(md), "Intro.\n\nlet x = 1;\n\na\n\nb\n\nc\n\nd");
+    }
+}

@@ -1,0 +1,21 @@
+//! # docpipe-docproc
+//!
+//! Everything docpipe does to a document's bytes, as plain Rust: turn them into text, split the
+//! text into sentences, and summarize it. No `worker` dependency and no I/O: the summarizer
+//! Worker feeds bytes in and stores what comes out, and every function here runs natively in
+//! tests and benchmarks exactly as it runs inside workerd.
+//!
+//! ## Layout
+//! - [`extract`]: bytes + declared media type → UTF-8 text, bounded in size.
+//! - [`sentences`]: text → sentences.
+//! - [`summarize`]: the [`Summarizer`] trait and the built-in extractive summarizer.
+
+pub mod extract;
+pub mod sentences;
+pub mod summarize;
+
+pub use extract::{ExtractError, ExtractLimits, Extracted, extract_text};
+pub use sentences::split_sentences;
+pub use summarize::{
+    ExtractiveSummarizer, SummarizeError, Summarizer, Summary, SummaryOptions,
+};

@@ -1,0 +1,312 @@
+//! Text → sentences, in one linear pass.
+//!
+//! Blank lines, headings and list items always end a sentence. Inside a paragraph a sentence
+//! ends at `.`, `!`, `?` or `…` (after any closing quotes or brackets) followed by white space
+//! and something that can start a sentence, or at the CJK full stops `。！？`. A period does not
+//! end a sentence after a known abbreviation, an initial, or before a lowercase word, and
+//! decimals and URLs never contain the white space a boundary needs. A run of text with no
+//! boundary at all is cut at white space every [`MAX_SENTENCE_BYTES`], so no single "sentence"
+//! can grow without bound.
+
+/// The longest sentence this splitter emits.
+pub const MAX_SENTENCE_BYTES: usize = 1_000;
+
+/// Words that end with a period without ending the sentence (compared lowercase, without the
+/// period).
+const ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "cf",
+    "al", "inc", "ltd", "co", "corp", "no", "nos", "fig", "figs", "approx", "dept", "est",
+    "vol", "pp", "p", "ed", "eds", "gen", "gov", "rep", "sen", "sgt", "lt", "col", "capt",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s",
+    "u.k", "a.m", "p.m", "ph.d", "b.a", "m.a", "z.b", "bzw", "usw", "ca", "nr",
+];
+
+/// Splits `text` into sentences with white space collapsed to single spaces.
+pub fn split_sentences(text: &str) -> Vec<String> {
+    let mut sentences = Vec::new();
+    for segment in segments(text) {
+        split_segment(&segment, &mut sentences);
+    }
+    sentences
+}
+
+/// Groups lines into segments that no sentence may cross: paragraphs, headings, list items.
+fn segments(text: &str) -> Vec<String> {
+    let mut segments = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let starts_block = line.is_empty() || starts_list_item(line) || line.starts_with('#');
+        if starts_block && !current.is_empty() {
+            segments.push(std::mem::take(&mut current));
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(strip_list_marker(line));
+        if line.starts_with('#') {
+            segments.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        segments.push(current);
+    }
+    segments
+}
+
+fn starts_list_item(line: &str) -> bool {
+    strip_list_marker(line).len() != line.len()
+}
+
+/// `- item`, `* item`, `• item`, `1. item`, `2) item` → `item`.
+fn strip_list_marker(line: &str) -> &str {
+    for bullet in ["- ", "* ", "+ ", "• ", "– "] {
+        if let Some(rest) = line.strip_prefix(bullet) {
+            return rest.trim_start();
+        }
+    }
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    if (1..=3).contains(&digits) {
+        let rest = &line[digits..];
+        if let Some(rest) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")) {
+            return rest.trim_start();
+        }
+    }
+    line
+}
+
+fn is_terminator(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '…' | '。' | '！' | '？')
+}
+
+fn is_cjk_terminator(c: char) -> bool {
+    matches!(c, '。' | '！' | '？')
+}
+
+fn is_closer(c: char) -> bool {
+    matches!(c, '"' | '\'' | '”' | '’' | '»' | ')' | ']' | '」' | '』')
+}
+
+fn split_segment(segment: &str, out: &mut Vec<String>) {
+    let chars: Vec<(usize, char)> = segment.char_indices().collect();
+    let mut start = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let (_, c) = chars[i];
+        if !is_terminator(c) {
+            i += 1;
+            continue;
+        }
+        // Take the whole run of terminators and closing marks: `?!`, `..."`, `.)`.
+        let mut end = i + 1;
+        while end < chars.len() && (is_terminator(chars[end].1) || is_closer(chars[end].1)) {
+            end += 1;
+        }
+        let end_byte = chars.get(end).map_or(segment.len(), |&(b, _)| b);
+        if ends_sentence(segment, &chars, i, end) {
+            push_sentence(&segment[start..end_byte], out);
+            start = end_byte;
+        }
+        i = end;
+    }
+    push_sentence(&segment[start..], out);
+}
+
+/// Whether the terminator run `chars[first..end]` ends a sentence.
+fn ends_sentence(segment: &str, chars: &[(usize, char)], first: usize, end: usize) -> bool {
+    if chars[first..end].iter().any(|&(_, c)| is_cjk_terminator(c)) {
+        return true;
+    }
+    let Some(&(_, after)) = chars.get(end) else {
+        return true;
+    };
+    if !after.is_whitespace() {
+        return false;
+    }
+    let next = chars[end..].iter().map(|&(_, c)| c).find(|c| !c.is_whitespace());
+    let Some(next) = next else {
+        return true;
+    };
+    if next.is_lowercase() {
+        return false;
+    }
+    let only_periods = chars[first..end]
+        .iter()
+        .all(|&(_, c)| c == '.' || is_closer(c));
+    if only_periods && chars[first].1 == '.' {
+        let word = word_before(segment, chars[first].0);
+        if is_abbreviation(word) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The word that ends at byte `dot` (exclusive), without leading punctuation.
+fn word_before(segment: &str, dot: usize) -> &str {
+    let before = &segment[..dot];
+    let start = before
+        .rfind(|c: char| c.is_whitespace() || c == '(' || c == '"' || c == '“')
+        .map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
+    &before[start..]
+}
+
+fn is_abbreviation(word: &str) -> bool {
+    let mut chars = word.chars();
+    // A single capital letter is an initial: `J. R. R. Tolkien`.
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        if c.is_uppercase() {
+            return true;
+        }
+    }
+    let lower = word.to_lowercase();
+    ABBREVIATIONS.contains(&lower.as_str())
+}
+
+/// Collapses white space and emits the sentence, cutting it when it is over-long.
+fn push_sentence(raw: &str, out: &mut Vec<String>) {
+    let mut sentence = String::with_capacity(raw.len().min(MAX_SENTENCE_BYTES));
+    for word in raw.split_whitespace() {
+        if !sentence.is_empty() && sentence.len() + 1 + word.len() > MAX_SENTENCE_BYTES {
+            out.push(std::mem::take(&mut sentence));
+        }
+        if word.len() > MAX_SENTENCE_BYTES {
+            push_long_word(word, out);
+            continue;
+        }
+        if !sentence.is_empty() {
+            sentence.push(' ');
+        }
+        sentence.push_str(word);
+    }
+    if !sentence.is_empty() {
+        out.push(sentence);
+    }
+}
+
+/// A "word" longer than a sentence may be (a base64 blob, a run of symbols): cut it at
+/// character boundaries.
+fn push_long_word(word: &str, out: &mut Vec<String>) {
+    let mut rest = word;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(MAX_SENTENCE_BYTES);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push(rest[..cut].to_owned());
+        rest = &rest[cut..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str) -> Vec<String> {
+        split_sentences(text)
+    }
+
+    #[test]
+    fn splits_on_terminal_punctuation() {
+        assert_eq!(
+            split("It rained. Did it stop? Yes! Good."),
+            ["It rained.", "Did it stop?", "Yes!", "Good."]
+        );
+    }
+
+    #[test]
+    fn abbreviations_and_initials_do_not_end_sentences() {
+        assert_eq!(
+            split("Dr. Smith met Mr. J. R. Jones at 5 p.m. on Friday. They talked, e.g. about rain."),
+            [
+                "Dr. Smith met Mr. J. R. Jones at 5 p.m. on Friday.",
+                "They talked, e.g. about rain."
+            ]
+        );
+    }
+
+    #[test]
+    fn decimals_versions_and_urls_stay_whole() {
+        assert_eq!(
+            split("Pi is 3.14159 and v2.0.1 shipped. See https://example.com/a.b?c=d. Then stop."),
+            [
+                "Pi is 3.14159 and v2.0.1 shipped.",
+                "See https://example.com/a.b?c=d.",
+                "Then stop."
+            ]
+        );
+    }
+
+    #[test]
+    fn closing_quotes_stay_with_their_sentence() {
+        assert_eq!(
+            split("He said \"stop.\" She left. (It was late.) Fine."),
+            ["He said \"stop.\"", "She left.", "(It was late.)", "Fine."]
+        );
+    }
+
+    #[test]
+    fn ellipsis_before_lowercase_continues() {
+        assert_eq!(
+            split("Wait... then go. Done… Next."),
+            ["Wait... then go.", "Done…", "Next."]
+        );
+    }
+
+    #[test]
+    fn headings_list_items_and_paragraphs_are_boundaries() {
+        let text = "# Overview\nThe tool works\n\n- fast startup\n- small size\n1. first step\n2) second step\n\nLast line";
+        assert_eq!(
+            split(text),
+            [
+                "# Overview",
+                "The tool works",
+                "fast startup",
+                "small size",
+                "first step",
+                "second step",
+                "Last line"
+            ]
+        );
+    }
+
+    #[test]
+    fn wrapped_lines_join_into_one_sentence() {
+        assert_eq!(
+            split("This sentence is\nwrapped over\nthree lines. Next."),
+            ["This sentence is wrapped over three lines.", "Next."]
+        );
+    }
+
+    #[test]
+    fn cjk_full_stops_split_without_spaces() {
+        assert_eq!(split("今日は晴れ。明日は雨？"), ["今日は晴れ。", "明日は雨？"]);
+    }
+
+    #[test]
+    fn unpunctuated_run_is_cut_at_the_size_bound() {
+        let text = "word ".repeat(1_000);
+        let sentences = split(&text);
+        assert!(sentences.len() >= 5, "got {} sentences", sentences.len());
+        assert!(sentences.iter().all(|s| s.len() <= MAX_SENTENCE_BYTES));
+        let words: usize = sentences.iter().map(|s| s.split(' ').count()).sum();
+        assert_eq!(words, 1_000, "no word may be lost");
+    }
+
+    #[test]
+    fn giant_word_is_cut_at_char_boundaries() {
+        let text = "é".repeat(1_500);
+        let sentences = split(&text);
+        assert_eq!(sentences.concat(), text);
+        assert!(sentences.iter().all(|s| s.len() <= MAX_SENTENCE_BYTES));
+    }
+
+    #[test]
+    fn empty_and_blank_text_has_no_sentences() {
+        assert!(split("").is_empty());
+        assert!(split(" \n\n \t").is_empty());
+    }
+}

@@ -1,0 +1,64 @@
+//! Summarization behind one trait, so the pipeline does not care whether a summary came from
+//! Workers AI, an OpenAI-compatible server or the built-in extractive summarizer.
+
+mod extractive;
+
+pub use extractive::ExtractiveSummarizer;
+
+/// How long a summary may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryOptions {
+    /// At most this many sentences (extractive) or roughly this many sentences' worth of text.
+    pub max_sentences: usize,
+    /// At most this many bytes of summary text.
+    pub max_bytes: usize,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        Self {
+            max_sentences: 5,
+            max_bytes: 2_000,
+        }
+    }
+}
+
+/// A summary and what produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub text: String,
+    /// The backend, as recorded in `summaries.backend`: `extractive`, `workers-ai`, `openai`.
+    pub backend: String,
+    /// The model, when the backend has one.
+    pub model: Option<String>,
+}
+
+/// Why a summarizer produced nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SummarizeError {
+    /// The text has nothing to summarize (no sentences).
+    #[error("text has no sentences to summarize")]
+    NothingToSummarize,
+    /// Worth retrying later: capacity, rate limits, timeouts.
+    #[error("{backend} is unavailable for now: {reason}")]
+    Unavailable { backend: String, reason: String },
+    /// Will not work on retry: bad request, bad credentials, unexpected response.
+    #[error("{backend} failed: {reason}")]
+    Failed { backend: String, reason: String },
+}
+
+impl SummarizeError {
+    /// Whether the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SummarizeError::Unavailable { .. })
+    }
+}
+
+/// Turns text into a summary.
+pub trait Summarizer {
+    async fn summarize(
+        &self,
+        text: &str,
+        options: &SummaryOptions,
+    ) -> Result<Summary, SummarizeError>;
+}

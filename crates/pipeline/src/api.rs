@@ -1,0 +1,349 @@
+//! The HTTP API v1 as plain values: routes, errors and response bodies. The upload Worker
+//! turns a request into a [`Route`], calls the matching operation, and turns the result or the
+//! [`ApiError`] back into a response.
+//!
+//! Every error answers with JSON `{"error": {"code", "message"}}` (plus `request_id`); `code`
+//! is stable and meant for programs, `message` is for people. Internal causes are logged, never
+//! sent.
+
+use docpipe_jobs::{DocumentId, JobId, JobStatus};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::store::{JobRow, SummaryRow};
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    CreateDocument,
+    GetJob(JobId),
+    GetSummary(DocumentId),
+}
+
+impl Route {
+    /// Matches a method and path. Unknown paths are `404`, known paths with the wrong method
+    /// `405`, malformed ids `400`.
+    pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let (allowed, route) = match segments.as_slice() {
+            ["healthz"] => ("GET", Some(Route::Health)),
+            ["v1", "documents"] => ("POST", Some(Route::CreateDocument)),
+            ["v1", "jobs", id] => ("GET", Some(Route::GetJob(parse_id(id, "job")?))),
+            ["v1", "documents", id, "summary"] => (
+                "GET",
+                Some(Route::GetSummary(parse_id(id, "document")?)),
+            ),
+            _ => ("", None),
+        };
+        let Some(route) = route else {
+            return Err(ApiError::RouteNotFound);
+        };
+        let method_ok = method == allowed || (allowed == "GET" && method == "HEAD");
+        if !method_ok {
+            return Err(ApiError::MethodNotAllowed { allowed });
+        }
+        Ok(route)
+    }
+}
+
+fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::InvalidId { what })
+}
+
+/// Everything the API can answer with other than success.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("Content-Length is required: send the document as a body of known length")]
+    LengthRequired,
+    #[error("Content-Length `{value}` is not a valid length")]
+    InvalidContentLength { value: String },
+    #[error("document is {size} bytes, the limit is {limit} bytes")]
+    PayloadTooLarge { size: u64, limit: u64 },
+    #[error("the request body is empty: send the document as the body")]
+    EmptyBody,
+    #[error("Content-Type is missing: declare the document's media type ({accepted})")]
+    MissingContentType { accepted: String },
+    #[error("{reason}; accepted media types: {accepted}")]
+    UnsupportedMediaType { reason: String, accepted: String },
+    #[error("Content-Type `{value}` is not a valid media type")]
+    InvalidContentType { value: String },
+    #[error("invalid filename: {reason}")]
+    InvalidFilename { reason: String },
+    #[error("invalid request id: {reason}")]
+    InvalidRequestId { reason: String },
+    #[error("`{what}` id is not a valid id")]
+    InvalidId { what: &'static str },
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("method not allowed; use {allowed}")]
+    MethodNotAllowed { allowed: &'static str },
+    #[error("no such job")]
+    JobNotFound,
+    #[error("no such document")]
+    DocumentNotFound,
+    #[error("the summary is not ready: job {job_id} is {status}")]
+    SummaryPending { job_id: String, status: JobStatus },
+    #[error("the document could not be summarized: {error}")]
+    SummaryFailed { job_id: String, error: String },
+    #[error("the upload did not arrive whole: {reason}")]
+    IncompleteBody { reason: String },
+    #[error("storage is unavailable, try again")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::LengthRequired => 411,
+            ApiError::InvalidContentLength { .. }
+            | ApiError::EmptyBody
+            | ApiError::InvalidContentType { .. }
+            | ApiError::InvalidFilename { .. }
+            | ApiError::InvalidRequestId { .. }
+            | ApiError::InvalidId { .. }
+            | ApiError::IncompleteBody { .. } => 400,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
+            ApiError::RouteNotFound | ApiError::JobNotFound | ApiError::DocumentNotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::SummaryPending { .. } | ApiError::SummaryFailed { .. } => 409,
+            ApiError::Unavailable => 503,
+            ApiError::Internal => 500,
+        }
+    }
+
+    /// The stable, machine-readable name of the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::LengthRequired => "length_required",
+            ApiError::InvalidContentLength { .. } => "invalid_content_length",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::EmptyBody => "empty_body",
+            ApiError::MissingContentType { .. } => "missing_content_type",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::InvalidContentType { .. } => "invalid_content_type",
+            ApiError::InvalidFilename { .. } => "invalid_filename",
+            ApiError::InvalidRequestId { .. } => "invalid_request_id",
+            ApiError::InvalidId { .. } => "invalid_id",
+            ApiError::RouteNotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::JobNotFound => "job_not_found",
+            ApiError::DocumentNotFound => "document_not_found",
+            ApiError::SummaryPending { .. } => "summary_not_ready",
+            ApiError::SummaryFailed { .. } => "summary_failed",
+            ApiError::IncompleteBody { .. } => "incomplete_body",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal_error",
+        }
+    }
+
+    /// The JSON body of the error response.
+    pub fn body(&self, request_id: &str) -> serde_json::Value {
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        match self {
+            ApiError::SummaryPending { job_id, status } => {
+                error["job_id"] = json!(job_id);
+                error["status"] = json!(status);
+            }
+            ApiError::SummaryFailed { job_id, .. } => {
+                error["job_id"] = json!(job_id);
+                error["status"] = json!(JobStatus::Failed);
+            }
+            ApiError::PayloadTooLarge { limit, .. } => error["limit_bytes"] = json!(limit),
+            _ => {}
+        }
+        json!({ "error": error, "request_id": request_id })
+    }
+}
+
+/// `202 Accepted` for a new document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadAccepted {
+    pub document_id: String,
+    pub job_id: String,
+    pub status: JobStatus,
+    pub status_url: String,
+    pub summary_url: String,
+}
+
+impl UploadAccepted {
+    pub fn new(document_id: &DocumentId, job_id: &JobId) -> Self {
+        Self {
+            document_id: document_id.to_string(),
+            job_id: job_id.to_string(),
+            status: JobStatus::Queued,
+            status_url: job_url(&job_id.to_string()),
+            summary_url: summary_url(&document_id.to_string()),
+        }
+    }
+}
+
+pub fn job_url(job_id: &str) -> String {
+    format!("/v1/jobs/{job_id}")
+}
+
+pub fn summary_url(document_id: &str) -> String {
+    format!("/v1/documents/{document_id}/summary")
+}
+
+/// `GET /v1/jobs/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobView {
+    pub job_id: String,
+    pub document_id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub request_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Present once the job has succeeded.
+    pub summary_url: Option<String>,
+}
+
+impl From<JobRow> for JobView {
+    fn from(row: JobRow) -> Self {
+        let summary_url = (row.status == JobStatus::Succeeded.as_str())
+            .then(|| summary_url(&row.document_id));
+        Self {
+            job_id: row.id,
+            document_id: row.document_id,
+            status: row.status,
+            attempts: row.attempts,
+            error: row.error,
+            request_id: row.request_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            summary_url,
+        }
+    }
+}
+
+/// `GET /v1/documents/{id}/summary`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SummaryView {
+    pub document_id: String,
+    pub job_id: String,
+    pub summary: String,
+    pub backend: String,
+    pub model: Option<String>,
+    pub fallback_from: Option<String>,
+    pub input_chars: i64,
+    pub truncated: bool,
+    pub created_at: String,
+}
+
+impl From<SummaryRow> for SummaryView {
+    fn from(row: SummaryRow) -> Self {
+        Self {
+            document_id: row.document_id,
+            job_id: row.job_id,
+            summary: row.summary,
+            backend: row.backend,
+            model: row.model,
+            fallback_from: row.fallback_from,
+            input_chars: row.input_chars,
+            truncated: row.truncated != 0,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = "01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d";
+
+    #[test]
+    fn routes_known_paths() {
+        assert_eq!(Route::parse("GET", "/healthz"), Ok(Route::Health));
+        assert_eq!(
+            Route::parse("POST", "/v1/documents"),
+            Ok(Route::CreateDocument)
+        );
+        assert_eq!(
+            Route::parse("POST", "/v1/documents/"),
+            Ok(Route::CreateDocument)
+        );
+        assert_eq!(
+            Route::parse("GET", &format!("/v1/jobs/{JOB}")),
+            Ok(Route::GetJob(JOB.parse().unwrap()))
+        );
+        assert_eq!(
+            Route::parse("HEAD", &format!("/v1/documents/{JOB}/summary")),
+            Ok(Route::GetSummary(JOB.parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn wrong_method_is_405_and_names_the_allowed_one() {
+        let err = Route::parse("GET", "/v1/documents").unwrap_err();
+        assert_eq!(err, ApiError::MethodNotAllowed { allowed: "POST" });
+        assert_eq!(err.status(), 405);
+    }
+
+    #[test]
+    fn unknown_path_is_404() {
+        for path in ["/", "/v1", "/v2/documents", "/v1/jobs", "/healthz/x"] {
+            let err = Route::parse("GET", path).unwrap_err();
+            assert_eq!(err.status(), 404, "{path}");
+        }
+    }
+
+    #[test]
+    fn malformed_id_is_400() {
+        let err = Route::parse("GET", "/v1/jobs/42").unwrap_err();
+        assert_eq!(err, ApiError::InvalidId { what: "job" });
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn error_body_has_code_message_and_request_id() {
+        let body = ApiError::PayloadTooLarge {
+            size: 10,
+            limit: 5,
+        }
+        .body("req-1");
+        assert_eq!(body["error"]["code"], "payload_too_large");
+        assert_eq!(
+            body["error"]["message"],
+            "document is 10 bytes, the limit is 5 bytes"
+        );
+        assert_eq!(body["error"]["limit_bytes"], 5);
+        assert_eq!(body["request_id"], "req-1");
+    }
+
+    #[test]
+    fn pending_summary_error_carries_job_and_status() {
+        let body = ApiError::SummaryPending {
+            job_id: JOB.into(),
+            status: JobStatus::Processing,
+        }
+        .body("r");
+        assert_eq!(body["error"]["status"], "processing");
+        assert_eq!(body["error"]["job_id"], JOB);
+    }
+
+    #[test]
+    fn every_error_maps_to_a_client_or_server_status() {
+        let errors = [
+            ApiError::LengthRequired,
+            ApiError::EmptyBody,
+            ApiError::Internal,
+            ApiError::Unavailable,
+            ApiError::JobNotFound,
+        ];
+        for error in errors {
+            assert!((400..600).contains(&error.status()), "{error:?}");
+            assert!(!error.code().is_empty());
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The narrow waist between docpipe's SQL and whatever runs it: D1 inside the Workers, SQLite
+//! in native tests. Every statement the pipeline runs is a [`Statement`] built in
+//! [`crate::store`], so the SQL and the order of its parameters live in one place.
+
+use serde::de::DeserializeOwned;
+
+/// A value bound to a `?` parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Integer(i64),
+    Text(String),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Integer(v)
+    }
+}
+
+impl From<u32> for SqlValue {
+    fn from(v: u32) -> Self {
+        SqlValue::Integer(i64::from(v))
+    }
+}
+
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        SqlValue::Integer(i64::from(v))
+    }
+}
+
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_owned())
+    }
+}
+
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// One SQL statement with its parameters, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: &'static str,
+    pub params: Vec<SqlValue>,
+}
+
+impl Statement {
+    pub fn new(sql: &'static str, params: Vec<SqlValue>) -> Self {
+        Self { sql, params }
+    }
+}
+
+/// A database error, with the database's own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbError {
+    /// A UNIQUE or PRIMARY KEY constraint refused the write.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// Anything else: unreachable database, timeouts, bad SQL. Worth retrying.
+    #[error("database error: {0}")]
+    Failed(String),
+    /// A row did not have the shape the code expects.
+    #[error("unexpected row shape: {0}")]
+    Decode(String),
+}
+
+impl DbError {
+    /// Sorts a driver's error message into [`DbError::Constraint`] or [`DbError::Failed`].
+    pub fn from_message(message: String) -> Self {
+        if message.contains("UNIQUE constraint failed")
+            || message.contains("PRIMARY KEY constraint failed")
+        {
+            DbError::Constraint(message)
+        } else {
+            DbError::Failed(message)
+        }
+    }
+}
+
+/// Runs statements. Implemented over D1 by the Workers and over SQLite by the tests.
+pub trait Database {
+    /// Runs one statement and returns how many rows it changed.
+    async fn execute(&self, statement: Statement) -> Result<u64, DbError>;
+
+    /// Runs one statement and returns its rows (including `RETURNING` rows).
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, DbError>;
+
+    /// Runs statements as one transaction and returns each one's changed-row count.
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError>;
+}

@@ -1,0 +1,29 @@
+//! # docpipe-pipeline
+//!
+//! What docpipe's Workers do, without the Workers: the HTTP API's routes, errors and bodies,
+//! upload validation, the SQL that moves jobs through their states, and the processing of one
+//! job over storage and summarizer traits. The Worker crates are adapters that read requests,
+//! bindings and messages into these types and back.
+//!
+//! No `worker` dependency: everything here compiles and tests natively; the SQL is tested
+//! against SQLite with the real migrations.
+//!
+//! ## Layout
+//! - [`api`]: routes, [`api::ApiError`] (status + stable code), response bodies.
+//! - [`upload`]: header checks that run before a byte is stored.
+//! - [`db`]: the [`db::Database`] trait D1 and SQLite implement, and [`db::Statement`].
+//! - [`store`]: every statement docpipe runs; the job state machine.
+//! - [`process`]: one job from message to summary, and what to tell the queue.
+//! - [`config`]: typed, validated vars; binding names.
+//! - [`time`]: timestamps and the [`time::Clock`] trait.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod process;
+pub mod store;
+pub mod time;
+pub mod upload;
+
+#[cfg(test)]
+mod sqlite;

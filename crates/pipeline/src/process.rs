@@ -1,0 +1,558 @@
+//! Processing one job, from its queue message to its summary. The summarizer Worker calls
+//! [`Processor::process`] for each message and turns the [`Outcome`] into an ack or a retry;
+//! storage and summarization come in through traits, so all of this runs natively in tests.
+//!
+//! Errors stop at the job: a bad document fails its own job with a readable error, a transient
+//! problem hands the job back for a later attempt, and neither affects other messages.
+
+use docpipe_docproc::{ExtractLimits, SummarizeError, Summarizer, extract_text};
+use docpipe_jobs::{ContentType, DocumentId, JobId, JobMessage};
+
+use crate::config::SummarizerConfig;
+use crate::db::{Database, DbError};
+use crate::store::{Completion, LeaseOutcome, Store};
+use crate::time::Clock;
+
+/// A document's bytes as stored, with the content type recorded at upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+}
+
+/// Object storage failed; worth retrying.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("object storage error: {0}")]
+pub struct BlobError(pub String);
+
+/// Where documents are read from (R2 in the Worker).
+pub trait DocumentSource {
+    async fn fetch(&self, id: &DocumentId) -> Result<Option<StoredDocument>, BlobError>;
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The summary is stored and the job is `succeeded`.
+    Succeeded { attempt: u32 },
+    /// The job is `failed` with this error.
+    Failed { error: String },
+    /// A transient problem; the message should come back after `delay_ms`.
+    Retry { delay_ms: i64, error: String },
+    /// Nothing to do for this message: the job is finished, missing, or was finished by a
+    /// concurrent copy of the message.
+    Skipped { reason: String },
+}
+
+/// What the queue should do with the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Ack,
+    Retry { delay_seconds: u32 },
+}
+
+/// Queues cannot delay a message by more than 12 hours.
+const MAX_QUEUE_DELAY_SECONDS: i64 = 12 * 60 * 60;
+
+impl Outcome {
+    pub fn action(&self) -> Action {
+        match self {
+            Outcome::Retry { delay_ms, .. } => {
+                let seconds = (delay_ms + 999) / 1_000;
+                let seconds = seconds.clamp(1, MAX_QUEUE_DELAY_SECONDS);
+                Action::Retry {
+                    delay_seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
+                }
+            }
+            _ => Action::Ack,
+        }
+    }
+}
+
+/// One processing attempt's view of the world.
+#[derive(Debug)]
+pub struct Processor<'a, D, B, S, C> {
+    pub store: &'a Store<D>,
+    pub documents: &'a B,
+    pub summarizer: &'a S,
+    pub clock: &'a C,
+    pub config: &'a SummarizerConfig,
+}
+
+/// Why an attempt stopped short of a summary.
+enum Stop {
+    Permanent(String),
+    Transient(String),
+}
+
+impl From<DbError> for Stop {
+    fn from(e: DbError) -> Self {
+        Stop::Transient(e.to_string())
+    }
+}
+
+impl From<BlobError> for Stop {
+    fn from(e: BlobError) -> Self {
+        Stop::Transient(e.to_string())
+    }
+}
+
+impl<D, B, S, C> Processor<'_, D, B, S, C>
+where
+    D: Database,
+    B: DocumentSource,
+    S: Summarizer,
+    C: Clock,
+{
+    pub async fn process(&self, message: &JobMessage, lease_id: &str) -> Outcome {
+        let job = &message.job_id;
+        let started = self.clock.now_ms();
+        let lease = match self
+            .store
+            .acquire_lease(job, lease_id, started, self.config.lease_ms)
+            .await
+        {
+            Ok(lease) => lease,
+            Err(e) => return self.retry_later(1, format!("could not take the lease: {e}")),
+        };
+        let lease_write_ms = self.clock.now_ms() - started;
+        let (document_id, attempt) = match lease {
+            LeaseOutcome::Acquired {
+                document_id,
+                attempt,
+            } => (document_id, attempt),
+            LeaseOutcome::Finished(status) => {
+                return Outcome::Skipped {
+                    reason: format!("job is already {status}"),
+                };
+            }
+            LeaseOutcome::NotFound => {
+                return Outcome::Skipped {
+                    reason: "no such job".into(),
+                };
+            }
+            LeaseOutcome::Held { until } => {
+                // Another consumer is on it. Come back when its lease would have expired: by
+                // then it has finished (and this copy is skipped) or died (and this copy takes
+                // over).
+                let until = crate::time::parse_timestamp(&until).unwrap_or(started);
+                return Outcome::Retry {
+                    delay_ms: (until - started).max(0) + 1_000,
+                    error: "job is leased by another consumer".into(),
+                };
+            }
+        };
+        if attempt > self.config.retry.max_attempts {
+            let error = format!(
+                "gave up after {} attempts",
+                self.config.retry.max_attempts
+            );
+            return self.fail(job, lease_id, error, attempt).await;
+        }
+
+        match self.run(&document_id, lease_write_ms).await {
+            Ok(completion) => {
+                match self
+                    .store
+                    .complete(job, lease_id, &completion, self.clock.now_ms())
+                    .await
+                {
+                    Ok(true) => Outcome::Succeeded { attempt },
+                    Ok(false) => Outcome::Skipped {
+                        reason: "lease was lost before the summary was stored".into(),
+                    },
+                    Err(e) => {
+                        self.handle_transient(job, lease_id, attempt, format!("storing the summary: {e}"))
+                            .await
+                    }
+                }
+            }
+            Err(Stop::Permanent(error)) => self.fail(job, lease_id, error, attempt).await,
+            Err(Stop::Transient(error)) => {
+                self.handle_transient(job, lease_id, attempt, error).await
+            }
+        }
+    }
+
+    /// Fetch, extract, summarize.
+    async fn run(&self, document_id: &DocumentId, lease_write_ms: i64) -> Result<Completion, Stop> {
+        let document = self
+            .documents
+            .fetch(document_id)
+            .await?
+            .ok_or_else(|| Stop::Permanent("the document's bytes are missing from storage".into()))?;
+        let content_type = ContentType::parse(document.content_type.as_deref())
+            .map_err(|e| Stop::Permanent(format!("stored content type: {e}")))?;
+
+        let extract_started = self.clock.now_ms();
+        let extracted = extract_text(&document.bytes, &content_type, &self.limits())
+            .map_err(|e| Stop::Permanent(e.to_string()))?;
+        drop(document);
+        let summarize_started = self.clock.now_ms();
+        let summary = self
+            .summarizer
+            .summarize(&extracted.text, &self.config.summary)
+            .await
+            .map_err(|e| match e {
+                e if e.is_transient() => Stop::Transient(e.to_string()),
+                SummarizeError::NothingToSummarize => {
+                    Stop::Permanent("document has no sentences to summarize".into())
+                }
+                e => Stop::Permanent(e.to_string()),
+            })?;
+        let finished = self.clock.now_ms();
+
+        Ok(Completion {
+            summary: summary.text,
+            backend: summary.backend,
+            model: summary.model,
+            fallback_from: None,
+            input_chars: extracted.text.chars().count() as u64,
+            truncated: extracted.truncated,
+            extract_ms: summarize_started - extract_started,
+            summarize_ms: finished - summarize_started,
+            lease_write_ms,
+        })
+    }
+
+    fn limits(&self) -> ExtractLimits {
+        self.config.extract
+    }
+
+    async fn fail(&self, job: &JobId, lease_id: &str, error: String, attempt: u32) -> Outcome {
+        match self.store.fail(job, lease_id, &error, self.clock.now_ms()).await {
+            Ok(true) => Outcome::Failed { error },
+            Ok(false) => Outcome::Skipped {
+                reason: "lease was lost before the failure was stored".into(),
+            },
+            Err(e) => self.retry_later(attempt, format!("could not record failure ({error}): {e}")),
+        }
+    }
+
+    /// A transient error: hand the job back for a later attempt, or fail it when attempts are
+    /// used up.
+    async fn handle_transient(
+        &self,
+        job: &JobId,
+        lease_id: &str,
+        attempt: u32,
+        error: String,
+    ) -> Outcome {
+        if attempt >= self.config.retry.max_attempts {
+            let error = format!("gave up after {attempt} attempts: {error}");
+            return self.fail(job, lease_id, error, attempt).await;
+        }
+        let now = self.clock.now_ms();
+        let delay_ms = self
+            .config
+            .retry
+            .delay_ms(attempt, self.clock.random_unit());
+        match self
+            .store
+            .release(job, lease_id, &error, now + delay_ms, now)
+            .await
+        {
+            Ok(true) => Outcome::Retry { delay_ms, error },
+            Ok(false) => Outcome::Skipped {
+                reason: "lease was lost before the retry was recorded".into(),
+            },
+            // Could not hand the job back: keep the lease and come back once it expires.
+            Err(e) => Outcome::Retry {
+                delay_ms: self.config.lease_ms + 1_000,
+                error: format!("{error}; releasing the job failed: {e}"),
+            },
+        }
+    }
+
+    fn retry_later(&self, attempt: u32, error: String) -> Outcome {
+        Outcome::Retry {
+            delay_ms: self
+                .config
+                .retry
+                .delay_ms(attempt, self.clock.random_unit()),
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::collections::HashMap;
+
+    use docpipe_docproc::{ExtractiveSummarizer, Summary, SummaryOptions};
+    use docpipe_jobs::{JobStatus, RequestId};
+    use pollster::block_on;
+
+    use super::*;
+    use crate::sqlite::Sqlite;
+    use crate::store::NewDocument;
+    use crate::time::Millis;
+
+    const T0: Millis = 1_795_381_560_000;
+
+    struct FixedClock(Cell<Millis>);
+
+    impl Clock for FixedClock {
+        fn now_ms(&self) -> Millis {
+            self.0.get()
+        }
+        fn random_unit(&self) -> f64 {
+            0.5
+        }
+    }
+
+    #[derive(Default)]
+    struct MemoryDocuments(HashMap<DocumentId, StoredDocument>);
+
+    impl DocumentSource for MemoryDocuments {
+        async fn fetch(&self, id: &DocumentId) -> Result<Option<StoredDocument>, BlobError> {
+            Ok(self.0.get(id).cloned())
+        }
+    }
+
+    /// Fails transiently for its first `failures` calls, then summarizes extractively.
+    struct Flaky {
+        failures: Cell<u32>,
+    }
+
+    impl Summarizer for Flaky {
+        async fn summarize(
+            &self,
+            text: &str,
+            options: &SummaryOptions,
+        ) -> Result<Summary, SummarizeError> {
+            if self.failures.get() > 0 {
+                self.failures.set(self.failures.get() - 1);
+                return Err(SummarizeError::Unavailable {
+                    backend: "test".into(),
+                    reason: "out of capacity".into(),
+                });
+            }
+            ExtractiveSummarizer.summarize(text, options).await
+        }
+    }
+
+    struct Fixture {
+        store: Store<Sqlite>,
+        documents: MemoryDocuments,
+        clock: FixedClock,
+        config: SummarizerConfig,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let mut config = SummarizerConfig::from_vars(|_| None).unwrap();
+            config.retry.max_attempts = 3;
+            Self {
+                store: Store::new(Sqlite::migrated()),
+                documents: MemoryDocuments::default(),
+                clock: FixedClock(Cell::new(T0)),
+                config,
+            }
+        }
+
+        fn upload(&mut self, bytes: &[u8], content_type: &str) -> JobMessage {
+            let (doc, job) = (DocumentId::new(), JobId::new());
+            let request = RequestId::parse("req-test").unwrap();
+            let new = NewDocument {
+                id: doc,
+                filename: None,
+                content_type: content_type.into(),
+                size_bytes: bytes.len().max(1) as u64,
+                sha256: None,
+                idempotency_key: None,
+                request_id: request.clone(),
+                upload_ms: None,
+            };
+            block_on(self.store.create_document(&new, &job, T0)).unwrap();
+            self.documents.0.insert(
+                doc,
+                StoredDocument {
+                    bytes: bytes.to_vec(),
+                    content_type: Some(content_type.into()),
+                },
+            );
+            JobMessage::new(job, doc, request)
+        }
+
+        fn process<S: Summarizer>(&self, summarizer: &S, message: &JobMessage, lease: &str) -> Outcome {
+            let processor = Processor {
+                store: &self.store,
+                documents: &self.documents,
+                summarizer,
+                clock: &self.clock,
+                config: &self.config,
+            };
+            block_on(processor.process(message, lease))
+        }
+
+        fn status(&self, message: &JobMessage) -> (String, i64, Option<String>) {
+            let row = block_on(self.store.job(&message.job_id)).unwrap().unwrap();
+            (row.status, row.attempts, row.error)
+        }
+
+        fn summaries(&self) -> i64 {
+            self.store.database().scalar_i64("SELECT COUNT(*) FROM summaries")
+        }
+    }
+
+    const TEXT: &[u8] = b"Rust compiles to WebAssembly. Workers run WebAssembly at the edge. \
+        The weather is nice. Queues deliver messages to Workers at least once.";
+
+    #[test]
+    fn processes_a_document_into_one_summary() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let outcome = f.process(&ExtractiveSummarizer, &message, "lease-1");
+        assert_eq!(outcome, Outcome::Succeeded { attempt: 1 });
+        assert_eq!(outcome.action(), Action::Ack);
+        assert_eq!(f.status(&message).0, "succeeded");
+        assert_eq!(f.summaries(), 1);
+        let input_chars = f
+            .store
+            .database()
+            .scalar_i64("SELECT input_chars FROM summaries");
+        assert_eq!(input_chars, TEXT.len() as i64);
+    }
+
+    #[test]
+    fn redelivered_message_writes_one_summary() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        f.process(&ExtractiveSummarizer, &message, "lease-1");
+        let again = f.process(&ExtractiveSummarizer, &message, "lease-2");
+        assert_eq!(
+            again,
+            Outcome::Skipped {
+                reason: "job is already succeeded".into()
+            }
+        );
+        assert_eq!(again.action(), Action::Ack);
+        assert_eq!(f.summaries(), 1);
+    }
+
+    #[test]
+    fn bad_document_fails_its_job_with_a_readable_error() {
+        let mut f = Fixture::new();
+        let message = f.upload(b"caf\xe9 au lait", "text/plain");
+        let outcome = f.process(&ExtractiveSummarizer, &message, "lease-1");
+        assert_eq!(outcome.action(), Action::Ack);
+        let (status, _, error) = f.status(&message);
+        assert_eq!(status, "failed");
+        assert_eq!(
+            error.as_deref(),
+            Some("document is not valid UTF-8 text (invalid byte at offset 3)")
+        );
+        assert_eq!(f.summaries(), 0);
+    }
+
+    #[test]
+    fn missing_object_fails_the_job() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        f.documents.0.clear();
+        f.process(&ExtractiveSummarizer, &message, "lease-1");
+        let (status, _, error) = f.status(&message);
+        assert_eq!(status, "failed");
+        assert!(error.unwrap().contains("missing"));
+    }
+
+    #[test]
+    fn transient_failure_retries_with_backoff_then_succeeds() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let flaky = Flaky {
+            failures: Cell::new(1),
+        };
+        let first = f.process(&flaky, &message, "lease-1");
+        let Outcome::Retry { delay_ms, ref error } = first else {
+            panic!("expected a retry, got {first:?}");
+        };
+        assert_eq!(delay_ms, 3_750, "base 5 s, attempt 1, jitter 0.5");
+        assert!(error.contains("out of capacity"), "{error}");
+        assert_eq!(first.action(), Action::Retry { delay_seconds: 4 });
+        assert_eq!(f.status(&message).0, "queued");
+
+        f.clock.0.set(T0 + delay_ms);
+        assert_eq!(
+            f.process(&flaky, &message, "lease-2"),
+            Outcome::Succeeded { attempt: 2 }
+        );
+        assert_eq!(f.summaries(), 1);
+    }
+
+    #[test]
+    fn exhausted_attempts_fail_with_the_last_error() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let flaky = Flaky {
+            failures: Cell::new(10),
+        };
+        for attempt in 1..=3 {
+            f.clock.0.set(T0 + attempt * 1_000_000);
+            f.process(&flaky, &message, &format!("lease-{attempt}"));
+        }
+        let (status, attempts, error) = f.status(&message);
+        assert_eq!((status.as_str(), attempts), ("failed", 3));
+        assert_eq!(
+            error.as_deref(),
+            Some("gave up after 3 attempts: test is unavailable for now: out of capacity")
+        );
+    }
+
+    #[test]
+    fn message_for_a_job_held_elsewhere_comes_back_after_the_lease() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        block_on(f.store.acquire_lease(&message.job_id, "other", T0, f.config.lease_ms)).unwrap();
+        let outcome = f.process(&ExtractiveSummarizer, &message, "mine");
+        assert_eq!(
+            outcome.action(),
+            Action::Retry {
+                delay_seconds: 301
+            }
+        );
+        assert_eq!(f.summaries(), 0);
+    }
+
+    #[test]
+    fn message_for_an_unknown_job_is_acked() {
+        let f = Fixture::new();
+        let message = JobMessage::new(JobId::new(), DocumentId::new(), RequestId::generate());
+        let outcome = f.process(&ExtractiveSummarizer, &message, "lease");
+        assert_eq!(outcome.action(), Action::Ack);
+        assert!(matches!(outcome, Outcome::Skipped { .. }));
+    }
+
+    #[test]
+    fn long_retry_delays_are_capped_at_the_queue_maximum() {
+        let outcome = Outcome::Retry {
+            delay_ms: 100 * 3_600_000,
+            error: String::new(),
+        };
+        assert_eq!(
+            outcome.action(),
+            Action::Retry {
+                delay_seconds: 43_200
+            }
+        );
+    }
+
+    #[test]
+    fn schema_accepts_exactly_the_contract_statuses() {
+        use crate::db::{Database, Statement};
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let set = |status: &str| {
+            block_on(f.store.database().execute(Statement::new(
+                "UPDATE jobs SET status = ?1 WHERE id = ?2",
+                vec![status.into(), message.job_id.to_string().into()],
+            )))
+        };
+        for status in JobStatus::ALL {
+            assert_eq!(set(status.as_str()), Ok(1), "{status}");
+        }
+        assert!(set("done").is_err(), "CHECK must refuse unknown statuses");
+    }
+}

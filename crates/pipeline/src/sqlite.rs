@@ -1,0 +1,116 @@
+//! [`Database`] over an in-memory SQLite with docpipe's migrations applied: the native stand-in
+//! for D1 in unit tests, running the very same SQL.
+
+use std::path::Path;
+
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, params_from_iter};
+use serde::de::DeserializeOwned;
+
+use crate::db::{Database, DbError, SqlValue, Statement};
+
+#[derive(Debug)]
+pub struct Sqlite {
+    connection: Connection,
+}
+
+impl Sqlite {
+    /// A fresh database with every migration in `migrations/` applied in order.
+    pub fn migrated() -> Self {
+        let connection = Connection::open_in_memory().expect("open in-memory SQLite");
+        connection
+            .execute_batch("PRAGMA foreign_keys = ON;")
+            .expect("enable foreign keys");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("read migrations")
+            .map(|entry| entry.expect("migration entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no migrations in {}", dir.display());
+        for file in files {
+            let sql = std::fs::read_to_string(&file).expect("read migration");
+            connection
+                .execute_batch(&sql)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        }
+        Self { connection }
+    }
+
+    /// Runs ad-hoc SQL, for assertions.
+    pub fn scalar_i64(&self, sql: &str) -> i64 {
+        self.connection
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    fn run(&self, statement: &Statement) -> Result<u64, DbError> {
+        let changes = self
+            .connection
+            .execute(statement.sql, params_from_iter(values(statement)))
+            .map_err(error)?;
+        Ok(changes as u64)
+    }
+}
+
+fn values(statement: &Statement) -> Vec<Value> {
+    statement
+        .params
+        .iter()
+        .map(|p| match p {
+            SqlValue::Null => Value::Null,
+            SqlValue::Integer(i) => Value::Integer(*i),
+            SqlValue::Text(s) => Value::Text(s.clone()),
+        })
+        .collect()
+}
+
+fn error(e: rusqlite::Error) -> DbError {
+    DbError::from_message(e.to_string())
+}
+
+impl Database for Sqlite {
+    async fn execute(&self, statement: Statement) -> Result<u64, DbError> {
+        self.run(&statement)
+    }
+
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, DbError> {
+        let mut prepared = self.connection.prepare(statement.sql).map_err(error)?;
+        let names: Vec<String> = prepared
+            .column_names()
+            .map(str::to_owned)
+            .collect();
+        let mut rows = prepared
+            .query(params_from_iter(values(&statement)))
+            .map_err(error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(error)? {
+            let mut object = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let value = match row.get_ref(i).map_err(error)? {
+                    ValueRef::Null => serde_json::Value::Null,
+                    ValueRef::Integer(n) => n.into(),
+                    ValueRef::Real(f) => f.into(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                    ValueRef::Blob(_) => serde_json::Value::Null,
+                };
+                object.insert(name.clone(), value);
+            }
+            let row = serde_json::from_value(object.into())
+                .map_err(|e| DbError::Decode(e.to_string()))?;
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError> {
+        let transaction = self.connection.unchecked_transaction().map_err(error)?;
+        let mut changes = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            changes.push(self.run(statement)?);
+        }
+        transaction.commit().map_err(error)?;
+        Ok(changes)
+    }
+}

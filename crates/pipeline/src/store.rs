@@ -1,0 +1,565 @@
+//! Every SQL statement docpipe runs, and the job state machine they enforce.
+//!
+//! Job state only moves through conditional updates, so concurrent consumers and redelivered
+//! messages cannot corrupt it:
+//! - `queued → processing` takes a lease (an id and an expiry) and counts an attempt; a job
+//!   whose lease expired may be taken over.
+//! - Only the lease holder may finish the job (`succeeded`/`failed`) or hand it back
+//!   (`queued`, for a retry). Finishing twice, or after losing the lease, changes nothing.
+//! - The summary is inserted in the same transaction as `succeeded`, keyed by job id.
+
+use docpipe_jobs::{DocumentId, JobId, JobStatus, RequestId};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Database, DbError, SqlValue, Statement};
+use crate::time::{Millis, timestamp};
+
+/// A document row to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDocument {
+    pub id: DocumentId,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub sha256: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request_id: RequestId,
+    pub upload_ms: Option<i64>,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub id: String,
+    pub document_id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub request_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// A summary and the job that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub job_id: String,
+    pub document_id: String,
+    pub summary: String,
+    pub backend: String,
+    pub model: Option<String>,
+    pub fallback_from: Option<String>,
+    pub input_chars: i64,
+    pub truncated: i64,
+    pub created_at: String,
+}
+
+/// What `GET /v1/documents/{id}/summary` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SummaryLookup {
+    NoSuchDocument,
+    /// The document's newest job has not finished.
+    Pending { job_id: String, status: JobStatus },
+    /// The document's newest job failed and no earlier job succeeded.
+    Failed { job_id: String, error: String },
+    Ready(SummaryRow),
+}
+
+/// The outcome of trying to take a job's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// This consumer now holds the lease; `attempt` counts from 1.
+    Acquired {
+        document_id: DocumentId,
+        attempt: u32,
+    },
+    /// Another consumer holds an unexpired lease.
+    Held { until: String },
+    /// The job is already `succeeded` or `failed`.
+    Finished(JobStatus),
+    NotFound,
+}
+
+/// Everything the finishing transaction records about a successful job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub summary: String,
+    pub backend: String,
+    pub model: Option<String>,
+    pub fallback_from: Option<String>,
+    pub input_chars: u64,
+    pub truncated: bool,
+    pub extract_ms: i64,
+    pub summarize_ms: i64,
+    pub lease_write_ms: i64,
+}
+
+fn int(v: u64) -> SqlValue {
+    SqlValue::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+#[derive(Deserialize)]
+struct Acquired {
+    document_id: String,
+    attempts: i64,
+}
+
+#[derive(Deserialize)]
+struct StatusRow {
+    status: String,
+    lease_expires_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LatestJob {
+    job_id: String,
+    status: String,
+    error: Option<String>,
+}
+
+/// The pipeline's view of D1.
+#[derive(Debug, Clone)]
+pub struct Store<D> {
+    db: D,
+}
+
+impl<D: Database> Store<D> {
+    pub fn new(db: D) -> Self {
+        Self { db }
+    }
+
+    pub fn database(&self) -> &D {
+        &self.db
+    }
+
+    /// Records an uploaded document and its first job, `queued`, in one transaction.
+    pub async fn create_document(
+        &self,
+        document: &NewDocument,
+        job_id: &JobId,
+        now: Millis,
+    ) -> Result<(), DbError> {
+        let now = timestamp(now);
+        let insert_document = Statement::new(
+            "INSERT INTO documents (id, object_key, filename, content_type, size_bytes, sha256, \
+             idempotency_key, request_id, upload_ms, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            vec![
+                document.id.to_string().into(),
+                document.id.object_key().into(),
+                document.filename.clone().into(),
+                document.content_type.clone().into(),
+                int(document.size_bytes),
+                document.sha256.clone().into(),
+                document.idempotency_key.clone().into(),
+                document.request_id.as_str().into(),
+                document.upload_ms.into(),
+                now.clone().into(),
+            ],
+        );
+        let insert_job = insert_job(job_id, &document.id, &document.request_id, &now);
+        self.db.batch(vec![insert_document, insert_job]).await?;
+        Ok(())
+    }
+
+    pub async fn job(&self, id: &JobId) -> Result<Option<JobRow>, DbError> {
+        let rows = self
+            .db
+            .query(Statement::new(
+                "SELECT id, document_id, status, attempts, error, request_id, created_at, \
+                 updated_at, started_at, finished_at FROM jobs WHERE id = ?1",
+                vec![id.to_string().into()],
+            ))
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// The newest successful summary of a document, or why there is none.
+    pub async fn latest_summary(&self, document: &DocumentId) -> Result<SummaryLookup, DbError> {
+        let summaries: Vec<SummaryRow> = self
+            .db
+            .query(Statement::new(
+                "SELECT job_id, document_id, summary, backend, model, fallback_from, \
+                 input_chars, truncated, created_at FROM summaries \
+                 WHERE document_id = ?1 ORDER BY job_id DESC LIMIT 1",
+                vec![document.to_string().into()],
+            ))
+            .await?;
+        if let Some(summary) = summaries.into_iter().next() {
+            return Ok(SummaryLookup::Ready(summary));
+        }
+        let latest: Vec<LatestJob> = self
+            .db
+            .query(Statement::new(
+                "SELECT id AS job_id, status, error FROM jobs WHERE document_id = ?1 \
+                 ORDER BY id DESC LIMIT 1",
+                vec![document.to_string().into()],
+            ))
+            .await?;
+        let Some(job) = latest.into_iter().next() else {
+            return Ok(SummaryLookup::NoSuchDocument);
+        };
+        let status: JobStatus = job
+            .status
+            .parse()
+            .map_err(|e| DbError::Decode(format!("{e}")))?;
+        Ok(match status {
+            JobStatus::Failed => SummaryLookup::Failed {
+                job_id: job.job_id,
+                error: job.error.unwrap_or_default(),
+            },
+            // A succeeded job always has its summary (same transaction); seeing one without
+            // means the summary row was deleted by hand, which reads as "not there yet".
+            status => SummaryLookup::Pending {
+                job_id: job.job_id,
+                status,
+            },
+        })
+    }
+
+    /// Takes the job's processing lease until `now + lease_ms`, if nobody holds it.
+    pub async fn acquire_lease(
+        &self,
+        job: &JobId,
+        lease_id: &str,
+        now: Millis,
+        lease_ms: i64,
+    ) -> Result<LeaseOutcome, DbError> {
+        let now_text = timestamp(now);
+        let rows: Vec<Acquired> = self
+            .db
+            .query(Statement::new(
+                "UPDATE jobs SET status = 'processing', lease_id = ?1, lease_expires_at = ?2, \
+                 attempts = attempts + 1, started_at = ?3, updated_at = ?3 \
+                 WHERE id = ?4 AND (status = 'queued' \
+                 OR (status = 'processing' AND lease_expires_at < ?3)) \
+                 RETURNING document_id, attempts",
+                vec![
+                    lease_id.into(),
+                    timestamp(now.saturating_add(lease_ms)).into(),
+                    now_text.into(),
+                    job.to_string().into(),
+                ],
+            ))
+            .await?;
+        if let Some(row) = rows.into_iter().next() {
+            let document_id = DocumentId::parse(&row.document_id)
+                .map_err(|e| DbError::Decode(format!("jobs.document_id: {e}")))?;
+            return Ok(LeaseOutcome::Acquired {
+                document_id,
+                attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            });
+        }
+
+        let rows: Vec<StatusRow> = self
+            .db
+            .query(Statement::new(
+                "SELECT status, lease_expires_at FROM jobs WHERE id = ?1",
+                vec![job.to_string().into()],
+            ))
+            .await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(LeaseOutcome::NotFound);
+        };
+        match row.status.parse::<JobStatus>() {
+            Ok(status) if status.is_terminal() => Ok(LeaseOutcome::Finished(status)),
+            Ok(_) => Ok(LeaseOutcome::Held {
+                until: row.lease_expires_at.unwrap_or_default(),
+            }),
+            Err(e) => Err(DbError::Decode(format!("jobs.status: {e}"))),
+        }
+    }
+
+    /// Stores the summary and marks the job `succeeded`, if this lease still holds it.
+    /// Returns whether it did.
+    pub async fn complete(
+        &self,
+        job: &JobId,
+        lease_id: &str,
+        completion: &Completion,
+        now: Millis,
+    ) -> Result<bool, DbError> {
+        let now = timestamp(now);
+        let insert_summary = Statement::new(
+            "INSERT INTO summaries (job_id, document_id, summary, backend, model, fallback_from, \
+             input_chars, truncated, created_at) \
+             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM jobs \
+             WHERE id = ?1 AND status = 'processing' AND lease_id = ?9 \
+             ON CONFLICT (job_id) DO NOTHING",
+            vec![
+                job.to_string().into(),
+                completion.summary.clone().into(),
+                completion.backend.clone().into(),
+                completion.model.clone().into(),
+                completion.fallback_from.clone().into(),
+                int(completion.input_chars),
+                completion.truncated.into(),
+                now.clone().into(),
+                lease_id.into(),
+            ],
+        );
+        let mark_succeeded = Statement::new(
+            "UPDATE jobs SET status = 'succeeded', error = NULL, lease_id = NULL, \
+             lease_expires_at = NULL, finished_at = ?1, updated_at = ?1, extract_ms = ?2, \
+             summarize_ms = ?3, lease_write_ms = ?4 \
+             WHERE id = ?5 AND status = 'processing' AND lease_id = ?6",
+            vec![
+                now.into(),
+                completion.extract_ms.into(),
+                completion.summarize_ms.into(),
+                completion.lease_write_ms.into(),
+                job.to_string().into(),
+                lease_id.into(),
+            ],
+        );
+        let changes = self.db.batch(vec![insert_summary, mark_succeeded]).await?;
+        Ok(changes.get(1).copied().unwrap_or(0) == 1)
+    }
+
+    /// Marks the job `failed` with a readable error, if this lease still holds it.
+    pub async fn fail(
+        &self,
+        job: &JobId,
+        lease_id: &str,
+        error: &str,
+        now: Millis,
+    ) -> Result<bool, DbError> {
+        let changes = self
+            .db
+            .execute(Statement::new(
+                "UPDATE jobs SET status = 'failed', error = ?1, lease_id = NULL, \
+                 lease_expires_at = NULL, finished_at = ?2, updated_at = ?2 \
+                 WHERE id = ?3 AND status = 'processing' AND lease_id = ?4",
+                vec![
+                    error.into(),
+                    timestamp(now).into(),
+                    job.to_string().into(),
+                    lease_id.into(),
+                ],
+            ))
+            .await?;
+        Ok(changes == 1)
+    }
+
+    /// Hands the job back to `queued` after a transient failure, due again at `retry_at`.
+    pub async fn release(
+        &self,
+        job: &JobId,
+        lease_id: &str,
+        error: &str,
+        retry_at: Millis,
+        now: Millis,
+    ) -> Result<bool, DbError> {
+        let changes = self
+            .db
+            .execute(Statement::new(
+                "UPDATE jobs SET status = 'queued', error = ?1, lease_id = NULL, \
+                 lease_expires_at = NULL, available_at = ?2, updated_at = ?3 \
+                 WHERE id = ?4 AND status = 'processing' AND lease_id = ?5",
+                vec![
+                    error.into(),
+                    timestamp(retry_at).into(),
+                    timestamp(now).into(),
+                    job.to_string().into(),
+                    lease_id.into(),
+                ],
+            ))
+            .await?;
+        Ok(changes == 1)
+    }
+}
+
+fn insert_job(job: &JobId, document: &DocumentId, request: &RequestId, now: &str) -> Statement {
+    Statement::new(
+        "INSERT INTO jobs (id, document_id, status, attempts, available_at, request_id, \
+         created_at, updated_at) VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?3, ?3)",
+        vec![
+            job.to_string().into(),
+            document.to_string().into(),
+            now.into(),
+            request.as_str().into(),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::Sqlite;
+    use pollster::block_on;
+
+    const T0: Millis = 1_795_381_560_000;
+    const LEASE: i64 = 60_000;
+
+    fn document(id: DocumentId) -> NewDocument {
+        NewDocument {
+            id,
+            filename: Some("notes.md".into()),
+            content_type: "text/markdown".into(),
+            size_bytes: 42,
+            sha256: None,
+            idempotency_key: None,
+            request_id: RequestId::parse("req-1").unwrap(),
+            upload_ms: Some(3),
+        }
+    }
+
+    fn completion(summary: &str) -> Completion {
+        Completion {
+            summary: summary.into(),
+            backend: "extractive".into(),
+            model: None,
+            fallback_from: None,
+            input_chars: 42,
+            truncated: false,
+            extract_ms: 1,
+            summarize_ms: 2,
+            lease_write_ms: 3,
+        }
+    }
+
+    fn store_with_job() -> (Store<Sqlite>, DocumentId, JobId) {
+        let store = Store::new(Sqlite::migrated());
+        let (doc, job) = (DocumentId::new(), JobId::new());
+        block_on(store.create_document(&document(doc), &job, T0)).unwrap();
+        (store, doc, job)
+    }
+
+    #[test]
+    fn new_job_is_queued_with_no_attempts() {
+        let (store, doc, job) = store_with_job();
+        let row = block_on(store.job(&job)).unwrap().unwrap();
+        assert_eq!(row.status, "queued");
+        assert_eq!(row.attempts, 0);
+        assert_eq!(row.document_id, doc.to_string());
+        assert_eq!(row.created_at, "2026-11-22T21:06:00.000Z");
+    }
+
+    #[test]
+    fn failed_job_insert_leaves_no_document() {
+        let (store, _, job) = store_with_job();
+        // Same job id again: the job insert fails, so the whole batch must roll back.
+        let err = block_on(store.create_document(&document(DocumentId::new()), &job, T0));
+        assert!(matches!(err, Err(DbError::Constraint(_))), "{err:?}");
+        assert_eq!(store.database().scalar_i64("SELECT COUNT(*) FROM documents"), 1);
+    }
+
+    #[test]
+    fn lease_is_exclusive_until_it_expires() {
+        let (store, doc, job) = store_with_job();
+        let first = block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        assert_eq!(
+            first,
+            LeaseOutcome::Acquired {
+                document_id: doc,
+                attempt: 1
+            }
+        );
+        let second = block_on(store.acquire_lease(&job, "b", T0 + 1_000, LEASE)).unwrap();
+        assert_eq!(
+            second,
+            LeaseOutcome::Held {
+                until: timestamp(T0 + LEASE)
+            }
+        );
+        let takeover = block_on(store.acquire_lease(&job, "c", T0 + LEASE + 1, LEASE)).unwrap();
+        assert_eq!(
+            takeover,
+            LeaseOutcome::Acquired {
+                document_id: doc,
+                attempt: 2
+            }
+        );
+    }
+
+    #[test]
+    fn only_the_lease_holder_can_finish_and_finishing_twice_is_a_no_op() {
+        let (store, doc, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        assert!(!block_on(store.complete(&job, "intruder", &completion("x"), T0)).unwrap());
+        assert!(block_on(store.complete(&job, "a", &completion("first"), T0)).unwrap());
+        assert!(!block_on(store.complete(&job, "a", &completion("second"), T0)).unwrap());
+        assert!(!block_on(store.fail(&job, "a", "late failure", T0)).unwrap());
+
+        let row = block_on(store.job(&job)).unwrap().unwrap();
+        assert_eq!(row.status, "succeeded");
+        assert_eq!(row.error, None);
+        assert_eq!(store.database().scalar_i64("SELECT COUNT(*) FROM summaries"), 1);
+        match block_on(store.latest_summary(&doc)).unwrap() {
+            SummaryLookup::Ready(summary) => assert_eq!(summary.summary, "first"),
+            other => panic!("expected a summary, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn succeeded_job_never_moves_back() {
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        block_on(store.complete(&job, "a", &completion("done"), T0)).unwrap();
+        let later = block_on(store.acquire_lease(&job, "b", T0 + 10 * LEASE, LEASE)).unwrap();
+        assert_eq!(later, LeaseOutcome::Finished(JobStatus::Succeeded));
+        assert!(!block_on(store.release(&job, "a", "x", T0, T0)).unwrap());
+        assert_eq!(block_on(store.job(&job)).unwrap().unwrap().status, "succeeded");
+    }
+
+    #[test]
+    fn a_lost_lease_cannot_store_a_summary() {
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "slow", T0, LEASE)).unwrap();
+        block_on(store.acquire_lease(&job, "fast", T0 + LEASE + 1, LEASE)).unwrap();
+        assert!(block_on(store.complete(&job, "fast", &completion("fast"), T0)).unwrap());
+        assert!(!block_on(store.complete(&job, "slow", &completion("slow"), T0)).unwrap());
+        assert_eq!(
+            store.database().scalar_i64("SELECT COUNT(*) FROM summaries WHERE summary = 'slow'"),
+            0
+        );
+    }
+
+    #[test]
+    fn released_job_can_be_leased_again_and_keeps_its_error() {
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        assert!(block_on(store.release(&job, "a", "AI busy", T0 + 5_000, T0)).unwrap());
+        let row = block_on(store.job(&job)).unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.error.as_deref()), ("queued", Some("AI busy")));
+        let again = block_on(store.acquire_lease(&job, "b", T0 + 6_000, LEASE)).unwrap();
+        assert!(matches!(again, LeaseOutcome::Acquired { attempt: 2, .. }));
+    }
+
+    #[test]
+    fn summary_lookup_reports_pending_failed_and_missing() {
+        let (store, doc, job) = store_with_job();
+        assert_eq!(
+            block_on(store.latest_summary(&doc)).unwrap(),
+            SummaryLookup::Pending {
+                job_id: job.to_string(),
+                status: JobStatus::Queued
+            }
+        );
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        block_on(store.fail(&job, "a", "not valid UTF-8", T0)).unwrap();
+        assert_eq!(
+            block_on(store.latest_summary(&doc)).unwrap(),
+            SummaryLookup::Failed {
+                job_id: job.to_string(),
+                error: "not valid UTF-8".into()
+            }
+        );
+        assert_eq!(
+            block_on(store.latest_summary(&DocumentId::new())).unwrap(),
+            SummaryLookup::NoSuchDocument
+        );
+    }
+
+    #[test]
+    fn unknown_job_is_not_found() {
+        let (store, _, _) = store_with_job();
+        assert_eq!(
+            block_on(store.acquire_lease(&JobId::new(), "a", T0, LEASE)).unwrap(),
+            LeaseOutcome::NotFound
+        );
+        assert_eq!(block_on(store.job(&JobId::new())).unwrap(), None);
+    }
+}
