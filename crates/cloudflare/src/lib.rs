@@ -1,1 +1,15 @@
+//! # docpipe-cloudflare
+//!
+//! The adapters both Workers share: D1 as a [`docpipe_pipeline::db::Database`], R2 as a
+//! [`docpipe_pipeline::process::DocumentSource`], the Workers clock, vars lookup, and logging
+//! to the Workers console. Each is a translation between a binding and a pipeline type; the
+//! decisions live in `docpipe-pipeline`.
 
+pub mod d1;
+pub mod logging;
+pub mod r2;
+pub mod runtime;
+
+pub use d1::D1;
+pub use r2::R2Documents;
+pub use runtime::{WorkerClock, vars};

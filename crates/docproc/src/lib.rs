@@ -14,7 +14,7 @@ pub mod extract;
 pub mod sentences;
 pub mod summarize;
 
-pub use extract::{ExtractError, ExtractLimits, Extracted, extract_text};
+pub use extract::{ExtractError, ExtractLimits, Extracted, Input, extract_text};
 pub use sentences::split_sentences;
 pub use summarize::{
     ExtractiveSummarizer, SummarizeError, Summarizer, Summary, SummaryOptions,

@@ -157,10 +157,10 @@ fn word_before(segment: &str, dot: usize) -> &str {
 fn is_abbreviation(word: &str) -> bool {
     let mut chars = word.chars();
     // A single capital letter is an initial: `J. R. R. Tolkien`.
-    if let (Some(c), None) = (chars.next(), chars.next()) {
-        if c.is_uppercase() {
-            return true;
-        }
+    if let (Some(c), None) = (chars.next(), chars.next())
+        && c.is_uppercase()
+    {
+        return true;
     }
     let lower = word.to_lowercase();
     ABBREVIATIONS.contains(&lower.as_str())

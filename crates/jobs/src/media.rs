@@ -110,7 +110,7 @@ impl ContentType {
         }
 
         let media_type = MediaType::from_essence(&essence)
-            .ok_or_else(|| MediaTypeError::Unsupported { essence })?;
+            .ok_or(MediaTypeError::Unsupported { essence })?;
         Ok(ContentType {
             media_type,
             charset,

@@ -15,6 +15,7 @@ pub mod names {
     pub const LOG_LEVEL: &str = "LOG_LEVEL";
     pub const MAX_UPLOAD_BYTES: &str = "MAX_UPLOAD_BYTES";
     pub const MAX_TEXT_BYTES: &str = "MAX_TEXT_BYTES";
+    pub const MAX_DOCUMENT_BYTES: &str = "MAX_DOCUMENT_BYTES";
     pub const SUMMARY_SENTENCES: &str = "SUMMARY_SENTENCES";
     pub const SUMMARY_MAX_BYTES: &str = "SUMMARY_MAX_BYTES";
     pub const LEASE_SECONDS: &str = "LEASE_SECONDS";
@@ -127,6 +128,9 @@ impl RetryPolicy {
 /// The summarizer Worker's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummarizerConfig {
+    /// How much of a document is read for processing. A Worker has 128 MB of memory, so a
+    /// larger text document is summarized from its beginning and marked truncated.
+    pub max_document_bytes: u64,
     pub extract: ExtractLimits,
     pub summary: SummaryOptions,
     /// How long a consumer owns a job before another may take it over. Must outlast the
@@ -147,6 +151,12 @@ impl SummarizerConfig {
             between(retry_base, 43_200),
         )?;
         Ok(Self {
+            max_document_bytes: var(
+                &lookup,
+                names::MAX_DOCUMENT_BYTES,
+                32 * 1024 * 1024,
+                between(1_000, 100 * 1024 * 1024),
+            )?,
             extract: ExtractLimits {
                 max_text_bytes: var(
                     &lookup,

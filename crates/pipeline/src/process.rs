@@ -5,7 +5,7 @@
 //! Errors stop at the job: a bad document fails its own job with a readable error, a transient
 //! problem hands the job back for a later attempt, and neither affects other messages.
 
-use docpipe_docproc::{ExtractLimits, SummarizeError, Summarizer, extract_text};
+use docpipe_docproc::{Input, SummarizeError, Summarizer, extract_text};
 use docpipe_jobs::{ContentType, DocumentId, JobId, JobMessage};
 
 use crate::config::SummarizerConfig;
@@ -13,11 +13,14 @@ use crate::db::{Database, DbError};
 use crate::store::{Completion, LeaseOutcome, Store};
 use crate::time::Clock;
 
-/// A document's bytes as stored, with the content type recorded at upload.
+/// A document as stored, with the content type recorded at upload: all of its bytes, or its
+/// first `max_bytes` when it is larger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDocument {
     pub bytes: Vec<u8>,
     pub content_type: Option<String>,
+    /// The whole document's size; more than `bytes.len()` when only a prefix was read.
+    pub size: u64,
 }
 
 /// Object storage failed; worth retrying.
@@ -27,7 +30,12 @@ pub struct BlobError(pub String);
 
 /// Where documents are read from (R2 in the Worker).
 pub trait DocumentSource {
-    async fn fetch(&self, id: &DocumentId) -> Result<Option<StoredDocument>, BlobError>;
+    /// Reads at most `max_bytes` of the document; `None` when it does not exist.
+    async fn fetch(
+        &self,
+        id: &DocumentId,
+        max_bytes: u64,
+    ) -> Result<Option<StoredDocument>, BlobError>;
 }
 
 /// What happened to one message.
@@ -67,6 +75,13 @@ impl Outcome {
             _ => Action::Ack,
         }
     }
+}
+
+/// A fresh lease id: the time and 53 random bits, unique per processing attempt (two copies
+/// of one message must not share a lease).
+pub fn new_lease_id(clock: &impl Clock) -> String {
+    let random = (clock.random_unit() * 9_007_199_254_740_992.0) as u64;
+    format!("{:x}-{random:014x}", clock.now_ms())
 }
 
 /// One processing attempt's view of the world.
@@ -178,14 +193,19 @@ where
     async fn run(&self, document_id: &DocumentId, lease_write_ms: i64) -> Result<Completion, Stop> {
         let document = self
             .documents
-            .fetch(document_id)
+            .fetch(document_id, self.config.max_document_bytes)
             .await?
             .ok_or_else(|| Stop::Permanent("the document's bytes are missing from storage".into()))?;
         let content_type = ContentType::parse(document.content_type.as_deref())
             .map_err(|e| Stop::Permanent(format!("stored content type: {e}")))?;
 
         let extract_started = self.clock.now_ms();
-        let extracted = extract_text(&document.bytes, &content_type, &self.limits())
+        let input = Input {
+            bytes: &document.bytes,
+            content_type: &content_type,
+            complete: document.size <= document.bytes.len() as u64,
+        };
+        let extracted = extract_text(&input, &self.config.extract)
             .map_err(|e| Stop::Permanent(e.to_string()))?;
         drop(document);
         let summarize_started = self.clock.now_ms();
@@ -213,10 +233,6 @@ where
             summarize_ms: finished - summarize_started,
             lease_write_ms,
         })
-    }
-
-    fn limits(&self) -> ExtractLimits {
-        self.config.extract
     }
 
     async fn fail(&self, job: &JobId, lease_id: &str, error: String, attempt: u32) -> Outcome {
@@ -306,8 +322,16 @@ mod tests {
     struct MemoryDocuments(HashMap<DocumentId, StoredDocument>);
 
     impl DocumentSource for MemoryDocuments {
-        async fn fetch(&self, id: &DocumentId) -> Result<Option<StoredDocument>, BlobError> {
-            Ok(self.0.get(id).cloned())
+        async fn fetch(
+            &self,
+            id: &DocumentId,
+            max_bytes: u64,
+        ) -> Result<Option<StoredDocument>, BlobError> {
+            Ok(self.0.get(id).map(|doc| {
+                let mut doc = doc.clone();
+                doc.bytes.truncate(max_bytes as usize);
+                doc
+            }))
         }
     }
 
@@ -371,6 +395,7 @@ mod tests {
                 StoredDocument {
                     bytes: bytes.to_vec(),
                     content_type: Some(content_type.into()),
+                    size: bytes.len() as u64,
                 },
             );
             JobMessage::new(job, doc, request)
@@ -445,6 +470,20 @@ mod tests {
             Some("document is not valid UTF-8 text (invalid byte at offset 3)")
         );
         assert_eq!(f.summaries(), 0);
+    }
+
+    #[test]
+    fn document_larger_than_the_read_limit_is_summarized_from_its_start() {
+        let mut f = Fixture::new();
+        f.config.max_document_bytes = 30;
+        let message = f.upload(TEXT, "text/plain");
+        assert_eq!(
+            f.process(&ExtractiveSummarizer, &message, "lease-1"),
+            Outcome::Succeeded { attempt: 1 }
+        );
+        let db = f.store.database();
+        assert_eq!(db.scalar_i64("SELECT truncated FROM summaries"), 1);
+        assert_eq!(db.scalar_i64("SELECT input_chars FROM summaries"), 30);
     }
 
     #[test]

@@ -371,6 +371,30 @@ impl<D: Database> Store<D> {
     }
 }
 
+impl<D: Database> Store<D> {
+    /// Fails a job whose message the queue gave up on, unless it already finished or a live
+    /// lease shows someone is still working on it. Returns whether it changed the job.
+    pub async fn fail_dead_lettered(
+        &self,
+        job: &JobId,
+        reason: &str,
+        now: Millis,
+    ) -> Result<bool, DbError> {
+        let now = timestamp(now);
+        let changes = self
+            .db
+            .execute(Statement::new(
+                "UPDATE jobs SET status = 'failed', error = ?1, lease_id = NULL, \
+                 lease_expires_at = NULL, finished_at = ?2, updated_at = ?2 \
+                 WHERE id = ?3 AND (status = 'queued' \
+                 OR (status = 'processing' AND lease_expires_at < ?2))",
+                vec![reason.into(), now.into(), job.to_string().into()],
+            ))
+            .await?;
+        Ok(changes == 1)
+    }
+}
+
 fn insert_job(job: &JobId, document: &DocumentId, request: &RequestId, now: &str) -> Statement {
     Statement::new(
         "INSERT INTO jobs (id, document_id, status, attempts, available_at, request_id, \
@@ -551,6 +575,21 @@ mod tests {
             block_on(store.latest_summary(&DocumentId::new())).unwrap(),
             SummaryLookup::NoSuchDocument
         );
+    }
+
+    #[test]
+    fn dead_lettered_job_fails_unless_finished_or_actively_leased() {
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        assert!(!block_on(store.fail_dead_lettered(&job, "gone", T0 + 1)).unwrap());
+        assert!(block_on(store.fail_dead_lettered(&job, "gone", T0 + LEASE + 1)).unwrap());
+        let row = block_on(store.job(&job)).unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.error.as_deref()), ("failed", Some("gone")));
+
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        block_on(store.complete(&job, "a", &completion("ok"), T0)).unwrap();
+        assert!(!block_on(store.fail_dead_lettered(&job, "gone", T0 + 10 * LEASE)).unwrap());
     }
 
     #[test]

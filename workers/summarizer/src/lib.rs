@@ -1,1 +1,182 @@
+//! # docpipe summarizer Worker
+//!
+//! Consumes the jobs queue and its dead-letter queue. A thin adapter: each message is decoded
+//! on its own, handed to `docpipe_pipeline::process::Processor` with R2, D1 and the
+//! summarizer plugged in, and acked or retried according to the outcome. The handler always
+//! returns `Ok(())`: returning an error would make workers-rs retry the whole batch.
 
+use docpipe_cloudflare::{D1, R2Documents, WorkerClock, logging, vars};
+use docpipe_docproc::ExtractiveSummarizer;
+use docpipe_jobs::{DecodeError, JobMessage};
+use docpipe_pipeline::config::{SummarizerConfig, names};
+use docpipe_pipeline::process::{Action, Outcome, Processor, new_lease_id};
+use docpipe_pipeline::store::Store;
+use docpipe_pipeline::time::Clock;
+use tracing::{Instrument, error, info, warn};
+use wasm_bindgen::JsValue;
+use worker::{Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result, event};
+
+/// How long to hold back messages when the Worker itself is misconfigured.
+const MISCONFIGURED_RETRY_SECONDS: u32 = 300;
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    logging::init(vars(&env)(names::LOG_LEVEL));
+    let queue = batch.queue();
+    let span = tracing::info_span!("batch", queue = %queue);
+    async {
+        match queue.as_str() {
+            names::JOBS_QUEUE => consume_jobs(&batch, &env).await,
+            names::JOBS_DLQ => consume_dead_letters(&batch, &env).await,
+            other => {
+                error!(queue = other, "batch from a queue this Worker does not consume; retrying it");
+                batch.retry_all_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+    Ok(())
+}
+
+fn delay(seconds: u32) -> worker::QueueRetryOptions {
+    QueueRetryOptionsBuilder::new()
+        .with_delay_seconds(seconds)
+        .build()
+}
+
+/// The message body as JSON text. Producers send JSON objects; a string body is taken as
+/// JSON text itself.
+fn body_json(body: &JsValue) -> String {
+    if let Some(text) = body.as_string() {
+        return text;
+    }
+    js_sys::JSON::stringify(body)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
+}
+
+struct Bindings {
+    store: Store<D1>,
+    documents: R2Documents,
+    config: SummarizerConfig,
+}
+
+fn bindings(env: &Env) -> std::result::Result<Bindings, String> {
+    let config = SummarizerConfig::from_vars(vars(env)).map_err(|e| e.to_string())?;
+    let db = env.d1(names::DB).map_err(|e| format!("D1 binding: {e}"))?;
+    let bucket = env
+        .bucket(names::DOCUMENTS)
+        .map_err(|e| format!("R2 binding: {e}"))?;
+    Ok(Bindings {
+        store: Store::new(D1(db)),
+        documents: R2Documents(bucket),
+        config,
+    })
+}
+
+async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
+    let bindings = match bindings(env) {
+        Ok(bindings) => bindings,
+        Err(e) => {
+            error!(error = %e, "cannot process jobs; retrying the batch later");
+            batch.retry_all_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
+            return;
+        }
+    };
+    let processor = Processor {
+        store: &bindings.store,
+        documents: &bindings.documents,
+        summarizer: &ExtractiveSummarizer,
+        clock: &WorkerClock,
+        config: &bindings.config,
+    };
+    for raw in batch.raw_iter() {
+        consume_job(&raw, &processor, &bindings.store).await;
+    }
+}
+
+async fn consume_job(
+    raw: &RawMessage,
+    processor: &Processor<'_, D1, R2Documents, ExtractiveSummarizer, WorkerClock>,
+    store: &Store<D1>,
+) {
+    let body = body_json(&raw.body());
+    let message = match JobMessage::decode(&body) {
+        Ok(message) => message,
+        Err(e @ DecodeError::UnsupportedVersion { .. }) => {
+            // Likely a newer producer during a deploy: a newer consumer can read it. If none
+            // comes, the queue dead-letters it and the job is failed there.
+            warn!(error = %e, message_id = %raw.id(), "message version not understood; retrying");
+            raw.retry_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
+            return;
+        }
+        Err(e) => {
+            error!(error = %e, message_id = %raw.id(), "unreadable job message; dropping it");
+            if let Some(job) = JobMessage::peek_job_id(&body) {
+                let reason = format!("unreadable queue message: {e}");
+                if let Err(e) = store.fail_dead_lettered(&job, &reason, WorkerClock.now_ms()).await {
+                    error!(error = %e, %job, "could not record the failure");
+                }
+            }
+            raw.ack();
+            return;
+        }
+    };
+
+    let span = tracing::info_span!(
+        "job",
+        job_id = %message.job_id,
+        document_id = %message.document_id,
+        request_id = %message.request_id,
+        message_id = %raw.id(),
+    );
+    async {
+        let lease_id = new_lease_id(&WorkerClock);
+        let outcome = processor.process(&message, &lease_id).await;
+        match &outcome {
+            Outcome::Succeeded { attempt } => info!(attempt, "job succeeded"),
+            Outcome::Failed { error } => warn!(%error, "job failed"),
+            Outcome::Retry { delay_ms, error } => warn!(%error, delay_ms, "job will be retried"),
+            Outcome::Skipped { reason } => info!(%reason, "message skipped"),
+        }
+        match outcome.action() {
+            Action::Ack => raw.ack(),
+            Action::Retry { delay_seconds } => raw.retry_with_options(&delay(delay_seconds)),
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Messages the queue gave up on: fail their jobs with the reason, unless they finished.
+async fn consume_dead_letters(batch: &MessageBatch<serde_json::Value>, env: &Env) {
+    let store = match env.d1(names::DB) {
+        Ok(db) => Store::new(D1(db)),
+        Err(e) => {
+            error!(error = %e, "D1 binding unavailable; retrying dead letters later");
+            batch.retry_all_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
+            return;
+        }
+    };
+    for raw in batch.raw_iter() {
+        let body = body_json(&raw.body());
+        let Some(job) = JobMessage::peek_job_id(&body) else {
+            error!(message_id = %raw.id(), "dead letter without a job id; dropping it");
+            raw.ack();
+            continue;
+        };
+        let reason = "the queue gave up delivering this job after its maximum retries";
+        match store.fail_dead_lettered(&job, reason, WorkerClock.now_ms()).await {
+            Ok(changed) => {
+                warn!(job_id = %job, failed = changed, "dead-lettered job");
+                raw.ack();
+            }
+            Err(e) => {
+                error!(job_id = %job, error = %e, "could not fail a dead-lettered job; retrying");
+                raw.retry_with_options(&delay(60));
+            }
+        }
+    }
+}

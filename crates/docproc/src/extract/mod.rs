@@ -32,6 +32,26 @@ pub struct Extracted {
     pub truncated: bool,
 }
 
+/// A document to extract, possibly only its first part.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub bytes: &'a [u8],
+    pub content_type: &'a ContentType,
+    /// False when `bytes` are only the beginning of a larger document; the text is then
+    /// extracted from what is there and marked truncated.
+    pub complete: bool,
+}
+
+impl<'a> Input<'a> {
+    pub fn whole(bytes: &'a [u8], content_type: &'a ContentType) -> Self {
+        Self {
+            bytes,
+            content_type,
+            complete: true,
+        }
+    }
+}
+
 /// Why a document has no usable text. Each is permanent: retrying cannot help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExtractError {
@@ -45,29 +65,25 @@ pub enum ExtractError {
     InvalidUtf8 { offset: usize },
 }
 
-/// Extracts the text of `bytes`, read as the declared content type.
-pub fn extract_text(
-    bytes: &[u8],
-    content_type: &ContentType,
-    limits: &ExtractLimits,
-) -> Result<Extracted, ExtractError> {
-    if bytes.is_empty() {
+/// Extracts the text of a document, read as its declared content type.
+pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extracted, ExtractError> {
+    if input.bytes.is_empty() {
         return Err(ExtractError::Empty);
     }
-    let media_type = content_type.media_type;
-    let decoded = text::decode(bytes, media_type)?;
+    let media_type = input.content_type.media_type;
+    let decoded = text::decode(input.bytes, media_type, input.complete)?;
     let text = match media_type {
-        MediaType::PlainText => text::normalize(&decoded),
-        MediaType::Markdown => markdown::to_text(&decoded),
+        MediaType::PlainText => text::normalize(decoded),
+        MediaType::Markdown => markdown::to_text(decoded),
     };
     if text.trim().is_empty() {
         return Err(ExtractError::NoText);
     }
-    let (text, truncated) = truncate(text, limits.max_text_bytes);
+    let (text, cut) = truncate(text, limits.max_text_bytes);
     Ok(Extracted {
         text,
         media_type,
-        truncated,
+        truncated: cut || !input.complete,
     })
 }
 
@@ -92,10 +108,14 @@ mod tests {
         ContentType::new(MediaType::PlainText)
     }
 
+    fn extract(bytes: &[u8], content_type: &ContentType, limits: &ExtractLimits) -> Result<Extracted, ExtractError> {
+        extract_text(&Input::whole(bytes, content_type), limits)
+    }
+
     #[test]
     fn empty_document_is_an_error() {
         assert_eq!(
-            extract_text(b"", &plain(), &ExtractLimits::default()),
+            extract(b"", &plain(), &ExtractLimits::default()),
             Err(ExtractError::Empty)
         );
     }
@@ -103,7 +123,7 @@ mod tests {
     #[test]
     fn whitespace_only_document_has_no_text() {
         assert_eq!(
-            extract_text(b" \n\t \r\n", &plain(), &ExtractLimits::default()),
+            extract(b" \n\t \r\n", &plain(), &ExtractLimits::default()),
             Err(ExtractError::NoText)
         );
     }
@@ -111,14 +131,14 @@ mod tests {
     #[test]
     fn truncates_at_a_character_boundary_and_says_so() {
         let limits = ExtractLimits { max_text_bytes: 5 };
-        let out = extract_text("abcdé fgh".as_bytes(), &plain(), &limits).unwrap();
+        let out = extract("abcdé fgh".as_bytes(), &plain(), &limits).unwrap();
         assert_eq!(out.text, "abcd", "é is two bytes and must not be split");
         assert!(out.truncated);
     }
 
     #[test]
     fn short_text_is_not_marked_truncated() {
-        let out = extract_text(b"Hello there.", &plain(), &ExtractLimits::default()).unwrap();
+        let out = extract(b"Hello there.", &plain(), &ExtractLimits::default()).unwrap();
         assert_eq!(out.text, "Hello there.");
         assert!(!out.truncated);
         assert_eq!(out.media_type, MediaType::PlainText);
@@ -127,8 +147,35 @@ mod tests {
     #[test]
     fn markdown_is_read_without_markup() {
         let md = ContentType::new(MediaType::Markdown);
-        let out = extract_text(b"# Title\n\nSome *bold* text.", &md, &ExtractLimits::default())
+        let out = extract(b"# Title\n\nSome *bold* text.", &md, &ExtractLimits::default())
             .unwrap();
         assert_eq!(out.text, "Title\n\nSome bold text.");
+    }
+
+    #[test]
+    fn partial_input_drops_a_cut_character_and_is_marked_truncated() {
+        let bytes = "Grüße aus Köln".as_bytes();
+        let cut = &bytes[..bytes.len() - 1 - "ln".len()]; // ends inside `ö`
+        let input = Input {
+            bytes: cut,
+            content_type: &plain(),
+            complete: false,
+        };
+        let out = extract_text(&input, &ExtractLimits::default()).unwrap();
+        assert_eq!(out.text, "Grüße aus K");
+        assert!(out.truncated);
+    }
+
+    #[test]
+    fn invalid_utf8_inside_partial_input_is_still_an_error() {
+        let input = Input {
+            bytes: b"ab\xFFcd\xC3",
+            content_type: &plain(),
+            complete: false,
+        };
+        assert_eq!(
+            extract_text(&input, &ExtractLimits::default()),
+            Err(ExtractError::InvalidUtf8 { offset: 2 })
+        );
     }
 }

@@ -1,0 +1,60 @@
+//! D1 as a [`Database`].
+
+use docpipe_pipeline::db::{Database, DbError, SqlValue, Statement};
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+#[derive(Debug)]
+pub struct D1(pub D1Database);
+
+fn js(value: &SqlValue) -> JsValue {
+    match value {
+        SqlValue::Null => JsValue::NULL,
+        // D1 numbers are JavaScript numbers; every integer docpipe stores is far below 2^53.
+        SqlValue::Integer(i) => JsValue::from_f64(*i as f64),
+        SqlValue::Text(s) => JsValue::from_str(s),
+    }
+}
+
+fn error(e: worker::Error) -> DbError {
+    DbError::from_message(e.to_string())
+}
+
+impl D1 {
+    fn prepare(&self, statement: &Statement) -> Result<D1PreparedStatement, DbError> {
+        let params: Vec<JsValue> = statement.params.iter().map(js).collect();
+        self.0.prepare(statement.sql).bind(&params).map_err(error)
+    }
+}
+
+fn changes(result: &worker::D1Result) -> Result<u64, DbError> {
+    let meta = result.meta().map_err(error)?;
+    Ok(meta.and_then(|m| m.changes).unwrap_or(0) as u64)
+}
+
+impl Database for D1 {
+    async fn execute(&self, statement: Statement) -> Result<u64, DbError> {
+        let result = self.prepare(&statement)?.run().await.map_err(error)?;
+        changes(&result)
+    }
+
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, DbError> {
+        let result = self.prepare(&statement)?.all().await.map_err(error)?;
+        if let Some(message) = result.error() {
+            return Err(DbError::from_message(message));
+        }
+        result
+            .results::<T>()
+            .map_err(|e| DbError::Decode(e.to_string()))
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError> {
+        let prepared = statements
+            .iter()
+            .map(|s| self.prepare(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self.0.batch(prepared).await.map_err(error)?;
+        results.iter().map(changes).collect()
+    }
+}

@@ -1,0 +1,29 @@
+//! The Workers runtime's clock, randomness and vars.
+
+use docpipe_pipeline::time::{Clock, Millis};
+use worker::Env;
+
+/// `Date.now()` and `Math.random()`. Workers advance the clock only across I/O, so a span of
+/// pure computation measures as zero: stage timings taken here are I/O waits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now_ms(&self) -> Millis {
+        js_sys::Date::now() as Millis
+    }
+
+    fn random_unit(&self) -> f64 {
+        js_sys::Math::random()
+    }
+}
+
+/// Looks up a var (or secret) by name, for `Config::from_vars`.
+pub fn vars(env: &Env) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| {
+        env.var(name)
+            .ok()
+            .map(|v| v.to_string())
+            .or_else(|| env.secret(name).ok().map(|v| v.to_string()))
+    }
+}

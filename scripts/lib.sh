@@ -1,0 +1,20 @@
+# Shared by the scripts in this directory: paths, tool locations and defaults.
+# Source it; it changes the working directory to the repository root.
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$(pwd)
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+
+# worker-build would download these from GitHub; point it at the ones scripts/setup installs.
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+
+export WRANGLER_SEND_METRICS=false
+export DOCPIPE_STATE="${DOCPIPE_STATE:-$ROOT/.wrangler/state}"
+
+WORKERS=(upload summarizer)
+WRANGLER_CONFIGS=(-c wrangler/upload.toml -c wrangler/summarizer.toml)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
