@@ -1,1 +1,509 @@
+//! # docpipe-e2e
+//!
+//! A harness that runs the real pipeline for end-to-end tests: both Workers in one
+//! `wrangler dev` (workerd), on free ports, with a temporary `--persist-to` directory holding
+//! local R2, D1 and queue state. Tests talk to it over HTTP, read D1 through
+//! `wrangler d1 execute`, and read its logs. Dropping a [`Pipeline`] stops every process it
+//! started, also when a test fails.
+//!
+//! The Workers must be built first (`scripts/build`); `scripts/test` does that.
 
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn wrangler() -> PathBuf {
+    root().join("node_modules/.bin/wrangler")
+}
+
+/// A wrangler command with the environment the scripts use.
+pub fn wrangler_command() -> Command {
+    let mut command = Command::new(wrangler());
+    command
+        .current_dir(root())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("NO_COLOR", "1");
+    command
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Starts `wrangler dev` with both Workers on free ports, logging to a new file in `dir`.
+fn spawn(dir: &Path, options: &Options) -> Result<(Child, u16, PathBuf)> {
+    let port = free_port()?;
+    let inspector = free_port()?;
+    let mut index = 0;
+    let log = loop {
+        let candidate = dir.join(format!("wrangler-{index}.log"));
+        if !candidate.exists() {
+            break candidate;
+        }
+        index += 1;
+    };
+    let out = File::create(&log)?;
+    let mut command = wrangler_command();
+    command
+        .args([
+            "dev",
+            "-c",
+            "wrangler/upload.toml",
+            "-c",
+            "wrangler/summarizer.toml",
+        ])
+        .arg("--persist-to")
+        .arg(dir.join("state"))
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &inspector.to_string()])
+        .args(["--test-scheduled", "--show-interactive-dev-session=false"])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    for var in &options.vars {
+        command.args(["--var", var]);
+    }
+    // Its own process group, so stopping it also stops workerd and anything else it spawns.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command.spawn().context("starting wrangler dev")?;
+    Ok((child, port, log))
+}
+
+/// A running pipeline.
+#[derive(Debug)]
+pub struct Pipeline {
+    child: Child,
+    dir: tempfile::TempDir,
+    options: Options,
+    log: PathBuf,
+    running: bool,
+    pub port: u16,
+}
+
+/// How to start a pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `NAME:value` pairs passed as `--var`, overriding the configs' vars.
+    pub vars: Vec<String>,
+}
+
+impl Pipeline {
+    pub fn start() -> Result<Pipeline> {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Result<Pipeline> {
+        for worker in ["upload", "summarizer"] {
+            let built = root().join(format!("workers/{worker}/build/index.js"));
+            ensure!(
+                built.exists(),
+                "{} is missing: run scripts/build first",
+                built.display()
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("docpipe-e2e-").tempdir()?;
+        let persist = dir.path().join("state");
+        let status = wrangler_command()
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(&persist)
+            .args(["-c", "wrangler/summarizer.toml"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running wrangler d1 migrations apply")?;
+        ensure!(status.success(), "applying migrations failed");
+        let (child, port, log) = spawn(dir.path(), &options)?;
+        let mut pipeline = Pipeline {
+            child,
+            dir,
+            options,
+            log,
+            running: true,
+            port,
+        };
+        pipeline.wait_healthy(Duration::from_secs(90))?;
+        Ok(pipeline)
+    }
+
+    /// Starts the runtime again on the same state, after [`Pipeline::kill`] or
+    /// [`Pipeline::stop`].
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let (child, port, log) = spawn(self.dir.path(), &self.options)?;
+        self.child = child;
+        self.port = port;
+        self.log = log;
+        self.running = true;
+        self.wait_healthy(Duration::from_secs(90))
+    }
+
+    /// The `--persist-to` directory.
+    pub fn persist_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(response) = self.get("/healthz")
+                && response.status == 200
+            {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("wrangler dev exited with {status}:\n{}", self.logs());
+            }
+            if Instant::now() > deadline {
+                bail!("pipeline not healthy after {timeout:?}:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Everything wrangler and the Workers printed so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The JSON log lines the Workers wrote.
+    pub fn log_events(&self) -> Vec<Value> {
+        self.logs()
+            .lines()
+            .filter_map(|line| line.find("{\"timestamp\"").map(|at| &line[at..]))
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect()
+    }
+
+    pub fn get(&self, path: &str) -> Result<HttpResponse> {
+        request(self.port, "GET", path, &[], None)
+    }
+
+    /// Uploads `body` as a document.
+    pub fn upload(&self, body: &[u8], content_type: &str, query: &str) -> Result<HttpResponse> {
+        let path = format!("/v1/documents{query}");
+        request(
+            self.port,
+            "POST",
+            &path,
+            &[("Content-Type", content_type)],
+            Some(body),
+        )
+    }
+
+    /// Polls the job until it is `succeeded` or `failed`, and returns it.
+    pub fn wait_for_job(&self, job_id: &str, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.get(&format!("/v1/jobs/{job_id}"))?.json()?;
+            let status = job["status"].as_str().unwrap_or_default();
+            if status == "succeeded" || status == "failed" {
+                return Ok(job);
+            }
+            if Instant::now() > deadline {
+                bail!("job {job_id} still {status} after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs SQL against the pipeline's local D1 and returns the rows.
+    pub fn sql(&self, query: &str) -> Result<Vec<Value>> {
+        d1_query(&self.persist_dir(), query)
+    }
+
+    /// The first column of the first row, as an integer.
+    pub fn sql_count(&self, query: &str) -> Result<i64> {
+        let rows = self.sql(query)?;
+        rows.first()
+            .and_then(|row| row.as_object()?.values().next()?.as_i64())
+            .with_context(|| format!("{query} returned no integer: {rows:?}"))
+    }
+
+    /// The keys of every object in the local R2 bucket.
+    pub fn r2_keys(&self) -> Result<Vec<String>> {
+        let dir = self.persist_dir().join("v3/r2/miniflare-R2BucketObject");
+        let mut keys = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(keys);
+        };
+        for entry in entries {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !name.ends_with(".sqlite") || name == "metadata.sqlite" {
+                continue;
+            }
+            let db = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            let mut statement = db.prepare("SELECT key FROM _mf_objects ORDER BY key")?;
+            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+            for key in rows {
+                keys.push(key?);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Stops the pipeline (as Ctrl-C would) and waits until every process it started is gone.
+    pub fn stop(&mut self) {
+        if !std::mem::replace(&mut self.running, false) {
+            return;
+        }
+        let group = self.child.id();
+        signal_group(group, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // Reap wrangler itself, so its zombie does not keep the group alive.
+            let _ = self.child.try_wait();
+            if !group_alive(group) {
+                break;
+            }
+            if Instant::now() > deadline {
+                signal_group(group, "KILL");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.wait();
+    }
+
+    /// Kills the runtime abruptly, losing in-memory queue messages, as a crash would.
+    pub fn kill(&mut self) {
+        if !std::mem::replace(&mut self.running, false) {
+            return;
+        }
+        let group = self.child.id();
+        signal_group(group, "KILL");
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while group_alive(group) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn group_alive(group: u32) -> bool {
+    Command::new("kill")
+        .args(["-s", "0", "--"])
+        .arg(format!("-{group}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn signal_group(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--"])
+        .arg(format!("-{pid}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Runs SQL against the local D1 kept in `persist`.
+pub fn d1_query(persist: &Path, query: &str) -> Result<Vec<Value>> {
+    let output = wrangler_command()
+        .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+        .arg(persist)
+        .args(["-c", "wrangler/summarizer.toml", "--command", query])
+        .output()
+        .context("running wrangler d1 execute")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "wrangler d1 execute failed for {query}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let start = stdout.find('[').context("no JSON in wrangler output")?;
+    let results: Value = serde_json::from_str(&stdout[start..])?;
+    let rows = results
+        .as_array()
+        .and_then(|statements| statements.last())
+        .and_then(|last| last["results"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    Ok(rows)
+}
+
+/// An HTTP response, whole.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_slice(&self.body).with_context(|| {
+            format!(
+                "status {} body is not JSON: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A plain HTTP/1.1 request with `Content-Length` set from `body`.
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<HttpResponse> {
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body.unwrap_or_default());
+    raw_request(port, &raw)
+}
+
+/// Sends raw bytes as a request and reads the response, for requests a client library would
+/// refuse to make (lying or missing lengths, chunked bodies).
+pub fn raw_request(port: u16, raw: &[u8]) -> Result<HttpResponse> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    // The server may answer (say, 413) before it has read the whole body and then close the
+    // connection: a failed write is not an error as long as a response arrives.
+    let _ = stream.write_all(raw);
+    read_response(&mut stream)
+}
+
+/// Reads one response: the head, then a body delimited by `Content-Length`, by chunked
+/// encoding, or by the end of the connection.
+fn read_response(stream: &mut TcpStream) -> Result<HttpResponse> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut chunk)?;
+        ensure!(n > 0, "connection closed before the response head");
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("bad status line {status_line:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut response = HttpResponse {
+        status,
+        headers,
+        body: buffer[head_end + 4..].to_vec(),
+    };
+    let length = response
+        .header("Content-Length")
+        .and_then(|v| v.parse::<usize>().ok());
+    let chunked = response
+        .header("Transfer-Encoding")
+        .is_some_and(|v| v.contains("chunked"));
+    loop {
+        let complete = match (length, chunked) {
+            (Some(length), _) => response.body.len() >= length,
+            (None, true) => response.body.ends_with(b"0\r\n\r\n"),
+            (None, false) => false,
+        };
+        if complete {
+            break;
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        response.body.extend_from_slice(&chunk[..n]);
+    }
+    if chunked {
+        response.body = dechunk(&response.body)?;
+    }
+    Ok(response)
+}
+
+fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk")?;
+        let size_text = String::from_utf8_lossy(&raw[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        ensure!(raw.len() >= size + 2, "truncated chunk");
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+}
+
+/// Waits until `check` returns `Some`, polling until `timeout`.
+pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check()? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("condition not met within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

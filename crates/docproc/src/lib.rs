@@ -16,6 +16,4 @@ pub mod summarize;
 
 pub use extract::{ExtractError, ExtractLimits, Extracted, Input, extract_text};
 pub use sentences::split_sentences;
-pub use summarize::{
-    ExtractiveSummarizer, SummarizeError, Summarizer, Summary, SummaryOptions,
-};
+pub use summarize::{ExtractiveSummarizer, SummarizeError, Summarizer, Summary, SummaryOptions};

@@ -14,11 +14,11 @@ pub const MAX_SENTENCE_BYTES: usize = 1_000;
 /// Words that end with a period without ending the sentence (compared lowercase, without the
 /// period).
 const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "cf",
-    "al", "inc", "ltd", "co", "corp", "no", "nos", "fig", "figs", "approx", "dept", "est",
-    "vol", "pp", "p", "ed", "eds", "gen", "gov", "rep", "sen", "sgt", "lt", "col", "capt",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s",
-    "u.k", "a.m", "p.m", "ph.d", "b.a", "m.a", "z.b", "bzw", "usw", "ca", "nr",
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "cf", "al",
+    "inc", "ltd", "co", "corp", "no", "nos", "fig", "figs", "approx", "dept", "est", "vol", "pp",
+    "p", "ed", "eds", "gen", "gov", "rep", "sen", "sgt", "lt", "col", "capt", "jan", "feb", "mar",
+    "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.m", "p.m",
+    "ph.d", "b.a", "m.a", "z.b", "bzw", "usw", "ca", "nr",
 ];
 
 /// Splits `text` into sentences with white space collapsed to single spaces.
@@ -126,7 +126,10 @@ fn ends_sentence(segment: &str, chars: &[(usize, char)], first: usize, end: usiz
     if !after.is_whitespace() {
         return false;
     }
-    let next = chars[end..].iter().map(|&(_, c)| c).find(|c| !c.is_whitespace());
+    let next = chars[end..]
+        .iter()
+        .map(|&(_, c)| c)
+        .find(|c| !c.is_whitespace());
     let Some(next) = next else {
         return true;
     };
@@ -150,7 +153,9 @@ fn word_before(segment: &str, dot: usize) -> &str {
     let before = &segment[..dot];
     let start = before
         .rfind(|c: char| c.is_whitespace() || c == '(' || c == '"' || c == '“')
-        .map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
+        .map_or(0, |i| {
+            i + before[i..].chars().next().map_or(1, char::len_utf8)
+        });
     &before[start..]
 }
 
@@ -220,7 +225,9 @@ mod tests {
     #[test]
     fn abbreviations_and_initials_do_not_end_sentences() {
         assert_eq!(
-            split("Dr. Smith met Mr. J. R. Jones at 5 p.m. on Friday. They talked, e.g. about rain."),
+            split(
+                "Dr. Smith met Mr. J. R. Jones at 5 p.m. on Friday. They talked, e.g. about rain."
+            ),
             [
                 "Dr. Smith met Mr. J. R. Jones at 5 p.m. on Friday.",
                 "They talked, e.g. about rain."
@@ -283,7 +290,10 @@ mod tests {
 
     #[test]
     fn cjk_full_stops_split_without_spaces() {
-        assert_eq!(split("今日は晴れ。明日は雨？"), ["今日は晴れ。", "明日は雨？"]);
+        assert_eq!(
+            split("今日は晴れ。明日は雨？"),
+            ["今日は晴れ。", "明日は雨？"]
+        );
     }
 
     #[test]

@@ -109,8 +109,8 @@ impl ContentType {
             }
         }
 
-        let media_type = MediaType::from_essence(&essence)
-            .ok_or(MediaTypeError::Unsupported { essence })?;
+        let media_type =
+            MediaType::from_essence(&essence).ok_or(MediaTypeError::Unsupported { essence })?;
         Ok(ContentType {
             media_type,
             charset,
@@ -129,9 +129,8 @@ impl ContentType {
 /// RFC 9110 `token`: the characters allowed in a media type's type, subtype and charset.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -178,7 +177,13 @@ mod tests {
 
     #[test]
     fn malformed_values_are_rejected() {
-        for value in ["textplain", "text/", "/plain", "text/plain; charset", "te xt/plain"] {
+        for value in [
+            "textplain",
+            "text/",
+            "/plain",
+            "text/plain; charset",
+            "te xt/plain",
+        ] {
             assert!(
                 matches!(
                     ContentType::parse(Some(value)),

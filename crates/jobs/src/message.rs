@@ -29,7 +29,9 @@ pub enum DecodeError {
     NotJson { source: serde_json::Error },
     #[error("message has no schema version field `v`")]
     MissingVersion,
-    #[error("message schema version {found} is not supported (this consumer reads version {supported})")]
+    #[error(
+        "message schema version {found} is not supported (this consumer reads version {supported})"
+    )]
     UnsupportedVersion { found: u64, supported: u32 },
     #[error("message does not match schema version {version}: {source}")]
     Malformed {

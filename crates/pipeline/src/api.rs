@@ -30,10 +30,9 @@ impl Route {
             ["healthz"] => ("GET", Some(Route::Health)),
             ["v1", "documents"] => ("POST", Some(Route::CreateDocument)),
             ["v1", "jobs", id] => ("GET", Some(Route::GetJob(parse_id(id, "job")?))),
-            ["v1", "documents", id, "summary"] => (
-                "GET",
-                Some(Route::GetSummary(parse_id(id, "document")?)),
-            ),
+            ["v1", "documents", id, "summary"] => {
+                ("GET", Some(Route::GetSummary(parse_id(id, "document")?)))
+            }
             _ => ("", None),
         };
         let Some(route) = route else {
@@ -208,8 +207,8 @@ pub struct JobView {
 
 impl From<JobRow> for JobView {
     fn from(row: JobRow) -> Self {
-        let summary_url = (row.status == JobStatus::Succeeded.as_str())
-            .then(|| summary_url(&row.document_id));
+        let summary_url =
+            (row.status == JobStatus::Succeeded.as_str()).then(|| summary_url(&row.document_id));
         Self {
             job_id: row.id,
             document_id: row.document_id,
@@ -307,11 +306,7 @@ mod tests {
 
     #[test]
     fn error_body_has_code_message_and_request_id() {
-        let body = ApiError::PayloadTooLarge {
-            size: 10,
-            limit: 5,
-        }
-        .body("req-1");
+        let body = ApiError::PayloadTooLarge { size: 10, limit: 5 }.body("req-1");
         assert_eq!(body["error"]["code"], "payload_too_large");
         assert_eq!(
             body["error"]["message"],

@@ -50,7 +50,10 @@ where
         value: raw.clone(),
         reason,
     };
-    let value = raw.trim().parse::<T>().map_err(|e| invalid(e.to_string()))?;
+    let value = raw
+        .trim()
+        .parse::<T>()
+        .map_err(|e| invalid(e.to_string()))?;
     valid(&value).map_err(invalid)?;
     Ok(value)
 }
@@ -65,10 +68,7 @@ fn at_least<T: PartialOrd + std::fmt::Display>(min: T) -> impl Fn(&T) -> Result<
     }
 }
 
-fn between<T: PartialOrd + std::fmt::Display>(
-    min: T,
-    max: T,
-) -> impl Fn(&T) -> Result<(), String> {
+fn between<T: PartialOrd + std::fmt::Display>(min: T, max: T) -> impl Fn(&T) -> Result<(), String> {
     move |v| {
         if *v >= min && *v <= max {
             Ok(())

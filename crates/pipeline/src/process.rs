@@ -158,10 +158,7 @@ where
             }
         };
         if attempt > self.config.retry.max_attempts {
-            let error = format!(
-                "gave up after {} attempts",
-                self.config.retry.max_attempts
-            );
+            let error = format!("gave up after {} attempts", self.config.retry.max_attempts);
             return self.fail(job, lease_id, error, attempt).await;
         }
 
@@ -177,8 +174,13 @@ where
                         reason: "lease was lost before the summary was stored".into(),
                     },
                     Err(e) => {
-                        self.handle_transient(job, lease_id, attempt, format!("storing the summary: {e}"))
-                            .await
+                        self.handle_transient(
+                            job,
+                            lease_id,
+                            attempt,
+                            format!("storing the summary: {e}"),
+                        )
+                        .await
                     }
                 }
             }
@@ -195,7 +197,9 @@ where
             .documents
             .fetch(document_id, self.config.max_document_bytes)
             .await?
-            .ok_or_else(|| Stop::Permanent("the document's bytes are missing from storage".into()))?;
+            .ok_or_else(|| {
+                Stop::Permanent("the document's bytes are missing from storage".into())
+            })?;
         let content_type = ContentType::parse(document.content_type.as_deref())
             .map_err(|e| Stop::Permanent(format!("stored content type: {e}")))?;
 
@@ -236,7 +240,11 @@ where
     }
 
     async fn fail(&self, job: &JobId, lease_id: &str, error: String, attempt: u32) -> Outcome {
-        match self.store.fail(job, lease_id, &error, self.clock.now_ms()).await {
+        match self
+            .store
+            .fail(job, lease_id, &error, self.clock.now_ms())
+            .await
+        {
             Ok(true) => Outcome::Failed { error },
             Ok(false) => Outcome::Skipped {
                 reason: "lease was lost before the failure was stored".into(),
@@ -401,7 +409,12 @@ mod tests {
             JobMessage::new(job, doc, request)
         }
 
-        fn process<S: Summarizer>(&self, summarizer: &S, message: &JobMessage, lease: &str) -> Outcome {
+        fn process<S: Summarizer>(
+            &self,
+            summarizer: &S,
+            message: &JobMessage,
+            lease: &str,
+        ) -> Outcome {
             let processor = Processor {
                 store: &self.store,
                 documents: &self.documents,
@@ -418,7 +431,9 @@ mod tests {
         }
 
         fn summaries(&self) -> i64 {
-            self.store.database().scalar_i64("SELECT COUNT(*) FROM summaries")
+            self.store
+                .database()
+                .scalar_i64("SELECT COUNT(*) FROM summaries")
         }
     }
 
@@ -505,7 +520,11 @@ mod tests {
             failures: Cell::new(1),
         };
         let first = f.process(&flaky, &message, "lease-1");
-        let Outcome::Retry { delay_ms, ref error } = first else {
+        let Outcome::Retry {
+            delay_ms,
+            ref error,
+        } = first
+        else {
             panic!("expected a retry, got {first:?}");
         };
         assert_eq!(delay_ms, 3_750, "base 5 s, attempt 1, jitter 0.5");
@@ -544,14 +563,13 @@ mod tests {
     fn message_for_a_job_held_elsewhere_comes_back_after_the_lease() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        block_on(f.store.acquire_lease(&message.job_id, "other", T0, f.config.lease_ms)).unwrap();
+        block_on(
+            f.store
+                .acquire_lease(&message.job_id, "other", T0, f.config.lease_ms),
+        )
+        .unwrap();
         let outcome = f.process(&ExtractiveSummarizer, &message, "mine");
-        assert_eq!(
-            outcome.action(),
-            Action::Retry {
-                delay_seconds: 301
-            }
-        );
+        assert_eq!(outcome.action(), Action::Retry { delay_seconds: 301 });
         assert_eq!(f.summaries(), 0);
     }
 

@@ -77,10 +77,7 @@ impl Database for Sqlite {
 
     async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, DbError> {
         let mut prepared = self.connection.prepare(statement.sql).map_err(error)?;
-        let names: Vec<String> = prepared
-            .column_names()
-            .map(str::to_owned)
-            .collect();
+        let names: Vec<String> = prepared.column_names().map(str::to_owned).collect();
         let mut rows = prepared
             .query(params_from_iter(values(&statement)))
             .map_err(error)?;

@@ -61,9 +61,15 @@ pub struct SummaryRow {
 pub enum SummaryLookup {
     NoSuchDocument,
     /// The document's newest job has not finished.
-    Pending { job_id: String, status: JobStatus },
+    Pending {
+        job_id: String,
+        status: JobStatus,
+    },
     /// The document's newest job failed and no earlier job succeeded.
-    Failed { job_id: String, error: String },
+    Failed {
+        job_id: String,
+        error: String,
+    },
     Ready(SummaryRow),
 }
 
@@ -76,7 +82,9 @@ pub enum LeaseOutcome {
         attempt: u32,
     },
     /// Another consumer holds an unexpired lease.
-    Held { until: String },
+    Held {
+        until: String,
+    },
     /// The job is already `succeeded` or `failed`.
     Finished(JobStatus),
     NotFound,
@@ -467,7 +475,12 @@ mod tests {
         // Same job id again: the job insert fails, so the whole batch must roll back.
         let err = block_on(store.create_document(&document(DocumentId::new()), &job, T0));
         assert!(matches!(err, Err(DbError::Constraint(_))), "{err:?}");
-        assert_eq!(store.database().scalar_i64("SELECT COUNT(*) FROM documents"), 1);
+        assert_eq!(
+            store
+                .database()
+                .scalar_i64("SELECT COUNT(*) FROM documents"),
+            1
+        );
     }
 
     #[test]
@@ -510,7 +523,12 @@ mod tests {
         let row = block_on(store.job(&job)).unwrap().unwrap();
         assert_eq!(row.status, "succeeded");
         assert_eq!(row.error, None);
-        assert_eq!(store.database().scalar_i64("SELECT COUNT(*) FROM summaries"), 1);
+        assert_eq!(
+            store
+                .database()
+                .scalar_i64("SELECT COUNT(*) FROM summaries"),
+            1
+        );
         match block_on(store.latest_summary(&doc)).unwrap() {
             SummaryLookup::Ready(summary) => assert_eq!(summary.summary, "first"),
             other => panic!("expected a summary, got {other:?}"),
@@ -525,7 +543,10 @@ mod tests {
         let later = block_on(store.acquire_lease(&job, "b", T0 + 10 * LEASE, LEASE)).unwrap();
         assert_eq!(later, LeaseOutcome::Finished(JobStatus::Succeeded));
         assert!(!block_on(store.release(&job, "a", "x", T0, T0)).unwrap());
-        assert_eq!(block_on(store.job(&job)).unwrap().unwrap().status, "succeeded");
+        assert_eq!(
+            block_on(store.job(&job)).unwrap().unwrap().status,
+            "succeeded"
+        );
     }
 
     #[test]
@@ -536,7 +557,9 @@ mod tests {
         assert!(block_on(store.complete(&job, "fast", &completion("fast"), T0)).unwrap());
         assert!(!block_on(store.complete(&job, "slow", &completion("slow"), T0)).unwrap());
         assert_eq!(
-            store.database().scalar_i64("SELECT COUNT(*) FROM summaries WHERE summary = 'slow'"),
+            store
+                .database()
+                .scalar_i64("SELECT COUNT(*) FROM summaries WHERE summary = 'slow'"),
             0
         );
     }
@@ -547,7 +570,10 @@ mod tests {
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
         assert!(block_on(store.release(&job, "a", "AI busy", T0 + 5_000, T0)).unwrap());
         let row = block_on(store.job(&job)).unwrap().unwrap();
-        assert_eq!((row.status.as_str(), row.error.as_deref()), ("queued", Some("AI busy")));
+        assert_eq!(
+            (row.status.as_str(), row.error.as_deref()),
+            ("queued", Some("AI busy"))
+        );
         let again = block_on(store.acquire_lease(&job, "b", T0 + 6_000, LEASE)).unwrap();
         assert!(matches!(again, LeaseOutcome::Acquired { attempt: 2, .. }));
     }
@@ -584,7 +610,10 @@ mod tests {
         assert!(!block_on(store.fail_dead_lettered(&job, "gone", T0 + 1)).unwrap());
         assert!(block_on(store.fail_dead_lettered(&job, "gone", T0 + LEASE + 1)).unwrap());
         let row = block_on(store.job(&job)).unwrap().unwrap();
-        assert_eq!((row.status.as_str(), row.error.as_deref()), ("failed", Some("gone")));
+        assert_eq!(
+            (row.status.as_str(), row.error.as_deref()),
+            ("failed", Some("gone"))
+        );
 
         let (store, _, job) = store_with_job();
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();

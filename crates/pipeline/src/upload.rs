@@ -206,7 +206,10 @@ mod tests {
 
     const LIMIT: u64 = 100;
 
-    fn headers(length: Option<&'static str>, content_type: Option<&'static str>) -> UploadHeaders<'static> {
+    fn headers(
+        length: Option<&'static str>,
+        content_type: Option<&'static str>,
+    ) -> UploadHeaders<'static> {
         UploadHeaders {
             content_length: length,
             content_type,
@@ -228,7 +231,10 @@ mod tests {
 
     #[test]
     fn missing_length_is_411() {
-        assert_eq!(status(validate(&headers(None, Some("text/plain")), LIMIT)), 411);
+        assert_eq!(
+            status(validate(&headers(None, Some("text/plain")), LIMIT)),
+            411
+        );
     }
 
     #[test]
@@ -242,7 +248,13 @@ mod tests {
     #[test]
     fn over_limit_is_413_even_with_a_bad_type() {
         let err = validate(&headers(Some("101"), Some("image/png")), LIMIT).unwrap_err();
-        assert_eq!(err, ApiError::PayloadTooLarge { size: 101, limit: 100 });
+        assert_eq!(
+            err,
+            ApiError::PayloadTooLarge {
+                size: 101,
+                limit: 100
+            }
+        );
         assert!(validate(&headers(Some("100"), Some("text/plain")), LIMIT).is_ok());
     }
 
@@ -255,7 +267,10 @@ mod tests {
 
     #[test]
     fn unsupported_or_missing_type_is_415() {
-        assert_eq!(status(validate(&headers(Some("5"), Some("image/png")), LIMIT)), 415);
+        assert_eq!(
+            status(validate(&headers(Some("5"), Some("image/png")), LIMIT)),
+            415
+        );
         assert_eq!(status(validate(&headers(Some("5"), None), LIMIT)), 415);
         let err = validate(&headers(Some("5"), Some("video/mp4")), LIMIT).unwrap_err();
         assert!(err.to_string().contains("text/markdown"), "{err}");
@@ -263,7 +278,10 @@ mod tests {
 
     #[test]
     fn malformed_type_is_400() {
-        assert_eq!(status(validate(&headers(Some("5"), Some("nonsense")), LIMIT)), 400);
+        assert_eq!(
+            status(validate(&headers(Some("5"), Some("nonsense")), LIMIT)),
+            400
+        );
     }
 
     #[test]
@@ -273,18 +291,31 @@ mod tests {
             content_disposition: Some("attachment; filename=\"header.md\""),
             ..headers(Some("5"), Some("text/markdown"))
         };
-        assert_eq!(validate(&h, LIMIT).unwrap().filename.as_deref(), Some("query.md"));
+        assert_eq!(
+            validate(&h, LIMIT).unwrap().filename.as_deref(),
+            Some("query.md")
+        );
     }
 
     #[test]
     fn reads_quoted_and_extended_disposition_filenames() {
         let cases = [
-            ("attachment; filename=\"a \\\"b\\\"; c.txt\"", "a \"b\"; c.txt"),
+            (
+                "attachment; filename=\"a \\\"b\\\"; c.txt\"",
+                "a \"b\"; c.txt",
+            ),
             ("inline; filename=plain.txt", "plain.txt"),
-            ("attachment; filename=\"fallback.txt\"; filename*=UTF-8''na%C3%AFve.txt", "naïve.txt"),
+            (
+                "attachment; filename=\"fallback.txt\"; filename*=UTF-8''na%C3%AFve.txt",
+                "naïve.txt",
+            ),
         ];
         for (header, expected) in cases {
-            assert_eq!(filename_from_disposition(header).as_deref(), Some(expected), "{header}");
+            assert_eq!(
+                filename_from_disposition(header).as_deref(),
+                Some(expected),
+                "{header}"
+            );
         }
     }
 

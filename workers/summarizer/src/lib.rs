@@ -14,7 +14,9 @@ use docpipe_pipeline::store::Store;
 use docpipe_pipeline::time::Clock;
 use tracing::{Instrument, error, info, warn};
 use wasm_bindgen::JsValue;
-use worker::{Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result, event};
+use worker::{
+    Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result, event,
+};
 
 /// How long to hold back messages when the Worker itself is misconfigured.
 const MISCONFIGURED_RETRY_SECONDS: u32 = 300;
@@ -29,7 +31,10 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
             names::JOBS_QUEUE => consume_jobs(&batch, &env).await,
             names::JOBS_DLQ => consume_dead_letters(&batch, &env).await,
             other => {
-                error!(queue = other, "batch from a queue this Worker does not consume; retrying it");
+                error!(
+                    queue = other,
+                    "batch from a queue this Worker does not consume; retrying it"
+                );
                 batch.retry_all_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
             }
         }
@@ -116,7 +121,10 @@ async fn consume_job(
             error!(error = %e, message_id = %raw.id(), "unreadable job message; dropping it");
             if let Some(job) = JobMessage::peek_job_id(&body) {
                 let reason = format!("unreadable queue message: {e}");
-                if let Err(e) = store.fail_dead_lettered(&job, &reason, WorkerClock.now_ms()).await {
+                if let Err(e) = store
+                    .fail_dead_lettered(&job, &reason, WorkerClock.now_ms())
+                    .await
+                {
                     error!(error = %e, %job, "could not record the failure");
                 }
             }
@@ -168,7 +176,10 @@ async fn consume_dead_letters(batch: &MessageBatch<serde_json::Value>, env: &Env
             continue;
         };
         let reason = "the queue gave up delivering this job after its maximum retries";
-        match store.fail_dead_lettered(&job, reason, WorkerClock.now_ms()).await {
+        match store
+            .fail_dead_lettered(&job, reason, WorkerClock.now_ms())
+            .await
+        {
             Ok(changed) => {
                 warn!(job_id = %job, failed = changed, "dead-lettered job");
                 raw.ack();

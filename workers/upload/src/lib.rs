@@ -41,7 +41,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 if e.status() >= 500 {
                     error!(status = e.status(), code = e.code(), "request failed");
                 } else {
-                    info!(status = e.status(), code = e.code(), message = %e, "request rejected");
+                    info!(status = e.status(), code = e.code(), reason = %e, "request rejected");
                 }
                 error_response(&e, &request_id)
             }
@@ -51,7 +51,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     .await
 }
 
-async fn handle(req: Request, env: &Env, request_id: &RequestId) -> std::result::Result<Response, ApiError> {
+async fn handle(
+    req: Request,
+    env: &Env,
+    request_id: &RequestId,
+) -> std::result::Result<Response, ApiError> {
     let route = Route::parse(req.method().as_ref(), &req.path())?;
     match route {
         Route::Health => json(200, &serde_json::json!({ "status": "ok" }), request_id),
@@ -70,7 +74,9 @@ fn internal(what: &'static str) -> impl Fn(worker::Error) -> ApiError {
 }
 
 fn store(env: &Env) -> std::result::Result<Store<D1>, ApiError> {
-    Ok(Store::new(D1(env.d1(names::DB).map_err(internal("D1 binding"))?)))
+    Ok(Store::new(D1(env
+        .d1(names::DB)
+        .map_err(internal("D1 binding"))?)))
 }
 
 async fn create_document(
@@ -107,7 +113,9 @@ async fn create_document(
 
     let document_id = DocumentId::new();
     let job_id = JobId::new();
-    let bucket = env.bucket(names::DOCUMENTS).map_err(internal("R2 binding"))?;
+    let bucket = env
+        .bucket(names::DOCUMENTS)
+        .map_err(internal("R2 binding"))?;
     let key = document_id.object_key();
     let started = WorkerClock.now_ms();
     let stored = bucket
@@ -123,7 +131,11 @@ async fn create_document(
         Ok(Some(object)) if object.size() == upload.size => {}
         Ok(object) => {
             let stored_size = object.map(|o| o.size());
-            warn!(?stored_size, expected = upload.size, "stored object has the wrong size");
+            warn!(
+                ?stored_size,
+                expected = upload.size,
+                "stored object has the wrong size"
+            );
             delete_object(&bucket, &key).await;
             return Err(ApiError::IncompleteBody {
                 reason: format!("expected {} bytes", upload.size),
@@ -247,7 +259,8 @@ fn set_header(response: &mut Response, name: &str, value: &str) {
 }
 
 fn error_response(error: &ApiError, request_id: &RequestId) -> Result<Response> {
-    let mut response = Response::from_json(&error.body(request_id.as_str()))?.with_status(error.status());
+    let mut response =
+        Response::from_json(&error.body(request_id.as_str()))?.with_status(error.status());
     set_header(&mut response, "X-Request-Id", request_id.as_str());
     if let ApiError::MethodNotAllowed { allowed } = error {
         set_header(&mut response, "Allow", allowed);

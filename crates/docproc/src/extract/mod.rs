@@ -108,7 +108,11 @@ mod tests {
         ContentType::new(MediaType::PlainText)
     }
 
-    fn extract(bytes: &[u8], content_type: &ContentType, limits: &ExtractLimits) -> Result<Extracted, ExtractError> {
+    fn extract(
+        bytes: &[u8],
+        content_type: &ContentType,
+        limits: &ExtractLimits,
+    ) -> Result<Extracted, ExtractError> {
         extract_text(&Input::whole(bytes, content_type), limits)
     }
 
@@ -147,8 +151,12 @@ mod tests {
     #[test]
     fn markdown_is_read_without_markup() {
         let md = ContentType::new(MediaType::Markdown);
-        let out = extract(b"# Title\n\nSome *bold* text.", &md, &ExtractLimits::default())
-            .unwrap();
+        let out = extract(
+            b"# Title\n\nSome *bold* text.",
+            &md,
+            &ExtractLimits::default(),
+        )
+        .unwrap();
         assert_eq!(out.text, "Title\n\nSome bold text.");
     }
 

@@ -304,7 +304,9 @@ mod tests {
             max_sentences: 10,
             max_bytes: 150,
         };
-        let summary = ExtractiveSummarizer.summarize_text(ARTICLE, &options).unwrap();
+        let summary = ExtractiveSummarizer
+            .summarize_text(ARTICLE, &options)
+            .unwrap();
         assert!(summary.len() <= 150, "{} bytes: {summary}", summary.len());
     }
 
@@ -314,12 +316,19 @@ mod tests {
                     Solar panels cut electricity bills for homeowners across the region! \
                     Installers report record demand for rooftop solar panels this year.";
         let summary = summarize(text, 2);
-        assert_eq!(summary.matches("cut electricity bills").count(), 1, "{summary}");
+        assert_eq!(
+            summary.matches("cut electricity bills").count(),
+            1,
+            "{summary}"
+        );
     }
 
     #[test]
     fn short_text_comes_back_whole() {
-        assert_eq!(summarize("Only one sentence here.", 5), "Only one sentence here.");
+        assert_eq!(
+            summarize("Only one sentence here.", 5),
+            "Only one sentence here."
+        );
     }
 
     #[test]

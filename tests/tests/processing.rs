@@ -1,0 +1,293 @@
+//! Documents go in over HTTP; summaries come out in D1.
+
+#![allow(clippy::panic)] // Test helpers fail tests by panicking.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Result;
+use docpipe_e2e::{Options, Pipeline};
+use serde_json::Value;
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sentences of a small article; documents are built from them so a summary can be checked
+/// against exactly what was sent.
+const ARTICLE: [&str; 8] = [
+    "The city council approved a new budget for public libraries on Monday.",
+    "The budget adds funding for longer library opening hours and new books.",
+    "Council members debated the library budget for three hours before the vote.",
+    "Some residents asked for more parking near the stadium.",
+    "The weather was sunny.",
+    "Library staff said the new budget will let libraries open on Sundays.",
+    "A local bakery celebrated its anniversary.",
+    "The libraries will start the longer hours in March.",
+];
+
+fn markdown(sentences: &[&str]) -> String {
+    let (first, rest) = sentences.split_at(sentences.len() / 2);
+    format!(
+        "# Library budget\n\n{}\n\n## Details\n\n{}\n",
+        first.join(" "),
+        rest.join("\n")
+    )
+}
+
+/// Asserts that `summary` is some of `sentences`, in their original order, joined by spaces.
+fn assert_made_of(summary: &str, sentences: &[&str]) {
+    let mut rest = summary;
+    let mut next = 0;
+    while !rest.is_empty() {
+        let found = sentences[next..]
+            .iter()
+            .position(|s| rest.starts_with(s))
+            .unwrap_or_else(|| {
+                panic!("summary {summary:?} has text not from the document at {rest:?}")
+            });
+        rest = rest[sentences[next + found].len()..].trim_start();
+        next += found + 1;
+    }
+    assert!(!summary.is_empty(), "summary is empty");
+}
+
+fn upload_ok(pipeline: &Pipeline, body: &[u8], content_type: &str, query: &str) -> Result<Value> {
+    let response = pipeline.upload(body, content_type, query)?;
+    assert_eq!(response.status, 202, "upload answered {}", response.text());
+    let accepted = response.json()?;
+    assert_eq!(accepted["status"], "queued");
+    assert_eq!(
+        response.header("Location"),
+        accepted["status_url"].as_str(),
+        "Location must point at the job"
+    );
+    Ok(accepted)
+}
+
+#[test]
+fn documents_are_summarized_from_their_own_sentences() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let md = markdown(&ARTICLE);
+    let plain = ARTICLE.join(" ");
+    let uploads = [
+        upload_ok(
+            &pipeline,
+            md.as_bytes(),
+            "text/markdown; charset=utf-8",
+            "?filename=budget.md",
+        )?,
+        upload_ok(&pipeline, plain.as_bytes(), "text/plain", "")?,
+    ];
+
+    for accepted in &uploads {
+        let job_id = accepted["job_id"].as_str().unwrap_or_default();
+        let job = pipeline.wait_for_job(job_id, JOB_TIMEOUT)?;
+        assert_eq!(job["status"], "succeeded", "job: {job}");
+        assert_eq!(job["attempts"], 1);
+
+        let summary = pipeline.get(accepted["summary_url"].as_str().unwrap_or_default())?;
+        assert_eq!(summary.status, 200, "{}", summary.text());
+        let summary = summary.json()?;
+        assert_made_of(summary["summary"].as_str().unwrap_or_default(), &ARTICLE);
+        assert_eq!(summary["backend"], "extractive");
+        assert_eq!(summary["job_id"], job_id);
+    }
+
+    let rows = pipeline.sql(
+        "SELECT s.document_id, s.job_id, s.summary, s.backend, s.input_chars, s.truncated, \
+         d.filename, d.content_type, d.size_bytes FROM summaries s \
+         JOIN documents d ON d.id = s.document_id ORDER BY s.job_id",
+    )?;
+    assert_eq!(rows.len(), 2, "one summary per document: {rows:?}");
+    for (row, accepted) in rows.iter().zip(&uploads) {
+        assert_eq!(row["document_id"], accepted["document_id"]);
+        assert_eq!(row["backend"], "extractive");
+        assert_eq!(row["truncated"], 0);
+        assert!(
+            row["input_chars"].as_i64().unwrap_or_default() > 100,
+            "{row}"
+        );
+        assert_made_of(row["summary"].as_str().unwrap_or_default(), &ARTICLE);
+    }
+    assert_eq!(rows[0]["filename"], "budget.md");
+    assert_eq!(rows[0]["content_type"], "text/markdown; charset=utf-8");
+    assert_eq!(rows[0]["size_bytes"], md.len());
+    assert_eq!(rows[1]["filename"], Value::Null);
+
+    let keys = pipeline.r2_keys()?;
+    for accepted in &uploads {
+        let key = format!(
+            "documents/{}",
+            accepted["document_id"].as_str().unwrap_or_default()
+        );
+        assert!(keys.contains(&key), "{key} missing from R2: {keys:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn undecodable_documents_fail_their_jobs_readably_and_others_still_succeed() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let cases: [(&[u8], &str); 3] = [
+        (
+            b"caf\xe9 cr\xe8me, not UTF-8",
+            "document is not valid UTF-8 text (invalid byte at offset 3)",
+        ),
+        (
+            b"PK\x03\x04\x14\x00\x00\x00binary",
+            "document looks binary (NUL byte at offset 5), not text/plain text",
+        ),
+        (b"   \n\n\t  ", "document has no extractable text"),
+    ];
+    let mut failed = Vec::new();
+    for (body, _) in &cases {
+        failed.push(upload_ok(&pipeline, body, "text/plain", "")?);
+    }
+    let good = upload_ok(&pipeline, ARTICLE.join(" ").as_bytes(), "text/plain", "")?;
+
+    for (accepted, (_, expected_error)) in failed.iter().zip(&cases) {
+        let job =
+            pipeline.wait_for_job(accepted["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
+        assert_eq!(job["status"], "failed", "{job}");
+        assert_eq!(job["error"], *expected_error);
+        let summary = pipeline.get(accepted["summary_url"].as_str().unwrap_or_default())?;
+        assert_eq!(summary.status, 409);
+        let body = summary.json()?;
+        assert_eq!(body["error"]["code"], "summary_failed");
+        assert_eq!(body["error"]["status"], "failed");
+    }
+    let job = pipeline.wait_for_job(good["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
+    assert_eq!(job["status"], "succeeded");
+    assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM summaries")?, 1);
+    assert_eq!(
+        pipeline
+            .sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'failed' AND error IS NOT NULL")?,
+        3
+    );
+    Ok(())
+}
+
+#[test]
+fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
+    const UPLOADS: usize = 50;
+    let pipeline = Pipeline::start()?;
+    let accepted: Vec<Value> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|worker| {
+                let pipeline = &pipeline;
+                scope.spawn(move || -> Result<Vec<Value>> {
+                    let mut out = Vec::new();
+                    for i in (worker..UPLOADS).step_by(8) {
+                        let mut sentences = ARTICLE.to_vec();
+                        sentences.rotate_left(i % ARTICLE.len());
+                        let marker = format!("Document number {i} is part of the batch.");
+                        sentences.push(&marker);
+                        let body = sentences.join(" ");
+                        out.push(upload_ok(pipeline, body.as_bytes(), "text/plain", "")?);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("upload thread panicked")))
+            })
+            .collect::<Result<Vec<Vec<Value>>>>()
+            .map(|v| v.into_iter().flatten().collect())
+    })?;
+    assert_eq!(accepted.len(), UPLOADS);
+
+    for upload in &accepted {
+        let job =
+            pipeline.wait_for_job(upload["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
+        assert_eq!(job["status"], "succeeded", "{job}");
+    }
+
+    assert_eq!(
+        pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'")?,
+        50
+    );
+    assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM summaries")?, 50);
+    let duplicates = pipeline.sql(
+        "SELECT document_id, COUNT(*) AS n FROM summaries GROUP BY document_id HAVING n != 1",
+    )?;
+    assert!(
+        duplicates.is_empty(),
+        "documents without exactly one summary: {duplicates:?}"
+    );
+    let documents: HashSet<String> = pipeline
+        .sql("SELECT document_id FROM summaries")?
+        .iter()
+        .filter_map(|row| row["document_id"].as_str().map(str::to_owned))
+        .collect();
+    let expected: HashSet<String> = accepted
+        .iter()
+        .filter_map(|a| a["document_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(documents, expected);
+    Ok(())
+}
+
+#[test]
+fn one_request_id_follows_an_upload_into_its_job_logs() -> Result<()> {
+    let pipeline = Pipeline::start_with(Options {
+        vars: vec!["LOG_LEVEL:debug".into()],
+    })?;
+    let body = ARTICLE.join(" ");
+    let response = docpipe_e2e::request(
+        pipeline.port,
+        "POST",
+        "/v1/documents",
+        &[
+            ("Content-Type", "text/plain"),
+            ("X-Request-Id", "trace-e2e-42"),
+        ],
+        Some(body.as_bytes()),
+    )?;
+    assert_eq!(response.status, 202, "{}", response.text());
+    assert_eq!(response.header("X-Request-Id"), Some("trace-e2e-42"));
+    let job_id = response.json()?["job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    pipeline.wait_for_job(&job_id, JOB_TIMEOUT)?;
+
+    let events = docpipe_e2e::eventually(Duration::from_secs(10), || {
+        let events: Vec<Value> = pipeline
+            .log_events()
+            .into_iter()
+            .filter(|e| e.to_string().contains("trace-e2e-42"))
+            .collect();
+        let done = events
+            .iter()
+            .any(|e| e["fields"]["message"] == "job succeeded");
+        Ok(done.then_some(events))
+    })?;
+    let messages: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["fields"]["message"].as_str())
+        .collect();
+    assert!(messages.contains(&"document accepted"), "{messages:?}");
+    assert!(messages.contains(&"job succeeded"), "{messages:?}");
+    let succeeded = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "job succeeded")
+        .cloned()
+        .unwrap_or_default();
+    let job_span = succeeded["spans"]
+        .as_array()
+        .and_then(|spans| spans.iter().find(|s| s["name"] == "job"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(job_span["job_id"], job_id.as_str());
+    assert_eq!(job_span["request_id"], "trace-e2e-42");
+    for event in &events {
+        assert!(
+            event["timestamp"].is_string() && event["level"].is_string(),
+            "{event}"
+        );
+    }
+    Ok(())
+}
