@@ -2,6 +2,7 @@
 
 use docpipe_jobs::DocumentId;
 use docpipe_pipeline::process::{BlobError, DocumentSource, StoredDocument};
+use docpipe_pipeline::sweep::ObjectDeleter;
 use worker::{Bucket, Range};
 
 #[derive(Debug)]
@@ -34,5 +35,22 @@ impl DocumentSource for R2Documents {
             content_type,
             size,
         }))
+    }
+}
+
+/// R2 as an [`ObjectDeleter`].
+#[derive(Debug)]
+pub struct R2Objects(pub Bucket);
+
+impl ObjectDeleter for R2Objects {
+    async fn delete(&self, keys: &[String]) -> Result<(), BlobError> {
+        // R2 deletes up to 1000 keys per call.
+        for batch in keys.chunks(1_000) {
+            self.0
+                .delete_multiple(batch.to_vec())
+                .await
+                .map_err(|e| BlobError(e.to_string()))?;
+        }
+        Ok(())
     }
 }

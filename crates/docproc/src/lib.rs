@@ -8,7 +8,8 @@
 //! ## Layout
 //! - [`extract`]: bytes + declared media type → UTF-8 text, bounded in size.
 //! - [`sentences`]: text → sentences.
-//! - [`summarize`]: the [`Summarizer`] trait and the built-in extractive summarizer.
+//! - [`summarize`]: the [`Summarizer`] trait, the built-in extractive summarizer, and the
+//!   map-reduce over Workers AI or an OpenAI-compatible model.
 
 pub mod extract;
 pub mod sentences;
@@ -16,4 +17,6 @@ pub mod summarize;
 
 pub use extract::{ExtractError, ExtractLimits, Extracted, Input, extract_text};
 pub use sentences::split_sentences;
-pub use summarize::{ExtractiveSummarizer, SummarizeError, Summarizer, Summary, SummaryOptions};
+pub use summarize::{
+    Backend, ExtractiveSummarizer, SummarizeError, Summarizer, Summary, SummaryOptions,
+};

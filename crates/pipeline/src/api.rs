@@ -19,6 +19,7 @@ pub enum Route {
     CreateDocument,
     GetJob(JobId),
     GetSummary(DocumentId),
+    Reprocess(DocumentId),
 }
 
 impl Route {
@@ -32,6 +33,9 @@ impl Route {
             ["v1", "jobs", id] => ("GET", Some(Route::GetJob(parse_id(id, "job")?))),
             ["v1", "documents", id, "summary"] => {
                 ("GET", Some(Route::GetSummary(parse_id(id, "document")?)))
+            }
+            ["v1", "documents", id, "reprocess"] => {
+                ("POST", Some(Route::Reprocess(parse_id(id, "document")?)))
             }
             _ => ("", None),
         };
@@ -71,6 +75,12 @@ pub enum ApiError {
     InvalidFilename { reason: String },
     #[error("invalid request id: {reason}")]
     InvalidRequestId { reason: String },
+    #[error("invalid Idempotency-Key: {reason}")]
+    InvalidIdempotencyKey { reason: String },
+    #[error("this Idempotency-Key was used for a different document")]
+    IdempotencyKeyReused { document_id: String },
+    #[error("the document already has an unfinished job {job_id}")]
+    JobInProgress { job_id: String },
     #[error("`{what}` id is not a valid id")]
     InvalidId { what: &'static str },
     #[error("no such route")]
@@ -102,13 +112,17 @@ impl ApiError {
             | ApiError::InvalidContentType { .. }
             | ApiError::InvalidFilename { .. }
             | ApiError::InvalidRequestId { .. }
+            | ApiError::InvalidIdempotencyKey { .. }
             | ApiError::InvalidId { .. }
             | ApiError::IncompleteBody { .. } => 400,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::RouteNotFound | ApiError::JobNotFound | ApiError::DocumentNotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::SummaryPending { .. } | ApiError::SummaryFailed { .. } => 409,
+            ApiError::SummaryPending { .. }
+            | ApiError::SummaryFailed { .. }
+            | ApiError::JobInProgress { .. } => 409,
+            ApiError::IdempotencyKeyReused { .. } => 422,
             ApiError::Unavailable => 503,
             ApiError::Internal => 500,
         }
@@ -126,6 +140,9 @@ impl ApiError {
             ApiError::InvalidContentType { .. } => "invalid_content_type",
             ApiError::InvalidFilename { .. } => "invalid_filename",
             ApiError::InvalidRequestId { .. } => "invalid_request_id",
+            ApiError::InvalidIdempotencyKey { .. } => "invalid_idempotency_key",
+            ApiError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            ApiError::JobInProgress { .. } => "job_in_progress",
             ApiError::InvalidId { .. } => "invalid_id",
             ApiError::RouteNotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -152,6 +169,10 @@ impl ApiError {
                 error["status"] = json!(JobStatus::Failed);
             }
             ApiError::PayloadTooLarge { limit, .. } => error["limit_bytes"] = json!(limit),
+            ApiError::JobInProgress { job_id } => error["job_id"] = json!(job_id),
+            ApiError::IdempotencyKeyReused { document_id } => {
+                error["document_id"] = json!(document_id);
+            }
             _ => {}
         }
         json!({ "error": error, "request_id": request_id })
@@ -170,12 +191,16 @@ pub struct UploadAccepted {
 
 impl UploadAccepted {
     pub fn new(document_id: &DocumentId, job_id: &JobId) -> Self {
+        Self::from_ids(document_id.to_string(), job_id.to_string())
+    }
+
+    pub fn from_ids(document_id: String, job_id: String) -> Self {
         Self {
-            document_id: document_id.to_string(),
-            job_id: job_id.to_string(),
+            status_url: job_url(&job_id),
+            summary_url: summary_url(&document_id),
+            document_id,
+            job_id,
             status: JobStatus::Queued,
-            status_url: job_url(&job_id.to_string()),
-            summary_url: summary_url(&document_id.to_string()),
         }
     }
 }
@@ -279,6 +304,10 @@ mod tests {
         assert_eq!(
             Route::parse("HEAD", &format!("/v1/documents/{JOB}/summary")),
             Ok(Route::GetSummary(JOB.parse().unwrap()))
+        );
+        assert_eq!(
+            Route::parse("POST", &format!("/v1/documents/{JOB}/reprocess")),
+            Ok(Route::Reprocess(JOB.parse().unwrap()))
         );
     }
 

@@ -22,6 +22,84 @@ pub mod names {
     pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
     pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
     pub const RETRY_MAX_SECONDS: &str = "RETRY_MAX_SECONDS";
+    pub const SWEEP_GRACE_SECONDS: &str = "SWEEP_GRACE_SECONDS";
+    pub const ORPHAN_UPLOAD_SECONDS: &str = "ORPHAN_UPLOAD_SECONDS";
+    pub const CONSUMER_CONCURRENCY: &str = "CONSUMER_CONCURRENCY";
+    pub const MEMORY_BUDGET_BYTES: &str = "MEMORY_BUDGET_BYTES";
+    pub const SUMMARIZER_BACKEND: &str = "SUMMARIZER_BACKEND";
+    pub const AI: &str = "AI";
+    pub const AI_MODEL: &str = "AI_MODEL";
+    pub const AI_MAX_CALLS: &str = "AI_MAX_CALLS";
+    pub const AI_TIMEOUT_SECONDS: &str = "AI_TIMEOUT_SECONDS";
+    pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
+    pub const OPENAI_MODEL: &str = "OPENAI_MODEL";
+    pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+    pub const OPENAI_WINDOW_TOKENS: &str = "OPENAI_WINDOW_TOKENS";
+}
+
+/// Which summarizer the pipeline uses first. Whatever it is, the built-in extractive
+/// summarizer stands in when it fails for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// Built in, no network: the local default.
+    Extractive,
+    /// The Workers AI binding (`AI`), production's default.
+    WorkersAi { model: String },
+    /// An OpenAI-compatible chat-completions server (AI Gateway, a self-hosted model).
+    OpenAi {
+        base_url: String,
+        model: String,
+        api_key: Option<String>,
+        window_tokens: usize,
+    },
+}
+
+impl BackendChoice {
+    fn from_vars(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let name = lookup(names::SUMMARIZER_BACKEND).unwrap_or_else(|| "extractive".into());
+        let required = |var: &'static str| {
+            lookup(var)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError {
+                    name: var,
+                    value: String::new(),
+                    reason: format!("required when {} is {name}", names::SUMMARIZER_BACKEND),
+                })
+        };
+        match name.trim() {
+            "extractive" => Ok(BackendChoice::Extractive),
+            "workers-ai" => Ok(BackendChoice::WorkersAi {
+                model: lookup(names::AI_MODEL)
+                    .unwrap_or_else(|| "@cf/facebook/bart-large-cnn".into()),
+            }),
+            "openai" => {
+                let base_url = required(names::OPENAI_BASE_URL)?;
+                if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                    return Err(ConfigError {
+                        name: names::OPENAI_BASE_URL,
+                        value: base_url,
+                        reason: "must be an http(s) URL".into(),
+                    });
+                }
+                Ok(BackendChoice::OpenAi {
+                    base_url,
+                    model: required(names::OPENAI_MODEL)?,
+                    api_key: lookup(names::OPENAI_API_KEY).filter(|k| !k.is_empty()),
+                    window_tokens: var(
+                        lookup,
+                        names::OPENAI_WINDOW_TOKENS,
+                        4_096,
+                        between(256, 1_000_000),
+                    )?,
+                })
+            }
+            other => Err(ConfigError {
+                name: names::SUMMARIZER_BACKEND,
+                value: other.to_owned(),
+                reason: "must be extractive, workers-ai or openai".into(),
+            }),
+        }
+    }
 }
 
 /// A var that is present but unusable.
@@ -83,6 +161,8 @@ fn between<T: PartialOrd + std::fmt::Display>(min: T, max: T) -> impl Fn(&T) -> 
 pub struct UploadConfig {
     /// Largest accepted body. Also bounded by the plan's request size limit (100 MB on Free).
     pub max_upload_bytes: u64,
+    /// The scheduled sweep, which this Worker runs.
+    pub sweep: SweepConfig,
 }
 
 impl UploadConfig {
@@ -98,6 +178,18 @@ impl UploadConfig {
                 Self::DEFAULT_MAX_UPLOAD_BYTES,
                 between(1, Self::MAX_SINGLE_PUT_BYTES),
             )?,
+            sweep: SweepConfig {
+                grace_ms: var(&lookup, names::SWEEP_GRACE_SECONDS, 120, between(0, 86_400))?
+                    * 1_000,
+                orphan_after_ms: var(
+                    &lookup,
+                    names::ORPHAN_UPLOAD_SECONDS,
+                    3_600,
+                    between(0, 7 * 86_400),
+                )? * 1_000,
+                batch: 100,
+                rounds: 10,
+            },
         })
     }
 }
@@ -125,9 +217,32 @@ impl RetryPolicy {
     }
 }
 
+/// What the scheduled sweep does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepConfig {
+    /// A queued job whose message has not been consumed this long after it was due is
+    /// re-enqueued; so is a job whose lease expired. Also the pause between re-enqueues.
+    pub grace_ms: i64,
+    /// An upload that has not recorded its document this long after it began is an orphan:
+    /// its object is deleted.
+    pub orphan_after_ms: i64,
+    /// Jobs re-enqueued per round, and rounds per sweep.
+    pub batch: u32,
+    pub rounds: u32,
+}
+
 /// The summarizer Worker's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummarizerConfig {
+    pub backend: BackendChoice,
+    /// Model calls allowed per job (map-reduce over long documents).
+    pub max_ai_calls: usize,
+    /// How long one model call may take.
+    pub ai_timeout_ms: u64,
+    /// Messages of one batch processed at the same time.
+    pub concurrency: usize,
+    /// Memory the jobs of one batch may hold at once.
+    pub memory_budget_bytes: u64,
     /// How much of a document is read for processing. A Worker has 128 MB of memory, so a
     /// larger text document is summarized from its beginning and marked truncated.
     pub max_document_bytes: u64,
@@ -142,7 +257,7 @@ pub struct SummarizerConfig {
 impl SummarizerConfig {
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let defaults = SummaryOptions::default();
-        let lease_seconds: i64 = var(&lookup, names::LEASE_SECONDS, 300, between(5, 3_600))?;
+        let lease_seconds: i64 = var(&lookup, names::LEASE_SECONDS, 300, between(2, 3_600))?;
         let retry_base: i64 = var(&lookup, names::RETRY_BASE_SECONDS, 5, between(1, 3_600))?;
         let retry_max: i64 = var(
             &lookup,
@@ -151,10 +266,20 @@ impl SummarizerConfig {
             between(retry_base, 43_200),
         )?;
         Ok(Self {
+            backend: BackendChoice::from_vars(&lookup)?,
+            max_ai_calls: var(&lookup, names::AI_MAX_CALLS, 16, between(1, 1_000))?,
+            ai_timeout_ms: var(&lookup, names::AI_TIMEOUT_SECONDS, 60, between(1, 900))? * 1_000,
+            concurrency: var(&lookup, names::CONSUMER_CONCURRENCY, 8, between(1, 100))?,
+            memory_budget_bytes: var(
+                &lookup,
+                names::MEMORY_BUDGET_BYTES,
+                64 * 1024 * 1024,
+                between(1024 * 1024, 1024 * 1024 * 1024),
+            )?,
             max_document_bytes: var(
                 &lookup,
                 names::MAX_DOCUMENT_BYTES,
-                32 * 1024 * 1024,
+                16 * 1024 * 1024,
                 between(1_000, 100 * 1024 * 1024),
             )?,
             extract: ExtractLimits {
@@ -245,6 +370,69 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.name, "RETRY_MAX_SECONDS");
+    }
+
+    #[test]
+    fn backend_defaults_to_extractive_and_reads_its_settings() {
+        let config = SummarizerConfig::from_vars(vars(&[])).unwrap();
+        assert_eq!(config.backend, BackendChoice::Extractive);
+        let config =
+            SummarizerConfig::from_vars(vars(&[("SUMMARIZER_BACKEND", "workers-ai")])).unwrap();
+        assert_eq!(
+            config.backend,
+            BackendChoice::WorkersAi {
+                model: "@cf/facebook/bart-large-cnn".into()
+            }
+        );
+        let config = SummarizerConfig::from_vars(vars(&[
+            ("SUMMARIZER_BACKEND", "openai"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9999/v1"),
+            ("OPENAI_MODEL", "local"),
+            ("OPENAI_API_KEY", "k"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.backend,
+            BackendChoice::OpenAi {
+                base_url: "http://127.0.0.1:9999/v1".into(),
+                model: "local".into(),
+                api_key: Some("k".into()),
+                window_tokens: 4_096
+            }
+        );
+    }
+
+    #[test]
+    fn openai_backend_needs_a_url_and_a_model() {
+        let err =
+            SummarizerConfig::from_vars(vars(&[("SUMMARIZER_BACKEND", "openai")])).unwrap_err();
+        assert_eq!(err.name, "OPENAI_BASE_URL");
+        let err = SummarizerConfig::from_vars(vars(&[
+            ("SUMMARIZER_BACKEND", "openai"),
+            ("OPENAI_BASE_URL", "ftp://x"),
+            ("OPENAI_MODEL", "m"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "OPENAI_BASE_URL");
+        let err = SummarizerConfig::from_vars(vars(&[("SUMMARIZER_BACKEND", "gpt")])).unwrap_err();
+        assert_eq!(err.name, "SUMMARIZER_BACKEND");
+    }
+
+    #[test]
+    fn sweep_settings_come_from_the_upload_workers_vars() {
+        let config = UploadConfig::from_vars(vars(&[
+            ("SWEEP_GRACE_SECONDS", "0"),
+            ("ORPHAN_UPLOAD_SECONDS", "60"),
+        ]))
+        .unwrap();
+        assert_eq!(config.sweep.grace_ms, 0);
+        assert_eq!(config.sweep.orphan_after_ms, 60_000);
+        let defaults = UploadConfig::from_vars(vars(&[])).unwrap();
+        assert_eq!(defaults.sweep.grace_ms, 120_000);
+        assert_eq!(
+            defaults.sweep.batch, 100,
+            "sendBatch takes at most 100 messages"
+        );
     }
 
     #[test]

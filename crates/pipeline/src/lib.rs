@@ -14,14 +14,18 @@
 //! - [`db`]: the [`db::Database`] trait D1 and SQLite implement, and [`db::Statement`].
 //! - [`store`]: every statement docpipe runs; the job state machine.
 //! - [`process`]: one job from message to summary, and what to tell the queue.
+//! - [`budget`]: the memory budget concurrent jobs share.
+//! - [`sweep`]: the scheduled re-enqueue of lost jobs and clean-up of orphan uploads.
 //! - [`config`]: typed, validated vars; binding names.
 //! - [`time`]: timestamps and the [`time::Clock`] trait.
 
 pub mod api;
+pub mod budget;
 pub mod config;
 pub mod db;
 pub mod process;
 pub mod store;
+pub mod sweep;
 pub mod time;
 pub mod upload;
 

@@ -5,9 +5,11 @@
 //! Errors stop at the job: a bad document fails its own job with a readable error, a transient
 //! problem hands the job back for a later attempt, and neither affects other messages.
 
-use docpipe_docproc::{Input, SummarizeError, Summarizer, extract_text};
+use docpipe_docproc::{ExtractiveSummarizer, Input, SummarizeError, Summarizer, extract_text};
 use docpipe_jobs::{ContentType, DocumentId, JobId, JobMessage};
+use tracing::warn;
 
+use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
 use crate::db::{Database, DbError};
 use crate::store::{Completion, LeaseOutcome, Store};
@@ -84,7 +86,11 @@ pub fn new_lease_id(clock: &impl Clock) -> String {
     format!("{:x}-{random:014x}", clock.now_ms())
 }
 
-/// One processing attempt's view of the world.
+/// Roughly how many bytes of memory processing takes per byte of document: the bytes, the
+/// extracted text, its sentences and the summarizer's term vectors.
+const MEMORY_PER_DOCUMENT_BYTE: u64 = 4;
+
+/// Everything processing needs, shared by the jobs of one batch.
 #[derive(Debug)]
 pub struct Processor<'a, D, B, S, C> {
     pub store: &'a Store<D>,
@@ -92,6 +98,7 @@ pub struct Processor<'a, D, B, S, C> {
     pub summarizer: &'a S,
     pub clock: &'a C,
     pub config: &'a SummarizerConfig,
+    pub memory: &'a MemoryBudget,
 }
 
 /// Why an attempt stopped short of a summary.
@@ -131,11 +138,12 @@ where
             Err(e) => return self.retry_later(1, format!("could not take the lease: {e}")),
         };
         let lease_write_ms = self.clock.now_ms() - started;
-        let (document_id, attempt) = match lease {
+        let (document_id, attempt, size_bytes) = match lease {
             LeaseOutcome::Acquired {
                 document_id,
                 attempt,
-            } => (document_id, attempt),
+                size_bytes,
+            } => (document_id, attempt, size_bytes),
             LeaseOutcome::Finished(status) => {
                 return Outcome::Skipped {
                     reason: format!("job is already {status}"),
@@ -162,7 +170,12 @@ where
             return self.fail(job, lease_id, error, attempt).await;
         }
 
-        match self.run(&document_id, lease_write_ms).await {
+        let bytes = size_bytes.min(self.config.max_document_bytes);
+        let _memory = self
+            .memory
+            .reserve(bytes.saturating_mul(MEMORY_PER_DOCUMENT_BYTE))
+            .await;
+        match self.run(&document_id, attempt, lease_write_ms).await {
             Ok(completion) => {
                 match self
                     .store
@@ -192,7 +205,12 @@ where
     }
 
     /// Fetch, extract, summarize.
-    async fn run(&self, document_id: &DocumentId, lease_write_ms: i64) -> Result<Completion, Stop> {
+    async fn run(
+        &self,
+        document_id: &DocumentId,
+        attempt: u32,
+        lease_write_ms: i64,
+    ) -> Result<Completion, Stop> {
         let document = self
             .documents
             .fetch(document_id, self.config.max_document_bytes)
@@ -213,24 +231,36 @@ where
             .map_err(|e| Stop::Permanent(e.to_string()))?;
         drop(document);
         let summarize_started = self.clock.now_ms();
-        let summary = self
-            .summarizer
-            .summarize(&extracted.text, &self.config.summary)
-            .await
-            .map_err(|e| match e {
-                e if e.is_transient() => Stop::Transient(e.to_string()),
-                SummarizeError::NothingToSummarize => {
-                    Stop::Permanent("document has no sentences to summarize".into())
+        let options = &self.config.summary;
+        let (summary, fallback_from) =
+            match self.summarizer.summarize(&extracted.text, options).await {
+                Ok(summary) => (summary, None),
+                Err(SummarizeError::NothingToSummarize) => {
+                    return Err(Stop::Permanent(
+                        "document has no sentences to summarize".into(),
+                    ));
                 }
-                e => Stop::Permanent(e.to_string()),
-            })?;
+                Err(e) if e.is_transient() && attempt < self.config.retry.max_attempts => {
+                    return Err(Stop::Transient(e.to_string()));
+                }
+                // A backend that fails for good, or is still unavailable on the last attempt:
+                // the built-in summarizer answers instead, and the row says so.
+                Err(e) => {
+                    warn!(error = %e, attempt, "summarizer failed; falling back to extractive");
+                    let summary = ExtractiveSummarizer
+                        .summarize(&extracted.text, options)
+                        .await
+                        .map_err(|e| Stop::Permanent(e.to_string()))?;
+                    (summary, e.backend().map(str::to_owned))
+                }
+            };
         let finished = self.clock.now_ms();
 
         Ok(Completion {
             summary: summary.text,
             backend: summary.backend,
             model: summary.model,
-            fallback_from: None,
+            fallback_from,
             input_chars: extracted.text.chars().count() as u64,
             truncated: extracted.truncated,
             extract_ms: summarize_started - extract_started,
@@ -370,6 +400,7 @@ mod tests {
         documents: MemoryDocuments,
         clock: FixedClock,
         config: SummarizerConfig,
+        memory: MemoryBudget,
     }
 
     impl Fixture {
@@ -381,6 +412,7 @@ mod tests {
                 documents: MemoryDocuments::default(),
                 clock: FixedClock(Cell::new(T0)),
                 config,
+                memory: MemoryBudget::new(1 << 30),
             }
         }
 
@@ -391,13 +423,14 @@ mod tests {
                 id: doc,
                 filename: None,
                 content_type: content_type.into(),
-                size_bytes: bytes.len().max(1) as u64,
+                size_bytes: bytes.len() as u64,
                 sha256: None,
                 idempotency_key: None,
                 request_id: request.clone(),
                 upload_ms: None,
             };
-            block_on(self.store.create_document(&new, &job, T0)).unwrap();
+            block_on(self.store.begin_upload(&doc, &request, T0)).unwrap();
+            assert!(block_on(self.store.create_document(&new, &job, T0)).unwrap());
             self.documents.0.insert(
                 doc,
                 StoredDocument {
@@ -421,6 +454,7 @@ mod tests {
                 summarizer,
                 clock: &self.clock,
                 config: &self.config,
+                memory: &self.memory,
             };
             block_on(processor.process(message, lease))
         }
@@ -541,22 +575,82 @@ mod tests {
     }
 
     #[test]
-    fn exhausted_attempts_fail_with_the_last_error() {
+    fn backend_still_unavailable_on_the_last_attempt_falls_back_to_extractive() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
         let flaky = Flaky {
             failures: Cell::new(10),
         };
-        for attempt in 1..=3 {
+        for attempt in 1..=2 {
             f.clock.0.set(T0 + attempt * 1_000_000);
-            f.process(&flaky, &message, &format!("lease-{attempt}"));
+            let outcome = f.process(&flaky, &message, &format!("lease-{attempt}"));
+            assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
         }
-        let (status, attempts, error) = f.status(&message);
-        assert_eq!((status.as_str(), attempts), ("failed", 3));
+        f.clock.0.set(T0 + 3_000_000);
         assert_eq!(
-            error.as_deref(),
-            Some("gave up after 3 attempts: test is unavailable for now: out of capacity")
+            f.process(&flaky, &message, "lease-3"),
+            Outcome::Succeeded { attempt: 3 }
         );
+        let db = f.store.database();
+        assert_eq!(
+            db.scalar_i64(
+                "SELECT COUNT(*) FROM summaries WHERE backend = 'extractive' AND fallback_from = 'test'"
+            ),
+            1
+        );
+    }
+
+    #[test]
+    fn permanently_failing_backend_falls_back_at_once() {
+        struct Broken;
+        impl Summarizer for Broken {
+            async fn summarize(
+                &self,
+                _: &str,
+                _: &SummaryOptions,
+            ) -> Result<Summary, SummarizeError> {
+                Err(SummarizeError::Failed {
+                    backend: "openai".into(),
+                    reason: "HTTP 401: bad key".into(),
+                })
+            }
+        }
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        assert_eq!(
+            f.process(&Broken, &message, "lease-1"),
+            Outcome::Succeeded { attempt: 1 }
+        );
+        assert_eq!(
+            f.store
+                .database()
+                .scalar_i64("SELECT COUNT(*) FROM summaries WHERE fallback_from = 'openai'"),
+            1
+        );
+    }
+
+    #[test]
+    fn retries_of_a_job_stop_at_the_attempt_limit() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        // Leases taken by consumers that died: attempts are used up without any outcome.
+        for attempt in 0..3 {
+            let now = T0 + attempt * (f.config.lease_ms + 1);
+            block_on(
+                f.store
+                    .acquire_lease(&message.job_id, "dead", now, f.config.lease_ms),
+            )
+            .unwrap();
+        }
+        f.clock.0.set(T0 + 10 * f.config.lease_ms);
+        let outcome = f.process(&ExtractiveSummarizer, &message, "last");
+        assert_eq!(
+            outcome,
+            Outcome::Failed {
+                error: "gave up after 3 attempts".into()
+            }
+        );
+        assert_eq!(f.summaries(), 0);
     }
 
     #[test]
@@ -571,6 +665,63 @@ mod tests {
         let outcome = f.process(&ExtractiveSummarizer, &message, "mine");
         assert_eq!(outcome.action(), Action::Retry { delay_seconds: 301 });
         assert_eq!(f.summaries(), 0);
+    }
+
+    /// Summarizes extractively, but only after yielding to the executor once, so concurrent
+    /// jobs interleave inside processing.
+    struct Yielding;
+
+    impl Summarizer for Yielding {
+        async fn summarize(
+            &self,
+            text: &str,
+            options: &SummaryOptions,
+        ) -> Result<Summary, SummarizeError> {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            ExtractiveSummarizer.summarize(text, options).await
+        }
+    }
+
+    #[test]
+    fn the_same_message_processed_twice_at_once_makes_one_summary() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let processor = Processor {
+            store: &f.store,
+            documents: &f.documents,
+            summarizer: &Yielding,
+            clock: &f.clock,
+            config: &f.config,
+            memory: &f.memory,
+        };
+        let (first, second) = block_on(futures::future::join(
+            processor.process(&message, "copy-1"),
+            processor.process(&message, "copy-2"),
+        ));
+        assert_eq!(first, Outcome::Succeeded { attempt: 1 });
+        assert!(
+            matches!(second.action(), Action::Retry { .. }),
+            "the second copy finds the lease held: {second:?}"
+        );
+        assert_eq!(f.summaries(), 1);
+        // When it comes back, the job is finished and the copy is dropped.
+        assert_eq!(
+            f.process(&ExtractiveSummarizer, &message, "copy-2-again")
+                .action(),
+            Action::Ack
+        );
+        assert_eq!(f.summaries(), 1);
+        assert_eq!(f.status(&message).1, 1, "only one attempt was counted");
     }
 
     #[test]

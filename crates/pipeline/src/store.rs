@@ -73,6 +73,41 @@ pub enum SummaryLookup {
     Ready(SummaryRow),
 }
 
+/// A document found by its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IdempotentUpload {
+    pub document_id: String,
+    pub job_id: Option<String>,
+    pub sha256: Option<String>,
+    pub size_bytes: i64,
+}
+
+/// What adding a job to an existing document did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewJob {
+    Created,
+    NoSuchDocument,
+    /// The document already has an unfinished job.
+    InProgress {
+        job_id: String,
+    },
+}
+
+/// A job the sweep re-enqueues.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DueJob {
+    pub job_id: String,
+    pub document_id: String,
+    pub request_id: String,
+}
+
+/// An upload that never finished: its object (if any) is an orphan.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StaleUpload {
+    pub document_id: String,
+    pub object_key: String,
+}
+
 /// The outcome of trying to take a job's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -80,6 +115,7 @@ pub enum LeaseOutcome {
     Acquired {
         document_id: DocumentId,
         attempt: u32,
+        size_bytes: u64,
     },
     /// Another consumer holds an unexpired lease.
     Held {
@@ -112,6 +148,12 @@ fn int(v: u64) -> SqlValue {
 struct Acquired {
     document_id: String,
     attempts: i64,
+    size_bytes: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct JobIdRow {
+    id: String,
 }
 
 #[derive(Deserialize)]
@@ -142,18 +184,56 @@ impl<D: Database> Store<D> {
         &self.db
     }
 
-    /// Records an uploaded document and its first job, `queued`, in one transaction.
+    /// Notes that an upload of `document` is under way, before its bytes go to R2. Until
+    /// [`Store::create_document`] records the document, the row marks a possible orphan object.
+    pub async fn begin_upload(
+        &self,
+        document: &DocumentId,
+        request_id: &RequestId,
+        now: Millis,
+    ) -> Result<(), DbError> {
+        self.db
+            .execute(Statement::new(
+                "INSERT INTO uploads (document_id, object_key, request_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                vec![
+                    document.to_string().into(),
+                    document.object_key().into(),
+                    request_id.as_str().into(),
+                    timestamp(now).into(),
+                ],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets an upload that failed after its object was deleted.
+    pub async fn abandon_upload(&self, document: &DocumentId) -> Result<(), DbError> {
+        self.db
+            .execute(Statement::new(
+                "DELETE FROM uploads WHERE document_id = ?1",
+                vec![document.to_string().into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Records an uploaded document and its first job, `queued`, and closes the upload, in one
+    /// transaction. Returns `false` when the upload had already been given up as orphaned by
+    /// the sweep (which deletes its object), in which case nothing is recorded. A reused
+    /// idempotency key fails with [`DbError::Constraint`].
     pub async fn create_document(
         &self,
         document: &NewDocument,
         job_id: &JobId,
         now: Millis,
-    ) -> Result<(), DbError> {
+    ) -> Result<bool, DbError> {
         let now = timestamp(now);
         let insert_document = Statement::new(
             "INSERT INTO documents (id, object_key, filename, content_type, size_bytes, sha256, \
              idempotency_key, request_id, upload_ms, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+             WHERE EXISTS (SELECT 1 FROM uploads WHERE document_id = ?1)",
             vec![
                 document.id.to_string().into(),
                 document.id.object_key().into(),
@@ -168,8 +248,73 @@ impl<D: Database> Store<D> {
             ],
         );
         let insert_job = insert_job(job_id, &document.id, &document.request_id, &now);
-        self.db.batch(vec![insert_document, insert_job]).await?;
-        Ok(())
+        let close_upload = Statement::new(
+            "DELETE FROM uploads WHERE document_id = ?1",
+            vec![document.id.to_string().into()],
+        );
+        let changes = self
+            .db
+            .batch(vec![insert_document, insert_job, close_upload])
+            .await?;
+        Ok(changes.first().copied().unwrap_or(0) == 1)
+    }
+
+    /// The document recorded under an idempotency key, with its first job.
+    pub async fn upload_by_idempotency_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<IdempotentUpload>, DbError> {
+        let rows = self
+            .db
+            .query(Statement::new(
+                "SELECT d.id AS document_id, \
+                 (SELECT j.id FROM jobs j WHERE j.document_id = d.id ORDER BY j.id LIMIT 1) AS job_id, \
+                 d.sha256, d.size_bytes FROM documents d WHERE d.idempotency_key = ?1",
+                vec![key.into()],
+            ))
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Adds a `queued` job for an existing document, unless one is already unfinished.
+    pub async fn create_job(
+        &self,
+        document: &DocumentId,
+        job: &JobId,
+        request_id: &RequestId,
+        now: Millis,
+    ) -> Result<NewJob, DbError> {
+        let changes = self
+            .db
+            .execute(Statement::new(
+                "INSERT INTO jobs (id, document_id, status, attempts, available_at, request_id, \
+                 created_at, updated_at) \
+                 SELECT ?1, id, 'queued', 0, ?3, ?4, ?3, ?3 FROM documents WHERE id = ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE document_id = ?2 \
+                 AND status IN ('queued', 'processing'))",
+                vec![
+                    job.to_string().into(),
+                    document.to_string().into(),
+                    timestamp(now).into(),
+                    request_id.as_str().into(),
+                ],
+            ))
+            .await?;
+        if changes == 1 {
+            return Ok(NewJob::Created);
+        }
+        let unfinished: Vec<JobIdRow> = self
+            .db
+            .query(Statement::new(
+                "SELECT id FROM jobs WHERE document_id = ?1 \
+                 AND status IN ('queued', 'processing') ORDER BY id LIMIT 1",
+                vec![document.to_string().into()],
+            ))
+            .await?;
+        Ok(match unfinished.into_iter().next() {
+            Some(row) => NewJob::InProgress { job_id: row.id },
+            None => NewJob::NoSuchDocument,
+        })
     }
 
     pub async fn job(&self, id: &JobId) -> Result<Option<JobRow>, DbError> {
@@ -243,7 +388,8 @@ impl<D: Database> Store<D> {
                  attempts = attempts + 1, started_at = ?3, updated_at = ?3 \
                  WHERE id = ?4 AND (status = 'queued' \
                  OR (status = 'processing' AND lease_expires_at < ?3)) \
-                 RETURNING document_id, attempts",
+                 RETURNING document_id, attempts, \
+                 (SELECT size_bytes FROM documents WHERE documents.id = jobs.document_id) AS size_bytes",
                 vec![
                     lease_id.into(),
                     timestamp(now.saturating_add(lease_ms)).into(),
@@ -258,6 +404,7 @@ impl<D: Database> Store<D> {
             return Ok(LeaseOutcome::Acquired {
                 document_id,
                 attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                size_bytes: u64::try_from(row.size_bytes.unwrap_or(0)).unwrap_or(0),
             });
         }
 
@@ -380,6 +527,57 @@ impl<D: Database> Store<D> {
 }
 
 impl<D: Database> Store<D> {
+    /// Claims up to `limit` jobs whose message may be lost, for re-enqueueing: `queued` jobs
+    /// due for longer than `grace_ms`, and `processing` jobs whose lease expired. Claiming
+    /// stamps them, so the next sweep leaves them alone for another `grace_ms`.
+    pub async fn claim_due_jobs(
+        &self,
+        now: Millis,
+        grace_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueJob>, DbError> {
+        self.db
+            .query(Statement::new(
+                "UPDATE jobs SET available_at = ?1 WHERE id IN (SELECT id FROM jobs \
+                 WHERE (status = 'queued' AND available_at <= ?2) \
+                 OR (status = 'processing' AND lease_expires_at <= ?1 AND available_at <= ?2) \
+                 ORDER BY available_at LIMIT ?3) \
+                 RETURNING id AS job_id, document_id, request_id",
+                vec![
+                    timestamp(now).into(),
+                    timestamp(now - grace_ms).into(),
+                    limit.into(),
+                ],
+            ))
+            .await
+    }
+
+    /// Uploads begun before `cutoff` that never recorded their document.
+    pub async fn stale_uploads(
+        &self,
+        cutoff: Millis,
+        limit: u32,
+    ) -> Result<Vec<StaleUpload>, DbError> {
+        self.db
+            .query(Statement::new(
+                "SELECT document_id, object_key FROM uploads WHERE created_at <= ?1 \
+                 ORDER BY created_at LIMIT ?2",
+                vec![timestamp(cutoff).into(), limit.into()],
+            ))
+            .await
+    }
+
+    /// Forgets uploads whose objects are gone.
+    pub async fn forget_uploads(&self, documents: &[String]) -> Result<u64, DbError> {
+        let ids = serde_json::to_string(documents).map_err(|e| DbError::Decode(e.to_string()))?;
+        self.db
+            .execute(Statement::new(
+                "DELETE FROM uploads WHERE document_id IN (SELECT value FROM json_each(?1))",
+                vec![ids.into()],
+            ))
+            .await
+    }
+
     /// Fails a job whose message the queue gave up on, unless it already finished or a live
     /// lease shows someone is still working on it. Returns whether it changed the job.
     pub async fn fail_dead_lettered(
@@ -403,10 +601,13 @@ impl<D: Database> Store<D> {
     }
 }
 
+/// Inserts a `queued` job if its document exists (in the same transaction, the document insert
+/// may have been skipped).
 fn insert_job(job: &JobId, document: &DocumentId, request: &RequestId, now: &str) -> Statement {
     Statement::new(
         "INSERT INTO jobs (id, document_id, status, attempts, available_at, request_id, \
-         created_at, updated_at) VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?3, ?3)",
+         created_at, updated_at) SELECT ?1, ?2, 'queued', 0, ?3, ?4, ?3, ?3 \
+         WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?2)",
         vec![
             job.to_string().into(),
             document.to_string().into(),
@@ -452,10 +653,15 @@ mod tests {
         }
     }
 
+    fn upload(store: &Store<Sqlite>, doc: &NewDocument, job: &JobId) -> Result<bool, DbError> {
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0))?;
+        block_on(store.create_document(doc, job, T0))
+    }
+
     fn store_with_job() -> (Store<Sqlite>, DocumentId, JobId) {
         let store = Store::new(Sqlite::migrated());
         let (doc, job) = (DocumentId::new(), JobId::new());
-        block_on(store.create_document(&document(doc), &job, T0)).unwrap();
+        assert_eq!(upload(&store, &document(doc), &job), Ok(true));
         (store, doc, job)
     }
 
@@ -473,13 +679,14 @@ mod tests {
     fn failed_job_insert_leaves_no_document() {
         let (store, _, job) = store_with_job();
         // Same job id again: the job insert fails, so the whole batch must roll back.
-        let err = block_on(store.create_document(&document(DocumentId::new()), &job, T0));
+        let err = upload(&store, &document(DocumentId::new()), &job);
         assert!(matches!(err, Err(DbError::Constraint(_))), "{err:?}");
+        let db = store.database();
+        assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM documents"), 1);
         assert_eq!(
-            store
-                .database()
-                .scalar_i64("SELECT COUNT(*) FROM documents"),
-            1
+            db.scalar_i64("SELECT COUNT(*) FROM uploads"),
+            1,
+            "the failed upload stays marked until it is cleaned up"
         );
     }
 
@@ -491,7 +698,8 @@ mod tests {
             first,
             LeaseOutcome::Acquired {
                 document_id: doc,
-                attempt: 1
+                attempt: 1,
+                size_bytes: 42
             }
         );
         let second = block_on(store.acquire_lease(&job, "b", T0 + 1_000, LEASE)).unwrap();
@@ -506,7 +714,8 @@ mod tests {
             takeover,
             LeaseOutcome::Acquired {
                 document_id: doc,
-                attempt: 2
+                attempt: 2,
+                size_bytes: 42
             }
         );
     }
@@ -619,6 +828,164 @@ mod tests {
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
         block_on(store.complete(&job, "a", &completion("ok"), T0)).unwrap();
         assert!(!block_on(store.fail_dead_lettered(&job, "gone", T0 + 10 * LEASE)).unwrap());
+    }
+
+    #[test]
+    fn recording_closes_the_upload() {
+        let (store, _, _) = store_with_job();
+        assert_eq!(
+            store.database().scalar_i64("SELECT COUNT(*) FROM uploads"),
+            0
+        );
+    }
+
+    #[test]
+    fn upload_swept_as_orphan_records_nothing() {
+        let store = Store::new(Sqlite::migrated());
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        let stale = block_on(store.stale_uploads(T0, 10)).unwrap();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(stale[0].object_key, doc.id.object_key());
+        assert_eq!(
+            block_on(store.forget_uploads(&[stale[0].document_id.clone()])),
+            Ok(1)
+        );
+
+        assert_eq!(
+            block_on(store.create_document(&doc, &JobId::new(), T0)),
+            Ok(false)
+        );
+        let db = store.database();
+        assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM documents"), 0);
+        assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM jobs"), 0);
+    }
+
+    #[test]
+    fn uploads_newer_than_the_cutoff_are_not_stale() {
+        let store = Store::new(Sqlite::migrated());
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        assert!(
+            block_on(store.stale_uploads(T0 - 1, 10))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn idempotency_key_finds_the_document_and_its_first_job_and_is_unique() {
+        let store = Store::new(Sqlite::migrated());
+        let mut doc = document(DocumentId::new());
+        doc.idempotency_key = Some("key-1".into());
+        doc.sha256 = Some("ab".repeat(32));
+        let job = JobId::new();
+        assert_eq!(upload(&store, &doc, &job), Ok(true));
+        block_on(store.create_job(&doc.id, &JobId::new(), &doc.request_id, T0)).unwrap();
+
+        let found = block_on(store.upload_by_idempotency_key("key-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.document_id, doc.id.to_string());
+        assert_eq!(found.job_id, Some(job.to_string()));
+        assert_eq!(found.sha256, doc.sha256);
+        assert_eq!(found.size_bytes, 42);
+        assert_eq!(block_on(store.upload_by_idempotency_key("key-2")), Ok(None));
+
+        let mut again = document(DocumentId::new());
+        again.idempotency_key = Some("key-1".into());
+        let err = upload(&store, &again, &JobId::new());
+        assert!(matches!(err, Err(DbError::Constraint(_))), "{err:?}");
+    }
+
+    #[test]
+    fn new_job_for_a_document_only_when_none_is_unfinished() {
+        let (store, doc, first) = store_with_job();
+        let request = RequestId::parse("req-2").unwrap();
+        assert_eq!(
+            block_on(store.create_job(&doc, &JobId::new(), &request, T0)),
+            Ok(NewJob::InProgress {
+                job_id: first.to_string()
+            })
+        );
+        block_on(store.acquire_lease(&first, "a", T0, LEASE)).unwrap();
+        block_on(store.complete(&first, "a", &completion("one"), T0)).unwrap();
+        let second = JobId::new();
+        assert_eq!(
+            block_on(store.create_job(&doc, &second, &request, T0)),
+            Ok(NewJob::Created)
+        );
+        assert_eq!(
+            block_on(store.job(&second)).unwrap().unwrap().status,
+            "queued"
+        );
+        assert_eq!(
+            block_on(store.create_job(&DocumentId::new(), &JobId::new(), &request, T0)),
+            Ok(NewJob::NoSuchDocument)
+        );
+    }
+
+    #[test]
+    fn sweep_claims_overdue_queued_and_expired_jobs_once_per_grace_period() {
+        let store = Store::new(Sqlite::migrated());
+        let mut jobs = Vec::new();
+        for _ in 0..4 {
+            let (doc, job) = (DocumentId::new(), JobId::new());
+            upload(&store, &document(doc), &job).unwrap();
+            jobs.push(job);
+        }
+        let grace = 60_000;
+        // jobs[0] stays queued; jobs[1] is leased and its lease expires; jobs[2] is leased and
+        // alive; jobs[3] succeeded.
+        block_on(store.acquire_lease(&jobs[1], "x", T0, 1_000)).unwrap();
+        block_on(store.acquire_lease(&jobs[2], "y", T0, 10 * grace)).unwrap();
+        block_on(store.acquire_lease(&jobs[3], "z", T0, LEASE)).unwrap();
+        block_on(store.complete(&jobs[3], "z", &completion("done"), T0)).unwrap();
+
+        assert!(
+            block_on(store.claim_due_jobs(T0 + grace - 1, grace, 100))
+                .unwrap()
+                .is_empty()
+        );
+        let now = T0 + grace;
+        let mut claimed: Vec<String> = block_on(store.claim_due_jobs(now, grace, 100))
+            .unwrap()
+            .into_iter()
+            .map(|due| due.job_id)
+            .collect();
+        claimed.sort();
+        let mut expected = vec![jobs[0].to_string(), jobs[1].to_string()];
+        expected.sort();
+        assert_eq!(claimed, expected);
+        assert!(
+            block_on(store.claim_due_jobs(now + grace - 1, grace, 100))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            block_on(store.claim_due_jobs(now + grace, grace, 1))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn released_job_is_not_swept_before_its_retry_is_due() {
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        block_on(store.release(&job, "a", "busy", T0 + 600_000, T0)).unwrap();
+        assert!(
+            block_on(store.claim_due_jobs(T0 + 600_000, 60_000, 10))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            block_on(store.claim_due_jobs(T0 + 660_000, 60_000, 10))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

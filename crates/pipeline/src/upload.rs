@@ -6,7 +6,8 @@
 
 use docpipe_jobs::{ContentType, MediaType, MediaTypeError, RequestId};
 
-use crate::api::ApiError;
+use crate::api::{ApiError, UploadAccepted};
+use crate::store::IdempotentUpload;
 
 /// The longest filename kept, in bytes (the usual file-system limit).
 pub const MAX_FILENAME_BYTES: usize = 255;
@@ -84,6 +85,51 @@ pub fn request_id(header: Option<&str>) -> Result<RequestId, ApiError> {
         None => Ok(RequestId::generate()),
         Some(value) => RequestId::parse(value).map_err(|e| ApiError::InvalidRequestId {
             reason: e.to_string(),
+        }),
+    }
+}
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// The client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(header: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(key) = header else {
+        return Ok(None);
+    };
+    let key = key.trim();
+    let invalid = |reason: String| Err(ApiError::InvalidIdempotencyKey { reason });
+    if key.is_empty() {
+        return invalid("it is empty".into());
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        return invalid(format!(
+            "{} characters long, the limit is {MAX_IDEMPOTENCY_KEY_LEN}",
+            key.len()
+        ));
+    }
+    if !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return invalid("only visible ASCII characters are allowed".into());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A retried upload under a known `Idempotency-Key`: the original answer when the body is the
+/// same document (same size and SHA-256), else `422`.
+pub fn replay(
+    original: &IdempotentUpload,
+    sha256: &str,
+    size: u64,
+) -> Result<UploadAccepted, ApiError> {
+    let same_size = u64::try_from(original.size_bytes) == Ok(size);
+    let same_digest = original.sha256.as_deref() == Some(sha256);
+    match (&original.job_id, same_size && same_digest) {
+        (Some(job_id), true) => Ok(UploadAccepted::from_ids(
+            original.document_id.clone(),
+            job_id.clone(),
+        )),
+        _ => Err(ApiError::IdempotencyKeyReused {
+            document_id: original.document_id.clone(),
         }),
     }
 }
@@ -345,6 +391,39 @@ mod tests {
             assert_eq!(err.status(), 400);
         }
         assert!(clean_filename(&"x".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_255() {
+        assert_eq!(idempotency_key(None), Ok(None));
+        assert_eq!(idempotency_key(Some(" key-1 ")), Ok(Some("key-1".into())));
+        for bad in ["", "   ", "k\u{7}", "schlüssel"] {
+            let err = idempotency_key(Some(bad)).unwrap_err();
+            assert_eq!(err.code(), "invalid_idempotency_key", "{bad:?}");
+        }
+        assert!(idempotency_key(Some(&"k".repeat(255))).is_ok());
+        assert!(idempotency_key(Some(&"k".repeat(256))).is_err());
+    }
+
+    #[test]
+    fn replay_returns_the_original_ids_only_for_the_same_bytes() {
+        let original = IdempotentUpload {
+            document_id: "doc".into(),
+            job_id: Some("job".into()),
+            sha256: Some("aa".repeat(32)),
+            size_bytes: 10,
+        };
+        let accepted = replay(&original, &"aa".repeat(32), 10).unwrap();
+        assert_eq!(
+            (accepted.document_id.as_str(), accepted.job_id.as_str()),
+            ("doc", "job")
+        );
+        assert_eq!(accepted.status_url, "/v1/jobs/job");
+        for (digest, size) in [("bb".repeat(32), 10), ("aa".repeat(32), 11)] {
+            let err = replay(&original, &digest, size).unwrap_err();
+            assert_eq!(err.status(), 422);
+            assert_eq!(err.code(), "idempotency_key_reused");
+        }
     }
 
     #[test]

@@ -1,17 +1,26 @@
 //! # docpipe summarizer Worker
 //!
-//! Consumes the jobs queue and its dead-letter queue. A thin adapter: each message is decoded
-//! on its own, handed to `docpipe_pipeline::process::Processor` with R2, D1 and the
-//! summarizer plugged in, and acked or retried according to the outcome. The handler always
-//! returns `Ok(())`: returning an error would make workers-rs retry the whole batch.
+//! Consumes the jobs queue and its dead-letter queue. A thin
+//! adapter: each message is decoded on its own, handed to
+//! `docpipe_pipeline::process::Processor` with R2, D1 and the summarizer plugged in, and acked
+//! or retried according to the outcome. The messages of a batch run concurrently, within a
+//! shared memory budget. The handler always returns `Ok(())`: returning an error would make
+//! workers-rs retry the whole batch.
 
-use docpipe_cloudflare::{D1, R2Documents, WorkerClock, logging, vars};
-use docpipe_docproc::ExtractiveSummarizer;
+use std::time::Duration;
+
+use docpipe_cloudflare::{AiBinding, D1, FetchClient, R2Documents, WorkerClock, logging, vars};
+use docpipe_docproc::summarize::mapreduce::{MapReduce, Model};
+use docpipe_docproc::summarize::openai::OpenAiChat;
+use docpipe_docproc::summarize::workers_ai::WorkersAi;
+use docpipe_docproc::{Backend, ExtractiveSummarizer};
 use docpipe_jobs::{DecodeError, JobMessage};
-use docpipe_pipeline::config::{SummarizerConfig, names};
+use docpipe_pipeline::budget::MemoryBudget;
+use docpipe_pipeline::config::{BackendChoice, SummarizerConfig, names};
 use docpipe_pipeline::process::{Action, Outcome, Processor, new_lease_id};
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::time::Clock;
+use futures_util::StreamExt;
 use tracing::{Instrument, error, info, warn};
 use wasm_bindgen::JsValue;
 use worker::{
@@ -62,9 +71,12 @@ fn body_json(body: &JsValue) -> String {
         .unwrap_or_default()
 }
 
+type Summarizer = Backend<AiBinding, FetchClient>;
+
 struct Bindings {
     store: Store<D1>,
     documents: R2Documents,
+    summarizer: Summarizer,
     config: SummarizerConfig,
 }
 
@@ -74,10 +86,52 @@ fn bindings(env: &Env) -> std::result::Result<Bindings, String> {
     let bucket = env
         .bucket(names::DOCUMENTS)
         .map_err(|e| format!("R2 binding: {e}"))?;
+    let summarizer = summarizer(env, &config)?;
     Ok(Bindings {
         store: Store::new(D1(db)),
         documents: R2Documents(bucket),
+        summarizer,
         config,
+    })
+}
+
+fn summarizer(env: &Env, config: &SummarizerConfig) -> std::result::Result<Summarizer, String> {
+    fn map_reduce<M: Model>(model: M, max_calls: usize) -> MapReduce<M> {
+        MapReduce {
+            max_calls,
+            ..MapReduce::new(model)
+        }
+    }
+    let calls = config.max_ai_calls;
+    Ok(match &config.backend {
+        BackendChoice::Extractive => Backend::Extractive(ExtractiveSummarizer),
+        BackendChoice::WorkersAi { model } => {
+            let ai = env.ai(names::AI).map_err(|e| format!("AI binding: {e}"))?;
+            Backend::WorkersAi(map_reduce(
+                WorkersAi {
+                    runner: AiBinding(ai),
+                    model: model.clone(),
+                },
+                calls,
+            ))
+        }
+        BackendChoice::OpenAi {
+            base_url,
+            model,
+            api_key,
+            window_tokens,
+        } => Backend::OpenAi(map_reduce(
+            OpenAiChat {
+                http: FetchClient {
+                    timeout: Duration::from_millis(config.ai_timeout_ms),
+                },
+                base_url: base_url.clone(),
+                model: model.clone(),
+                api_key: api_key.clone(),
+                window_tokens: *window_tokens,
+            },
+            calls,
+        )),
     })
 }
 
@@ -90,21 +144,26 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
             return;
         }
     };
+    let memory = MemoryBudget::new(bindings.config.memory_budget_bytes);
     let processor = Processor {
         store: &bindings.store,
         documents: &bindings.documents,
-        summarizer: &ExtractiveSummarizer,
+        summarizer: &bindings.summarizer,
         clock: &WorkerClock,
         config: &bindings.config,
+        memory: &memory,
     };
-    for raw in batch.raw_iter() {
-        consume_job(&raw, &processor, &bindings.store).await;
-    }
+    let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    futures_util::stream::iter(&messages)
+        .for_each_concurrent(bindings.config.concurrency, |raw| {
+            consume_job(raw, &processor, &bindings.store)
+        })
+        .await;
 }
 
 async fn consume_job(
     raw: &RawMessage,
-    processor: &Processor<'_, D1, R2Documents, ExtractiveSummarizer, WorkerClock>,
+    processor: &Processor<'_, D1, R2Documents, Summarizer, WorkerClock>,
     store: &Store<D1>,
 ) {
     let body = body_json(&raw.body());

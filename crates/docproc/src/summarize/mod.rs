@@ -1,9 +1,21 @@
 //! Summarization behind one trait, so the pipeline does not care whether a summary came from
 //! Workers AI, an OpenAI-compatible server or the built-in extractive summarizer.
+//!
+//! - [`ExtractiveSummarizer`]: built in, no network; the local default and the fallback.
+//! - [`mapreduce::MapReduce`] over a [`mapreduce::Model`]: long texts through a model's window.
+//! - [`workers_ai::WorkersAi`] and [`openai::OpenAiChat`]: the two model backends.
+//! - [`Backend`]: whichever of them is configured.
 
 mod extractive;
+pub mod mapreduce;
+pub mod openai;
+pub mod workers_ai;
 
 pub use extractive::ExtractiveSummarizer;
+
+use mapreduce::MapReduce;
+use openai::{HttpClient, OpenAiChat};
+use workers_ai::{AiRunner, WorkersAi};
 
 /// How long a summary may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +64,15 @@ impl SummarizeError {
     pub fn is_transient(&self) -> bool {
         matches!(self, SummarizeError::Unavailable { .. })
     }
+
+    /// The backend that failed, when a backend failed.
+    pub fn backend(&self) -> Option<&str> {
+        match self {
+            SummarizeError::NothingToSummarize => None,
+            SummarizeError::Unavailable { backend, .. }
+            | SummarizeError::Failed { backend, .. } => Some(backend),
+        }
+    }
 }
 
 /// Turns text into a summary.
@@ -61,4 +82,26 @@ pub trait Summarizer {
         text: &str,
         options: &SummaryOptions,
     ) -> Result<Summary, SummarizeError>;
+}
+
+/// The configured summarization backend.
+#[derive(Debug, Clone)]
+pub enum Backend<A, H> {
+    Extractive(ExtractiveSummarizer),
+    WorkersAi(MapReduce<WorkersAi<A>>),
+    OpenAi(MapReduce<OpenAiChat<H>>),
+}
+
+impl<A: AiRunner, H: HttpClient> Summarizer for Backend<A, H> {
+    async fn summarize(
+        &self,
+        text: &str,
+        options: &SummaryOptions,
+    ) -> Result<Summary, SummarizeError> {
+        match self {
+            Backend::Extractive(s) => s.summarize(text, options).await,
+            Backend::WorkersAi(s) => s.summarize(text, options).await,
+            Backend::OpenAi(s) => s.summarize(text, options).await,
+        }
+    }
 }

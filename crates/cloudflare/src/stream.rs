@@ -1,0 +1,151 @@
+//! Streaming a request body into R2 while computing its SHA-256, without buffering it.
+//!
+//! The body is read chunk by chunk and each chunk is written both to a `FixedLengthStream`
+//! whose readable side R2 is consuming, and to a `crypto.DigestStream` (the runtime's native
+//! SHA-256). Each write is awaited before the next read, so memory stays at a chunk or two
+//! whatever the body's size, and the chunks never enter WebAssembly memory.
+
+use futures_util::future::join;
+use js_sys::{Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStreamDefaultWriter};
+use worker::worker_sys::FixedLengthStream;
+use worker::{Bucket, Data, HttpMetadata, Object};
+
+#[wasm_bindgen]
+extern "C" {
+    /// `crypto.DigestStream`: a WritableStream that hashes what is written to it.
+    #[wasm_bindgen(js_namespace = crypto, extends = web_sys::WritableStream)]
+    #[derive(Debug, Clone)]
+    type DigestStream;
+
+    #[wasm_bindgen(constructor, catch, js_namespace = crypto)]
+    fn new(algorithm: &str) -> Result<DigestStream, JsValue>;
+
+    /// Resolves to the digest (an ArrayBuffer) once the stream is closed.
+    #[wasm_bindgen(method, getter)]
+    fn digest(this: &DigestStream) -> Promise;
+}
+
+/// Why streaming a body failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// The request body could not be read to its declared end (client went away, or sent a
+    /// different number of bytes).
+    #[error("reading the body failed: {0}")]
+    Body(String),
+    /// R2 refused or failed the write.
+    #[error("R2 put failed: {0}")]
+    Storage(String),
+}
+
+fn describe(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Copies `body` into every writer, one chunk at a time, then closes them.
+async fn pump(
+    body: &ReadableStream,
+    writers: &[WritableStreamDefaultWriter],
+) -> Result<(), String> {
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    loop {
+        let step = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| describe(&e))?;
+        let done = Reflect::get(&step, &"done".into()).map_err(|e| describe(&e))?;
+        if done.as_bool().unwrap_or(true) {
+            break;
+        }
+        let chunk = Reflect::get(&step, &"value".into()).map_err(|e| describe(&e))?;
+        for writer in writers {
+            JsFuture::from(writer.write_with_chunk(&chunk))
+                .await
+                .map_err(|e| describe(&e))?;
+        }
+    }
+    for writer in writers {
+        JsFuture::from(writer.close())
+            .await
+            .map_err(|e| describe(&e))?;
+    }
+    Ok(())
+}
+
+async fn abort(writers: &[WritableStreamDefaultWriter], reason: &str) {
+    for writer in writers {
+        let _ = JsFuture::from(writer.abort_with_reason(&JsValue::from_str(reason))).await;
+    }
+}
+
+fn fixed_length(length: u64) -> Result<FixedLengthStream, JsValue> {
+    match u32::try_from(length) {
+        Ok(small) => FixedLengthStream::new(small),
+        Err(_) => FixedLengthStream::new_big_int(js_sys::BigInt::from(length)),
+    }
+}
+
+async fn finish_digest(digest: &DigestStream) -> Result<String, String> {
+    let buffer = JsFuture::from(digest.digest())
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(hex(&Uint8Array::new(&buffer).to_vec()))
+}
+
+/// Streams `body` (exactly `length` bytes) into R2 under `key` and returns the stored object
+/// and the body's SHA-256 as lowercase hex.
+pub async fn put_hashed(
+    bucket: &Bucket,
+    key: &str,
+    body: ReadableStream,
+    length: u64,
+    metadata: HttpMetadata,
+) -> Result<(Object, String), StreamError> {
+    let storage = |e: JsValue| StreamError::Storage(describe(&e));
+    let fixed = fixed_length(length).map_err(storage)?;
+    let digest = DigestStream::new("SHA-256").map_err(storage)?;
+    let writers = [
+        fixed.writable().get_writer().map_err(storage)?,
+        digest.get_writer().map_err(storage)?,
+    ];
+    let put = bucket
+        .put(key, Data::ReadableStream(fixed.readable()))
+        .http_metadata(metadata)
+        .execute();
+    let (stored, pumped) = join(put, pump(&body, &writers)).await;
+    if let Err(e) = &pumped {
+        abort(&writers, e).await;
+    }
+    match (stored, pumped) {
+        (Ok(Some(object)), Ok(())) => {
+            let sha256 = finish_digest(&digest).await.map_err(StreamError::Storage)?;
+            Ok((object, sha256))
+        }
+        (Ok(None), Ok(())) => Err(StreamError::Storage("no object returned".into())),
+        (Err(e), _) => Err(StreamError::Storage(e.to_string())),
+        (_, Err(e)) => Err(StreamError::Body(e)),
+    }
+}
+
+/// The SHA-256 of `body`, read to its end and discarded.
+pub async fn hash_only(body: ReadableStream) -> Result<String, StreamError> {
+    let digest = DigestStream::new("SHA-256").map_err(|e| StreamError::Storage(describe(&e)))?;
+    let writer = digest
+        .get_writer()
+        .map_err(|e| StreamError::Storage(describe(&e)))?;
+    pump(&body, std::slice::from_ref(&writer))
+        .await
+        .map_err(StreamError::Body)?;
+    finish_digest(&digest).await.map_err(StreamError::Body)
+}
