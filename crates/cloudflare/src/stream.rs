@@ -1,16 +1,20 @@
 //! Streaming a request body into R2 while computing its SHA-256, without buffering it.
 //!
-//! The body is read chunk by chunk and each chunk is written both to a `FixedLengthStream`
-//! whose readable side R2 is consuming, and to a `crypto.DigestStream` (the runtime's native
-//! SHA-256). Each write is awaited before the next read, so memory stays at a chunk or two
-//! whatever the body's size, and the chunks never enter WebAssembly memory.
+//! The body is read in steps of at least 256 KiB and each step is written both to a
+//! `FixedLengthStream` whose readable side R2 is consuming, and to a `crypto.DigestStream`
+//! (the runtime's native SHA-256). A step's writes finish before the step after next is read,
+//! so memory stays at two steps whatever the body's size, and the bytes never enter
+//! WebAssembly memory.
 
 use futures_util::future::join;
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStreamDefaultWriter};
+use web_sys::{
+    ReadableStream, ReadableStreamGetReaderOptions, ReadableStreamReaderMode,
+    WritableStreamDefaultWriter,
+};
 use worker::worker_sys::FixedLengthStream;
 use worker::{Bucket, Data, HttpMetadata, Object};
 
@@ -27,7 +31,19 @@ extern "C" {
     /// Resolves to the digest (an ArrayBuffer) once the stream is closed.
     #[wasm_bindgen(method, getter)]
     fn digest(this: &DigestStream) -> Promise;
+
+    /// workerd's BYOB reader, which can wait for at least `min` bytes before resolving.
+    #[wasm_bindgen(extends = web_sys::ReadableStreamByobReader)]
+    #[derive(Debug, Clone)]
+    type ByobReader;
+
+    #[wasm_bindgen(method, js_name = readAtLeast)]
+    fn read_at_least(this: &ByobReader, min: u32, view: &Uint8Array) -> Promise;
 }
+
+/// Bytes read per step. Large steps keep the per-chunk cost (a few promise round trips) small
+/// next to the copying; a couple of steps in flight is all the memory a stream uses.
+const STEP_BYTES: u32 = 256 * 1024;
 
 /// Why streaming a body failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,25 +70,48 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Copies `body` into every writer, one chunk at a time, then closes them.
+/// Starts reading the next step of at least [`STEP_BYTES`] (less only at the end).
+fn read_step(reader: &ByobReader) -> JsFuture {
+    let buffer = Uint8Array::new_with_length(STEP_BYTES * 2);
+    JsFuture::from(reader.read_at_least(STEP_BYTES, &buffer))
+}
+
+/// Copies `body` into every writer, then closes them. The next read is already under way
+/// while a chunk is being written.
 async fn pump(
     body: &ReadableStream,
     writers: &[WritableStreamDefaultWriter],
 ) -> Result<(), String> {
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let options = ReadableStreamGetReaderOptions::new();
+    options.set_mode(ReadableStreamReaderMode::Byob);
+    let reader: ByobReader = body.get_reader_with_options(&options).unchecked_into();
+    let mut next = read_step(&reader);
     loop {
-        let step = JsFuture::from(reader.read())
-            .await
-            .map_err(|e| describe(&e))?;
-        let done = Reflect::get(&step, &"done".into()).map_err(|e| describe(&e))?;
-        if done.as_bool().unwrap_or(true) {
-            break;
+        let step = (&mut next).await.map_err(|e| describe(&e))?;
+        let done = Reflect::get(&step, &"done".into())
+            .map_err(|e| describe(&e))?
+            .as_bool()
+            .unwrap_or(true);
+        let chunk: Uint8Array = Reflect::get(&step, &"value".into())
+            .map_err(|e| describe(&e))?
+            .unchecked_into();
+        let has_bytes = !chunk.is_undefined() && chunk.byte_length() > 0;
+        let writes: Vec<JsFuture> = if has_bytes {
+            writers
+                .iter()
+                .map(|w| JsFuture::from(w.write_with_chunk(&chunk)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !done {
+            next = read_step(&reader);
         }
-        let chunk = Reflect::get(&step, &"value".into()).map_err(|e| describe(&e))?;
-        for writer in writers {
-            JsFuture::from(writer.write_with_chunk(&chunk))
-                .await
-                .map_err(|e| describe(&e))?;
+        for write in writes {
+            write.await.map_err(|e| describe(&e))?;
+        }
+        if done {
+            break;
         }
     }
     for writer in writers {
