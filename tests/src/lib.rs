@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
+pub mod load;
+pub mod openai_fake;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,10 +47,8 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts `wrangler dev` with both Workers on free ports, logging to a new file in `dir`.
-fn spawn(dir: &Path, options: &Options) -> Result<(Child, u16, PathBuf)> {
-    let port = free_port()?;
-    let inspector = free_port()?;
+/// Starts `wrangler dev` with both Workers on the given ports, logging to a new file in `dir`.
+fn spawn(dir: &Path, options: &Options, port: u16, inspector: u16) -> Result<(Child, PathBuf)> {
     let mut index = 0;
     let log = loop {
         let candidate = dir.join(format!("wrangler-{index}.log"));
@@ -80,7 +81,7 @@ fn spawn(dir: &Path, options: &Options) -> Result<(Child, u16, PathBuf)> {
     // Its own process group, so stopping it also stops workerd and anything else it spawns.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command.spawn().context("starting wrangler dev")?;
-    Ok((child, port, log))
+    Ok((child, log))
 }
 
 /// A running pipeline.
@@ -92,6 +93,7 @@ pub struct Pipeline {
     log: PathBuf,
     running: bool,
     pub port: u16,
+    inspector: u16,
 }
 
 /// How to start a pipeline.
@@ -126,7 +128,8 @@ impl Pipeline {
             .status()
             .context("running wrangler d1 migrations apply")?;
         ensure!(status.success(), "applying migrations failed");
-        let (child, port, log) = spawn(dir.path(), &options)?;
+        let (port, inspector) = (free_port()?, free_port()?);
+        let (child, log) = spawn(dir.path(), &options, port, inspector)?;
         let mut pipeline = Pipeline {
             child,
             dir,
@@ -134,21 +137,41 @@ impl Pipeline {
             log,
             running: true,
             port,
+            inspector,
         };
         pipeline.wait_healthy(Duration::from_secs(90))?;
         Ok(pipeline)
     }
 
-    /// Starts the runtime again on the same state, after [`Pipeline::kill`] or
+    /// Starts the runtime again on the same state and port, after [`Pipeline::kill`] or
     /// [`Pipeline::stop`].
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
-        let (child, port, log) = spawn(self.dir.path(), &self.options)?;
+        let (child, log) = spawn(self.dir.path(), &self.options, self.port, self.inspector)?;
         self.child = child;
-        self.port = port;
         self.log = log;
         self.running = true;
         self.wait_healthy(Duration::from_secs(90))
+    }
+
+    /// Fires the cron trigger (the sweep), as `wrangler dev --test-scheduled` allows.
+    pub fn fire_sweep(&self) -> Result<()> {
+        let response = self.get("/__scheduled?cron=*+*+*+*+*")?;
+        ensure!(response.status == 200, "sweep answered {}: {}", response.status, response.text());
+        Ok(())
+    }
+
+    /// Every log file this pipeline's runtimes wrote, concatenated.
+    pub fn all_logs(&self) -> String {
+        let mut logs = String::new();
+        for index in 0.. {
+            let Ok(text) = std::fs::read_to_string(self.dir.path().join(format!("wrangler-{index}.log")))
+            else {
+                break;
+            };
+            logs.push_str(&text);
+        }
+        logs
     }
 
     /// The `--persist-to` directory.
@@ -188,7 +211,13 @@ impl Pipeline {
         self.logs()
             .lines()
             .filter_map(|line| line.find("{\"timestamp\"").map(|at| &line[at..]))
-            .filter_map(|json| serde_json::from_str(json).ok())
+            // wrangler may decorate a line after the JSON (colors for warnings): read one value.
+            .filter_map(|json| {
+                serde_json::Deserializer::from_str(json)
+                    .into_iter::<Value>()
+                    .next()?
+                    .ok()
+            })
             .collect()
     }
 

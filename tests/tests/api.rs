@@ -153,3 +153,110 @@ fn routes_ids_and_unfinished_summaries_answer_clearly() -> Result<()> {
     assert_eq!(status["summary_url"], serde_json::Value::Null);
     Ok(())
 }
+
+fn sha256_hex(bytes: &[u8]) -> Result<String> {
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), bytes)?;
+    let out = std::process::Command::new("sha256sum").arg(file.path()).output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+fn upload_with_key(port: u16, body: &[u8], key: &str) -> Result<HttpResponse> {
+    request(
+        port,
+        "POST",
+        "/v1/documents",
+        &[("Content-Type", "text/plain"), ("Idempotency-Key", key)],
+        Some(body),
+    )
+}
+
+#[test]
+fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let port = pipeline.port;
+    let body = b"The harbour reopened after repairs. Ships returned the same week.";
+
+    let first = upload_with_key(port, body, "order-1")?;
+    assert_eq!(first.status, 202, "{}", first.text());
+    assert_eq!(first.header("Idempotent-Replayed"), None);
+    let retry = upload_with_key(port, body, "order-1")?;
+    assert_eq!(retry.status, 202);
+    assert_eq!(retry.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(retry.json()?, first.json()?, "a retry gets the original answer");
+
+    let other = upload_with_key(port, b"A different document entirely.", "order-1")?;
+    assert_error(&other, 422, "idempotency_key_reused")?;
+    assert_eq!(other.json()?["error"]["document_id"], first.json()?["document_id"]);
+    assert_error(&upload_with_key(port, body, "")?, 400, "invalid_idempotency_key")?;
+
+    // Eight clients racing with one key: one document, and all eight get its ids.
+    let answers: Vec<HttpResponse> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| upload_with_key(port, b"Raced upload body. Same for all.", "race-1")))
+            .collect();
+        racers.into_iter().filter_map(|r| r.join().ok()).collect::<Result<Vec<_>>>()
+    })?;
+    assert_eq!(answers.len(), 8);
+    let ids: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 202, "{}", a.text());
+            a.json().map(|v| v["document_id"].to_string())
+        })
+        .collect::<Result<_>>()?;
+    assert_eq!(ids.len(), 1, "every racer got the same document: {ids:?}");
+
+    assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM documents")?, 2);
+    assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM jobs")?, 2);
+    assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")?, 0);
+    assert_eq!(pipeline.r2_keys()?.len(), 2, "losers' objects are deleted");
+    let stored = pipeline.sql("SELECT sha256 FROM documents WHERE idempotency_key = 'order-1'")?;
+    assert_eq!(stored[0]["sha256"], sha256_hex(body)?);
+    Ok(())
+}
+
+#[test]
+fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let port = pipeline.port;
+    let first = pipeline
+        .upload(b"The orchard harvest was early. Apples sold out fast.", "text/plain", "")?
+        .json()?;
+    let document = first["document_id"].as_str().unwrap_or_default().to_owned();
+    pipeline.wait_for_job(first["job_id"].as_str().unwrap_or_default(), std::time::Duration::from_secs(60))?;
+
+    let path = format!("/v1/documents/{document}/reprocess");
+    let again = request(port, "POST", &path, &[], None)?;
+    assert_eq!(again.status, 202, "{}", again.text());
+    let again = again.json()?;
+    assert_eq!(again["document_id"], document.as_str());
+    assert_ne!(again["job_id"], first["job_id"]);
+    let job = pipeline.wait_for_job(again["job_id"].as_str().unwrap_or_default(), std::time::Duration::from_secs(60))?;
+    assert_eq!(job["status"], "succeeded");
+    let summary = pipeline.get(&format!("/v1/documents/{document}/summary"))?.json()?;
+    assert_eq!(summary["job_id"], again["job_id"], "the newest summary is served");
+    assert_eq!(
+        pipeline.sql_count(&format!("SELECT COUNT(*) FROM summaries WHERE document_id = '{document}'"))?,
+        2
+    );
+
+    // With a job still unfinished, a reprocess is refused and names that job.
+    let pending = "01936b2e-1e6f-7c3a-9d4b-0000000000bb";
+    pipeline.sql(&format!(
+        "INSERT INTO jobs (id, document_id, status, available_at, request_id, created_at, updated_at) \
+         VALUES ('{pending}', '{document}', 'queued', '2999-01-01T00:00:00.000Z', 'r', \
+         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
+    ))?;
+    let refused = request(port, "POST", &path, &[], None)?;
+    assert_error(&refused, 409, "job_in_progress")?;
+    assert_eq!(refused.json()?["error"]["job_id"], pending);
+
+    let unknown = request(port, "POST", "/v1/documents/01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d/reprocess", &[], None)?;
+    assert_error(&unknown, 404, "document_not_found")?;
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! Exactly once, under load and faults: every accepted document ends with exactly one summary,
+//! nothing is lost, nothing is duplicated.
+
+#![allow(clippy::panic)] // Test helpers fail tests by panicking.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU16;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, ensure};
+use docpipe_e2e::load::{UploadRun, corpus, upload_all};
+use docpipe_e2e::openai_fake::FakeOpenAi;
+use docpipe_e2e::{Options, Pipeline, eventually};
+use serde_json::Value;
+
+const DOCUMENTS: usize = 1_000;
+const CONCURRENCY: usize = 32;
+
+/// What D1 says about a finished run.
+#[derive(Debug)]
+struct Tally {
+    accepted: usize,
+    documents: i64,
+    jobs_succeeded: i64,
+    summaries: i64,
+    lost: usize,
+    duplicated: usize,
+}
+
+/// Polls until every job is finished, then checks D1 against the accepted uploads.
+fn tally(pipeline: &Pipeline, run: &UploadRun, timeout: Duration, mut tick: impl FnMut() -> Result<()>) -> Result<Tally> {
+    eventually(timeout, || {
+        tick()?;
+        let unfinished = pipeline.sql_count(
+            "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')",
+        )?;
+        Ok((unfinished == 0).then_some(()))
+    })?;
+    let rows = pipeline.sql("SELECT document_id, job_id FROM summaries")?;
+    let mut per_document: HashMap<String, Vec<String>> = HashMap::new();
+    for row in &rows {
+        per_document
+            .entry(row["document_id"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(row["job_id"].as_str().unwrap_or_default().to_owned());
+    }
+    let mut lost = 0;
+    let mut duplicated = 0;
+    for accepted in &run.accepted {
+        let document = accepted["document_id"].as_str().unwrap_or_default();
+        match per_document.get(document).map(Vec::as_slice) {
+            None | Some([]) => lost += 1,
+            Some([job]) => ensure!(
+                accepted["job_id"] == job.as_str(),
+                "document {document} was summarized by job {job}, not the accepted one"
+            ),
+            Some(_) => duplicated += 1,
+        }
+    }
+    Ok(Tally {
+        accepted: run.accepted.len(),
+        documents: pipeline.sql_count("SELECT COUNT(*) FROM documents")?,
+        jobs_succeeded: pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'")?,
+        summaries: pipeline.sql_count("SELECT COUNT(*) FROM summaries")?,
+        lost,
+        duplicated,
+    })
+}
+
+fn assert_exactly_once(tally: &Tally) {
+    let n = DOCUMENTS as i64;
+    assert_eq!(tally.accepted, DOCUMENTS, "{tally:?}");
+    assert_eq!(tally.documents, n, "one document row per accepted upload: {tally:?}");
+    assert_eq!(tally.jobs_succeeded, n, "{tally:?}");
+    assert_eq!(tally.summaries, n, "{tally:?}");
+    assert_eq!((tally.lost, tally.duplicated), (0, 0), "{tally:?}");
+}
+
+fn distinct_ids(run: &UploadRun) -> usize {
+    run.accepted
+        .iter()
+        .filter_map(|a| a["document_id"].as_str())
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+#[test]
+fn a_thousand_concurrent_uploads_make_exactly_a_thousand_summaries() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let documents = corpus(DOCUMENTS, 200_000);
+    let run = upload_all(&AtomicU16::new(pipeline.port), &documents, CONCURRENCY, Duration::from_secs(600))?;
+    assert_eq!(distinct_ids(&run), DOCUMENTS);
+    let started = Instant::now();
+    let tally = tally(&pipeline, &run, Duration::from_secs(600), || Ok(()))?;
+    println!(
+        "load: {tally:?}; uploads took {:?} ({} retries), processing finished {:?} later",
+        run.elapsed,
+        run.retries,
+        started.elapsed()
+    );
+    assert_exactly_once(&tally);
+    Ok(())
+}
+
+#[test]
+fn a_backend_failing_thirty_percent_of_calls_loses_and_duplicates_nothing() -> Result<()> {
+    let fake = FakeOpenAi::start(30)?;
+    let pipeline = Pipeline::start_with(Options {
+        vars: vec![
+            "SUMMARIZER_BACKEND:openai".into(),
+            format!("OPENAI_BASE_URL:{}", fake.base_url()),
+            "OPENAI_MODEL:fake-summarizer".into(),
+            "RETRY_BASE_SECONDS:1".into(),
+            "RETRY_MAX_SECONDS:4".into(),
+            "MAX_ATTEMPTS:6".into(),
+        ],
+    })?;
+    let documents = corpus(DOCUMENTS, 20_000);
+    let run = upload_all(&AtomicU16::new(pipeline.port), &documents, CONCURRENCY, Duration::from_secs(600))?;
+    let tally = tally(&pipeline, &run, Duration::from_secs(900), || Ok(()))?;
+    let fallbacks = pipeline.sql_count("SELECT COUNT(*) FROM summaries WHERE fallback_from IS NOT NULL")?;
+    let retried = pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE attempts > 1")?;
+    println!(
+        "flaky backend: {tally:?}; backend calls {}, failed {} ({:.0}%), jobs retried {retried}, \
+         extractive fallbacks {fallbacks}",
+        fake.calls(),
+        fake.failures(),
+        100.0 * fake.failures() as f64 / fake.calls().max(1) as f64
+    );
+    assert_exactly_once(&tally);
+    assert!(fake.failures() * 100 >= fake.calls() * 29, "the fault was injected");
+    assert!(retried > 0, "transient failures must have been retried");
+    let from_backend =
+        pipeline.sql_count("SELECT COUNT(*) FROM summaries WHERE backend = 'openai' AND model = 'fake-summarizer'")?;
+    assert_eq!(from_backend + fallbacks, DOCUMENTS as i64);
+    Ok(())
+}
+
+#[test]
+fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()> {
+    let mut pipeline = Pipeline::start_with(Options {
+        vars: vec![
+            "LEASE_SECONDS:5".into(),
+            "SWEEP_GRACE_SECONDS:5".into(),
+            "ORPHAN_UPLOAD_SECONDS:10".into(),
+        ],
+    })?;
+    let documents = corpus(DOCUMENTS, 50_000);
+    let port = AtomicU16::new(pipeline.port);
+    let (run, killed_at) = std::thread::scope(|scope| -> Result<(UploadRun, i64)> {
+        let uploads = scope.spawn(|| upload_all(&port, &documents, CONCURRENCY, Duration::from_secs(900)));
+        // Kill once a good share of the work is done, uploads and processing both in flight.
+        let summarized = eventually(Duration::from_secs(300), || {
+            let n = pipeline.sql_count("SELECT COUNT(*) FROM summaries")?;
+            Ok((n >= 200).then_some(n))
+        })?;
+        pipeline.kill();
+        std::thread::sleep(Duration::from_secs(2));
+        pipeline.restart()?;
+        let run = uploads
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("upload thread panicked")))?;
+        Ok((run, summarized))
+    })?;
+    assert_eq!(distinct_ids(&run), DOCUMENTS);
+    let stuck_before_sweep = pipeline
+        .sql_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
+
+    // Messages still queued in the killed runtime are gone; the sweep finds their jobs.
+    let mut sweeps = 0;
+    let tally = tally(&pipeline, &run, Duration::from_secs(600), || {
+        sweeps += 1;
+        pipeline.fire_sweep()
+    })?;
+    // Uploads cut off by the kill left `uploads` rows: once old enough, the sweep removes them
+    // and any object they wrote.
+    eventually(Duration::from_secs(60), || {
+        pipeline.fire_sweep()?;
+        Ok((pipeline.sql_count("SELECT COUNT(*) FROM uploads")? == 0).then_some(()))
+    })?;
+    let keys: HashSet<String> = pipeline.r2_keys()?.into_iter().collect();
+    let expected: HashSet<String> = pipeline
+        .sql("SELECT object_key FROM documents")?
+        .iter()
+        .filter_map(|row: &Value| row["object_key"].as_str().map(str::to_owned))
+        .collect();
+    println!(
+        "kill and restart: {tally:?}; killed after {killed_at} summaries, {} upload retries, \
+         {stuck_before_sweep} jobs waiting after the restart, {sweeps} sweeps, {} objects in R2",
+        run.retries,
+        keys.len()
+    );
+    assert_exactly_once(&tally);
+    assert_eq!(keys, expected, "R2 holds exactly the recorded documents, no orphans");
+    Ok(())
+}
+
+#[test]
+fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
+    let pipeline = Pipeline::start_with(Options {
+        vars: vec!["SWEEP_GRACE_SECONDS:0".into()],
+    })?;
+    let body = "The first sentence is about duplicates. The second sentence is about queues. \
+                The third sentence is about leases.";
+    let response = pipeline.upload(body.as_bytes(), "text/plain", "")?;
+    assert_eq!(response.status, 202);
+    let first = response.json()?;
+    pipeline.wait_for_job(first["job_id"].as_str().unwrap_or_default(), Duration::from_secs(60))?;
+
+    // A second job for the document that only D1 knows about, already due: each sweep sends
+    // one message for it, so two sweeps deliver it twice, in one batch.
+    let document = first["document_id"].as_str().unwrap_or_default();
+    let job = "01936b2e-1e6f-7c3a-9d4b-00000000d0d0";
+    pipeline.sql(&format!(
+        "INSERT INTO jobs (id, document_id, status, available_at, request_id, created_at, updated_at) \
+         VALUES ('{job}', '{document}', 'queued', '2000-01-01T00:00:00.000Z', 'dup-test', \
+         '2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z')"
+    ))?;
+    pipeline.fire_sweep()?;
+    pipeline.fire_sweep()?;
+    let finished = pipeline.wait_for_job(job, Duration::from_secs(60))?;
+    assert_eq!(finished["status"], "succeeded");
+
+    // Both copies were handled: one made the summary, the other found the job taken or done.
+    let copies = eventually(Duration::from_secs(60), || {
+        let handled: Vec<String> = pipeline
+            .log_events()
+            .into_iter()
+            .filter(|e| {
+                e["spans"]
+                    .as_array()
+                    .is_some_and(|spans| spans.iter().any(|s| s["job_id"] == job))
+            })
+            .filter_map(|e| e["fields"]["message"].as_str().map(str::to_owned))
+            .filter(|m| m == "job succeeded" || m == "message skipped" || m == "job will be retried")
+            .collect();
+        Ok((handled.len() >= 2).then_some(handled))
+    })?;
+    assert_eq!(
+        copies.iter().filter(|m| *m == "job succeeded").count(),
+        1,
+        "{copies:?}"
+    );
+    assert_eq!(
+        pipeline.sql_count(&format!("SELECT COUNT(*) FROM summaries WHERE job_id = '{job}'"))?,
+        1
+    );
+    assert_eq!(pipeline.sql_count(&format!("SELECT attempts FROM jobs WHERE id = '{job}'"))?, 1);
+    Ok(())
+}
+
+#[test]
+fn the_sweep_deletes_an_orphan_object_and_keeps_recorded_ones() -> Result<()> {
+    let pipeline = Pipeline::start_with(Options {
+        vars: vec!["ORPHAN_UPLOAD_SECONDS:0".into()],
+    })?;
+    let kept = pipeline.upload(b"A recorded document stays.", "text/plain", "")?.json()?;
+    // An upload that stored its object and died before recording the document.
+    let orphan = "01936b2e-1e6f-7c3a-9d4b-0000000000aa";
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), b"bytes nobody will ever summarize")?;
+    let status = docpipe_e2e::wrangler_command()
+        .args(["r2", "object", "put", &format!("docpipe-documents/documents/{orphan}"), "--local"])
+        .arg("--persist-to")
+        .arg(pipeline.persist_dir())
+        .args(["-c", "wrangler/upload.toml", "--file"])
+        .arg(file.path())
+        .output()?;
+    ensure!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    pipeline.sql(&format!(
+        "INSERT INTO uploads (document_id, object_key, request_id, created_at) \
+         VALUES ('{orphan}', 'documents/{orphan}', 'orphan-test', '2000-01-01T00:00:00.000Z')"
+    ))?;
+    assert!(pipeline.r2_keys()?.contains(&format!("documents/{orphan}")));
+
+    pipeline.fire_sweep()?;
+    let keys = eventually(Duration::from_secs(30), || {
+        let keys = pipeline.r2_keys()?;
+        Ok((!keys.contains(&format!("documents/{orphan}"))).then_some(keys))
+    })?;
+    let kept_key = format!("documents/{}", kept["document_id"].as_str().unwrap_or_default());
+    assert!(keys.contains(&kept_key), "{keys:?}");
+    assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")?, 0);
+    Ok(())
+}
