@@ -58,15 +58,14 @@ fn spawn(dir: &Path, options: &Options, port: u16, inspector: u16) -> Result<(Ch
         index += 1;
     };
     let out = File::create(&log)?;
+    let [upload, summarizer] = write_configs(dir, options)?;
     let mut command = wrangler_command();
     command
-        .args([
-            "dev",
-            "-c",
-            "wrangler/upload.toml",
-            "-c",
-            "wrangler/summarizer.toml",
-        ])
+        .arg("dev")
+        .arg("-c")
+        .arg(upload)
+        .arg("-c")
+        .arg(summarizer)
         .arg("--persist-to")
         .arg(dir.join("state"))
         .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
@@ -75,9 +74,6 @@ fn spawn(dir: &Path, options: &Options, port: u16, inspector: u16) -> Result<(Ch
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
-    for var in &options.vars {
-        command.args(["--var", var]);
-    }
     // Its own process group, so stopping it also stops workerd and anything else it spawns.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command.spawn().context("starting wrangler dev")?;
@@ -99,8 +95,65 @@ pub struct Pipeline {
 /// How to start a pipeline.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// `NAME:value` pairs passed as `--var`, overriding the configs' vars.
+    /// `NAME:value` pairs overriding both Workers' vars.
     pub vars: Vec<String>,
+    /// Overrides the jobs queue consumer's `max_batch_size`.
+    pub max_batch_size: Option<u32>,
+}
+
+impl Options {
+    pub fn with_vars(vars: Vec<String>) -> Self {
+        Self {
+            vars,
+            ..Self::default()
+        }
+    }
+}
+
+/// Writes both wrangler configs into `dir` with `options` applied, and returns their paths.
+/// (`wrangler dev --var` reaches only the first Worker of a multi-config session.)
+fn write_configs(dir: &Path, options: &Options) -> Result<[PathBuf; 2]> {
+    let mut paths = Vec::new();
+    for worker in ["upload", "summarizer"] {
+        let source = root().join(format!("wrangler/{worker}.toml"));
+        let mut config: toml::Table = std::fs::read_to_string(&source)?.parse()?;
+        let absolute = |relative: &str| root().join("wrangler").join(relative);
+        if let Some(toml::Value::String(main)) = config.get("main") {
+            let main = absolute(main).to_string_lossy().into_owned();
+            config.insert("main".into(), main.into());
+        }
+        if let Some(toml::Value::Array(databases)) = config.get_mut("d1_databases") {
+            for database in databases.iter_mut().filter_map(toml::Value::as_table_mut) {
+                if let Some(toml::Value::String(dir)) = database.get("migrations_dir") {
+                    let dir = absolute(dir).to_string_lossy().into_owned();
+                    database.insert("migrations_dir".into(), dir.into());
+                }
+            }
+        }
+        let vars = config
+            .entry("vars")
+            .or_insert_with(|| toml::Table::new().into());
+        if let toml::Value::Table(vars) = vars {
+            for pair in &options.vars {
+                let (name, value) = pair.split_once(':').context("vars are NAME:value")?;
+                vars.insert(name.into(), value.into());
+            }
+        }
+        if let (Some(size), Some(toml::Value::Table(queues))) =
+            (options.max_batch_size, config.get_mut("queues"))
+            && let Some(toml::Value::Array(consumers)) = queues.get_mut("consumers")
+        {
+            for consumer in consumers.iter_mut().filter_map(toml::Value::as_table_mut) {
+                if consumer.get("queue").and_then(toml::Value::as_str) == Some("docpipe-jobs") {
+                    consumer.insert("max_batch_size".into(), i64::from(size).into());
+                }
+            }
+        }
+        let path = dir.join(format!("{worker}.toml"));
+        std::fs::write(&path, toml::to_string(&config)?)?;
+        paths.push(path);
+    }
+    Ok([paths[0].clone(), paths[1].clone()])
 }
 
 impl Pipeline {
@@ -157,7 +210,12 @@ impl Pipeline {
     /// Fires the cron trigger (the sweep), as `wrangler dev --test-scheduled` allows.
     pub fn fire_sweep(&self) -> Result<()> {
         let response = self.get("/__scheduled?cron=*+*+*+*+*")?;
-        ensure!(response.status == 200, "sweep answered {}: {}", response.status, response.text());
+        ensure!(
+            response.status == 200,
+            "sweep answered {}: {}",
+            response.status,
+            response.text()
+        );
         Ok(())
     }
 
@@ -165,7 +223,8 @@ impl Pipeline {
     pub fn all_logs(&self) -> String {
         let mut logs = String::new();
         for index in 0.. {
-            let Ok(text) = std::fs::read_to_string(self.dir.path().join(format!("wrangler-{index}.log")))
+            let Ok(text) =
+                std::fs::read_to_string(self.dir.path().join(format!("wrangler-{index}.log")))
             else {
                 break;
             };
@@ -336,6 +395,14 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.stop();
+        // Keep logs and state for a look after a failure, or when asked to.
+        if std::thread::panicking() || std::env::var_os("DOCPIPE_E2E_KEEP").is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!(
+                "pipeline state and logs kept in {}",
+                self.dir.path().display()
+            );
+        }
     }
 }
 
@@ -358,14 +425,27 @@ fn signal_group(pid: u32, signal: &str) {
         .status();
 }
 
-/// Runs SQL against the local D1 kept in `persist`.
+/// Runs SQL against the local D1 kept in `persist`. The running pipeline shares the SQLite
+/// file, so a busy database is waited out.
 pub fn d1_query(persist: &Path, query: &str) -> Result<Vec<Value>> {
-    let output = wrangler_command()
-        .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
-        .arg(persist)
-        .args(["-c", "wrangler/summarizer.toml", "--command", query])
-        .output()
-        .context("running wrangler d1 execute")?;
+    let mut attempt = 0;
+    let output = loop {
+        let output = wrangler_command()
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(persist)
+            .args(["-c", "wrangler/summarizer.toml", "--command", query])
+            .output()
+            .context("running wrangler d1 execute")?;
+        // The busy error surfaces on stdout (as an internal error) and on stderr.
+        let busy = [&output.stdout, &output.stderr]
+            .iter()
+            .any(|out| String::from_utf8_lossy(out).contains("SQLITE_BUSY"));
+        attempt += 1;
+        if output.status.success() || !busy || attempt == 20 {
+            break output;
+        }
+        std::thread::sleep(Duration::from_millis(100 * attempt));
+    };
     let stdout = String::from_utf8_lossy(&output.stdout);
     ensure!(
         output.status.success(),
@@ -533,6 +613,6 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Result<Option
         if Instant::now() > deadline {
             bail!("condition not met within {timeout:?}");
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(500));
     }
 }

@@ -19,7 +19,14 @@ pub struct Document {
     pub idempotency_key: String,
 }
 
-const TOPICS: [&str; 6] = ["library", "railway", "harbour", "orchard", "observatory", "bakery"];
+const TOPICS: [&str; 6] = [
+    "library",
+    "railway",
+    "harbour",
+    "orchard",
+    "observatory",
+    "bakery",
+];
 
 /// `count` documents between roughly 1 KB and `max_bytes`, alternating plain text and
 /// Markdown, each with distinct sentences.
@@ -47,7 +54,11 @@ pub fn corpus(count: usize, max_bytes: usize) -> Vec<Document> {
             }
             Document {
                 body: text.into_bytes(),
-                content_type: if i % 2 == 1 { "text/markdown" } else { "text/plain" },
+                content_type: if i % 2 == 1 {
+                    "text/markdown"
+                } else {
+                    "text/plain"
+                },
                 idempotency_key: format!("load-{i}"),
             }
         })
@@ -140,7 +151,11 @@ fn upload_one(
         match response {
             Ok(response) if response.status == 202 => return response.json(),
             Ok(response) if response.status < 500 => {
-                bail!("upload refused with {}: {}", response.status, response.text())
+                bail!(
+                    "upload refused with {}: {}",
+                    response.status,
+                    response.text()
+                )
             }
             // No answer (runtime down) or a 5xx: the client tries again, same key.
             _ => {

@@ -104,23 +104,44 @@ fn serve(stream: TcpStream, counters: &Counters, failure_percent: u64) -> Result
     reader.read_exact(&mut body)?;
 
     let (status, response) = if !request_line.starts_with("POST /v1/chat/completions ") {
-        (404, error("Unknown request URL", "invalid_request_error", "unknown_url"))
+        (
+            404,
+            error(
+                "Unknown request URL",
+                "invalid_request_error",
+                "unknown_url",
+            ),
+        )
     } else {
         let call = counters.calls.fetch_add(1, Ordering::Relaxed);
         // Deterministic and evenly spread: calls 0..99 fail exactly `failure_percent` times.
         if (call * 37) % 100 < failure_percent {
             counters.failures.fetch_add(1, Ordering::Relaxed);
-            if call % 2 == 0 {
-                (429, error("Rate limit reached for requests", "requests", "rate_limit_exceeded"))
+            if call.is_multiple_of(2) {
+                (
+                    429,
+                    error(
+                        "Rate limit reached for requests",
+                        "requests",
+                        "rate_limit_exceeded",
+                    ),
+                )
             } else {
-                (503, error("The server is overloaded", "server_error", "overloaded"))
+                (
+                    503,
+                    error("The server is overloaded", "server_error", "overloaded"),
+                )
             }
         } else {
             match serde_json::from_slice::<Value>(&body) {
                 Ok(request) => (200, completion(&request)),
                 Err(e) => (
                     400,
-                    error(&format!("invalid JSON: {e}"), "invalid_request_error", "invalid_json"),
+                    error(
+                        &format!("invalid JSON: {e}"),
+                        "invalid_request_error",
+                        "invalid_json",
+                    ),
                 ),
             }
         }

@@ -29,9 +29,9 @@ fn assert_error(response: &HttpResponse, status: u16, code: &str) -> Result<()> 
 
 #[test]
 fn bad_uploads_get_their_status_and_store_nothing() -> Result<()> {
-    let pipeline = Pipeline::start_with(Options {
-        vars: vec![format!("MAX_UPLOAD_BYTES:{LIMIT}")],
-    })?;
+    let pipeline = Pipeline::start_with(Options::with_vars(vec![format!(
+        "MAX_UPLOAD_BYTES:{LIMIT}"
+    )]))?;
     let port = pipeline.port;
     let text = b"A perfectly fine sentence.";
 
@@ -157,7 +157,9 @@ fn routes_ids_and_unfinished_summaries_answer_clearly() -> Result<()> {
 fn sha256_hex(bytes: &[u8]) -> Result<String> {
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), bytes)?;
-    let out = std::process::Command::new("sha256sum").arg(file.path()).output()?;
+    let out = std::process::Command::new("sha256sum")
+        .arg(file.path())
+        .output()?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .next()
@@ -187,19 +189,35 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
     let retry = upload_with_key(port, body, "order-1")?;
     assert_eq!(retry.status, 202);
     assert_eq!(retry.header("Idempotent-Replayed"), Some("true"));
-    assert_eq!(retry.json()?, first.json()?, "a retry gets the original answer");
+    assert_eq!(
+        retry.json()?,
+        first.json()?,
+        "a retry gets the original answer"
+    );
 
     let other = upload_with_key(port, b"A different document entirely.", "order-1")?;
     assert_error(&other, 422, "idempotency_key_reused")?;
-    assert_eq!(other.json()?["error"]["document_id"], first.json()?["document_id"]);
-    assert_error(&upload_with_key(port, body, "")?, 400, "invalid_idempotency_key")?;
+    assert_eq!(
+        other.json()?["error"]["document_id"],
+        first.json()?["document_id"]
+    );
+    assert_error(
+        &upload_with_key(port, body, "")?,
+        400,
+        "invalid_idempotency_key",
+    )?;
 
     // Eight clients racing with one key: one document, and all eight get its ids.
     let answers: Vec<HttpResponse> = std::thread::scope(|scope| {
         let racers: Vec<_> = (0..8)
-            .map(|_| scope.spawn(|| upload_with_key(port, b"Raced upload body. Same for all.", "race-1")))
+            .map(|_| {
+                scope.spawn(|| upload_with_key(port, b"Raced upload body. Same for all.", "race-1"))
+            })
             .collect();
-        racers.into_iter().filter_map(|r| r.join().ok()).collect::<Result<Vec<_>>>()
+        racers
+            .into_iter()
+            .filter_map(|r| r.join().ok())
+            .collect::<Result<Vec<_>>>()
     })?;
     assert_eq!(answers.len(), 8);
     let ids: std::collections::HashSet<String> = answers
@@ -225,10 +243,17 @@ fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     let pipeline = Pipeline::start()?;
     let port = pipeline.port;
     let first = pipeline
-        .upload(b"The orchard harvest was early. Apples sold out fast.", "text/plain", "")?
+        .upload(
+            b"The orchard harvest was early. Apples sold out fast.",
+            "text/plain",
+            "",
+        )?
         .json()?;
     let document = first["document_id"].as_str().unwrap_or_default().to_owned();
-    pipeline.wait_for_job(first["job_id"].as_str().unwrap_or_default(), std::time::Duration::from_secs(60))?;
+    pipeline.wait_for_job(
+        first["job_id"].as_str().unwrap_or_default(),
+        std::time::Duration::from_secs(60),
+    )?;
 
     let path = format!("/v1/documents/{document}/reprocess");
     let again = request(port, "POST", &path, &[], None)?;
@@ -236,12 +261,22 @@ fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     let again = again.json()?;
     assert_eq!(again["document_id"], document.as_str());
     assert_ne!(again["job_id"], first["job_id"]);
-    let job = pipeline.wait_for_job(again["job_id"].as_str().unwrap_or_default(), std::time::Duration::from_secs(60))?;
+    let job = pipeline.wait_for_job(
+        again["job_id"].as_str().unwrap_or_default(),
+        std::time::Duration::from_secs(60),
+    )?;
     assert_eq!(job["status"], "succeeded");
-    let summary = pipeline.get(&format!("/v1/documents/{document}/summary"))?.json()?;
-    assert_eq!(summary["job_id"], again["job_id"], "the newest summary is served");
+    let summary = pipeline
+        .get(&format!("/v1/documents/{document}/summary"))?
+        .json()?;
     assert_eq!(
-        pipeline.sql_count(&format!("SELECT COUNT(*) FROM summaries WHERE document_id = '{document}'"))?,
+        summary["job_id"], again["job_id"],
+        "the newest summary is served"
+    );
+    assert_eq!(
+        pipeline.sql_count(&format!(
+            "SELECT COUNT(*) FROM summaries WHERE document_id = '{document}'"
+        ))?,
         2
     );
 
@@ -256,7 +291,13 @@ fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     assert_error(&refused, 409, "job_in_progress")?;
     assert_eq!(refused.json()?["error"]["job_id"], pending);
 
-    let unknown = request(port, "POST", "/v1/documents/01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d/reprocess", &[], None)?;
+    let unknown = request(
+        port,
+        "POST",
+        "/v1/documents/01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d/reprocess",
+        &[],
+        None,
+    )?;
     assert_error(&unknown, 404, "document_not_found")?;
     Ok(())
 }

@@ -234,6 +234,7 @@ fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
 fn one_request_id_follows_an_upload_into_its_job_logs() -> Result<()> {
     let pipeline = Pipeline::start_with(Options {
         vars: vec!["LOG_LEVEL:debug".into()],
+        ..Options::default()
     })?;
     let body = ARTICLE.join(" ");
     let response = docpipe_e2e::request(

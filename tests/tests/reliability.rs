@@ -28,12 +28,16 @@ struct Tally {
 }
 
 /// Polls until every job is finished, then checks D1 against the accepted uploads.
-fn tally(pipeline: &Pipeline, run: &UploadRun, timeout: Duration, mut tick: impl FnMut() -> Result<()>) -> Result<Tally> {
+fn tally(
+    pipeline: &Pipeline,
+    run: &UploadRun,
+    timeout: Duration,
+    mut tick: impl FnMut() -> Result<()>,
+) -> Result<Tally> {
     eventually(timeout, || {
         tick()?;
-        let unfinished = pipeline.sql_count(
-            "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')",
-        )?;
+        let unfinished = pipeline
+            .sql_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
         Ok((unfinished == 0).then_some(()))
     })?;
     let rows = pipeline.sql("SELECT document_id, job_id FROM summaries")?;
@@ -60,7 +64,8 @@ fn tally(pipeline: &Pipeline, run: &UploadRun, timeout: Duration, mut tick: impl
     Ok(Tally {
         accepted: run.accepted.len(),
         documents: pipeline.sql_count("SELECT COUNT(*) FROM documents")?,
-        jobs_succeeded: pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'")?,
+        jobs_succeeded: pipeline
+            .sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'")?,
         summaries: pipeline.sql_count("SELECT COUNT(*) FROM summaries")?,
         lost,
         duplicated,
@@ -70,7 +75,10 @@ fn tally(pipeline: &Pipeline, run: &UploadRun, timeout: Duration, mut tick: impl
 fn assert_exactly_once(tally: &Tally) {
     let n = DOCUMENTS as i64;
     assert_eq!(tally.accepted, DOCUMENTS, "{tally:?}");
-    assert_eq!(tally.documents, n, "one document row per accepted upload: {tally:?}");
+    assert_eq!(
+        tally.documents, n,
+        "one document row per accepted upload: {tally:?}"
+    );
     assert_eq!(tally.jobs_succeeded, n, "{tally:?}");
     assert_eq!(tally.summaries, n, "{tally:?}");
     assert_eq!((tally.lost, tally.duplicated), (0, 0), "{tally:?}");
@@ -88,7 +96,12 @@ fn distinct_ids(run: &UploadRun) -> usize {
 fn a_thousand_concurrent_uploads_make_exactly_a_thousand_summaries() -> Result<()> {
     let pipeline = Pipeline::start()?;
     let documents = corpus(DOCUMENTS, 200_000);
-    let run = upload_all(&AtomicU16::new(pipeline.port), &documents, CONCURRENCY, Duration::from_secs(600))?;
+    let run = upload_all(
+        &AtomicU16::new(pipeline.port),
+        &documents,
+        CONCURRENCY,
+        Duration::from_secs(600),
+    )?;
     assert_eq!(distinct_ids(&run), DOCUMENTS);
     let started = Instant::now();
     let tally = tally(&pipeline, &run, Duration::from_secs(600), || Ok(()))?;
@@ -105,20 +118,24 @@ fn a_thousand_concurrent_uploads_make_exactly_a_thousand_summaries() -> Result<(
 #[test]
 fn a_backend_failing_thirty_percent_of_calls_loses_and_duplicates_nothing() -> Result<()> {
     let fake = FakeOpenAi::start(30)?;
-    let pipeline = Pipeline::start_with(Options {
-        vars: vec![
-            "SUMMARIZER_BACKEND:openai".into(),
-            format!("OPENAI_BASE_URL:{}", fake.base_url()),
-            "OPENAI_MODEL:fake-summarizer".into(),
-            "RETRY_BASE_SECONDS:1".into(),
-            "RETRY_MAX_SECONDS:4".into(),
-            "MAX_ATTEMPTS:6".into(),
-        ],
-    })?;
+    let pipeline = Pipeline::start_with(Options::with_vars(vec![
+        "SUMMARIZER_BACKEND:openai".into(),
+        format!("OPENAI_BASE_URL:{}", fake.base_url()),
+        "OPENAI_MODEL:fake-summarizer".into(),
+        "RETRY_BASE_SECONDS:1".into(),
+        "RETRY_MAX_SECONDS:4".into(),
+        "MAX_ATTEMPTS:6".into(),
+    ]))?;
     let documents = corpus(DOCUMENTS, 20_000);
-    let run = upload_all(&AtomicU16::new(pipeline.port), &documents, CONCURRENCY, Duration::from_secs(600))?;
+    let run = upload_all(
+        &AtomicU16::new(pipeline.port),
+        &documents,
+        CONCURRENCY,
+        Duration::from_secs(600),
+    )?;
     let tally = tally(&pipeline, &run, Duration::from_secs(900), || Ok(()))?;
-    let fallbacks = pipeline.sql_count("SELECT COUNT(*) FROM summaries WHERE fallback_from IS NOT NULL")?;
+    let fallbacks =
+        pipeline.sql_count("SELECT COUNT(*) FROM summaries WHERE fallback_from IS NOT NULL")?;
     let retried = pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE attempts > 1")?;
     println!(
         "flaky backend: {tally:?}; backend calls {}, failed {} ({:.0}%), jobs retried {retried}, \
@@ -128,10 +145,14 @@ fn a_backend_failing_thirty_percent_of_calls_loses_and_duplicates_nothing() -> R
         100.0 * fake.failures() as f64 / fake.calls().max(1) as f64
     );
     assert_exactly_once(&tally);
-    assert!(fake.failures() * 100 >= fake.calls() * 29, "the fault was injected");
+    assert!(
+        fake.failures() * 100 >= fake.calls() * 29,
+        "the fault was injected"
+    );
     assert!(retried > 0, "transient failures must have been retried");
-    let from_backend =
-        pipeline.sql_count("SELECT COUNT(*) FROM summaries WHERE backend = 'openai' AND model = 'fake-summarizer'")?;
+    let from_backend = pipeline.sql_count(
+        "SELECT COUNT(*) FROM summaries WHERE backend = 'openai' AND model = 'fake-summarizer'",
+    )?;
     assert_eq!(from_backend + fallbacks, DOCUMENTS as i64);
     Ok(())
 }
@@ -144,11 +165,13 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
             "SWEEP_GRACE_SECONDS:5".into(),
             "ORPHAN_UPLOAD_SECONDS:10".into(),
         ],
+        ..Options::default()
     })?;
     let documents = corpus(DOCUMENTS, 50_000);
     let port = AtomicU16::new(pipeline.port);
     let (run, killed_at) = std::thread::scope(|scope| -> Result<(UploadRun, i64)> {
-        let uploads = scope.spawn(|| upload_all(&port, &documents, CONCURRENCY, Duration::from_secs(900)));
+        let uploads =
+            scope.spawn(|| upload_all(&port, &documents, CONCURRENCY, Duration::from_secs(900)));
         // Kill once a good share of the work is done, uploads and processing both in flight.
         let summarized = eventually(Duration::from_secs(300), || {
             let n = pipeline.sql_count("SELECT COUNT(*) FROM summaries")?;
@@ -163,8 +186,8 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
         Ok((run, summarized))
     })?;
     assert_eq!(distinct_ids(&run), DOCUMENTS);
-    let stuck_before_sweep = pipeline
-        .sql_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
+    let stuck_before_sweep =
+        pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
 
     // Messages still queued in the killed runtime are gone; the sweep finds their jobs.
     let mut sweeps = 0;
@@ -191,7 +214,10 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
         keys.len()
     );
     assert_exactly_once(&tally);
-    assert_eq!(keys, expected, "R2 holds exactly the recorded documents, no orphans");
+    assert_eq!(
+        keys, expected,
+        "R2 holds exactly the recorded documents, no orphans"
+    );
     Ok(())
 }
 
@@ -199,13 +225,17 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
 fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
     let pipeline = Pipeline::start_with(Options {
         vars: vec!["SWEEP_GRACE_SECONDS:0".into()],
+        ..Options::default()
     })?;
     let body = "The first sentence is about duplicates. The second sentence is about queues. \
                 The third sentence is about leases.";
     let response = pipeline.upload(body.as_bytes(), "text/plain", "")?;
     assert_eq!(response.status, 202);
     let first = response.json()?;
-    pipeline.wait_for_job(first["job_id"].as_str().unwrap_or_default(), Duration::from_secs(60))?;
+    pipeline.wait_for_job(
+        first["job_id"].as_str().unwrap_or_default(),
+        Duration::from_secs(60),
+    )?;
 
     // A second job for the document that only D1 knows about, already due: each sweep sends
     // one message for it, so two sweeps deliver it twice, in one batch.
@@ -232,7 +262,9 @@ fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
                     .is_some_and(|spans| spans.iter().any(|s| s["job_id"] == job))
             })
             .filter_map(|e| e["fields"]["message"].as_str().map(str::to_owned))
-            .filter(|m| m == "job succeeded" || m == "message skipped" || m == "job will be retried")
+            .filter(|m| {
+                m == "job succeeded" || m == "message skipped" || m == "job will be retried"
+            })
             .collect();
         Ok((handled.len() >= 2).then_some(handled))
     })?;
@@ -242,10 +274,15 @@ fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
         "{copies:?}"
     );
     assert_eq!(
-        pipeline.sql_count(&format!("SELECT COUNT(*) FROM summaries WHERE job_id = '{job}'"))?,
+        pipeline.sql_count(&format!(
+            "SELECT COUNT(*) FROM summaries WHERE job_id = '{job}'"
+        ))?,
         1
     );
-    assert_eq!(pipeline.sql_count(&format!("SELECT attempts FROM jobs WHERE id = '{job}'"))?, 1);
+    assert_eq!(
+        pipeline.sql_count(&format!("SELECT attempts FROM jobs WHERE id = '{job}'"))?,
+        1
+    );
     Ok(())
 }
 
@@ -253,20 +290,33 @@ fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
 fn the_sweep_deletes_an_orphan_object_and_keeps_recorded_ones() -> Result<()> {
     let pipeline = Pipeline::start_with(Options {
         vars: vec!["ORPHAN_UPLOAD_SECONDS:0".into()],
+        ..Options::default()
     })?;
-    let kept = pipeline.upload(b"A recorded document stays.", "text/plain", "")?.json()?;
+    let kept = pipeline
+        .upload(b"A recorded document stays.", "text/plain", "")?
+        .json()?;
     // An upload that stored its object and died before recording the document.
     let orphan = "01936b2e-1e6f-7c3a-9d4b-0000000000aa";
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), b"bytes nobody will ever summarize")?;
     let status = docpipe_e2e::wrangler_command()
-        .args(["r2", "object", "put", &format!("docpipe-documents/documents/{orphan}"), "--local"])
+        .args([
+            "r2",
+            "object",
+            "put",
+            &format!("docpipe-documents/documents/{orphan}"),
+            "--local",
+        ])
         .arg("--persist-to")
         .arg(pipeline.persist_dir())
         .args(["-c", "wrangler/upload.toml", "--file"])
         .arg(file.path())
         .output()?;
-    ensure!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    ensure!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     pipeline.sql(&format!(
         "INSERT INTO uploads (document_id, object_key, request_id, created_at) \
          VALUES ('{orphan}', 'documents/{orphan}', 'orphan-test', '2000-01-01T00:00:00.000Z')"
@@ -278,7 +328,10 @@ fn the_sweep_deletes_an_orphan_object_and_keeps_recorded_ones() -> Result<()> {
         let keys = pipeline.r2_keys()?;
         Ok((!keys.contains(&format!("documents/{orphan}"))).then_some(keys))
     })?;
-    let kept_key = format!("documents/{}", kept["document_id"].as_str().unwrap_or_default());
+    let kept_key = format!(
+        "documents/{}",
+        kept["document_id"].as_str().unwrap_or_default()
+    );
     assert!(keys.contains(&kept_key), "{keys:?}");
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")?, 0);
     Ok(())

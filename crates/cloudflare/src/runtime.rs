@@ -16,6 +16,10 @@ impl Clock for WorkerClock {
     fn random_unit(&self) -> f64 {
         js_sys::Math::random()
     }
+
+    async fn sleep(&self, ms: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 /// Looks up a var (or secret) by name, for `Config::from_vars`.

@@ -70,48 +70,58 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Starts reading the next step of at least [`STEP_BYTES`] (less only at the end).
-fn read_step(reader: &ByobReader) -> JsFuture {
-    let buffer = Uint8Array::new_with_length(STEP_BYTES * 2);
-    JsFuture::from(reader.read_at_least(STEP_BYTES, &buffer))
+/// Starts reading the next step: at least [`STEP_BYTES`], or all that remains.
+fn read_step(reader: &ByobReader, remaining: u64) -> JsFuture {
+    let step = u64::from(STEP_BYTES);
+    let at_least = u32::try_from(remaining.min(step)).unwrap_or(STEP_BYTES);
+    let capacity = u32::try_from(remaining.min(2 * step)).unwrap_or(2 * STEP_BYTES);
+    let buffer = Uint8Array::new_with_length(capacity);
+    JsFuture::from(reader.read_at_least(at_least, &buffer))
 }
 
-/// Copies `body` into every writer, then closes them. The next read is already under way
-/// while a chunk is being written.
+/// Copies exactly `length` bytes of `body` into every writer, then closes them. The next read
+/// is already under way while a chunk is being written. Every read must make progress, so a
+/// misbehaving stream ends in an error, never in a busy loop.
 async fn pump(
     body: &ReadableStream,
+    length: u64,
     writers: &[WritableStreamDefaultWriter],
 ) -> Result<(), String> {
     let options = ReadableStreamGetReaderOptions::new();
     options.set_mode(ReadableStreamReaderMode::Byob);
     let reader: ByobReader = body.get_reader_with_options(&options).unchecked_into();
-    let mut next = read_step(&reader);
-    loop {
-        let step = (&mut next).await.map_err(|e| describe(&e))?;
+    let mut read = 0u64;
+    let mut next = (length > 0).then(|| read_step(&reader, length));
+    while let Some(step) = next.take() {
+        let step = step.await.map_err(|e| describe(&e))?;
         let done = Reflect::get(&step, &"done".into())
             .map_err(|e| describe(&e))?
             .as_bool()
             .unwrap_or(true);
-        let chunk: Uint8Array = Reflect::get(&step, &"value".into())
-            .map_err(|e| describe(&e))?
-            .unchecked_into();
-        let has_bytes = !chunk.is_undefined() && chunk.byte_length() > 0;
-        let writes: Vec<JsFuture> = if has_bytes {
-            writers
-                .iter()
-                .map(|w| JsFuture::from(w.write_with_chunk(&chunk)))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if !done {
-            next = read_step(&reader);
+        let value = Reflect::get(&step, &"value".into()).map_err(|e| describe(&e))?;
+        let chunk: Option<Uint8Array> = value.dyn_into().ok();
+        let bytes = chunk.as_ref().map_or(0, |c| u64::from(c.byte_length()));
+        read += bytes;
+        if read > length {
+            return Err(format!(
+                "body is longer than its Content-Length of {length} bytes"
+            ));
         }
+        if read < length {
+            if done || bytes == 0 {
+                return Err(format!("body ended after {read} of {length} bytes"));
+            }
+            next = Some(read_step(&reader, length - read));
+        }
+        let writes: Vec<JsFuture> = match &chunk {
+            Some(chunk) if bytes > 0 => writers
+                .iter()
+                .map(|w| JsFuture::from(w.write_with_chunk(chunk)))
+                .collect(),
+            _ => Vec::new(),
+        };
         for write in writes {
             write.await.map_err(|e| describe(&e))?;
-        }
-        if done {
-            break;
         }
     }
     for writer in writers {
@@ -162,7 +172,7 @@ pub async fn put_hashed(
         .put(key, Data::ReadableStream(fixed.readable()))
         .http_metadata(metadata)
         .execute();
-    let (stored, pumped) = join(put, pump(&body, &writers)).await;
+    let (stored, pumped) = join(put, pump(&body, length, &writers)).await;
     if let Err(e) = &pumped {
         abort(&writers, e).await;
     }
@@ -177,13 +187,13 @@ pub async fn put_hashed(
     }
 }
 
-/// The SHA-256 of `body`, read to its end and discarded.
-pub async fn hash_only(body: ReadableStream) -> Result<String, StreamError> {
+/// The SHA-256 of `body` (`length` bytes), read and discarded.
+pub async fn hash_only(body: ReadableStream, length: u64) -> Result<String, StreamError> {
     let digest = DigestStream::new("SHA-256").map_err(|e| StreamError::Storage(describe(&e)))?;
     let writer = digest
         .get_writer()
         .map_err(|e| StreamError::Storage(describe(&e)))?;
-    pump(&body, std::slice::from_ref(&writer))
+    pump(&body, length, std::slice::from_ref(&writer))
         .await
         .map_err(StreamError::Body)?;
     finish_digest(&digest).await.map_err(StreamError::Body)

@@ -61,6 +61,9 @@ pub enum Action {
     Retry { delay_seconds: u32 },
 }
 
+/// Pauses between tries of a write that ends an attempt.
+const FINISHING_WRITE_PAUSES_MS: [u64; 3] = [100, 400, 1_600];
+
 /// Queues cannot delay a message by more than 12 hours.
 const MAX_QUEUE_DELAY_SECONDS: i64 = 12 * 60 * 60;
 
@@ -167,7 +170,7 @@ where
         };
         if attempt > self.config.retry.max_attempts {
             let error = format!("gave up after {} attempts", self.config.retry.max_attempts);
-            return self.fail(job, lease_id, error, attempt).await;
+            return self.fail(job, lease_id, error).await;
         }
 
         let bytes = size_bytes.min(self.config.max_document_bytes);
@@ -177,11 +180,11 @@ where
             .await;
         match self.run(&document_id, attempt, lease_write_ms).await {
             Ok(completion) => {
-                match self
-                    .store
-                    .complete(job, lease_id, &completion, self.clock.now_ms())
-                    .await
-                {
+                let now = self.clock.now_ms();
+                let stored = self
+                    .finishing_write(|| self.store.complete(job, lease_id, &completion, now))
+                    .await;
+                match stored {
                     Ok(true) => Outcome::Succeeded { attempt },
                     Ok(false) => Outcome::Skipped {
                         reason: "lease was lost before the summary was stored".into(),
@@ -197,7 +200,7 @@ where
                     }
                 }
             }
-            Err(Stop::Permanent(error)) => self.fail(job, lease_id, error, attempt).await,
+            Err(Stop::Permanent(error)) => self.fail(job, lease_id, error).await,
             Err(Stop::Transient(error)) => {
                 self.handle_transient(job, lease_id, attempt, error).await
             }
@@ -269,17 +272,48 @@ where
         })
     }
 
-    async fn fail(&self, job: &JobId, lease_id: &str, error: String, attempt: u32) -> Outcome {
+    /// Runs a write that ends this attempt (summary, failure, hand-back), retrying it in place
+    /// a few times: if it never lands, the job stays leased to this attempt until the lease
+    /// expires, and nothing can happen to it until then.
+    async fn finishing_write<T, F, W>(&self, write: W) -> Result<T, DbError>
+    where
+        W: Fn() -> F,
+        F: std::future::Future<Output = Result<T, DbError>>,
+    {
+        let mut result = write().await;
+        for pause_ms in FINISHING_WRITE_PAUSES_MS {
+            match &result {
+                Err(DbError::Failed(e)) => {
+                    warn!(error = %e, pause_ms, "D1 write failed; trying again");
+                    self.clock.sleep(pause_ms).await;
+                    result = write().await;
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+
+    /// The retry for a message whose job could not be finished or handed back: once the lease
+    /// has expired, the next delivery takes the job over.
+    fn after_lease(&self, error: String) -> Outcome {
+        Outcome::Retry {
+            delay_ms: self.config.lease_ms + 1_000,
+            error,
+        }
+    }
+
+    async fn fail(&self, job: &JobId, lease_id: &str, error: String) -> Outcome {
+        let now = self.clock.now_ms();
         match self
-            .store
-            .fail(job, lease_id, &error, self.clock.now_ms())
+            .finishing_write(|| self.store.fail(job, lease_id, &error, now))
             .await
         {
             Ok(true) => Outcome::Failed { error },
             Ok(false) => Outcome::Skipped {
                 reason: "lease was lost before the failure was stored".into(),
             },
-            Err(e) => self.retry_later(attempt, format!("could not record failure ({error}): {e}")),
+            Err(e) => self.after_lease(format!("could not record failure ({error}): {e}")),
         }
     }
 
@@ -294,7 +328,7 @@ where
     ) -> Outcome {
         if attempt >= self.config.retry.max_attempts {
             let error = format!("gave up after {attempt} attempts: {error}");
-            return self.fail(job, lease_id, error, attempt).await;
+            return self.fail(job, lease_id, error).await;
         }
         let now = self.clock.now_ms();
         let delay_ms = self
@@ -302,19 +336,17 @@ where
             .retry
             .delay_ms(attempt, self.clock.random_unit());
         match self
-            .store
-            .release(job, lease_id, &error, now + delay_ms, now)
+            .finishing_write(|| {
+                self.store
+                    .release(job, lease_id, &error, now + delay_ms, now)
+            })
             .await
         {
             Ok(true) => Outcome::Retry { delay_ms, error },
             Ok(false) => Outcome::Skipped {
                 reason: "lease was lost before the retry was recorded".into(),
             },
-            // Could not hand the job back: keep the lease and come back once it expires.
-            Err(e) => Outcome::Retry {
-                delay_ms: self.config.lease_ms + 1_000,
-                error: format!("{error}; releasing the job failed: {e}"),
-            },
+            Err(e) => self.after_lease(format!("{error}; releasing the job failed: {e}")),
         }
     }
 
@@ -353,6 +385,9 @@ mod tests {
         }
         fn random_unit(&self) -> f64 {
             0.5
+        }
+        async fn sleep(&self, ms: u64) {
+            self.0.set(self.0.get() + ms as Millis);
         }
     }
 
@@ -722,6 +757,82 @@ mod tests {
         );
         assert_eq!(f.summaries(), 1);
         assert_eq!(f.status(&message).1, 1, "only one attempt was counted");
+    }
+
+    /// SQLite whose first `failures` transactions fail, as a briefly unavailable D1 would.
+    struct ShakyWrites {
+        inner: Sqlite,
+        failures: Cell<u32>,
+    }
+
+    impl crate::db::Database for ShakyWrites {
+        async fn execute(&self, statement: crate::db::Statement) -> Result<u64, DbError> {
+            self.inner.execute(statement).await
+        }
+        async fn query<T: serde::de::DeserializeOwned>(
+            &self,
+            statement: crate::db::Statement,
+        ) -> Result<Vec<T>, DbError> {
+            self.inner.query(statement).await
+        }
+        async fn batch(&self, statements: Vec<crate::db::Statement>) -> Result<Vec<u64>, DbError> {
+            if self.failures.get() > 0 {
+                self.failures.set(self.failures.get() - 1);
+                return Err(DbError::Failed("database is locked".into()));
+            }
+            self.inner.batch(statements).await
+        }
+    }
+
+    #[test]
+    fn a_briefly_failing_summary_write_is_retried_in_place() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let shaky = Store::new(ShakyWrites {
+            inner: std::mem::replace(f.store.database_mut(), Sqlite::migrated()),
+            failures: Cell::new(2),
+        });
+        let processor = Processor {
+            store: &shaky,
+            documents: &f.documents,
+            summarizer: &ExtractiveSummarizer,
+            clock: &f.clock,
+            config: &f.config,
+            memory: &f.memory,
+        };
+        assert_eq!(
+            block_on(processor.process(&message, "lease-1")),
+            Outcome::Succeeded { attempt: 1 }
+        );
+        assert_eq!(
+            f.clock.now_ms(),
+            T0 + 500,
+            "waited 100 + 400 ms between tries"
+        );
+    }
+
+    #[test]
+    fn a_summary_write_that_keeps_failing_waits_for_the_lease() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let shaky = Store::new(ShakyWrites {
+            inner: std::mem::replace(f.store.database_mut(), Sqlite::migrated()),
+            failures: Cell::new(100),
+        });
+        let processor = Processor {
+            store: &shaky,
+            documents: &f.documents,
+            summarizer: &ExtractiveSummarizer,
+            clock: &f.clock,
+            config: &f.config,
+            memory: &f.memory,
+        };
+        let outcome = block_on(processor.process(&message, "lease-1"));
+        // The hand-back is a single statement and lands; the summary write never did.
+        assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
+        let row = block_on(shaky.job(&message.job_id)).unwrap().unwrap();
+        assert_eq!(row.status, "queued");
+        assert!(row.error.unwrap().contains("database is locked"));
     }
 
     #[test]

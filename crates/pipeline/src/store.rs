@@ -184,6 +184,10 @@ impl<D: Database> Store<D> {
         &self.db
     }
 
+    pub fn database_mut(&mut self) -> &mut D {
+        &mut self.db
+    }
+
     /// Notes that an upload of `document` is under way, before its bytes go to R2. Until
     /// [`Store::create_document`] records the document, the row marks a possible orphan object.
     pub async fn begin_upload(

@@ -126,6 +126,9 @@ mod tests {
         fn random_unit(&self) -> f64 {
             0.0
         }
+        async fn sleep(&self, ms: u64) {
+            self.0.set(self.0.get() + ms as Millis);
+        }
     }
 
     #[derive(Default)]

@@ -29,6 +29,8 @@ pub trait Clock {
     fn now_ms(&self) -> Millis;
     /// A uniformly random number in `[0, 1)`, for retry jitter.
     fn random_unit(&self) -> f64;
+    /// Waits `ms` milliseconds.
+    async fn sleep(&self, ms: u64);
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub async fn create(req: &Request, env: &Env, request_id: &RequestId) -> ApiResu
             .await
             .map_err(unavailable("looking up an idempotency key"))?;
         if let Some(original) = original {
-            let sha256 = hash_only(body).await.map_err(body_error)?;
+            let sha256 = hash_only(body, upload.size).await.map_err(body_error)?;
             let accepted = upload::replay(&original, &sha256, upload.size)?;
             info!(document_id = %accepted.document_id, "idempotent retry answered");
             return accepted_response(&accepted, true, request_id);
