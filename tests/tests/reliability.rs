@@ -169,13 +169,14 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
     })?;
     let documents = corpus(DOCUMENTS, 50_000);
     let port = AtomicU16::new(pipeline.port);
-    let (run, killed_at) = std::thread::scope(|scope| -> Result<(UploadRun, i64)> {
+    // Two crashes: one while uploads are streaming in (clients retry with their keys), one
+    // while jobs are being processed (their leases must expire and be taken over).
+    let (run, killed_at) = std::thread::scope(|scope| -> Result<(UploadRun, usize)> {
         let uploads =
             scope.spawn(|| upload_all(&port, &documents, CONCURRENCY, Duration::from_secs(900)));
-        // Kill once a good share of the work is done, uploads and processing both in flight.
-        let summarized = eventually(Duration::from_secs(300), || {
-            let n = pipeline.sql_count("SELECT COUNT(*) FROM summaries")?;
-            Ok((n >= 200).then_some(n))
+        eventually(Duration::from_secs(300), || {
+            let accepted = pipeline.logs().matches("\"document accepted\"").count();
+            Ok((accepted >= 300).then_some(()))
         })?;
         pipeline.kill();
         std::thread::sleep(Duration::from_secs(2));
@@ -183,6 +184,13 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
         let run = uploads
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("upload thread panicked")))?;
+        let summarized = eventually(Duration::from_secs(300), || {
+            let n = pipeline.logs().matches("\"job succeeded\"").count();
+            Ok((n >= 100).then_some(n))
+        })?;
+        pipeline.kill();
+        std::thread::sleep(Duration::from_secs(2));
+        pipeline.restart()?;
         Ok((run, summarized))
     })?;
     assert_eq!(distinct_ids(&run), DOCUMENTS);
@@ -201,6 +209,7 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
         pipeline.fire_sweep()?;
         Ok((pipeline.sql_count("SELECT COUNT(*) FROM uploads")? == 0).then_some(()))
     })?;
+    let taken_over = pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE attempts > 1")?;
     let keys: HashSet<String> = pipeline.r2_keys()?.into_iter().collect();
     let expected: HashSet<String> = pipeline
         .sql("SELECT object_key FROM documents")?
@@ -208,8 +217,9 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
         .filter_map(|row: &Value| row["object_key"].as_str().map(str::to_owned))
         .collect();
     println!(
-        "kill and restart: {tally:?}; killed after {killed_at} summaries, {} upload retries, \
-         {stuck_before_sweep} jobs waiting after the restart, {sweeps} sweeps, {} objects in R2",
+        "kill and restart: {tally:?}; killed during uploads, then after {killed_at} summaries, {} upload retries, \
+         {stuck_before_sweep} jobs waiting after the restart, {sweeps} sweeps, {taken_over} \
+         jobs taken again after an expired lease or a retry, {} objects in R2",
         run.retries,
         keys.len()
     );
