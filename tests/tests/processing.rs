@@ -292,3 +292,82 @@ fn one_request_id_follows_an_upload_into_its_job_logs() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn hostile_inputs_each_get_their_answer_and_the_pipeline_keeps_going() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let port = pipeline.port;
+    let upload_named = |body: &[u8], name: &str| {
+        docpipe_e2e::request(
+            port,
+            "POST",
+            "/v1/documents",
+            &[
+                ("Content-Type", "text/plain"),
+                (
+                    "Content-Disposition",
+                    &format!("attachment; filename*=UTF-8''{name}"),
+                ),
+            ],
+            Some(body),
+        )
+    };
+    let text = b"A short and harmless sentence.";
+
+    // Names: path components are dropped, quotes and SQL are kept as given, control
+    // characters and over-long names are refused.
+    let cases = [
+        ("..%2F..%2Fetc%2Fpasswd", Some("passwd")),
+        (
+            "Robert%27%29%3B%20DROP%20TABLE%20documents%3B--%22.txt",
+            Some("Robert'); DROP TABLE documents;--\".txt"),
+        ),
+    ];
+    for (encoded, stored) in cases {
+        let response = upload_named(text, encoded)?;
+        assert_eq!(response.status, 202, "{encoded}: {}", response.text());
+        let id = response.json()?["document_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let rows = pipeline.sql(&format!("SELECT filename FROM documents WHERE id = '{id}'"))?;
+        assert_eq!(rows[0]["filename"].as_str(), stored, "{encoded}");
+    }
+    for encoded in ["bell%07.txt".to_owned(), "n".repeat(300)] {
+        let response = upload_named(text, &encoded)?;
+        assert_eq!(response.status, 400, "{}", response.text());
+        assert_eq!(response.json()?["error"]["code"], "invalid_filename");
+    }
+    assert_eq!(
+        pipeline.sql_count("SELECT COUNT(*) FROM documents")?,
+        2,
+        "tables survived"
+    );
+
+    // Bodies that are accepted but cannot be summarized fail their own jobs readably; a 10 MB
+    // line without punctuation is still summarized (in bounded pieces).
+    let binary: Vec<u8> = (0..=255u8).cycle().take(4_096).collect();
+    let one_line = "word ".repeat(2_000_000);
+    let jobs = [
+        (
+            binary,
+            "failed",
+            Some("document looks binary (NUL byte at offset 0), not text/plain text"),
+        ),
+        (
+            b"\xff\xfe\xfa not text".to_vec(),
+            "failed",
+            Some("document is not valid UTF-8 text (invalid byte at offset 0)"),
+        ),
+        (one_line.into_bytes(), "succeeded", None),
+        (ARTICLE.join(" ").into_bytes(), "succeeded", None),
+    ];
+    for (body, status, error) in jobs {
+        let accepted = upload_ok(&pipeline, &body, "text/plain", "")?;
+        let job =
+            pipeline.wait_for_job(accepted["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
+        assert_eq!(job["status"], status, "{job}");
+        assert_eq!(job["error"].as_str(), error, "{job}");
+    }
+    Ok(())
+}
