@@ -47,8 +47,15 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts `wrangler dev` with both Workers on the given ports, logging to a new file in `dir`.
-fn spawn(dir: &Path, options: &Options, port: u16, inspector: u16) -> Result<(Child, PathBuf)> {
+/// Starts `wrangler dev` with `configs` on the given ports and the state in `dir/state`,
+/// logging to a new file in `dir`, in its own process group (so stopping it also stops
+/// workerd and anything else it spawns).
+fn spawn_dev(
+    dir: &Path,
+    configs: &[PathBuf],
+    port: u16,
+    inspector: u16,
+) -> Result<(Child, PathBuf)> {
     let mut index = 0;
     let log = loop {
         let candidate = dir.join(format!("wrangler-{index}.log"));
@@ -58,14 +65,12 @@ fn spawn(dir: &Path, options: &Options, port: u16, inspector: u16) -> Result<(Ch
         index += 1;
     };
     let out = File::create(&log)?;
-    let [upload, summarizer] = write_configs(dir, options)?;
     let mut command = wrangler_command();
+    command.arg("dev");
+    for config in configs {
+        command.arg("-c").arg(config);
+    }
     command
-        .arg("dev")
-        .arg("-c")
-        .arg(upload)
-        .arg("-c")
-        .arg(summarizer)
         .arg("--persist-to")
         .arg(dir.join("state"))
         .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
@@ -74,10 +79,104 @@ fn spawn(dir: &Path, options: &Options, port: u16, inspector: u16) -> Result<(Ch
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
-    // Its own process group, so stopping it also stops workerd and anything else it spawns.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command.spawn().context("starting wrangler dev")?;
     Ok((child, log))
+}
+
+/// Starts the pipeline's Workers as `options` lays them out.
+fn spawn(dir: &Path, options: &Options, port: u16, inspector: u16) -> Result<(Child, PathBuf)> {
+    let [upload, summarizer] = write_configs(dir, options)?;
+    let configs = if options.summarizer_alone {
+        vec![summarizer]
+    } else {
+        vec![upload, summarizer]
+    };
+    spawn_dev(dir, &configs, port, inspector)
+}
+
+/// The workerd process that runs the Workers of the `wrangler dev` in process group `group`
+/// (the other one is wrangler's proxy): the one with an inspector.
+pub fn runtime_pid(group: u32) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name: state, ppid, pgrp, ...
+        let after_name = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let pgrp = after_name
+            .split_whitespace()
+            .nth(2)
+            .and_then(|g| g.parse::<u32>().ok());
+        if pgrp != Some(group) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("workerd") && cmdline.contains("--inspector-addr") {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Resident memory of a process, in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The JavaScript baseline Worker (`tests/bench/baseline.toml`), alone in its own workerd.
+#[derive(Debug)]
+pub struct Baseline {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Baseline {
+    pub fn start() -> Result<Baseline> {
+        let dir = tempfile::Builder::new()
+            .prefix("docpipe-baseline-")
+            .tempdir()?;
+        let port = free_port()?;
+        let config = root().join("tests/bench/baseline.toml");
+        let (child, _) = spawn_dev(dir.path(), &[config], port, free_port()?)?;
+        let baseline = Baseline { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while request(port, "GET", "/healthz", &[], None)
+            .ok()
+            .map(|r| r.status)
+            != Some(200)
+        {
+            ensure!(Instant::now() < deadline, "baseline Worker did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(baseline)
+    }
+
+    pub fn group(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        signal_group(self.child.id(), "KILL");
+        let _ = self.child.wait();
+    }
 }
 
 /// A running pipeline.
@@ -99,6 +198,8 @@ pub struct Options {
     pub vars: Vec<String>,
     /// Overrides the jobs queue consumer's `max_batch_size`.
     pub max_batch_size: Option<u32>,
+    /// Runs the summarizer Worker alone (so its own fetch handler is reachable).
+    pub summarizer_alone: bool,
 }
 
 impl Options {
@@ -231,6 +332,11 @@ impl Pipeline {
             logs.push_str(&text);
         }
         logs
+    }
+
+    /// The process group of the running `wrangler dev`.
+    pub fn group(&self) -> u32 {
+        self.child.id()
     }
 
     /// The `--persist-to` directory.

@@ -27,6 +27,7 @@ pub mod names {
     pub const CONSUMER_CONCURRENCY: &str = "CONSUMER_CONCURRENCY";
     pub const MEMORY_BUDGET_BYTES: &str = "MEMORY_BUDGET_BYTES";
     pub const SUMMARIZER_BACKEND: &str = "SUMMARIZER_BACKEND";
+    pub const BENCH_ENDPOINTS: &str = "BENCH_ENDPOINTS";
     pub const AI: &str = "AI";
     pub const AI_MODEL: &str = "AI_MODEL";
     pub const AI_MAX_CALLS: &str = "AI_MAX_CALLS";

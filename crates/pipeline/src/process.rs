@@ -214,6 +214,7 @@ where
         attempt: u32,
         lease_write_ms: i64,
     ) -> Result<Completion, Stop> {
+        let fetch_started = self.clock.now_ms();
         let document = self
             .documents
             .fetch(document_id, self.config.max_document_bytes)
@@ -266,6 +267,7 @@ where
             fallback_from,
             input_chars: extracted.text.chars().count() as u64,
             truncated: extracted.truncated,
+            fetch_ms: extract_started - fetch_started,
             extract_ms: summarize_started - extract_started,
             summarize_ms: finished - summarize_started,
             lease_write_ms,

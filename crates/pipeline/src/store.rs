@@ -135,6 +135,7 @@ pub struct Completion {
     pub fallback_from: Option<String>,
     pub input_chars: u64,
     pub truncated: bool,
+    pub fetch_ms: i64,
     pub extract_ms: i64,
     pub summarize_ms: i64,
     pub lease_write_ms: i64,
@@ -462,7 +463,7 @@ impl<D: Database> Store<D> {
         let mark_succeeded = Statement::new(
             "UPDATE jobs SET status = 'succeeded', error = NULL, lease_id = NULL, \
              lease_expires_at = NULL, finished_at = ?1, updated_at = ?1, extract_ms = ?2, \
-             summarize_ms = ?3, lease_write_ms = ?4 \
+             summarize_ms = ?3, lease_write_ms = ?4, fetch_ms = ?7 \
              WHERE id = ?5 AND status = 'processing' AND lease_id = ?6",
             vec![
                 now.into(),
@@ -471,6 +472,7 @@ impl<D: Database> Store<D> {
                 completion.lease_write_ms.into(),
                 job.to_string().into(),
                 lease_id.into(),
+                completion.fetch_ms.into(),
             ],
         );
         let changes = self.db.batch(vec![insert_summary, mark_succeeded]).await?;
@@ -651,6 +653,7 @@ mod tests {
             fallback_from: None,
             input_chars: 42,
             truncated: false,
+            fetch_ms: 4,
             extract_ms: 1,
             summarize_ms: 2,
             lease_write_ms: 3,

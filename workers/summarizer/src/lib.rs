@@ -6,6 +6,11 @@
 //! or retried according to the outcome. The messages of a batch run concurrently, within a
 //! shared memory budget. The handler always returns `Ok(())`: returning an error would make
 //! workers-rs retry the whole batch.
+//!
+//! Its only HTTP surface is `/healthz` and, when enabled for `scripts/bench`, the timing
+//! endpoints in [`bench`].
+
+mod bench;
 
 use std::time::Duration;
 

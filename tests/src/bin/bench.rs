@@ -1,0 +1,666 @@
+//! `scripts/bench`: docpipe's benchmarks. Each figure is measured next to a baseline in the
+//! same run on the same machine, and reported as a ratio; absolute times are context only.
+//! Writes `BENCHMARKS.md`.
+//!
+//! `bench [--quick] [--out PATH] [SECTION...]`, sections: sizes, startup, upload, pipeline,
+//! summarizer (default: all). `--quick` uses fewer runs and smaller inputs, for a smoke test.
+
+#![allow(clippy::print_stdout)]
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use docpipe_docproc::{ExtractLimits, ExtractiveSummarizer, Input, SummaryOptions, extract_text};
+use docpipe_e2e::load::{Document, corpus, upload_all};
+use docpipe_e2e::{Baseline, Options, Pipeline, eventually, root, rss_bytes, runtime_pid};
+use docpipe_jobs::{ContentType, MediaType};
+use serde_json::Value;
+
+const MB: usize = 1_000_000;
+
+struct Args {
+    quick: bool,
+    out: std::path::PathBuf,
+    sections: Vec<String>,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        quick: false,
+        out: root().join("BENCHMARKS.md"),
+        sections: Vec::new(),
+    };
+    let mut raw = std::env::args().skip(1);
+    while let Some(arg) = raw.next() {
+        match arg.as_str() {
+            "--quick" => args.quick = true,
+            "--out" => args.out = raw.next().map(Into::into).unwrap_or(args.out),
+            section => args.sections.push(section.to_owned()),
+        }
+    }
+    if args.sections.is_empty() {
+        args.sections = ["sizes", "startup", "upload", "summarizer", "pipeline"]
+            .map(String::from)
+            .to_vec();
+    }
+    args
+}
+
+/// Repeated measurements of one thing.
+#[derive(Debug, Clone, Default)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn sorted(&self) -> Vec<f64> {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+    fn median(&self) -> f64 {
+        let v = self.sorted();
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        let v = self.sorted();
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+        v[rank.min(v.len() - 1)]
+    }
+    fn min(&self) -> f64 {
+        self.sorted().first().copied().unwrap_or(f64::NAN)
+    }
+    fn max(&self) -> f64 {
+        self.sorted().last().copied().unwrap_or(f64::NAN)
+    }
+    fn range(&self, digits: usize) -> String {
+        format!("{:.digits$}–{:.digits$}", self.min(), self.max())
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so every run uploads the same bodies.
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Prose of about `len` bytes over a large synthetic vocabulary, with paragraph breaks, so the
+/// summarizer sees realistic term statistics at every size.
+fn prose(len: usize, seed: u64) -> String {
+    let syllables = [
+        "ka", "lo", "mi", "ta", "ren", "sol", "vi", "dor", "pe", "nu", "gra", "est",
+    ];
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let vocabulary: Vec<String> = (0..5_000)
+        .map(|_| {
+            let n = 1 + (next() % 3) as usize;
+            (0..n).map(|_| syllables[(next() % 12) as usize]).collect()
+        })
+        .collect();
+    let mut text = String::with_capacity(len + 200);
+    let mut sentence = 0;
+    while text.len() < len {
+        let words = 8 + (next() % 18) as usize;
+        for w in 0..words {
+            // Zipf-like: frequent words are reused often.
+            let rank = ((next() % 1_000_000) as f64 / 1_000_000.0).powi(3) * 5_000.0;
+            let word = &vocabulary[(rank as usize).min(4_999)];
+            if w == 0 {
+                let mut chars = word.chars();
+                if let Some(first) = chars.next() {
+                    text.extend(first.to_uppercase());
+                    text.push_str(chars.as_str());
+                }
+            } else {
+                text.push(' ');
+                text.push_str(word);
+            }
+        }
+        text.push_str(". ");
+        sentence += 1;
+        if sentence % 6 == 0 {
+            text.push_str("\n\n");
+        }
+    }
+    text
+}
+
+/// Sends one request with a body written from memory; returns the status and the seconds from
+/// connecting to the end of the response.
+fn timed_post(port: u16, path: &str, content_type: &str, body: &[u8]) -> Result<(u16, f64)> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&chunk[..n]);
+        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(length) = length
+                && response.len() >= end + 4 + length
+            {
+                break;
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = String::from_utf8_lossy(&response)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status in response")?;
+    Ok((status, elapsed))
+}
+
+/// Runs `f` while sampling the resident memory of `pid` every 2 ms; returns `f`'s result and
+/// the peak growth over the starting RSS, in MB.
+fn with_peak_rss<T>(pid: u32, f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let start = rss_bytes(pid).context("process is gone")?;
+    let peak = AtomicU64::new(start);
+    let stop = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(rss) = rss_bytes(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let result = f();
+        stop.store(true, Ordering::Relaxed);
+        result
+    })?;
+    let growth = peak.load(Ordering::Relaxed).saturating_sub(start) as f64 / 1e6;
+    Ok((result, growth))
+}
+
+struct Report {
+    markdown: String,
+    misses: Vec<String>,
+}
+
+impl Report {
+    fn section(&mut self, title: &str, command: &str, intro: &str) {
+        let _ = write!(
+            self.markdown,
+            "\n## {title}\n\n{intro}\n\nCommand: `{command}`\n\n"
+        );
+        println!("== {title}");
+    }
+    fn line(&mut self, line: &str) {
+        self.markdown.push_str(line);
+        self.markdown.push('\n');
+    }
+    fn miss(&mut self, what: String) {
+        println!("MISSED: {what}");
+        self.misses.push(what);
+    }
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let workerd = Command::new(root().join("node_modules/.bin/workerd"))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cpus} CPUs ({model}), {workerd}")
+}
+
+fn sizes(report: &mut Report) -> Result<()> {
+    report.section(
+        "4. Worker sizes",
+        "scripts/size",
+        "Release builds (`worker-build --release`, wasm-opt `-Oz`). Budget: 1 MB gzipped per \
+         Worker (the Free plan's limit is 3 MB compressed); `scripts/test` fails over budget.",
+    );
+    report.line("| Worker | wasm raw | wasm gzip -9 | budget (gzip) | share of budget |");
+    report.line("| --- | ---: | ---: | ---: | ---: |");
+    for worker in ["upload", "summarizer"] {
+        let wasm = root().join(format!("workers/{worker}/build/index_bg.wasm"));
+        let bytes = std::fs::read(&wasm)
+            .with_context(|| format!("{}: run scripts/build", wasm.display()))?;
+        let gz = Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&wasm)
+            .output()?
+            .stdout
+            .len();
+        let budget = 1024 * 1024;
+        report.line(&format!(
+            "| {worker} | {} KB | {} KB | {} KB | {:.2} |",
+            bytes.len() / 1024,
+            gz / 1024,
+            budget / 1024,
+            gz as f64 / budget as f64
+        ));
+        if gz > budget {
+            report.miss(format!(
+                "{worker} Worker is {gz} bytes gzipped, over its budget"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn startup(report: &mut Report, quick: bool) -> Result<()> {
+    let runs = if quick { 1 } else { 3 };
+    report.section(
+        "5. Startup",
+        "scripts/bench startup",
+        "Cold start: from spawning `wrangler dev` (which starts workerd) to the first `200` from \
+         `GET /healthz`, docpipe's two Workers against the JavaScript baseline Worker alone, \
+         same command otherwise. Wasm: compiling and instantiating each Worker's module in V8 \
+         (Node's), median of 20.",
+    );
+    let mut pipeline = Samples::default();
+    let mut baseline = Samples::default();
+    for _ in 0..runs {
+        let started = Instant::now();
+        drop(Baseline::start()?);
+        baseline.0.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let p = Pipeline::start()?;
+        pipeline.0.push(started.elapsed().as_secs_f64());
+        drop(p);
+    }
+    report.line("| what | median s | min–max s | ratio to baseline |");
+    report.line("| --- | ---: | ---: | ---: |");
+    report.line(&format!(
+        "| JS baseline Worker, cold start to first `/healthz` | {:.2} | {} | 1.00 |",
+        baseline.median(),
+        baseline.range(2)
+    ));
+    report.line(&format!(
+        "| docpipe (upload + summarizer), cold start to first `/healthz` | {:.2} | {} | {:.2} |",
+        pipeline.median(),
+        pipeline.range(2),
+        pipeline.median() / baseline.median()
+    ));
+    report.line("");
+    report.line("| Worker | compile ms (median) | compile min–max ms | instantiate ms (median) |");
+    report.line("| --- | ---: | ---: | ---: |");
+    for worker in ["upload", "summarizer"] {
+        let node = std::env::var("DOCPIPE_BENCH_NODE").unwrap_or_else(|_| "node".into());
+        let out = Command::new(node)
+            .arg(root().join("tests/bench/instantiate.mjs"))
+            .arg(root().join(format!("workers/{worker}/build/index_bg.wasm")))
+            .output()?;
+        let timing: Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| String::from_utf8_lossy(&out.stderr).into_owned())?;
+        report.line(&format!(
+            "| {worker} | {:.2} | {:.2}–{:.2} | {:.2} |",
+            timing["compile_ms"].as_f64().unwrap_or(f64::NAN),
+            timing["compile_min_ms"].as_f64().unwrap_or(f64::NAN),
+            timing["compile_max_ms"].as_f64().unwrap_or(f64::NAN),
+            timing["instantiate_ms"].as_f64().unwrap_or(f64::NAN),
+        ));
+    }
+    Ok(())
+}
+
+fn upload(report: &mut Report, quick: bool) -> Result<()> {
+    report.section(
+        "1. Streaming upload",
+        "scripts/bench upload",
+        "One client uploads a body of random bytes; time is from connecting to the end of the \
+         response; memory is the peak growth of the resident set of the workerd process that \
+         runs the Workers, sampled every 2 ms. *baseline*: a JavaScript Worker doing \
+         `env.BUCKET.put(key, request.body)`. *docpipe*: `POST /v1/documents` (streams into R2 \
+         while computing SHA-256, records the upload, document and job in D1, enqueues). \
+         *buffered*: the JavaScript Worker reading the whole body, then putting it. Each in its \
+         own `wrangler dev` (same workerd build, local R2 on disk); runs alternate between them. \
+         Ratio: baseline median time / the handler's median time (target for docpipe ≥ 0.95).",
+    );
+    let baseline = Baseline::start()?;
+    let pipeline = Pipeline::start_with(Options::with_vars(vec![
+        "MAX_UPLOAD_BYTES:300000000".into(),
+        // The summarizer only needs to see the start of these random bodies to refuse them.
+        "MAX_DOCUMENT_BYTES:1000".into(),
+    ]))?;
+    let baseline_pid = runtime_pid(baseline.group()).context("baseline workerd")?;
+    let pipeline_pid = runtime_pid(pipeline.group()).context("docpipe workerd")?;
+    let plan: &[(usize, usize)] = if quick {
+        &[(MB, 3), (20 * MB, 1)]
+    } else {
+        &[(MB, 9), (20 * MB, 5), (200 * MB, 3)]
+    };
+    report.line(
+        "| body | handler | median s | min–max s | MB/s | ratio | peak RSS growth MB (median) |",
+    );
+    report.line("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+    for &(size, runs) in plan {
+        let body = random_bytes(size, size as u64);
+        let mut times: [Samples; 3] = Default::default();
+        let mut rss: [Samples; 3] = Default::default();
+        for _ in 0..runs {
+            let targets = [
+                (baseline.port, baseline_pid, "/put", 201),
+                (pipeline.port, pipeline_pid, "/v1/documents", 202),
+                (baseline.port, baseline_pid, "/buffered", 201),
+            ];
+            for (i, &(port, pid, path, expected)) in targets.iter().enumerate() {
+                let ((status, secs), growth) =
+                    with_peak_rss(pid, || timed_post(port, path, "text/plain", &body))?;
+                ensure!(status == expected, "{path} answered {status}");
+                times[i].0.push(secs);
+                rss[i].0.push(growth);
+            }
+        }
+        let base = times[0].median();
+        for (i, name) in ["baseline (JS put)", "docpipe", "buffered (JS)"]
+            .iter()
+            .enumerate()
+        {
+            let ratio = base / times[i].median();
+            report.line(&format!(
+                "| {} MB | {name} | {:.3} | {} | {:.1} | {:.2} | {:.1} |",
+                size / MB,
+                times[i].median(),
+                times[i].range(3),
+                size as f64 / 1e6 / times[i].median(),
+                ratio,
+                rss[i].median()
+            ));
+        }
+        let ratio = base / times[1].median();
+        if ratio < 0.95 {
+            report.miss(format!(
+                "upload throughput ratio {ratio:.2} at {} MB (target 0.95)",
+                size / MB
+            ));
+        }
+        if size == 200 * MB && rss[1].median() >= 64.0 {
+            report.miss(format!(
+                "peak RSS growth {:.1} MB at 200 MB (target < 64)",
+                rss[1].median()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn summarizer(report: &mut Report, quick: bool) -> Result<()> {
+    report.section(
+        "3. Summarizer cost",
+        "scripts/bench summarizer",
+        "Extraction plus extractive summarization of generated prose (a 5,000-word vocabulary \
+         with Zipf-like frequencies). *native*: this machine's CPU, release build, one thread. \
+         *workerd*: the summarizer Worker alone with `BENCH_ENDPOINTS=true`; a request's time \
+         minus the median time of an echo request with the same body (the transport). \
+         *per MB vs 1 MB*: cost per MB at this size divided by cost per MB at 1 MB — near 1 at \
+         every size means cost grows linearly with the text.",
+    );
+    let plan: &[(usize, usize)] = if quick {
+        &[(10_000, 5), (100_000, 3), (MB, 2)]
+    } else {
+        &[(10_000, 20), (100_000, 10), (MB, 5), (10 * MB, 3)]
+    };
+    let pipeline = Pipeline::start_with(Options {
+        vars: vec![
+            "BENCH_ENDPOINTS:true".into(),
+            "MAX_TEXT_BYTES:16000000".into(),
+        ],
+        summarizer_alone: true,
+        ..Options::default()
+    })?;
+    let plain = ContentType::new(MediaType::PlainText);
+    let limits = ExtractLimits {
+        max_text_bytes: 16_000_000,
+    };
+    let options = SummaryOptions::default();
+    let mut rows = Vec::new();
+    for &(size, runs) in plan {
+        let text = prose(size, 7);
+        let mut native = Samples::default();
+        for _ in 0..runs {
+            let started = Instant::now();
+            let extracted = extract_text(&Input::whole(text.as_bytes(), &plain), &limits)?;
+            let summary = ExtractiveSummarizer.summarize_text(&extracted.text, &options)?;
+            std::hint::black_box(summary);
+            native.0.push(started.elapsed().as_secs_f64() * 1_000.0);
+        }
+        let mut echo = Samples::default();
+        let mut work = Samples::default();
+        for _ in 0..runs {
+            let (status, secs) = timed_post(
+                pipeline.port,
+                "/__bench/echo",
+                "text/plain",
+                text.as_bytes(),
+            )?;
+            ensure!(status == 200, "echo answered {status}");
+            echo.0.push(secs * 1_000.0);
+            let (status, secs) = timed_post(
+                pipeline.port,
+                "/__bench/summarize",
+                "text/plain",
+                text.as_bytes(),
+            )?;
+            ensure!(status == 200, "summarize answered {status}");
+            work.0.push(secs * 1_000.0);
+        }
+        let inside = (work.median() - echo.median()).max(0.0);
+        rows.push((size, native, inside, work));
+    }
+    let per_mb = |ms: f64, size: usize| ms / (size as f64 / 1e6);
+    let reference = rows
+        .iter()
+        .find(|r| r.0 == MB)
+        .map(|r| (per_mb(r.1.median(), r.0), per_mb(r.2, r.0)))
+        .unwrap_or((f64::NAN, f64::NAN));
+    report.line("| text | native ms (median, min–max) | native ms/MB | per MB vs 1 MB | workerd ms | workerd ms/MB | per MB vs 1 MB | workerd / native |");
+    report.line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (size, native, inside, _) in &rows {
+        let native_per_mb = per_mb(native.median(), *size);
+        let inside_per_mb = per_mb(*inside, *size);
+        report.line(&format!(
+            "| {} KB | {:.2} ({}) | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} |",
+            size / 1_000,
+            native.median(),
+            native.range(2),
+            native_per_mb,
+            native_per_mb / reference.0,
+            inside,
+            inside_per_mb,
+            inside_per_mb / reference.1,
+            inside / native.median()
+        ));
+        if *size >= MB && native_per_mb / reference.0 > 1.5 {
+            report.miss(format!(
+                "summarizer cost per MB grows {:.2}× at {} KB",
+                native_per_mb / reference.0,
+                size / 1_000
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
+    let documents_count = if quick { 60 } else { 500 };
+    report.section(
+        "2. Pipeline throughput",
+        "scripts/bench pipeline",
+        &format!(
+            "{documents_count} documents, 1 KB to 1 MB (geometric spread, half Markdown), uploaded \
+             by 16 concurrent clients; end to end is from the first upload's start to the last \
+             summary's commit in D1. Stage timings come from what the pipeline records in D1: \
+             upload = streaming the body into R2 (`documents.upload_ms`), queue wait = job \
+             created → lease taken, fetch = reading the document from R2, D1 write = the \
+             lease-taking update's round trip. Extraction and summarization are pure computation, \
+             and a Worker's clock does not advance during computation, so inside workerd they \
+             read 0 ms; their cost is in section 3. Ratio: throughput against `max_batch_size` 1."
+        ),
+    );
+    let documents: Vec<Document> = corpus(documents_count, MB);
+    let total_bytes: usize = documents.iter().map(|d| d.body.len()).sum();
+    report.line(&format!(
+        "Corpus: {documents_count} documents, {:.1} MB in all.\n",
+        total_bytes as f64 / 1e6
+    ));
+    report.line("| max_batch_size | end to end s | docs/s | ratio | upload ms p50 / p95 | queue wait ms p50 / p95 | fetch ms p50 / p95 | extract ms p50 | summarize ms p50 | D1 write ms p50 / p95 |");
+    report.line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut first_rate = None;
+    for batch in [1u32, 10, 100] {
+        let pipeline = Pipeline::start_with(Options {
+            max_batch_size: Some(batch),
+            ..Options::default()
+        })?;
+        let started = Instant::now();
+        let run = upload_all(
+            &AtomicU16::new(pipeline.port),
+            &documents,
+            16,
+            Duration::from_secs(600),
+        )?;
+        eventually(Duration::from_secs(900), || {
+            std::thread::sleep(Duration::from_millis(500));
+            let done = pipeline
+                .sql_count("SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed')")?;
+            Ok((done == documents_count as i64).then_some(()))
+        })?;
+        let client_secs = started.elapsed().as_secs_f64();
+        let failed = pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'failed'")?;
+        ensure!(failed == 0, "{failed} jobs failed");
+        let rows = pipeline.sql(
+            "SELECT d.upload_ms, j.fetch_ms, j.extract_ms, j.summarize_ms, j.lease_write_ms, \
+             CAST((julianday(j.started_at) - julianday(j.created_at)) * 86400000 AS INTEGER) AS queue_ms, \
+             CAST((julianday((SELECT MAX(finished_at) FROM jobs)) - julianday((SELECT MIN(created_at) FROM documents))) * 86400000 AS INTEGER) AS span_ms \
+             FROM jobs j JOIN documents d ON d.id = j.document_id",
+        )?;
+        let column = |name: &str| Samples(rows.iter().filter_map(|r| r[name].as_f64()).collect());
+        let span_ms = rows
+            .first()
+            .and_then(|r| r["span_ms"].as_f64())
+            .unwrap_or(f64::NAN);
+        // The first upload started a little before its document row was written.
+        let first_upload = column("upload_ms").max() / 1_000.0;
+        let end_to_end = (span_ms / 1_000.0 + first_upload).min(client_secs);
+        let rate = documents_count as f64 / end_to_end;
+        let base = *first_rate.get_or_insert(rate);
+        let (upload, queue, fetch, extract, summarize, write) = (
+            column("upload_ms"),
+            column("queue_ms"),
+            column("fetch_ms"),
+            column("extract_ms"),
+            column("summarize_ms"),
+            column("lease_write_ms"),
+        );
+        report.line(&format!(
+            "| {batch} | {end_to_end:.1} | {rate:.1} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} | {:.0} | {:.0} / {:.0} |",
+            rate / base,
+            upload.median(),
+            upload.percentile(95.0),
+            queue.median(),
+            queue.percentile(95.0),
+            fetch.median(),
+            fetch.percentile(95.0),
+            extract.median(),
+            summarize.median(),
+            write.median(),
+            write.percentile(95.0),
+        ));
+        println!(
+            "batch {batch}: {rate:.1} docs/s, uploads took {:?} with {} retries",
+            run.elapsed, run.retries
+        );
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = args();
+    let started = Instant::now();
+    let mut report = Report {
+        markdown: String::new(),
+        misses: Vec::new(),
+    };
+    for section in &args.sections {
+        match section.as_str() {
+            "sizes" => sizes(&mut report)?,
+            "startup" => startup(&mut report, args.quick)?,
+            "upload" => upload(&mut report, args.quick)?,
+            "summarizer" => summarizer(&mut report, args.quick)?,
+            "pipeline" => pipeline_throughput(&mut report, args.quick)?,
+            other => bail!("unknown section {other}"),
+        }
+    }
+    let mut out = format!(
+        "# docpipe benchmarks\n\nProduced by `scripts/bench{}` in {:.0} s on {}. Every ratio \
+         compares against a baseline measured in the same run; absolute times on a shared \
+         machine are context only. Medians, with min–max.\n",
+        if args.quick { " --quick" } else { "" },
+        started.elapsed().as_secs_f64(),
+        machine()
+    );
+    out.push_str(&report.markdown);
+    out.push_str("\n## Targets missed\n\n");
+    if report.misses.is_empty() {
+        out.push_str("None in this run.\n");
+    } else {
+        for miss in &report.misses {
+            let _ = writeln!(out, "- {miss}");
+        }
+    }
+    std::fs::write(&args.out, out)?;
+    println!(
+        "wrote {} in {:.0} s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
