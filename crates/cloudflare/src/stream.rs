@@ -74,7 +74,7 @@ fn hex(bytes: &[u8]) -> String {
 fn read_step(reader: &ByobReader, remaining: u64) -> JsFuture {
     let step = u64::from(STEP_BYTES);
     let at_least = u32::try_from(remaining.min(step)).unwrap_or(STEP_BYTES);
-    let capacity = u32::try_from(remaining.min(2 * step)).unwrap_or(2 * STEP_BYTES);
+    let capacity = u32::try_from(remaining.min(step)).unwrap_or(STEP_BYTES);
     let buffer = Uint8Array::new_with_length(capacity);
     JsFuture::from(reader.read_at_least(at_least, &buffer))
 }

@@ -376,7 +376,7 @@ fn upload(report: &mut Report, quick: bool) -> Result<()> {
     let plan: &[(usize, usize)] = if quick {
         &[(MB, 3), (20 * MB, 1)]
     } else {
-        &[(MB, 9), (20 * MB, 5), (200 * MB, 3)]
+        &[(MB, 15), (20 * MB, 9), (200 * MB, 5)]
     };
     report.line(
         "| body | handler | median s | min–max s | MB/s | ratio | peak RSS growth MB (median) |",
