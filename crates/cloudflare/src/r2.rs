@@ -3,7 +3,7 @@
 use docpipe_jobs::DocumentId;
 use docpipe_pipeline::process::{BlobError, DocumentSource, StoredDocument};
 use docpipe_pipeline::sweep::ObjectDeleter;
-use worker::{Bucket, Range};
+use worker::{Bucket, HttpMetadata, Range};
 
 #[derive(Debug)]
 pub struct R2Documents(pub Bucket);
@@ -35,6 +35,19 @@ impl DocumentSource for R2Documents {
             content_type,
             size,
         }))
+    }
+
+    async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError> {
+        self.0
+            .put(id.text_key(), text.to_owned())
+            .http_metadata(HttpMetadata {
+                content_type: Some("text/plain; charset=utf-8".into()),
+                ..HttpMetadata::default()
+            })
+            .execute()
+            .await
+            .map(|_| ())
+            .map_err(|e| BlobError(e.to_string()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The media types an upload may declare. The upload Worker refuses anything else with `415`,
-//! so the summarizer only ever sees these.
+//! so the summarizer only ever sees these. The declaration is a claim, not a fact: the
+//! summarizer checks it against the bytes.
 
 use std::fmt;
 
@@ -11,17 +12,30 @@ use serde::{Deserialize, Serialize};
 pub enum MediaType {
     PlainText,
     Markdown,
+    Html,
+    Csv,
+    Json,
+    Pdf,
+    Docx,
+    /// `application/octet-stream`: the client does not know; the format is read from the bytes.
+    Unspecified,
 }
 
 impl MediaType {
-    pub const ALL: [MediaType; 2] = [MediaType::PlainText, MediaType::Markdown];
+    pub const ALL: [MediaType; 8] = [
+        MediaType::PlainText,
+        MediaType::Markdown,
+        MediaType::Html,
+        MediaType::Csv,
+        MediaType::Json,
+        MediaType::Pdf,
+        MediaType::Docx,
+        MediaType::Unspecified,
+    ];
 
     /// The canonical MIME essence.
     pub fn essence(self) -> &'static str {
-        match self {
-            MediaType::PlainText => "text/plain",
-            MediaType::Markdown => "text/markdown",
-        }
+        self.aliases()[0]
     }
 
     /// Every MIME essence that names this type, canonical first.
@@ -29,7 +43,27 @@ impl MediaType {
         match self {
             MediaType::PlainText => &["text/plain"],
             MediaType::Markdown => &["text/markdown", "text/x-markdown"],
+            MediaType::Html => &["text/html", "application/xhtml+xml"],
+            MediaType::Csv => &["text/csv"],
+            MediaType::Json => &["application/json", "text/json"],
+            MediaType::Pdf => &["application/pdf"],
+            MediaType::Docx => {
+                &["application/vnd.openxmlformats-officedocument.wordprocessingml.document"]
+            }
+            MediaType::Unspecified => &["application/octet-stream"],
         }
+    }
+
+    /// Whether the format is text in some character encoding (as opposed to a container).
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            MediaType::PlainText
+                | MediaType::Markdown
+                | MediaType::Html
+                | MediaType::Csv
+                | MediaType::Json
+        )
     }
 
     pub fn from_essence(essence: &str) -> Option<MediaType> {

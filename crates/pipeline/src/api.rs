@@ -19,6 +19,7 @@ pub enum Route {
     CreateDocument,
     GetJob(JobId),
     GetSummary(DocumentId),
+    GetText(DocumentId),
     Reprocess(DocumentId),
 }
 
@@ -33,6 +34,9 @@ impl Route {
             ["v1", "jobs", id] => ("GET", Some(Route::GetJob(parse_id(id, "job")?))),
             ["v1", "documents", id, "summary"] => {
                 ("GET", Some(Route::GetSummary(parse_id(id, "document")?)))
+            }
+            ["v1", "documents", id, "text"] => {
+                ("GET", Some(Route::GetText(parse_id(id, "document")?)))
             }
             ["v1", "documents", id, "reprocess"] => {
                 ("POST", Some(Route::Reprocess(parse_id(id, "document")?)))
@@ -95,6 +99,10 @@ pub enum ApiError {
     SummaryPending { job_id: String, status: JobStatus },
     #[error("the document could not be summarized: {error}")]
     SummaryFailed { job_id: String, error: String },
+    #[error("the text is not extracted yet: job {job_id} is {status}")]
+    TextPending { job_id: String, status: JobStatus },
+    #[error("no text could be extracted: {error}")]
+    TextUnavailable { job_id: String, error: String },
     #[error("the upload did not arrive whole: {reason}")]
     IncompleteBody { reason: String },
     #[error("storage is unavailable, try again")]
@@ -121,6 +129,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::SummaryPending { .. }
             | ApiError::SummaryFailed { .. }
+            | ApiError::TextPending { .. }
+            | ApiError::TextUnavailable { .. }
             | ApiError::JobInProgress { .. } => 409,
             ApiError::IdempotencyKeyReused { .. } => 422,
             ApiError::Unavailable => 503,
@@ -150,6 +160,8 @@ impl ApiError {
             ApiError::DocumentNotFound => "document_not_found",
             ApiError::SummaryPending { .. } => "summary_not_ready",
             ApiError::SummaryFailed { .. } => "summary_failed",
+            ApiError::TextPending { .. } => "text_not_ready",
+            ApiError::TextUnavailable { .. } => "text_unavailable",
             ApiError::IncompleteBody { .. } => "incomplete_body",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal_error",
@@ -160,11 +172,12 @@ impl ApiError {
     pub fn body(&self, request_id: &str) -> serde_json::Value {
         let mut error = json!({ "code": self.code(), "message": self.to_string() });
         match self {
-            ApiError::SummaryPending { job_id, status } => {
+            ApiError::SummaryPending { job_id, status }
+            | ApiError::TextPending { job_id, status } => {
                 error["job_id"] = json!(job_id);
                 error["status"] = json!(status);
             }
-            ApiError::SummaryFailed { job_id, .. } => {
+            ApiError::SummaryFailed { job_id, .. } | ApiError::TextUnavailable { job_id, .. } => {
                 error["job_id"] = json!(job_id);
                 error["status"] = json!(JobStatus::Failed);
             }
@@ -259,8 +272,13 @@ pub struct SummaryView {
     pub backend: String,
     pub model: Option<String>,
     pub fallback_from: Option<String>,
+    pub fallback_reason: Option<String>,
     pub input_chars: i64,
     pub truncated: bool,
+    /// The format the text was read as.
+    pub source_type: Option<String>,
+    /// What extraction noted: a format mismatch, the encoding used, a cut.
+    pub notes: Vec<String>,
     pub created_at: String,
 }
 
@@ -273,8 +291,14 @@ impl From<SummaryRow> for SummaryView {
             backend: row.backend,
             model: row.model,
             fallback_from: row.fallback_from,
+            fallback_reason: row.fallback_reason,
             input_chars: row.input_chars,
             truncated: row.truncated != 0,
+            source_type: row.source_type,
+            notes: row
+                .notes
+                .map(|n| n.lines().map(str::to_owned).collect())
+                .unwrap_or_default(),
             created_at: row.created_at,
         }
     }

@@ -16,6 +16,7 @@ pub mod names {
     pub const MAX_UPLOAD_BYTES: &str = "MAX_UPLOAD_BYTES";
     pub const MAX_TEXT_BYTES: &str = "MAX_TEXT_BYTES";
     pub const MAX_DOCUMENT_BYTES: &str = "MAX_DOCUMENT_BYTES";
+    pub const MAX_DECOMPRESSED_BYTES: &str = "MAX_DECOMPRESSED_BYTES";
     pub const SUMMARY_SENTENCES: &str = "SUMMARY_SENTENCES";
     pub const SUMMARY_MAX_BYTES: &str = "SUMMARY_MAX_BYTES";
     pub const LEASE_SECONDS: &str = "LEASE_SECONDS";
@@ -290,6 +291,13 @@ impl SummarizerConfig {
                     ExtractLimits::default().max_text_bytes,
                     between(1_000, 64 * 1024 * 1024),
                 )?,
+                max_decompressed_bytes: var(
+                    &lookup,
+                    names::MAX_DECOMPRESSED_BYTES,
+                    ExtractLimits::default().max_decompressed_bytes,
+                    between(1_000, 256 * 1024 * 1024),
+                )?,
+                max_pages: ExtractLimits::default().max_pages,
             },
             summary: SummaryOptions {
                 max_sentences: var(

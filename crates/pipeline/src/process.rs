@@ -30,7 +30,7 @@ pub struct StoredDocument {
 #[error("object storage error: {0}")]
 pub struct BlobError(pub String);
 
-/// Where documents are read from (R2 in the Worker).
+/// Where documents are read from, and their extracted text kept (R2 in the Worker).
 pub trait DocumentSource {
     /// Reads at most `max_bytes` of the document; `None` when it does not exist.
     async fn fetch(
@@ -38,6 +38,9 @@ pub trait DocumentSource {
         id: &DocumentId,
         max_bytes: u64,
     ) -> Result<Option<StoredDocument>, BlobError>;
+
+    /// Stores the text extracted from the document next to it.
+    async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError>;
 }
 
 /// What happened to one message.
@@ -235,38 +238,47 @@ where
             .map_err(|e| Stop::Permanent(e.to_string()))?;
         drop(document);
         let summarize_started = self.clock.now_ms();
+        self.documents
+            .put_text(document_id, &extracted.text)
+            .await?;
         let options = &self.config.summary;
-        let (summary, fallback_from) =
-            match self.summarizer.summarize(&extracted.text, options).await {
-                Ok(summary) => (summary, None),
-                Err(SummarizeError::NothingToSummarize) => {
-                    return Err(Stop::Permanent(
-                        "document has no sentences to summarize".into(),
-                    ));
-                }
-                Err(e) if e.is_transient() && attempt < self.config.retry.max_attempts => {
-                    return Err(Stop::Transient(e.to_string()));
-                }
-                // A backend that fails for good, or is still unavailable on the last attempt:
-                // the built-in summarizer answers instead, and the row says so.
-                Err(e) => {
-                    warn!(error = %e, attempt, "summarizer failed; falling back to extractive");
-                    let summary = ExtractiveSummarizer
-                        .summarize(&extracted.text, options)
-                        .await
-                        .map_err(|e| Stop::Permanent(e.to_string()))?;
-                    (summary, e.backend().map(str::to_owned))
-                }
-            };
+        let (summary, fallback) = match self.summarizer.summarize(&extracted.text, options).await {
+            Ok(summary) => (summary, None),
+            Err(SummarizeError::NothingToSummarize) => {
+                return Err(Stop::Permanent(
+                    "document has no sentences to summarize".into(),
+                ));
+            }
+            Err(e) if e.is_transient() && attempt < self.config.retry.max_attempts => {
+                return Err(Stop::Transient(e.to_string()));
+            }
+            // A backend that fails for good, or is still unavailable on the last attempt:
+            // the built-in summarizer answers instead, and the row says so.
+            Err(e) => {
+                warn!(error = %e, attempt, "summarizer failed; falling back to extractive");
+                let summary = ExtractiveSummarizer
+                    .summarize(&extracted.text, options)
+                    .await
+                    .map_err(|e| Stop::Permanent(e.to_string()))?;
+                (
+                    summary,
+                    Some((e.backend().map(str::to_owned), e.to_string())),
+                )
+            }
+        };
         let finished = self.clock.now_ms();
+        let (fallback_from, fallback_reason) = fallback.unzip();
 
         Ok(Completion {
             summary: summary.text,
             backend: summary.backend,
             model: summary.model,
-            fallback_from,
+            fallback_from: fallback_from.flatten(),
+            fallback_reason,
             input_chars: extracted.text.chars().count() as u64,
             truncated: extracted.truncated,
+            source_type: Some(extracted.media_type.essence().to_owned()),
+            notes: (!extracted.notes.is_empty()).then(|| extracted.notes.join("\n")),
             fetch_ms: extract_started - fetch_started,
             extract_ms: summarize_started - extract_started,
             summarize_ms: finished - summarize_started,
@@ -394,7 +406,10 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct MemoryDocuments(HashMap<DocumentId, StoredDocument>);
+    struct MemoryDocuments(
+        HashMap<DocumentId, StoredDocument>,
+        std::cell::RefCell<HashMap<DocumentId, String>>,
+    );
 
     impl DocumentSource for MemoryDocuments {
         async fn fetch(
@@ -407,6 +422,11 @@ mod tests {
                 doc.bytes.truncate(max_bytes as usize);
                 doc
             }))
+        }
+
+        async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError> {
+            self.1.borrow_mut().insert(*id, text.to_owned());
+            Ok(())
         }
     }
 
@@ -546,16 +566,47 @@ mod tests {
     #[test]
     fn bad_document_fails_its_job_with_a_readable_error() {
         let mut f = Fixture::new();
-        let message = f.upload(b"caf\xe9 au lait", "text/plain");
+        let message = f.upload(b"caf\xe9 au lait", "text/plain; charset=utf-8");
         let outcome = f.process(&ExtractiveSummarizer, &message, "lease-1");
         assert_eq!(outcome.action(), Action::Ack);
         let (status, _, error) = f.status(&message);
         assert_eq!(status, "failed");
         assert_eq!(
             error.as_deref(),
-            Some("document is not valid UTF-8 text (invalid byte at offset 3)")
+            Some("document is declared UTF-8 but is not (invalid byte at offset 3)")
         );
         assert_eq!(f.summaries(), 0);
+        assert!(
+            f.documents.1.borrow().is_empty(),
+            "no text is stored for a failed extraction"
+        );
+    }
+
+    #[test]
+    fn extracted_text_is_stored_and_extraction_notes_recorded() {
+        let mut f = Fixture::new();
+        let message = f.upload(
+            b"Le caf\xe9 ouvre t\xf4t. Les p\xeacheurs arrivent.",
+            "text/plain",
+        );
+        assert_eq!(
+            f.process(&ExtractiveSummarizer, &message, "lease-1"),
+            Outcome::Succeeded { attempt: 1 }
+        );
+        let stored = f.documents.1.borrow().get(&message.document_id).cloned();
+        assert_eq!(
+            stored.as_deref(),
+            Some("Le café ouvre tôt. Les pêcheurs arrivent.")
+        );
+        let row = block_on(f.store.latest_summary(&message.document_id)).unwrap();
+        let crate::store::SummaryLookup::Ready(row) = row else {
+            panic!("no summary: {row:?}");
+        };
+        assert_eq!(row.source_type.as_deref(), Some("text/plain"));
+        assert_eq!(
+            row.notes.as_deref(),
+            Some("decoded as windows-1252 (detected)")
+        );
     }
 
     #[test]
@@ -569,7 +620,8 @@ mod tests {
         );
         let db = f.store.database();
         assert_eq!(db.scalar_i64("SELECT truncated FROM summaries"), 1);
-        assert_eq!(db.scalar_i64("SELECT input_chars FROM summaries"), 30);
+        // The first 30 bytes, without the trailing space.
+        assert_eq!(db.scalar_i64("SELECT input_chars FROM summaries"), 29);
     }
 
     #[test]

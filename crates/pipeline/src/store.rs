@@ -51,8 +51,11 @@ pub struct SummaryRow {
     pub backend: String,
     pub model: Option<String>,
     pub fallback_from: Option<String>,
+    pub fallback_reason: Option<String>,
     pub input_chars: i64,
     pub truncated: i64,
+    pub source_type: Option<String>,
+    pub notes: Option<String>,
     pub created_at: String,
 }
 
@@ -70,7 +73,7 @@ pub enum SummaryLookup {
         job_id: String,
         error: String,
     },
-    Ready(SummaryRow),
+    Ready(Box<SummaryRow>),
 }
 
 /// A document found by its idempotency key.
@@ -133,8 +136,13 @@ pub struct Completion {
     pub backend: String,
     pub model: Option<String>,
     pub fallback_from: Option<String>,
+    pub fallback_reason: Option<String>,
     pub input_chars: u64,
     pub truncated: bool,
+    /// The format the text was read as.
+    pub source_type: Option<String>,
+    /// Extraction notes, one per line.
+    pub notes: Option<String>,
     pub fetch_ms: i64,
     pub extract_ms: i64,
     pub summarize_ms: i64,
@@ -340,13 +348,14 @@ impl<D: Database> Store<D> {
             .db
             .query(Statement::new(
                 "SELECT job_id, document_id, summary, backend, model, fallback_from, \
-                 input_chars, truncated, created_at FROM summaries \
+                 fallback_reason, input_chars, truncated, source_type, notes, created_at \
+                 FROM summaries \
                  WHERE document_id = ?1 ORDER BY job_id DESC LIMIT 1",
                 vec![document.to_string().into()],
             ))
             .await?;
         if let Some(summary) = summaries.into_iter().next() {
-            return Ok(SummaryLookup::Ready(summary));
+            return Ok(SummaryLookup::Ready(Box::new(summary)));
         }
         let latest: Vec<LatestJob> = self
             .db
@@ -444,8 +453,8 @@ impl<D: Database> Store<D> {
         let now = timestamp(now);
         let insert_summary = Statement::new(
             "INSERT INTO summaries (job_id, document_id, summary, backend, model, fallback_from, \
-             input_chars, truncated, created_at) \
-             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM jobs \
+             input_chars, truncated, created_at, source_type, notes, fallback_reason) \
+             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12 FROM jobs \
              WHERE id = ?1 AND status = 'processing' AND lease_id = ?9 \
              ON CONFLICT (job_id) DO NOTHING",
             vec![
@@ -458,6 +467,9 @@ impl<D: Database> Store<D> {
                 completion.truncated.into(),
                 now.clone().into(),
                 lease_id.into(),
+                completion.source_type.clone().into(),
+                completion.notes.clone().into(),
+                completion.fallback_reason.clone().into(),
             ],
         );
         let mark_succeeded = Statement::new(
@@ -651,8 +663,11 @@ mod tests {
             backend: "extractive".into(),
             model: None,
             fallback_from: None,
+            fallback_reason: None,
             input_chars: 42,
             truncated: false,
+            source_type: Some("text/plain".into()),
+            notes: None,
             fetch_ms: 4,
             extract_ms: 1,
             summarize_ms: 2,

@@ -460,6 +460,7 @@ fn summarizer(report: &mut Report, quick: bool) -> Result<()> {
     let plain = ContentType::new(MediaType::PlainText);
     let limits = ExtractLimits {
         max_text_bytes: 16_000_000,
+        ..ExtractLimits::default()
     };
     let options = SummaryOptions::default();
     let mut rows = Vec::new();

@@ -6,7 +6,7 @@
 //! ## Layout
 //! - this file: the fetch handler, routing, responses.
 //! - [`documents`]: `POST /v1/documents` and `POST /v1/documents/{id}/reprocess`.
-//! - [`reads`]: `GET /v1/jobs/{id}` and `GET /v1/documents/{id}/summary`.
+//! - [`reads`]: `GET /v1/jobs/{id}`, `GET /v1/documents/{id}/summary` and `…/text`.
 //! - [`sweeping`]: the scheduled sweep (cron trigger) that re-enqueues jobs whose message was
 //!   lost and deletes the objects of uploads that never finished.
 
@@ -64,6 +64,7 @@ async fn handle(req: Request, env: &Env, request_id: &RequestId) -> ApiResult {
         Route::Reprocess(id) => documents::reprocess(env, &id, request_id).await,
         Route::GetJob(id) => reads::job(env, &id, request_id).await,
         Route::GetSummary(id) => reads::summary(env, &id, request_id).await,
+        Route::GetText(id) => reads::text(env, &id, request_id).await,
     }
 }
 

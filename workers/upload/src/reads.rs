@@ -1,11 +1,13 @@
-//! Reading jobs and summaries.
+//! Reading jobs, summaries and extracted text.
 
 use docpipe_jobs::{DocumentId, JobId, RequestId};
 use docpipe_pipeline::api::{ApiError, JobView, SummaryView};
+use docpipe_pipeline::config::names;
 use docpipe_pipeline::store::SummaryLookup;
-use worker::Env;
+use tracing::error;
+use worker::{Env, Response};
 
-use crate::{ApiResult, json, store, unavailable};
+use crate::{ApiResult, internal, json, set_header, store, unavailable};
 
 pub async fn job(env: &Env, id: &JobId, request_id: &RequestId) -> ApiResult {
     let job = store(env)?
@@ -22,11 +24,43 @@ pub async fn summary(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiR
         .await
         .map_err(unavailable("reading a summary"))?;
     match lookup {
-        SummaryLookup::Ready(row) => json(200, &SummaryView::from(row), request_id),
+        SummaryLookup::Ready(row) => json(200, &SummaryView::from(*row), request_id),
         SummaryLookup::NoSuchDocument => Err(ApiError::DocumentNotFound),
         SummaryLookup::Pending { job_id, status } => {
             Err(ApiError::SummaryPending { job_id, status })
         }
         SummaryLookup::Failed { job_id, error } => Err(ApiError::SummaryFailed { job_id, error }),
+    }
+}
+
+/// `GET /v1/documents/{id}/text`: the text the summary was made from, streamed from R2.
+pub async fn text(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiResult {
+    let bucket = env
+        .bucket(names::DOCUMENTS)
+        .map_err(internal("R2 binding"))?;
+    let object = bucket.get(id.text_key()).execute().await.map_err(|e| {
+        error!(error = %e, "reading the text failed");
+        ApiError::Unavailable
+    })?;
+    if let Some(body) = object.as_ref().and_then(|o| o.body()) {
+        let body = body.response_body().map_err(internal("R2 body"))?;
+        let mut response = Response::from_body(body).map_err(internal("response"))?;
+        set_header(&mut response, "Content-Type", "text/plain; charset=utf-8");
+        set_header(&mut response, "X-Request-Id", request_id.as_str());
+        set_header(&mut response, "Cache-Control", "no-store");
+        return Ok(response);
+    }
+    match store(env)?
+        .latest_summary(id)
+        .await
+        .map_err(unavailable("reading a job"))?
+    {
+        SummaryLookup::NoSuchDocument => Err(ApiError::DocumentNotFound),
+        SummaryLookup::Pending { job_id, status } => Err(ApiError::TextPending { job_id, status }),
+        SummaryLookup::Failed { job_id, error } => Err(ApiError::TextUnavailable { job_id, error }),
+        SummaryLookup::Ready(row) => Err(ApiError::TextUnavailable {
+            job_id: row.job_id,
+            error: "the text was not kept".into(),
+        }),
     }
 }

@@ -1,34 +1,136 @@
 //! Bytes → Unicode text, and the clean-up every extracted text gets.
+//!
+//! The encoding is decided in this order, and the decision is recorded:
+//! 1. a byte-order mark (UTF-8, UTF-16LE, UTF-16BE);
+//! 2. the declared `charset` — if it says UTF-8 (or nothing was declared) and the bytes are
+//!    valid UTF-8, that is that; if it names another encoding, that encoding is used;
+//! 3. for HTML, a `<meta charset>` in the first kilobyte;
+//! 4. otherwise, bytes that are not valid UTF-8 go to the detector Firefox uses (`chardetng`),
+//!    unless they are not text at all (NUL bytes or many control bytes), which is an error.
+
+use std::borrow::Cow;
 
 use docpipe_jobs::MediaType;
+use encoding_rs::{Encoding, UTF_8};
 
 use super::ExtractError;
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Text and how it was decoded.
+#[derive(Debug)]
+pub(super) struct Decoded<'a> {
+    pub text: Cow<'a, str>,
+    /// Set when the text was not plain UTF-8: "decoded as windows-1252 (detected)".
+    pub note: Option<String>,
+}
 
-/// Decodes a text document. A NUL byte means the bytes are not text at all, whatever was
-/// declared, so it is checked before the encoding. When the bytes are only the beginning of
-/// the document (`complete == false`), a character cut in half at the end is dropped.
-pub(super) fn decode(
-    bytes: &[u8],
+/// Decodes a text document. When the bytes are only the beginning of the document
+/// (`complete == false`), a character cut in half at the end is dropped.
+pub(super) fn decode<'a>(
+    bytes: &'a [u8],
     declared: MediaType,
+    charset: Option<&str>,
     complete: bool,
-) -> Result<&str, ExtractError> {
+) -> Result<Decoded<'a>, ExtractError> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
+        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom_len..]);
+        let note = (encoding != UTF_8)
+            .then(|| format!("decoded as {} (byte-order mark)", encoding.name()));
+        return Ok(Decoded { text, note });
+    }
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        return Err(ExtractError::Binary { offset, declared });
+        return Err(ExtractError::Binary {
+            offset,
+            byte: 0,
+            declared,
+        });
     }
-    let body = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    let bom_len = bytes.len() - body.len();
-    match std::str::from_utf8(body) {
-        Ok(text) => Ok(text),
-        // `error_len() == None`: the input ends in the middle of a character.
-        Err(e) if !complete && e.error_len().is_none() => {
-            Ok(std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default())
+    let declared_encoding = charset.and_then(|label| Encoding::for_label(label.as_bytes()));
+    if let Some(encoding) = declared_encoding.filter(|e| *e != UTF_8) {
+        let (text, _, _) = encoding.decode(bytes);
+        return Ok(Decoded {
+            text,
+            note: Some(format!("decoded as {} (declared)", encoding.name())),
+        });
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            return Ok(Decoded {
+                text: Cow::Borrowed(text),
+                note: None,
+            });
         }
-        Err(e) => Err(ExtractError::InvalidUtf8 {
-            offset: bom_len + e.valid_up_to(),
-        }),
+        // The input ends in the middle of a character: keep what is whole.
+        Err(e) if !complete && e.error_len().is_none() => {
+            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            return Ok(Decoded {
+                text: Cow::Borrowed(valid),
+                note: None,
+            });
+        }
+        Err(e) if declared_encoding == Some(UTF_8) => {
+            // The client said UTF-8; do not second-guess it.
+            return Err(ExtractError::InvalidUtf8 {
+                offset: e.valid_up_to(),
+            });
+        }
+        Err(_) => {}
     }
+    if let Some(offset) = control_byte(bytes) {
+        return Err(ExtractError::Binary {
+            offset,
+            byte: bytes[offset],
+            declared,
+        });
+    }
+    let encoding = if declared == MediaType::Html {
+        meta_charset(bytes)
+    } else {
+        None
+    };
+    let (encoding, how) = match encoding {
+        Some(encoding) => (encoding, "<meta charset>"),
+        None => {
+            let mut detector =
+                chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+            detector.feed(&bytes[..bytes.len().min(1 << 20)], true);
+            (
+                detector.guess(None, chardetng::Utf8Detection::Deny),
+                "detected",
+            )
+        }
+    };
+    let (text, _, _) = encoding.decode(bytes);
+    Ok(Decoded {
+        text,
+        note: Some(format!("decoded as {} ({how})", encoding.name())),
+    })
+}
+
+/// The offset of the first control byte (other than white space), when there are enough of
+/// them in the first 8 KiB that the bytes cannot be text in any single-byte encoding.
+fn control_byte(bytes: &[u8]) -> Option<usize> {
+    let head = &bytes[..bytes.len().min(8_192)];
+    let is_control = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C);
+    let controls = head.iter().filter(|b| is_control(b)).count();
+    (controls * 100 > head.len() || controls > 32)
+        .then(|| head.iter().position(is_control))
+        .flatten()
+}
+
+/// `<meta charset="…">` or `<meta http-equiv="Content-Type" content="…; charset=…">` in the
+/// first kilobyte.
+fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head: String = bytes[..bytes.len().min(1_024)]
+        .iter()
+        .map(|b| b.to_ascii_lowercase() as char)
+        .collect();
+    let at = head.find("charset=")? + "charset=".len();
+    let label: String = head[at..]
+        .trim_start_matches(['"', '\''])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+        .collect();
+    Encoding::for_label(label.as_bytes())
 }
 
 /// Unifies line endings and drops control characters other than newline and tab, so later
@@ -44,7 +146,8 @@ pub(super) fn normalize(text: &str) -> String {
                 }
             }
             '\n' | '\t' => out.push(c),
-            c if c.is_control() => {}
+            '\u{A0}' => out.push(' '),
+            c if c.is_control() || c == '\u{FEFF}' => {}
             c => out.push(c),
         }
     }
@@ -55,35 +158,103 @@ pub(super) fn normalize(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn plain(bytes: &[u8]) -> Result<(String, Option<String>), ExtractError> {
+        decode(bytes, MediaType::PlainText, None, true).map(|d| (d.text.into_owned(), d.note))
+    }
+
     #[test]
-    fn strips_utf8_bom() {
+    fn utf8_with_and_without_bom() {
+        assert_eq!(plain(b"\xEF\xBB\xBFhi").unwrap(), ("hi".into(), None));
+        assert_eq!(plain("naïve".as_bytes()).unwrap(), ("naïve".into(), None));
+    }
+
+    #[test]
+    fn utf16_with_bom() {
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("Grüße".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain("Grüße".encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        assert_eq!(plain(&le).unwrap().0, "Grüße");
         assert_eq!(
-            decode(b"\xEF\xBB\xBFhi", MediaType::PlainText, true),
-            Ok("hi")
+            plain(&be).unwrap(),
+            (
+                "Grüße".into(),
+                Some("decoded as UTF-16BE (byte-order mark)".into())
+            )
         );
     }
 
     #[test]
-    fn nul_byte_means_binary() {
+    fn legacy_encodings_are_detected() {
+        // "Les élèves étudient à l'école" in windows-1252.
+        let latin = b"Les \xE9l\xE8ves \xE9tudient \xE0 l'\xE9cole et les \xE9t\xE9s sont chauds.";
+        let (text, note) = plain(latin).unwrap();
         assert_eq!(
-            decode(b"PK\x03\x04\x00\x00", MediaType::PlainText, true),
-            Err(ExtractError::Binary {
+            text,
+            "Les élèves étudient à l'école et les étés sont chauds."
+        );
+        assert_eq!(note.as_deref(), Some("decoded as windows-1252 (detected)"));
+        // Russian in windows-1251.
+        let cyrillic = "Привет, как дела? Это простой текст на русском языке.";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(cyrillic);
+        assert_eq!(plain(&bytes).unwrap().0, cyrillic);
+    }
+
+    #[test]
+    fn a_declared_charset_is_used() {
+        let bytes = b"caf\xE9";
+        let decoded = decode(bytes, MediaType::PlainText, Some("iso-8859-1"), true).unwrap();
+        assert_eq!(decoded.text, "café");
+        assert_eq!(
+            decoded.note.as_deref(),
+            Some("decoded as windows-1252 (declared)")
+        );
+    }
+
+    #[test]
+    fn declared_utf8_that_is_not_utf8_is_an_error() {
+        assert_eq!(
+            decode(b"ab\xFFcd", MediaType::PlainText, Some("utf-8"), true).unwrap_err(),
+            ExtractError::InvalidUtf8 { offset: 2 }
+        );
+    }
+
+    #[test]
+    fn html_meta_charset_is_honoured() {
+        let page = b"<html><head><meta charset=\"windows-1251\"></head><body>\xCF\xF0\xE8\xE2\xE5\xF2</body></html>";
+        let decoded = decode(page, MediaType::Html, None, true).unwrap();
+        assert!(decoded.text.contains("Привет"), "{}", decoded.text);
+    }
+
+    #[test]
+    fn binary_is_refused() {
+        assert_eq!(
+            plain(b"PK\x03\x04\x00\x00").unwrap_err(),
+            ExtractError::Binary {
                 offset: 4,
+                byte: 0,
                 declared: MediaType::PlainText
-            })
+            }
         );
+        let noisy: Vec<u8> = (0..200u8)
+            .map(|i| if i % 3 == 0 { 0x01 } else { 0xE9 })
+            .collect();
+        assert!(matches!(plain(&noisy), Err(ExtractError::Binary { .. })));
     }
 
     #[test]
-    fn reports_offset_of_invalid_utf8_counting_the_bom() {
-        assert_eq!(
-            decode(b"\xEF\xBB\xBFab\xFFcd", MediaType::Markdown, true),
-            Err(ExtractError::InvalidUtf8 { offset: 5 })
-        );
+    fn partial_input_keeps_whole_characters() {
+        let bytes = "Köln".as_bytes();
+        let decoded = decode(&bytes[..2], MediaType::PlainText, None, false).unwrap();
+        assert_eq!(decoded.text, "K");
     }
 
     #[test]
     fn normalizes_line_endings_and_control_characters() {
-        assert_eq!(normalize("a\r\nb\rc\u{7}d\te"), "a\nb\ncd\te");
+        assert_eq!(normalize("a\r\nb\rc\u{7}d\te\u{A0}f"), "a\nb\ncd\te f");
     }
 }

@@ -1,0 +1,259 @@
+//! What the bytes are, whatever the upload declared. Container formats and binary files have
+//! signatures that settle the question; text formats mostly do not, so for text the
+//! declaration decides among the text formats, unless the text itself is unmistakably HTML.
+
+use docpipe_jobs::MediaType;
+
+use super::ExtractError;
+
+/// The format a document is read as, and a note when that differs from its declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    pub media_type: MediaType,
+    pub note: Option<String>,
+}
+
+/// Well-known binary formats that carry no text docpipe can read, by their signatures.
+const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xFF\xD8\xFF", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"RIFF", "a RIFF file (WebP, WAV or AVI)"),
+    (b"\x1F\x8B", "a gzip archive"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xFD7zXZ\x00", "an xz archive"),
+    (b"7z\xBC\xAF\x27\x1C", "a 7-Zip archive"),
+    (b"Rar!\x1A\x07", "a RAR archive"),
+    (b"\x7FELF", "an executable"),
+    (b"MZ", "a Windows executable"),
+    (
+        b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+        "a legacy Office document (.doc/.xls)",
+    ),
+    (b"\x00\x00\x00\x1Cftyp", "an MP4 video"),
+    (b"\x00\x00\x00\x20ftyp", "an MP4 video"),
+    (b"ID3", "an MP3 file"),
+    (b"OggS", "an Ogg file"),
+    (b"wOFF", "a web font"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+];
+
+const ZIP_SIGNATURE: &[u8] = b"PK\x03\x04";
+const PDF_SIGNATURE: &[u8] = b"%PDF-";
+
+/// Decides the format of `bytes` declared as `declared`.
+pub fn detect(bytes: &[u8], declared: MediaType) -> Result<Detection, ExtractError> {
+    let found = sniff(bytes)?;
+    let media_type = match (found, declared) {
+        // Containers identify themselves.
+        (Some(found), _) if !found.is_text() => found,
+        // Unmistakable HTML wins over a text declaration (a saved web page sent as text/plain).
+        (Some(MediaType::Html), declared) if declared != MediaType::Html => MediaType::Html,
+        // A container declaration with text bytes: read the text.
+        (None | Some(_), MediaType::Pdf | MediaType::Docx) => MediaType::PlainText,
+        (_, MediaType::Unspecified) => found.unwrap_or(MediaType::PlainText),
+        (_, declared) => declared,
+    };
+    let note = (media_type != declared && declared != MediaType::Unspecified).then(|| {
+        format!(
+            "declared {} but the bytes are {}; read as {}",
+            declared.essence(),
+            describe(media_type),
+            media_type.essence()
+        )
+    });
+    Ok(Detection { media_type, note })
+}
+
+fn describe(media_type: MediaType) -> &'static str {
+    match media_type {
+        MediaType::Pdf => "a PDF",
+        MediaType::Docx => "a Word document",
+        MediaType::Html => "HTML",
+        MediaType::Json => "JSON",
+        _ => "text",
+    }
+}
+
+/// The format the bytes announce, if any; an error for binary formats without text.
+fn sniff(bytes: &[u8]) -> Result<Option<MediaType>, ExtractError> {
+    if bytes.starts_with(PDF_SIGNATURE) {
+        return Ok(Some(MediaType::Pdf));
+    }
+    if bytes.starts_with(ZIP_SIGNATURE) {
+        return if contains(bytes, b"word/document.xml") {
+            Ok(Some(MediaType::Docx))
+        } else {
+            Err(ExtractError::Unsupported {
+                what: "a zip archive that is not a Word document".into(),
+            })
+        };
+    }
+    if let Some((_, what)) = BINARY_SIGNATURES
+        .iter()
+        .find(|(signature, _)| bytes.starts_with(signature))
+    {
+        // "MZ" and "ID3" are also plausible starts of text: only call them binary when the
+        // rest is not text.
+        let weak =
+            bytes.starts_with(b"MZ") || bytes.starts_with(b"ID3") || bytes.starts_with(b"BZh");
+        if !weak || looks_binary(bytes) {
+            return Err(ExtractError::Unsupported {
+                what: (*what).to_owned(),
+            });
+        }
+    }
+    if looks_like_html(bytes) {
+        return Ok(Some(MediaType::Html));
+    }
+    if looks_like_json(bytes) {
+        return Ok(Some(MediaType::Json));
+    }
+    Ok(None)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Control bytes other than white space in the first 8 KiB, where UTF-16 is not a reason.
+fn looks_binary(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(8_192)];
+    let controls = head
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C))
+        .count();
+    controls * 20 > head.len().max(1)
+}
+
+/// The start of the text after a BOM and white space, lowercased ASCII.
+fn head_lowercase(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let head = &bytes[start..bytes.len().min(start + 1_024)];
+    head.iter()
+        .map(|b| b.to_ascii_lowercase() as char)
+        .collect()
+}
+
+fn looks_like_html(bytes: &[u8]) -> bool {
+    let head = head_lowercase(bytes);
+    head.starts_with("<!doctype html")
+        || head.starts_with("<html")
+        || (head.starts_with("<!--") && head.contains("<html"))
+        || (head.starts_with('<') && (head.contains("<head>") || head.contains("<body")))
+}
+
+fn looks_like_json(bytes: &[u8]) -> bool {
+    let head = head_lowercase(bytes);
+    (head.starts_with('{') || head.starts_with('['))
+        && serde_json::from_slice::<serde::de::IgnoredAny>(
+            bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes),
+        )
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media(bytes: &[u8], declared: MediaType) -> MediaType {
+        detect(bytes, declared).unwrap().media_type
+    }
+
+    #[test]
+    fn containers_are_recognized_whatever_was_declared() {
+        assert_eq!(
+            media(b"%PDF-1.7\n...", MediaType::PlainText),
+            MediaType::Pdf
+        );
+        let docx = b"PK\x03\x04....[Content_Types].xml....word/document.xml";
+        assert_eq!(media(docx, MediaType::Unspecified), MediaType::Docx);
+    }
+
+    #[test]
+    fn a_mismatch_is_noted() {
+        let detection = detect(b"%PDF-1.4", MediaType::PlainText).unwrap();
+        assert_eq!(
+            detection.note.as_deref(),
+            Some("declared text/plain but the bytes are a PDF; read as application/pdf")
+        );
+        assert_eq!(detect(b"hello", MediaType::PlainText).unwrap().note, None);
+    }
+
+    #[test]
+    fn binary_formats_are_refused_by_name() {
+        for (bytes, what) in [
+            (&b"\x89PNG\r\n\x1a\n\x00\x00"[..], "a PNG image"),
+            (b"\x1F\x8B\x08\x00\x00", "a gzip archive"),
+            (
+                b"PK\x03\x04 just some zip",
+                "a zip archive that is not a Word document",
+            ),
+        ] {
+            assert_eq!(
+                detect(bytes, MediaType::PlainText),
+                Err(ExtractError::Unsupported { what: what.into() })
+            );
+        }
+    }
+
+    #[test]
+    fn text_starting_like_a_signature_stays_text() {
+        assert_eq!(
+            media(b"MZ is the start of this sentence.", MediaType::PlainText),
+            MediaType::PlainText
+        );
+        assert_eq!(
+            media(b"ID3 tags are metadata.", MediaType::Markdown),
+            MediaType::Markdown
+        );
+    }
+
+    #[test]
+    fn html_is_recognized_in_text_declarations() {
+        let page = b"\n  <!DOCTYPE html><html><body><p>Hi</p></body></html>";
+        assert_eq!(media(page, MediaType::PlainText), MediaType::Html);
+        assert_eq!(
+            media(b"<p>just a tag</p>", MediaType::PlainText),
+            MediaType::PlainText
+        );
+    }
+
+    #[test]
+    fn declared_text_formats_are_trusted() {
+        assert_eq!(media(b"a,b\n1,2\n", MediaType::Csv), MediaType::Csv);
+        assert_eq!(media(b"# Title", MediaType::Markdown), MediaType::Markdown);
+        assert_eq!(
+            media(b"{\"a\": 1}", MediaType::PlainText),
+            MediaType::PlainText
+        );
+    }
+
+    #[test]
+    fn unspecified_is_read_from_the_bytes() {
+        assert_eq!(
+            media(b"{\"a\": [1, 2]}", MediaType::Unspecified),
+            MediaType::Json
+        );
+        assert_eq!(
+            media(b"{not json", MediaType::Unspecified),
+            MediaType::PlainText
+        );
+        assert_eq!(
+            media(b"plain words", MediaType::Unspecified),
+            MediaType::PlainText
+        );
+    }
+
+    #[test]
+    fn a_pdf_declaration_on_text_reads_the_text() {
+        let detection = detect(b"Not a PDF at all.", MediaType::Pdf).unwrap();
+        assert_eq!(detection.media_type, MediaType::PlainText);
+        assert!(detection.note.is_some());
+    }
+}

@@ -1,0 +1,109 @@
+//! JSON → readable lines: each string or number under its path (`author.name: Ada`), arrays of
+//! plain values joined, long strings as paragraphs of their own.
+
+use serde_json::Value;
+
+use super::ExtractError;
+
+/// Strings at least this long are prose: they get a paragraph instead of a `key: value` line.
+const PROSE_CHARS: usize = 80;
+
+pub(super) fn to_text(text: &str) -> Result<String, ExtractError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ExtractError::Corrupt {
+        format: "JSON",
+        reason: e.to_string(),
+    })?;
+    let mut out = String::new();
+    render(&value, &mut Vec::new(), &mut out);
+    Ok(out)
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+fn render(value: &Value, path: &mut Vec<String>, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                path.push(key.clone());
+                render(child, path, out);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            let scalars: Option<Vec<String>> = items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) if s.chars().count() >= PROSE_CHARS => None,
+                    item => scalar(item),
+                })
+                .collect();
+            match scalars {
+                Some(values) if !values.is_empty() => line(path, &values.join(", "), out),
+                _ => {
+                    for item in items {
+                        render(item, path, out);
+                        if matches!(item, Value::Object(_)) {
+                            out.push('\n');
+                        }
+                    }
+                }
+            }
+        }
+        Value::String(s) if s.chars().count() >= PROSE_CHARS => {
+            out.push_str(s.trim());
+            out.push_str("\n\n");
+        }
+        other => {
+            if let Some(value) = scalar(other).filter(|v| !v.is_empty()) {
+                line(path, &value, out);
+            }
+        }
+    }
+}
+
+fn line(path: &[String], value: &str, out: &mut String) {
+    if !path.is_empty() {
+        out.push_str(&path.join("."));
+        out.push_str(": ");
+    }
+    out.push_str(value);
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_paths_lists_and_prose() {
+        let json = r#"{"title": "Quarterly report", "author": {"name": "Ada", "age": 36},
+            "tags": ["finance", "q3"], "empty": null,
+            "body": "Revenue grew by ten percent compared with the previous quarter, driven by new customers."}"#;
+        assert_eq!(
+            to_text(json).unwrap(),
+            "title: Quarterly report\nauthor.name: Ada\nauthor.age: 36\ntags: finance, q3\n\
+             Revenue grew by ten percent compared with the previous quarter, driven by new customers.\n\n"
+        );
+    }
+
+    #[test]
+    fn arrays_of_objects_become_separate_blocks() {
+        let json = r#"[{"name": "a"}, {"name": "b"}]"#;
+        assert_eq!(to_text(json).unwrap(), "name: a\n\nname: b\n\n");
+    }
+
+    #[test]
+    fn invalid_json_is_corrupt() {
+        assert!(matches!(
+            to_text("{\"a\": "),
+            Err(ExtractError::Corrupt { format: "JSON", .. })
+        ));
+    }
+}
