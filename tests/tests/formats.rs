@@ -1,0 +1,198 @@
+//! Real document formats through the running pipeline: each text-bearing document is
+//! summarized from its own text, each broken one fails with a readable error, and the text a
+//! summary was made from can be read back.
+
+#![allow(clippy::panic)] // Test helpers fail tests by panicking.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use docpipe_e2e::{Pipeline, root};
+use serde_json::Value;
+
+const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = root().join("crates/docproc/tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+struct Case {
+    file: &'static str,
+    content_type: &'static str,
+    /// `Ok(words the text must contain)` or `Err(the job's error)`.
+    expect: Result<&'static [&'static str], &'static str>,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        file: "lighthouses.pdf",
+        content_type: "application/pdf",
+        expect: Ok(&["Lighthouse keepers", "Automation arrived"]),
+    },
+    Case {
+        file: "lighthouses.pdf",
+        content_type: "application/octet-stream",
+        expect: Ok(&["Lighthouse keepers"]),
+    },
+    Case {
+        file: "lighthouses.docx",
+        content_type: DOCX,
+        expect: Ok(&["Lighthouse history", "Automation arrived"]),
+    },
+    Case {
+        file: "lighthouses.html",
+        content_type: "text/html",
+        expect: Ok(&["Lighthouse history", "Supply boats"]),
+    },
+    Case {
+        file: "cafe-latin1.txt",
+        content_type: "text/plain",
+        expect: Ok(&["Le café du port", "pêcheurs"]),
+    },
+    Case {
+        file: "lighthouses-utf16.txt",
+        content_type: "text/plain",
+        expect: Ok(&["Lighthouse keepers"]),
+    },
+    Case {
+        file: "keepers.csv",
+        content_type: "text/csv",
+        expect: Ok(&["name: Anna Lund; station: North Rock"]),
+    },
+    Case {
+        file: "station.json",
+        content_type: "application/json",
+        expect: Ok(&["station: North Rock", "keepers: Anna Lund, Per Berg"]),
+    },
+    Case {
+        file: "encrypted.pdf",
+        content_type: "application/pdf",
+        expect: Err("document is encrypted"),
+    },
+    Case {
+        file: "no-text-layer.pdf",
+        content_type: "application/pdf",
+        expect: Err("the PDF has no text layer (it may be a scanned image)"),
+    },
+    Case {
+        file: "bomb.docx",
+        content_type: DOCX,
+        expect: Err("the decompressed document is larger than 33554432 bytes"),
+    },
+];
+
+#[test]
+fn every_format_is_summarized_from_its_own_text_or_fails_readably() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let mut accepted = Vec::new();
+    for case in CASES {
+        let response = pipeline.upload(
+            &fixture(case.file),
+            case.content_type,
+            &format!("?filename={}", case.file),
+        )?;
+        assert_eq!(response.status, 202, "{}: {}", case.file, response.text());
+        accepted.push(response.json()?);
+    }
+    for (case, upload) in CASES.iter().zip(&accepted) {
+        let job = pipeline.wait_for_job(
+            upload["job_id"].as_str().unwrap_or_default(),
+            Duration::from_secs(60),
+        )?;
+        let document = upload["document_id"].as_str().unwrap_or_default();
+        let text = pipeline.get(&format!("/v1/documents/{document}/text"))?;
+        match case.expect {
+            Ok(words) => {
+                assert_eq!(job["status"], "succeeded", "{}: {job}", case.file);
+                assert_eq!(text.status, 200, "{}", case.file);
+                assert_eq!(
+                    text.header("Content-Type"),
+                    Some("text/plain; charset=utf-8")
+                );
+                let text = text.text();
+                for word in words {
+                    assert!(
+                        text.contains(word),
+                        "{}: {word:?} missing from {text:?}",
+                        case.file
+                    );
+                }
+                let summary = pipeline
+                    .get(&format!("/v1/documents/{document}/summary"))?
+                    .json()?;
+                let summary_text = summary["summary"].as_str().unwrap_or_default();
+                assert!(!summary_text.is_empty());
+                // An extractive summary is made of the document's own sentences.
+                for sentence in summary_text.split(". ").filter(|s| s.len() > 20) {
+                    let probe: String = sentence.chars().take(30).collect();
+                    assert!(
+                        text.split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .contains(&probe),
+                        "{}: summary sentence {probe:?} not in the text",
+                        case.file
+                    );
+                }
+            }
+            Err(error) => {
+                assert_eq!(job["status"], "failed", "{}: {job}", case.file);
+                assert_eq!(job["error"], error, "{}", case.file);
+                assert_eq!(text.status, 409, "{}", case.file);
+                assert_eq!(text.json()?["error"]["code"], "text_unavailable");
+            }
+        }
+    }
+
+    let rows = pipeline.sql(
+        "SELECT d.filename, s.source_type, s.notes FROM summaries s JOIN documents d ON d.id = s.document_id",
+    )?;
+    let row = |file: &str, content_type: &str| -> Value {
+        rows.iter()
+            .find(|r| {
+                r["filename"] == file
+                    && (content_type.is_empty() || r["source_type"] == content_type)
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no summary row for {file}: {rows:?}"))
+    };
+    assert_eq!(
+        row("cafe-latin1.txt", "")["notes"],
+        "decoded as windows-1252 (detected)"
+    );
+    assert_eq!(
+        row("lighthouses.pdf", "application/pdf")["source_type"],
+        "application/pdf"
+    );
+    assert_eq!(row("lighthouses.html", "")["source_type"], "text/html");
+    Ok(())
+}
+
+#[test]
+fn a_pdf_declared_as_text_is_read_as_a_pdf_and_the_mismatch_recorded() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let upload = pipeline
+        .upload(&fixture("lighthouses.pdf"), "text/plain", "")?
+        .json()?;
+    let job = pipeline.wait_for_job(
+        upload["job_id"].as_str().unwrap_or_default(),
+        Duration::from_secs(60),
+    )?;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let summary = pipeline
+        .get(&format!(
+            "/v1/documents/{}/summary",
+            upload["document_id"].as_str().unwrap_or_default()
+        ))?
+        .json()?;
+    assert_eq!(summary["source_type"], "application/pdf");
+    assert_eq!(
+        summary["notes"],
+        serde_json::json!(["declared text/plain but the bytes are a PDF; read as application/pdf"])
+    );
+    // A type the pipeline does not read at all is refused at the door.
+    let png = pipeline.upload(b"\x89PNG\r\n\x1a\n", "image/png", "")?;
+    assert_eq!(png.status, 415);
+    Ok(())
+}
