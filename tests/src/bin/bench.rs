@@ -657,6 +657,17 @@ fn main() -> Result<()> {
             let _ = writeln!(out, "- {miss}");
         }
     }
+    // Section 6 comes from scripts/rouge; keep it.
+    if let Ok(previous) = std::fs::read_to_string(&args.out)
+        && let (Some(start), Some(end)) = (
+            previous.find("<!-- rouge -->"),
+            previous.find("<!-- /rouge -->"),
+        )
+    {
+        out.push('\n');
+        out.push_str(&previous[start..end + "<!-- /rouge -->".len()]);
+        out.push('\n');
+    }
     std::fs::write(&args.out, out)?;
     println!(
         "wrote {} in {:.0} s",

@@ -1,29 +1,74 @@
-//! The built-in summarizer: centroid-based sentence ranking.
+//! The built-in summarizer: position-aware centroid ranking.
 //!
-//! Each sentence becomes a TF-IDF vector (a "document" for IDF is one sentence); the document's
+//! Each sentence becomes a TF-IDF vector (a "document" for IDF is one sentence); the text's
 //! centroid is the sum of those vectors, cut to its strongest terms. A sentence scores by its
-//! cosine similarity to the centroid, nudged up for appearing early and down for being very
-//! short. The best sentences are taken greedily, skipping any that repeat one already taken,
-//! and returned in document order.
+//! cosine similarity to the centroid (how central it is), blended with a prior that decays
+//! with its position (how early it is: writers put what matters first), and is discounted when
+//! it has too few words to carry a statement (headings, bylines, datelines). The best
+//! sentences are taken greedily, skipping any that repeat one already taken, and returned in
+//! document order.
 //!
 //! It needs no model and no network, works for any language that separates words with spaces
 //! or punctuation (CJK characters count one token each), gives the same output for the same
-//! input, and costs time linear in the text's length: one pass to count, one to score, and a
-//! sort of the sentence scores.
+//! input, and its cost is linear in the text's length: texts are ranked in windows of
+//! [`WINDOW_SENTENCES`] sentences, each window contributes its best candidates, and the
+//! candidates are ranked once more together, so neither time nor memory grows faster than the
+//! text.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{SummarizeError, Summarizer, Summary, SummaryOptions};
 use crate::sentences::split_sentences;
 
-/// How many of the centroid's strongest terms take part in scoring.
-const CENTROID_TERMS: usize = 100;
-/// A sentence at least this similar to one already chosen adds nothing new.
-const REDUNDANCY_THRESHOLD: f64 = 0.6;
-/// Sentences shorter than this many tokens are usually headings or fragments.
-const SHORT_SENTENCE_TOKENS: usize = 5;
-/// Extra weight for the first sentences, fading with position.
-const LEAD_BONUS: f64 = 0.3;
+/// Sentences ranked together; longer texts are ranked window by window.
+pub const WINDOW_SENTENCES: usize = 2_000;
+
+/// The scoring's knobs. The defaults were chosen on news articles (see BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// Share of the score that comes from position (the rest from centrality), 0 to 1.
+    pub lead_weight: f64,
+    /// Sentences over which the position prior falls to 1/e.
+    pub lead_decay: f64,
+    /// How many of the centroid's strongest terms take part in scoring.
+    pub centroid_terms: usize,
+    /// A sentence at least this similar to one already chosen adds nothing new.
+    pub redundancy: f64,
+    /// Sentences with fewer words are discounted.
+    pub min_words: usize,
+    /// The discount for them.
+    pub short_factor: f64,
+    /// Centrality from the sentence graph (similarity to the sentences after, minus
+    /// `backward` times similarity to those before) instead of similarity to the centroid.
+    pub graph: bool,
+    /// Questions rarely summarize: their score is multiplied by this.
+    pub question_factor: f64,
+    /// Longer sentences carry more of a text's content: score × (words / median words)^this,
+    /// capped at 2×.
+    pub length_exponent: f64,
+    /// Weight of similarity to earlier sentences in the graph score (usually ≤ 0).
+    pub backward: f64,
+    /// Edges below `min + threshold · (max − min)` of a window's similarities are ignored.
+    pub threshold: f64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            lead_weight: 0.6,
+            lead_decay: 3.0,
+            centroid_terms: 100,
+            redundancy: 0.6,
+            min_words: 8,
+            short_factor: 0.3,
+            question_factor: 0.3,
+            length_exponent: 0.0,
+            graph: false,
+            backward: -0.5,
+            threshold: 0.3,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExtractiveSummarizer;
@@ -37,11 +82,21 @@ impl ExtractiveSummarizer {
         text: &str,
         options: &SummaryOptions,
     ) -> Result<String, SummarizeError> {
+        self.summarize_tuned(text, options, &Tuning::default())
+    }
+
+    /// [`Self::summarize_text`] with explicit scoring knobs, for evaluation.
+    pub fn summarize_tuned(
+        &self,
+        text: &str,
+        options: &SummaryOptions,
+        tuning: &Tuning,
+    ) -> Result<String, SummarizeError> {
         let sentences = split_sentences(text);
         if sentences.is_empty() {
             return Err(SummarizeError::NothingToSummarize);
         }
-        let chosen = rank_and_select(&sentences, options);
+        let chosen = select(&sentences, options, tuning);
         Ok(chosen
             .into_iter()
             .map(|i| sentences[i].as_str())
@@ -68,20 +123,48 @@ impl Summarizer for ExtractiveSummarizer {
 type Vector = Vec<(u32, f64)>;
 
 /// Indexes of the chosen sentences, in document order.
-fn rank_and_select(sentences: &[String], options: &SummaryOptions) -> Vec<usize> {
-    let mut vocabulary: HashMap<String, u32> = HashMap::new();
-    let term_counts: Vec<Vec<(u32, u32)>> = sentences
-        .iter()
-        .map(|s| count_terms(s, &mut vocabulary))
-        .collect();
+fn select(sentences: &[String], options: &SummaryOptions, tuning: &Tuning) -> Vec<usize> {
+    if sentences.len() <= WINDOW_SENTENCES {
+        let all: Vec<usize> = (0..sentences.len()).collect();
+        return rank(sentences, &all, options, tuning);
+    }
+    // Each window nominates a few candidates; the candidates are ranked together.
+    let keep = (options.max_sentences * 3).max(8);
+    let mut candidates = Vec::new();
+    for start in (0..sentences.len()).step_by(WINDOW_SENTENCES) {
+        let window: Vec<usize> = (start..(start + WINDOW_SENTENCES).min(sentences.len())).collect();
+        let mut options = *options;
+        options.max_sentences = keep;
+        options.max_bytes = usize::MAX;
+        candidates.extend(rank(sentences, &window, &options, tuning));
+    }
+    rank(sentences, &candidates, options, tuning)
+}
 
-    let mut sentence_frequency = vec![0u32; vocabulary.len()];
+/// Ranks the sentences at `indexes` (in document order) and picks the best that fit
+/// `options`; returns their indexes in document order.
+fn rank(
+    sentences: &[String],
+    indexes: &[usize],
+    options: &SummaryOptions,
+    tuning: &Tuning,
+) -> Vec<usize> {
+    let mut vocabulary: HashMap<String, u32> = HashMap::default();
+    let mut lowered = String::new();
+    let term_counts: Vec<Vec<(u32, u32)>> = indexes
+        .iter()
+        .map(|&i| count_terms(&sentences[i], &mut vocabulary, &mut lowered))
+        .collect();
+    let terms = vocabulary.len();
+    drop(vocabulary);
+
+    let mut sentence_frequency = vec![0u32; terms];
     for counts in &term_counts {
         for &(term, _) in counts {
             sentence_frequency[term as usize] += 1;
         }
     }
-    let n = sentences.len() as f64;
+    let n = indexes.len() as f64;
     let idf: Vec<f64> = sentence_frequency
         .iter()
         .map(|&df| (n / f64::from(df)).ln() + 1.0)
@@ -91,72 +174,121 @@ fn rank_and_select(sentences: &[String], options: &SummaryOptions) -> Vec<usize>
         .iter()
         .map(|counts| unit_vector(counts, &idf))
         .collect();
-    let centroid = centroid(&vectors, vocabulary.len());
-
-    let mut scored: Vec<(usize, f64)> = vectors
+    let centrality: Vec<f64> = if tuning.graph {
+        directed_centrality(&vectors, tuning)
+    } else {
+        let centroid = centroid(&vectors, terms, tuning.centroid_terms);
+        vectors.iter().map(|v| dot(v, &centroid)).collect()
+    };
+    let most_central = centrality
         .iter()
-        .zip(&term_counts)
-        .enumerate()
-        .map(|(i, (vector, counts))| {
-            let tokens: u32 = counts.iter().map(|&(_, c)| c).sum();
-            (i, score(vector, &centroid, i, tokens as usize))
+        .copied()
+        .fold(0.0, f64::max)
+        .max(f64::EPSILON);
+
+    let words: Vec<u32> = term_counts
+        .iter()
+        .map(|counts| counts.iter().map(|&(_, c)| c).sum())
+        .collect();
+    let mut sorted_words = words.clone();
+    sorted_words.sort_unstable();
+    let median_words = f64::from(sorted_words[sorted_words.len() / 2].max(1));
+    let mut scored: Vec<(usize, f64)> = (0..indexes.len())
+        .map(|k| {
+            let position = (-(indexes[k] as f64) / tuning.lead_decay).exp();
+            let blended = (1.0 - tuning.lead_weight) * centrality[k] / most_central
+                + tuning.lead_weight * position;
+            let mut quality = if (words[k] as usize) < tuning.min_words {
+                tuning.short_factor
+            } else {
+                1.0
+            };
+            if sentences[indexes[k]]
+                .trim_end_matches(['"', '”', '\'', ')'])
+                .ends_with(['?', '？'])
+            {
+                quality *= tuning.question_factor;
+            }
+            quality *= (f64::from(words[k]) / median_words)
+                .powf(tuning.length_exponent)
+                .min(2.0);
+            (k, blended * quality)
         })
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let best = scored.first().map_or(0, |&(i, _)| i);
+    let best = scored.first().map_or(0, |&(k, _)| k);
 
     let mut chosen: Vec<usize> = Vec::new();
-    let mut bytes = 0;
-    for (i, _) in scored {
+    let mut bytes = 0usize;
+    for (k, _) in scored {
         if chosen.len() >= options.max_sentences {
             break;
         }
-        let len = sentences[i].len() + usize::from(!chosen.is_empty());
-        if bytes + len > options.max_bytes {
+        let len = sentences[indexes[k]].len() + usize::from(!chosen.is_empty());
+        if bytes.saturating_add(len) > options.max_bytes {
             continue;
         }
         if chosen
             .iter()
-            .any(|&j| dot(&vectors[i], &vectors[j]) >= REDUNDANCY_THRESHOLD)
+            .any(|&j| dot(&vectors[k], &vectors[j]) >= tuning.redundancy)
         {
             continue;
         }
         bytes += len;
-        chosen.push(i);
+        chosen.push(k);
     }
     if chosen.is_empty() {
         // Every sentence is longer than the byte budget: the best one still beats nothing.
         chosen.push(best);
     }
+    let mut chosen: Vec<usize> = chosen.into_iter().map(|k| indexes[k]).collect();
     chosen.sort_unstable();
     chosen
 }
 
 /// Term counts of one sentence, sorted by term id. Terms are lowercased alphanumeric runs;
-/// ideographs and kana count one character each, since those scripts have no spaces.
-fn count_terms(sentence: &str, vocabulary: &mut HashMap<String, u32>) -> Vec<(u32, u32)> {
+/// ideographs and kana count one character each, since those scripts have no spaces. Only
+/// words new to the vocabulary allocate.
+fn count_terms(
+    sentence: &str,
+    vocabulary: &mut HashMap<String, u32>,
+    lowered: &mut String,
+) -> Vec<(u32, u32)> {
     let mut ids = Vec::new();
-    let mut word = String::new();
-    let mut flush = |word: &mut String, ids: &mut Vec<u32>| {
-        if word.is_empty() {
-            return;
-        }
-        let next = u32::try_from(vocabulary.len()).unwrap_or(u32::MAX);
-        let id = *vocabulary.entry(std::mem::take(word)).or_insert(next);
+    let mut intern = |word: &str, ids: &mut Vec<u32>| {
+        let key = if word.chars().any(char::is_uppercase) {
+            lowered.clear();
+            lowered.extend(word.chars().flat_map(char::to_lowercase));
+            lowered.as_str()
+        } else {
+            word
+        };
+        let id = match vocabulary.get(key) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(vocabulary.len()).unwrap_or(u32::MAX);
+                vocabulary.insert(key.to_owned(), id);
+                id
+            }
+        };
         ids.push(id);
     };
-    for c in sentence.chars() {
+    let mut start = None;
+    for (at, c) in sentence.char_indices() {
         if is_ideographic(c) {
-            flush(&mut word, &mut ids);
-            word.push(c);
-            flush(&mut word, &mut ids);
+            if let Some(s) = start.take() {
+                intern(&sentence[s..at], &mut ids);
+            }
+            intern(&sentence[at..at + c.len_utf8()], &mut ids);
         } else if c.is_alphanumeric() {
-            word.extend(c.to_lowercase());
-        } else {
-            flush(&mut word, &mut ids);
+            start.get_or_insert(at);
+        } else if let Some(s) = start.take() {
+            intern(&sentence[s..at], &mut ids);
         }
     }
-    flush(&mut word, &mut ids);
+    if let Some(s) = start {
+        intern(&sentence[s..], &mut ids);
+    }
 
     ids.sort_unstable();
     let mut counts: Vec<(u32, u32)> = Vec::new();
@@ -192,8 +324,8 @@ fn unit_vector(counts: &[(u32, u32)], idf: &[f64]) -> Vector {
     vector
 }
 
-/// The sum of all sentence vectors, keeping its strongest terms, as a unit vector.
-fn centroid(vectors: &[Vector], terms: usize) -> Vector {
+/// The sum of all sentence vectors, keeping its `keep` strongest terms, as a unit vector.
+fn centroid(vectors: &[Vector], terms: usize, keep: usize) -> Vector {
     let mut sum = vec![0.0f64; terms];
     for vector in vectors {
         for &(term, w) in vector {
@@ -207,7 +339,7 @@ fn centroid(vectors: &[Vector], terms: usize) -> Vector {
         .map(|(term, w)| (u32::try_from(term).unwrap_or(u32::MAX), w))
         .collect();
     strongest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    strongest.truncate(CENTROID_TERMS);
+    strongest.truncate(keep);
     strongest.sort_unstable_by_key(|&(term, _)| term);
     let norm = strongest.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
     if norm > 0.0 {
@@ -218,15 +350,51 @@ fn centroid(vectors: &[Vector], terms: usize) -> Vector {
     strongest
 }
 
-fn score(vector: &Vector, centroid: &Vector, position: usize, tokens: usize) -> f64 {
-    let similarity = dot(vector, centroid);
-    let lead = 1.0 + LEAD_BONUS / (1.0 + position as f64 / 3.0);
-    let length = if tokens < SHORT_SENTENCE_TOKENS {
-        0.5
-    } else {
-        1.0
-    };
-    similarity * lead * length
+/// Sentences in one block of the sentence graph; blocks keep its cost linear.
+const GRAPH_BLOCK: usize = 256;
+
+/// Position-aware graph centrality (after PacSum): a sentence is important when the
+/// sentences that follow it say similar things; similarity to earlier sentences counts with
+/// weight `backward`. Computed within blocks of [`GRAPH_BLOCK`] sentences.
+fn directed_centrality(vectors: &[Vector], tuning: &Tuning) -> Vec<f64> {
+    let mut out = vec![0.0; vectors.len()];
+    for start in (0..vectors.len()).step_by(GRAPH_BLOCK) {
+        let block = &vectors[start..(start + GRAPH_BLOCK).min(vectors.len())];
+        let n = block.len();
+        let mut similarity = vec![0.0f64; n * n];
+        let (mut low, mut high) = (f64::MAX, f64::MIN);
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let s = dot(&block[i], &block[j]);
+                similarity[i * n + j] = s;
+                low = low.min(s);
+                high = high.max(s);
+            }
+        }
+        let cut = low + tuning.threshold * (high - low);
+        for i in 0..n {
+            let mut score = 0.0;
+            for j in 0..n {
+                let s = if i < j {
+                    similarity[i * n + j]
+                } else {
+                    similarity[j * n + i]
+                };
+                let edge = (s - cut).max(0.0);
+                if j > i {
+                    score += edge;
+                } else if j < i {
+                    score += tuning.backward * edge;
+                }
+            }
+            out[start + i] = score;
+        }
+    }
+    let low = out.iter().copied().fold(f64::MAX, f64::min);
+    for value in &mut out {
+        *value -= low;
+    }
+    out
 }
 
 /// Dot product of two sparse vectors sorted by term id.

@@ -11,7 +11,7 @@ pub mod mapreduce;
 pub mod openai;
 pub mod workers_ai;
 
-pub use extractive::ExtractiveSummarizer;
+pub use extractive::{ExtractiveSummarizer, Tuning, WINDOW_SENTENCES};
 
 use mapreduce::MapReduce;
 use openai::{HttpClient, OpenAiChat};
