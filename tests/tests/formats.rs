@@ -80,6 +80,11 @@ const CASES: &[Case] = &[
         content_type: DOCX,
         expect: Err("the decompressed document is larger than 33554432 bytes"),
     },
+    Case {
+        file: "truncated.pdf",
+        content_type: "application/pdf",
+        expect: Err("the PDF is corrupt: it is truncated or damaged (no readable text)"),
+    },
 ];
 
 #[test]

@@ -51,6 +51,14 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
             reason: "no page could be read".into(),
         });
     }
+    // A file whose cross-reference data had to be rebuilt and that yields no text is more
+    // likely cut short or damaged than a scan.
+    if out.trim().is_empty() && document.xref_recovery.is_some() {
+        return Err(ExtractError::Corrupt {
+            format: "PDF",
+            reason: "it is truncated or damaged (no readable text)".into(),
+        });
+    }
     Ok(out)
 }
 
