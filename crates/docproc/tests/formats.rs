@@ -177,4 +177,3 @@ fn binary_declared_as_text_is_refused() {
         "document is a PNG image, which has no text to read"
     );
 }
-
