@@ -431,6 +431,16 @@ impl Pipeline {
             .with_context(|| format!("{query} returned no integer: {rows:?}"))
     }
 
+    /// The keys of the documents' original bytes in the local R2 bucket (not their extracted
+    /// text, kept under `<key>.txt`).
+    pub fn document_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .r2_keys()?
+            .into_iter()
+            .filter(|key| !key.ends_with(".txt"))
+            .collect())
+    }
+
     /// The keys of every object in the local R2 bucket.
     pub fn r2_keys(&self) -> Result<Vec<String>> {
         let dir = self.persist_dir().join("v3/r2/miniflare-R2BucketObject");

@@ -102,7 +102,12 @@ fn bad_uploads_get_their_status_and_store_nothing() -> Result<()> {
     // Only the one upload at the limit was stored: one document, one job, one object.
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM documents")?, 1);
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM jobs")?, 1);
-    assert_eq!(pipeline.r2_keys()?.len(), 1, "{:?}", pipeline.r2_keys()?);
+    assert_eq!(
+        pipeline.document_keys()?.len(),
+        1,
+        "{:?}",
+        pipeline.r2_keys()?
+    );
     Ok(())
 }
 
@@ -232,7 +237,11 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM documents")?, 2);
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM jobs")?, 2);
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")?, 0);
-    assert_eq!(pipeline.r2_keys()?.len(), 2, "losers' objects are deleted");
+    assert_eq!(
+        pipeline.document_keys()?.len(),
+        2,
+        "losers' objects are deleted"
+    );
     let stored = pipeline.sql("SELECT sha256 FROM documents WHERE idempotency_key = 'order-1'")?;
     assert_eq!(stored[0]["sha256"], sha256_hex(body)?);
     Ok(())

@@ -210,7 +210,7 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
         Ok((pipeline.sql_count("SELECT COUNT(*) FROM uploads")? == 0).then_some(()))
     })?;
     let taken_over = pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE attempts > 1")?;
-    let keys: HashSet<String> = pipeline.r2_keys()?.into_iter().collect();
+    let keys: HashSet<String> = pipeline.document_keys()?.into_iter().collect();
     let expected: HashSet<String> = pipeline
         .sql("SELECT object_key FROM documents")?
         .iter()
