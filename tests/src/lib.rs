@@ -198,6 +198,8 @@ pub struct Options {
     pub vars: Vec<String>,
     /// Overrides the jobs queue consumer's `max_batch_size`.
     pub max_batch_size: Option<u32>,
+    /// Overrides the jobs queue consumer's `max_retries`.
+    pub max_retries: Option<u32>,
     /// Runs the summarizer Worker alone (so its own fetch handler is reachable).
     pub summarizer_alone: bool,
 }
@@ -240,13 +242,18 @@ fn write_configs(dir: &Path, options: &Options) -> Result<[PathBuf; 2]> {
                 vars.insert(name.into(), value.into());
             }
         }
-        if let (Some(size), Some(toml::Value::Table(queues))) =
-            (options.max_batch_size, config.get_mut("queues"))
+        if let Some(toml::Value::Table(queues)) = config.get_mut("queues")
             && let Some(toml::Value::Array(consumers)) = queues.get_mut("consumers")
         {
             for consumer in consumers.iter_mut().filter_map(toml::Value::as_table_mut) {
-                if consumer.get("queue").and_then(toml::Value::as_str) == Some("docpipe-jobs") {
+                if consumer.get("queue").and_then(toml::Value::as_str) != Some("docpipe-jobs") {
+                    continue;
+                }
+                if let Some(size) = options.max_batch_size {
                     consumer.insert("max_batch_size".into(), i64::from(size).into());
+                }
+                if let Some(retries) = options.max_retries {
+                    consumer.insert("max_retries".into(), i64::from(retries).into());
                 }
             }
         }

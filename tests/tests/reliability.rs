@@ -346,3 +346,42 @@ fn the_sweep_deletes_an_orphan_object_and_keeps_recorded_ones() -> Result<()> {
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")?, 0);
     Ok(())
 }
+
+#[test]
+fn a_message_the_queue_gives_up_on_fails_its_job_through_the_dead_letter_queue() -> Result<()> {
+    // A backend that is always overloaded, many attempts allowed by the job, but only one
+    // retry allowed by the queue: the queue gives up first and dead-letters the message.
+    let fake = FakeOpenAi::start(100)?;
+    let pipeline = Pipeline::start_with(Options {
+        vars: vec![
+            "SUMMARIZER_BACKEND:openai".into(),
+            format!("OPENAI_BASE_URL:{}", fake.base_url()),
+            "OPENAI_MODEL:always-busy".into(),
+            "MAX_ATTEMPTS:10".into(),
+            "RETRY_BASE_SECONDS:1".into(),
+            "RETRY_MAX_SECONDS:1".into(),
+        ],
+        max_retries: Some(1),
+        ..Options::default()
+    })?;
+    let upload = pipeline
+        .upload(
+            b"One sentence about queues. Another about retries.",
+            "text/plain",
+            "",
+        )?
+        .json()?;
+    let job = pipeline.wait_for_job(
+        upload["job_id"].as_str().unwrap_or_default(),
+        Duration::from_secs(120),
+    )?;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["error"],
+        "the queue gave up delivering this job after its maximum retries"
+    );
+    assert_eq!(job["attempts"], 2, "one delivery and one retry: {job}");
+    assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM summaries")?, 0);
+    assert!(fake.calls() >= 2);
+    Ok(())
+}
