@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, ensure};
 use docpipe_e2e::{Options, Pipeline};
 use serde_json::Value;
 
@@ -52,13 +52,18 @@ fn assert_made_of(summary: &str, sentences: &[&str]) {
 
 fn upload_ok(pipeline: &Pipeline, body: &[u8], content_type: &str, query: &str) -> Result<Value> {
     let response = pipeline.upload(body, content_type, query)?;
-    assert_eq!(response.status, 202, "upload answered {}", response.text());
+    ensure!(
+        response.status == 202,
+        "upload answered {}: {}",
+        response.status,
+        response.text()
+    );
     let accepted = response.json()?;
-    assert_eq!(accepted["status"], "queued");
-    assert_eq!(
-        response.header("Location"),
-        accepted["status_url"].as_str(),
-        "Location must point at the job"
+    ensure!(accepted["status"] == "queued", "not queued: {accepted}");
+    ensure!(
+        response.header("Location") == accepted["status_url"].as_str(),
+        "Location must point at the job: {:?} vs {accepted}",
+        response.header("Location")
     );
     Ok(accepted)
 }
