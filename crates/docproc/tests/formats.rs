@@ -181,6 +181,14 @@ fn binary_declared_as_text_is_refused() {
 #[test]
 fn embedded_unicode_fonts_are_read_through_their_to_unicode_maps() {
     let out = extract("unicode-font.pdf", MediaType::Pdf).unwrap();
-    assert!(out.text.contains("Ο φάρος της Αλεξάνδρειας"), "{}", out.text);
-    assert!(out.text.contains("Le phare d'Alexandrie était"), "{}", out.text);
+    assert!(
+        out.text.contains("Ο φάρος της Αλεξάνδρειας"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text.contains("Le phare d'Alexandrie était"),
+        "{}",
+        out.text
+    );
 }

@@ -123,7 +123,12 @@ fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result
                 show(operands.get(2), font, &mut out);
             }
             "TJ" => {
-                for item in operands.first().and_then(|a| a.as_array().ok()).into_iter().flatten() {
+                for item in operands
+                    .first()
+                    .and_then(|a| a.as_array().ok())
+                    .into_iter()
+                    .flatten()
+                {
                     match item {
                         Object::Integer(_) | Object::Real(_) => {
                             if number(item) < WORD_GAP {
@@ -191,7 +196,10 @@ impl Font {
             let code_bytes = map.code_bytes;
             return Font::Unicode { map, code_bytes };
         }
-        let subtype = font.get(b"Subtype").and_then(Object::as_name).unwrap_or_default();
+        let subtype = font
+            .get(b"Subtype")
+            .and_then(Object::as_name)
+            .unwrap_or_default();
         if subtype == b"Type0" {
             return Font::Opaque;
         }
@@ -207,7 +215,12 @@ impl Font {
                 }
             }
             Font::Simple(table) => {
-                out.extend(bytes.iter().map(|&b| table[usize::from(b)]).filter(|&c| c != '\0'));
+                out.extend(
+                    bytes
+                        .iter()
+                        .map(|&b| table[usize::from(b)])
+                        .filter(|&c| c != '\0'),
+                );
             }
             Font::Opaque => {}
         }
@@ -223,7 +236,10 @@ fn resolve<'a>(document: &'a Document, object: &'a Object) -> Option<&'a Object>
 
 /// The one-byte encoding of a simple font: its base encoding with `/Differences` applied.
 fn simple_encoding(document: &Document, font: &Dictionary) -> [char; 256] {
-    let encoding = font.get(b"Encoding").ok().and_then(|e| resolve(document, e));
+    let encoding = font
+        .get(b"Encoding")
+        .ok()
+        .and_then(|e| resolve(document, e));
     let (base, differences) = match encoding {
         Some(Object::Name(name)) => (name.as_slice(), None),
         Some(Object::Dictionary(dictionary)) => (
@@ -231,16 +247,27 @@ fn simple_encoding(document: &Document, font: &Dictionary) -> [char; 256] {
                 .get(b"BaseEncoding")
                 .and_then(Object::as_name)
                 .unwrap_or(b"StandardEncoding"),
-            dictionary.get(b"Differences").and_then(Object::as_array).ok(),
+            dictionary
+                .get(b"Differences")
+                .and_then(Object::as_array)
+                .ok(),
         ),
         _ => (&b"StandardEncoding"[..], None),
     };
     let mut table = ['\0'; 256];
-    let decoder = if base == b"MacRomanEncoding" { MACINTOSH } else { WINDOWS_1252 };
+    let decoder = if base == b"MacRomanEncoding" {
+        MACINTOSH
+    } else {
+        WINDOWS_1252
+    };
     for (byte, slot) in table.iter_mut().enumerate() {
         let single = [u8::try_from(byte).unwrap_or(0)];
         let (text, _) = decoder.decode_without_bom_handling(&single);
-        *slot = text.chars().next().filter(|c| !c.is_control()).unwrap_or('\0');
+        *slot = text
+            .chars()
+            .next()
+            .filter(|c| !c.is_control())
+            .unwrap_or('\0');
     }
     if base == b"StandardEncoding" {
         table[0x27] = '’';
@@ -288,42 +315,174 @@ fn glyph_char(name: &[u8]) -> Option<char> {
 
 /// Glyph names of the Adobe Glyph List for Latin-1 and common punctuation, sorted by name.
 const GLYPH_NAMES: &[(&str, char)] = &[
-    ("AE", 'Æ'), ("Aacute", 'Á'), ("Acircumflex", 'Â'), ("Adieresis", 'Ä'), ("Agrave", 'À'),
-    ("Aring", 'Å'), ("Atilde", 'Ã'), ("Ccedilla", 'Ç'), ("Eacute", 'É'), ("Ecircumflex", 'Ê'),
-    ("Edieresis", 'Ë'), ("Egrave", 'È'), ("Eth", 'Ð'), ("Iacute", 'Í'), ("Icircumflex", 'Î'),
-    ("Idieresis", 'Ï'), ("Igrave", 'Ì'), ("Ntilde", 'Ñ'), ("OE", 'Œ'), ("Oacute", 'Ó'),
-    ("Ocircumflex", 'Ô'), ("Odieresis", 'Ö'), ("Ograve", 'Ò'), ("Oslash", 'Ø'), ("Otilde", 'Õ'),
-    ("Scaron", 'Š'), ("Thorn", 'Þ'), ("Uacute", 'Ú'), ("Ucircumflex", 'Û'), ("Udieresis", 'Ü'),
-    ("Ugrave", 'Ù'), ("Yacute", 'Ý'), ("Ydieresis", 'Ÿ'), ("Zcaron", 'Ž'), ("aacute", 'á'),
-    ("acircumflex", 'â'), ("acute", '´'), ("adieresis", 'ä'), ("ae", 'æ'), ("agrave", 'à'),
-    ("ampersand", '&'), ("aring", 'å'), ("asciicircum", '^'), ("asciitilde", '~'),
-    ("asterisk", '*'), ("at", '@'), ("atilde", 'ã'), ("backslash", '\\'), ("bar", '|'),
-    ("braceleft", '{'), ("braceright", '}'), ("bracketleft", '['), ("bracketright", ']'),
-    ("brokenbar", '¦'), ("bullet", '•'), ("ccedilla", 'ç'), ("cedilla", '¸'), ("cent", '¢'),
-    ("colon", ':'), ("comma", ','), ("copyright", '©'), ("currency", '¤'), ("dagger", '†'),
-    ("daggerdbl", '‡'), ("degree", '°'), ("dieresis", '¨'), ("divide", '÷'), ("dollar", '$'),
-    ("eacute", 'é'), ("ecircumflex", 'ê'), ("edieresis", 'ë'), ("egrave", 'è'), ("eight", '8'),
-    ("ellipsis", '…'), ("emdash", '—'), ("endash", '–'), ("equal", '='), ("eth", 'ð'),
-    ("exclam", '!'), ("exclamdown", '¡'), ("ff", 'ﬀ'), ("ffi", 'ﬃ'), ("ffl", 'ﬄ'), ("fi", 'ﬁ'),
-    ("five", '5'), ("fl", 'ﬂ'), ("florin", 'ƒ'), ("four", '4'), ("fraction", '⁄'),
-    ("germandbls", 'ß'), ("grave", '`'), ("greater", '>'), ("guillemotleft", '«'),
-    ("guillemotright", '»'), ("guilsinglleft", '‹'), ("guilsinglright", '›'), ("hyphen", '-'),
-    ("iacute", 'í'), ("icircumflex", 'î'), ("idieresis", 'ï'), ("igrave", 'ì'), ("less", '<'),
-    ("logicalnot", '¬'), ("macron", '¯'), ("minus", '−'), ("mu", 'µ'), ("multiply", '×'),
-    ("nbspace", ' '), ("nine", '9'), ("ntilde", 'ñ'), ("numbersign", '#'), ("oacute", 'ó'),
-    ("ocircumflex", 'ô'), ("odieresis", 'ö'), ("oe", 'œ'), ("ograve", 'ò'), ("one", '1'),
-    ("onehalf", '½'), ("onequarter", '¼'), ("onesuperior", '¹'), ("ordfeminine", 'ª'),
-    ("ordmasculine", 'º'), ("oslash", 'ø'), ("otilde", 'õ'), ("paragraph", '¶'),
-    ("parenleft", '('), ("parenright", ')'), ("percent", '%'), ("period", '.'),
-    ("periodcentered", '·'), ("perthousand", '‰'), ("plus", '+'), ("plusminus", '±'),
-    ("question", '?'), ("questiondown", '¿'), ("quotedbl", '"'), ("quotedblbase", '„'),
-    ("quotedblleft", '“'), ("quotedblright", '”'), ("quoteleft", '‘'), ("quoteright", '’'),
-    ("quotesinglbase", '‚'), ("quotesingle", '\''), ("registered", '®'), ("scaron", 'š'),
-    ("section", '§'), ("semicolon", ';'), ("seven", '7'), ("six", '6'), ("slash", '/'),
-    ("space", ' '), ("sterling", '£'), ("thorn", 'þ'), ("three", '3'), ("threequarters", '¾'),
-    ("threesuperior", '³'), ("trademark", '™'), ("two", '2'), ("twosuperior", '²'),
-    ("uacute", 'ú'), ("ucircumflex", 'û'), ("udieresis", 'ü'), ("ugrave", 'ù'),
-    ("underscore", '_'), ("yacute", 'ý'), ("ydieresis", 'ÿ'), ("yen", '¥'), ("zcaron", 'ž'),
+    ("AE", 'Æ'),
+    ("Aacute", 'Á'),
+    ("Acircumflex", 'Â'),
+    ("Adieresis", 'Ä'),
+    ("Agrave", 'À'),
+    ("Aring", 'Å'),
+    ("Atilde", 'Ã'),
+    ("Ccedilla", 'Ç'),
+    ("Eacute", 'É'),
+    ("Ecircumflex", 'Ê'),
+    ("Edieresis", 'Ë'),
+    ("Egrave", 'È'),
+    ("Eth", 'Ð'),
+    ("Iacute", 'Í'),
+    ("Icircumflex", 'Î'),
+    ("Idieresis", 'Ï'),
+    ("Igrave", 'Ì'),
+    ("Ntilde", 'Ñ'),
+    ("OE", 'Œ'),
+    ("Oacute", 'Ó'),
+    ("Ocircumflex", 'Ô'),
+    ("Odieresis", 'Ö'),
+    ("Ograve", 'Ò'),
+    ("Oslash", 'Ø'),
+    ("Otilde", 'Õ'),
+    ("Scaron", 'Š'),
+    ("Thorn", 'Þ'),
+    ("Uacute", 'Ú'),
+    ("Ucircumflex", 'Û'),
+    ("Udieresis", 'Ü'),
+    ("Ugrave", 'Ù'),
+    ("Yacute", 'Ý'),
+    ("Ydieresis", 'Ÿ'),
+    ("Zcaron", 'Ž'),
+    ("aacute", 'á'),
+    ("acircumflex", 'â'),
+    ("acute", '´'),
+    ("adieresis", 'ä'),
+    ("ae", 'æ'),
+    ("agrave", 'à'),
+    ("ampersand", '&'),
+    ("aring", 'å'),
+    ("asciicircum", '^'),
+    ("asciitilde", '~'),
+    ("asterisk", '*'),
+    ("at", '@'),
+    ("atilde", 'ã'),
+    ("backslash", '\\'),
+    ("bar", '|'),
+    ("braceleft", '{'),
+    ("braceright", '}'),
+    ("bracketleft", '['),
+    ("bracketright", ']'),
+    ("brokenbar", '¦'),
+    ("bullet", '•'),
+    ("ccedilla", 'ç'),
+    ("cedilla", '¸'),
+    ("cent", '¢'),
+    ("colon", ':'),
+    ("comma", ','),
+    ("copyright", '©'),
+    ("currency", '¤'),
+    ("dagger", '†'),
+    ("daggerdbl", '‡'),
+    ("degree", '°'),
+    ("dieresis", '¨'),
+    ("divide", '÷'),
+    ("dollar", '$'),
+    ("eacute", 'é'),
+    ("ecircumflex", 'ê'),
+    ("edieresis", 'ë'),
+    ("egrave", 'è'),
+    ("eight", '8'),
+    ("ellipsis", '…'),
+    ("emdash", '—'),
+    ("endash", '–'),
+    ("equal", '='),
+    ("eth", 'ð'),
+    ("exclam", '!'),
+    ("exclamdown", '¡'),
+    ("ff", 'ﬀ'),
+    ("ffi", 'ﬃ'),
+    ("ffl", 'ﬄ'),
+    ("fi", 'ﬁ'),
+    ("five", '5'),
+    ("fl", 'ﬂ'),
+    ("florin", 'ƒ'),
+    ("four", '4'),
+    ("fraction", '⁄'),
+    ("germandbls", 'ß'),
+    ("grave", '`'),
+    ("greater", '>'),
+    ("guillemotleft", '«'),
+    ("guillemotright", '»'),
+    ("guilsinglleft", '‹'),
+    ("guilsinglright", '›'),
+    ("hyphen", '-'),
+    ("iacute", 'í'),
+    ("icircumflex", 'î'),
+    ("idieresis", 'ï'),
+    ("igrave", 'ì'),
+    ("less", '<'),
+    ("logicalnot", '¬'),
+    ("macron", '¯'),
+    ("minus", '−'),
+    ("mu", 'µ'),
+    ("multiply", '×'),
+    ("nbspace", ' '),
+    ("nine", '9'),
+    ("ntilde", 'ñ'),
+    ("numbersign", '#'),
+    ("oacute", 'ó'),
+    ("ocircumflex", 'ô'),
+    ("odieresis", 'ö'),
+    ("oe", 'œ'),
+    ("ograve", 'ò'),
+    ("one", '1'),
+    ("onehalf", '½'),
+    ("onequarter", '¼'),
+    ("onesuperior", '¹'),
+    ("ordfeminine", 'ª'),
+    ("ordmasculine", 'º'),
+    ("oslash", 'ø'),
+    ("otilde", 'õ'),
+    ("paragraph", '¶'),
+    ("parenleft", '('),
+    ("parenright", ')'),
+    ("percent", '%'),
+    ("period", '.'),
+    ("periodcentered", '·'),
+    ("perthousand", '‰'),
+    ("plus", '+'),
+    ("plusminus", '±'),
+    ("question", '?'),
+    ("questiondown", '¿'),
+    ("quotedbl", '"'),
+    ("quotedblbase", '„'),
+    ("quotedblleft", '“'),
+    ("quotedblright", '”'),
+    ("quoteleft", '‘'),
+    ("quoteright", '’'),
+    ("quotesinglbase", '‚'),
+    ("quotesingle", '\''),
+    ("registered", '®'),
+    ("scaron", 'š'),
+    ("section", '§'),
+    ("semicolon", ';'),
+    ("seven", '7'),
+    ("six", '6'),
+    ("slash", '/'),
+    ("space", ' '),
+    ("sterling", '£'),
+    ("thorn", 'þ'),
+    ("three", '3'),
+    ("threequarters", '¾'),
+    ("threesuperior", '³'),
+    ("trademark", '™'),
+    ("two", '2'),
+    ("twosuperior", '²'),
+    ("uacute", 'ú'),
+    ("ucircumflex", 'û'),
+    ("udieresis", 'ü'),
+    ("ugrave", 'ù'),
+    ("underscore", '_'),
+    ("yacute", 'ý'),
+    ("ydieresis", 'ÿ'),
+    ("yen", '¥'),
+    ("zcaron", 'ž'),
     ("zero", '0'),
 ];
 
@@ -382,7 +541,10 @@ fn tokens(data: &[u8]) -> Vec<Token<'_>> {
     while i < data.len() {
         match data[i] {
             b'<' if data.get(i + 1) != Some(&b'<') => {
-                let end = data[i..].iter().position(|&b| b == b'>').map_or(data.len(), |e| i + e);
+                let end = data[i..]
+                    .iter()
+                    .position(|&b| b == b'>')
+                    .map_or(data.len(), |e| i + e);
                 let digits: Vec<u8> = data[i + 1..end]
                     .iter()
                     .filter(|b| b.is_ascii_hexdigit())
@@ -392,7 +554,11 @@ fn tokens(data: &[u8]) -> Vec<Token<'_>> {
                     .chunks(2)
                     .map(|pair| {
                         let hex = std::str::from_utf8(pair).unwrap_or("0");
-                        let padded = if hex.len() == 1 { format!("{hex}0") } else { hex.to_owned() };
+                        let padded = if hex.len() == 1 {
+                            format!("{hex}0")
+                        } else {
+                            hex.to_owned()
+                        };
                         u8::from_str_radix(&padded, 16).unwrap_or(0)
                     })
                     .collect();
@@ -408,7 +574,10 @@ fn tokens(data: &[u8]) -> Vec<Token<'_>> {
                 i += 1;
             }
             b'%' => {
-                i += data[i..].iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(data.len() - i);
+                i += data[i..]
+                    .iter()
+                    .position(|&b| b == b'\n' || b == b'\r')
+                    .unwrap_or(data.len() - i);
             }
             b if b.is_ascii_alphabetic() => {
                 let end = data[i..]
@@ -425,7 +594,10 @@ fn tokens(data: &[u8]) -> Vec<Token<'_>> {
 }
 
 fn code(bytes: &[u8]) -> u32 {
-    bytes.iter().take(4).fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+    bytes
+        .iter()
+        .take(4)
+        .fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
 }
 
 /// UTF-16BE bytes of a CMap destination as text.
