@@ -448,6 +448,19 @@ impl Pipeline {
             .collect())
     }
 
+    /// The SQLite file behind the local D1 database.
+    pub fn d1_file(&self) -> Result<PathBuf> {
+        let dir = self.persist_dir().join("v3/d1/miniflare-D1DatabaseObject");
+        std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|entry| Some(entry.ok()?.path()))
+            .find(|path| {
+                path.extension().is_some_and(|e| e == "sqlite")
+                    && path.file_name().is_some_and(|n| n != "metadata.sqlite")
+            })
+            .with_context(|| format!("no D1 database in {}", dir.display()))
+    }
+
     /// The keys of every object in the local R2 bucket.
     pub fn r2_keys(&self) -> Result<Vec<String>> {
         let dir = self.persist_dir().join("v3/r2/miniflare-R2BucketObject");

@@ -385,3 +385,40 @@ fn a_message_the_queue_gives_up_on_fails_its_job_through_the_dead_letter_queue()
     assert!(fake.calls() >= 2);
     Ok(())
 }
+
+/// Holds a write lock on the local D1 file from outside the runtime, as a long transaction
+/// elsewhere would, for `hold`; the upload is sent while it is held.
+fn upload_while_locked(pipeline: &Pipeline, hold: Duration) -> Result<docpipe_e2e::HttpResponse> {
+    let lock = rusqlite::Connection::open(pipeline.d1_file()?)?;
+    lock.execute_batch("BEGIN EXCLUSIVE")?;
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(hold);
+        lock.execute_batch("COMMIT")
+    });
+    let response = pipeline.upload(b"Locks pass. This sentence waits for one.", "text/plain", "");
+    release
+        .join()
+        .map_err(|_| anyhow::anyhow!("lock thread panicked"))??;
+    response
+}
+
+#[test]
+fn a_briefly_locked_database_delays_an_upload_and_a_locked_one_stores_nothing() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+
+    let response = upload_while_locked(&pipeline, Duration::from_millis(300))?;
+    ensure!(response.status == 202, "{}: {}", response.status, response.text());
+    let job = response.json()?["job_id"].as_str().unwrap_or_default().to_owned();
+    let job = pipeline.wait_for_job(&job, Duration::from_secs(60))?;
+    ensure!(job["status"] == "succeeded", "{job}");
+
+    let response = upload_while_locked(&pipeline, Duration::from_secs(4))?;
+    ensure!(response.status == 503, "{}: {}", response.status, response.text());
+    ensure!(response.json()?["error"]["code"] == "unavailable");
+    ensure!(response.header("Retry-After") == Some("1"));
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM documents")? == 1);
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM jobs")? == 1);
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")? == 0);
+    ensure!(pipeline.document_keys()?.len() == 1, "no object for the refused upload");
+    Ok(())
+}

@@ -17,8 +17,16 @@ fn js(value: &SqlValue) -> JsValue {
     }
 }
 
+/// D1's own words: the cause's message rather than workers-rs' multi-line debug form.
 fn error(e: worker::Error) -> DbError {
-    DbError::from_message(e.to_string())
+    let message = match &e {
+        worker::Error::D1(d1) => match d1.cause() {
+            cause if cause != "unknown error" => format!("D1: {cause}"),
+            _ => e.to_string(),
+        },
+        other => other.to_string(),
+    };
+    DbError::from_message(message)
 }
 
 impl D1 {

@@ -168,6 +168,15 @@ impl ApiError {
         }
     }
 
+    /// Seconds a client should wait before trying again (`Retry-After`), for errors that
+    /// pass.
+    pub fn retry_after_seconds(&self) -> Option<u32> {
+        match self {
+            ApiError::Unavailable => Some(1),
+            _ => None,
+        }
+    }
+
     /// The JSON body of the error response.
     pub fn body(&self, request_id: &str) -> serde_json::Value {
         let mut error = json!({ "code": self.code(), "message": self.to_string() });
@@ -393,5 +402,12 @@ mod tests {
             assert!((400..600).contains(&error.status()), "{error:?}");
             assert!(!error.code().is_empty());
         }
+    }
+
+    #[test]
+    fn only_passing_errors_ask_the_client_to_retry() {
+        assert_eq!(ApiError::Unavailable.retry_after_seconds(), Some(1));
+        assert_eq!(ApiError::Internal.retry_after_seconds(), None);
+        assert_eq!(ApiError::EmptyBody.retry_after_seconds(), None);
     }
 }

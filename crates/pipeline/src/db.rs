@@ -2,7 +2,12 @@
 //! in native tests. Every statement the pipeline runs is a [`Statement`] built in
 //! [`crate::store`], so the SQL and the order of its parameters live in one place.
 
+use std::future::Future;
+
 use serde::de::DeserializeOwned;
+use tracing::warn;
+
+use crate::time::Clock;
 
 /// A value bound to a `?` parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +91,33 @@ impl DbError {
             DbError::Failed(message)
         }
     }
+}
+
+/// Runs a database operation, trying it again after each pause in `pauses_ms` while it fails
+/// with [`DbError::Failed`] (a locked or unreachable database). `operation` gets the number of
+/// the try, from 0: a write whose earlier try may have landed can check before writing again.
+pub async fn retry_failed<T, F, O, C>(
+    clock: &C,
+    pauses_ms: &[u64],
+    mut operation: O,
+) -> Result<T, DbError>
+where
+    C: Clock,
+    O: FnMut(usize) -> F,
+    F: Future<Output = Result<T, DbError>>,
+{
+    let mut result = operation(0).await;
+    for (try_number, &pause_ms) in pauses_ms.iter().enumerate() {
+        match &result {
+            Err(DbError::Failed(e)) => {
+                warn!(error = %e, pause_ms, "database operation failed; trying again");
+                clock.sleep(pause_ms).await;
+                result = operation(try_number + 1).await;
+            }
+            _ => break,
+        }
+    }
+    result
 }
 
 /// Runs statements. Implemented over D1 by the Workers and over SQLite by the tests.

@@ -11,7 +11,7 @@ use tracing::warn;
 
 use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
-use crate::db::{Database, DbError};
+use crate::db::{Database, DbError, retry_failed};
 use crate::store::{Completion, LeaseOutcome, Store};
 use crate::time::Clock;
 
@@ -294,18 +294,7 @@ where
         W: Fn() -> F,
         F: std::future::Future<Output = Result<T, DbError>>,
     {
-        let mut result = write().await;
-        for pause_ms in FINISHING_WRITE_PAUSES_MS {
-            match &result {
-                Err(DbError::Failed(e)) => {
-                    warn!(error = %e, pause_ms, "D1 write failed; trying again");
-                    self.clock.sleep(pause_ms).await;
-                    result = write().await;
-                }
-                _ => break,
-            }
-        }
-        result
+        retry_failed(self.clock, &FINISHING_WRITE_PAUSES_MS, |_| write()).await
     }
 
     /// The retry for a message whose job could not be finished or handed back: once the lease
@@ -385,25 +374,11 @@ mod tests {
     use pollster::block_on;
 
     use super::*;
-    use crate::sqlite::Sqlite;
+    use crate::sqlite::{ManualClock as FixedClock, ShakyWrites, Sqlite};
     use crate::store::NewDocument;
     use crate::time::Millis;
 
     const T0: Millis = 1_795_381_560_000;
-
-    struct FixedClock(Cell<Millis>);
-
-    impl Clock for FixedClock {
-        fn now_ms(&self) -> Millis {
-            self.0.get()
-        }
-        fn random_unit(&self) -> f64 {
-            0.5
-        }
-        async fn sleep(&self, ms: u64) {
-            self.0.set(self.0.get() + ms as Millis);
-        }
-    }
 
     #[derive(Default)]
     struct MemoryDocuments(
@@ -813,39 +788,14 @@ mod tests {
         assert_eq!(f.status(&message).1, 1, "only one attempt was counted");
     }
 
-    /// SQLite whose first `failures` transactions fail, as a briefly unavailable D1 would.
-    struct ShakyWrites {
-        inner: Sqlite,
-        failures: Cell<u32>,
-    }
-
-    impl crate::db::Database for ShakyWrites {
-        async fn execute(&self, statement: crate::db::Statement) -> Result<u64, DbError> {
-            self.inner.execute(statement).await
-        }
-        async fn query<T: serde::de::DeserializeOwned>(
-            &self,
-            statement: crate::db::Statement,
-        ) -> Result<Vec<T>, DbError> {
-            self.inner.query(statement).await
-        }
-        async fn batch(&self, statements: Vec<crate::db::Statement>) -> Result<Vec<u64>, DbError> {
-            if self.failures.get() > 0 {
-                self.failures.set(self.failures.get() - 1);
-                return Err(DbError::Failed("database is locked".into()));
-            }
-            self.inner.batch(statements).await
-        }
-    }
-
     #[test]
     fn a_briefly_failing_summary_write_is_retried_in_place() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        let shaky = Store::new(ShakyWrites {
-            inner: std::mem::replace(f.store.database_mut(), Sqlite::migrated()),
-            failures: Cell::new(2),
-        });
+        let shaky = Store::new(ShakyWrites::new(
+            std::mem::replace(f.store.database_mut(), Sqlite::migrated()),
+            2,
+        ));
         let processor = Processor {
             store: &shaky,
             documents: &f.documents,
@@ -869,10 +819,10 @@ mod tests {
     fn a_summary_write_that_keeps_failing_waits_for_the_lease() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        let shaky = Store::new(ShakyWrites {
-            inner: std::mem::replace(f.store.database_mut(), Sqlite::migrated()),
-            failures: Cell::new(100),
-        });
+        let shaky = Store::new(ShakyWrites::new(
+            std::mem::replace(f.store.database_mut(), Sqlite::migrated()),
+            100,
+        ));
         let processor = Processor {
             store: &shaky,
             documents: &f.documents,

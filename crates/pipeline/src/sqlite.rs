@@ -1,6 +1,7 @@
 //! [`Database`] over an in-memory SQLite with docpipe's migrations applied: the native stand-in
 //! for D1 in unit tests, running the very same SQL.
 
+use std::cell::Cell;
 use std::path::Path;
 
 use rusqlite::types::{Value, ValueRef};
@@ -8,6 +9,7 @@ use rusqlite::{Connection, params_from_iter};
 use serde::de::DeserializeOwned;
 
 use crate::db::{Database, DbError, SqlValue, Statement};
+use crate::time::{Clock, Millis};
 
 #[derive(Debug)]
 pub struct Sqlite {
@@ -109,5 +111,60 @@ impl Database for Sqlite {
         }
         transaction.commit().map_err(error)?;
         Ok(changes)
+    }
+}
+
+/// SQLite whose next `failures` transactions fail, as a briefly unavailable D1 would. With
+/// `landing`, a failing transaction commits first and only its answer is lost, as when the
+/// connection drops after D1 has written.
+pub struct ShakyWrites {
+    pub inner: Sqlite,
+    pub failures: Cell<u32>,
+    pub landing: bool,
+}
+
+impl ShakyWrites {
+    pub fn new(inner: Sqlite, failures: u32) -> Self {
+        Self {
+            inner,
+            failures: Cell::new(failures),
+            landing: false,
+        }
+    }
+}
+
+impl Database for ShakyWrites {
+    async fn execute(&self, statement: Statement) -> Result<u64, DbError> {
+        self.inner.execute(statement).await
+    }
+
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, DbError> {
+        self.inner.query(statement).await
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError> {
+        if self.failures.get() == 0 {
+            return self.inner.batch(statements).await;
+        }
+        self.failures.set(self.failures.get() - 1);
+        if self.landing {
+            self.inner.batch(statements).await?;
+        }
+        Err(DbError::Failed("database is locked".into()))
+    }
+}
+
+/// A clock that only moves when slept on.
+pub struct ManualClock(pub Cell<Millis>);
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> Millis {
+        self.0.get()
+    }
+    fn random_unit(&self) -> f64 {
+        0.5
+    }
+    async fn sleep(&self, ms: u64) {
+        self.0.set(self.0.get() + ms as Millis);
     }
 }

@@ -11,8 +11,8 @@
 use docpipe_jobs::{DocumentId, JobId, JobStatus, RequestId};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Database, DbError, SqlValue, Statement};
-use crate::time::{Millis, timestamp};
+use crate::db::{Database, DbError, SqlValue, Statement, retry_failed};
+use crate::time::{Clock, Millis, timestamp};
 
 /// A document row to insert.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +208,7 @@ impl<D: Database> Store<D> {
         self.db
             .execute(Statement::new(
                 "INSERT INTO uploads (document_id, object_key, request_id, created_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                 vec![
                     document.to_string().into(),
                     document.object_key().into(),
@@ -270,6 +270,36 @@ impl<D: Database> Store<D> {
             .batch(vec![insert_document, insert_job, close_upload])
             .await?;
         Ok(changes.first().copied().unwrap_or(0) == 1)
+    }
+
+    /// [`Store::create_document`], tried again after each pause in `pauses_ms` while the
+    /// database fails. A try that follows a failed one first checks whether that one landed
+    /// (its answer may have been lost after the commit), so the document is recorded once.
+    pub async fn create_document_retrying<C: Clock>(
+        &self,
+        document: &NewDocument,
+        job_id: &JobId,
+        clock: &C,
+        pauses_ms: &[u64],
+    ) -> Result<bool, DbError> {
+        retry_failed(clock, pauses_ms, |try_number| async move {
+            if try_number > 0 && self.job_recorded(job_id, &document.id).await? {
+                return Ok(true);
+            }
+            self.create_document(document, job_id, clock.now_ms()).await
+        })
+        .await
+    }
+
+    async fn job_recorded(&self, job: &JobId, document: &DocumentId) -> Result<bool, DbError> {
+        let rows: Vec<serde_json::Value> = self
+            .db
+            .query(Statement::new(
+                "SELECT 1 AS found FROM jobs WHERE id = ?1 AND document_id = ?2",
+                vec![job.to_string().into(), document.to_string().into()],
+            ))
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     /// The document recorded under an idempotency key, with its first job.
@@ -638,7 +668,10 @@ fn insert_job(job: &JobId, document: &DocumentId, request: &RequestId, now: &str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite::Sqlite;
+    use std::cell::Cell;
+
+    use crate::sqlite::{ManualClock, ShakyWrites, Sqlite};
+    use crate::time::Clock;
     use pollster::block_on;
 
     const T0: Millis = 1_795_381_560_000;
@@ -881,6 +914,72 @@ mod tests {
         let db = store.database();
         assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM documents"), 0);
         assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM jobs"), 0);
+    }
+
+    fn shaky_store(failures: u32, landing: bool) -> Store<ShakyWrites> {
+        Store::new(ShakyWrites {
+            landing,
+            ..ShakyWrites::new(Sqlite::migrated(), failures)
+        })
+    }
+
+    fn counts(db: &Sqlite) -> [i64; 3] {
+        ["documents", "jobs", "uploads"]
+            .map(|t| db.scalar_i64(&format!("SELECT COUNT(*) FROM {t}")))
+    }
+
+    #[test]
+    fn recording_a_document_is_retried_while_the_database_is_locked() {
+        let store = shaky_store(2, false);
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        let clock = ManualClock(Cell::new(T0));
+        let recorded =
+            block_on(store.create_document_retrying(&doc, &JobId::new(), &clock, &[50, 200, 800]));
+        assert_eq!(recorded, Ok(true));
+        assert_eq!(clock.now_ms(), T0 + 250, "slept 50 + 200 ms");
+        assert_eq!(counts(&store.database().inner), [1, 1, 0]);
+    }
+
+    #[test]
+    fn a_recording_whose_answer_was_lost_is_not_written_twice() {
+        let store = shaky_store(1, true);
+        let (doc, job) = (document(DocumentId::new()), JobId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        let clock = ManualClock(Cell::new(T0));
+        assert_eq!(
+            block_on(store.create_document_retrying(&doc, &job, &clock, &[50])),
+            Ok(true)
+        );
+        assert_eq!(counts(&store.database().inner), [1, 1, 0]);
+    }
+
+    #[test]
+    fn recording_gives_up_after_its_pauses() {
+        let store = shaky_store(10, false);
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        let clock = ManualClock(Cell::new(T0));
+        let recorded =
+            block_on(store.create_document_retrying(&doc, &JobId::new(), &clock, &[50, 200]));
+        assert!(matches!(recorded, Err(DbError::Failed(_))), "{recorded:?}");
+        assert_eq!(
+            counts(&store.database().inner),
+            [0, 0, 1],
+            "the upload stays open"
+        );
+    }
+
+    #[test]
+    fn beginning_an_upload_twice_is_harmless() {
+        let store = Store::new(Sqlite::migrated());
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        assert_eq!(
+            block_on(store.begin_upload(&doc.id, &doc.request_id, T0)),
+            Ok(())
+        );
+        assert_eq!(counts(store.database()), [0, 0, 1]);
     }
 
     #[test]

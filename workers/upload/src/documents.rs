@@ -17,7 +17,7 @@ use docpipe_cloudflare::{D1, JobsQueue, WorkerClock, vars};
 use docpipe_jobs::{DocumentId, JobId, JobMessage, RequestId};
 use docpipe_pipeline::api::{ApiError, UploadAccepted};
 use docpipe_pipeline::config::{UploadConfig, names};
-use docpipe_pipeline::db::DbError;
+use docpipe_pipeline::db::{DbError, retry_failed};
 use docpipe_pipeline::store::{NewDocument, NewJob, Store};
 use docpipe_pipeline::time::Clock;
 use docpipe_pipeline::upload::{self, UploadHeaders, ValidUpload};
@@ -25,6 +25,10 @@ use tracing::{error, info, warn};
 use worker::{Bucket, Env, HttpMetadata, Request};
 
 use crate::{ApiResult, internal, json, set_header, store, unavailable};
+
+/// Pauses between tries of a D1 write that fails (a locked or unreachable database) while the
+/// client waits: about a second in all before it gets `503`.
+const WRITE_PAUSES_MS: [u64; 3] = [50, 200, 800];
 
 pub async fn create(req: &Request, env: &Env, request_id: &RequestId) -> ApiResult {
     let config = UploadConfig::from_vars(vars(env)).map_err(|e| {
@@ -76,10 +80,11 @@ pub async fn create(req: &Request, env: &Env, request_id: &RequestId) -> ApiResu
         .bucket(names::DOCUMENTS)
         .map_err(internal("R2 binding"))?;
     let key = document_id.object_key();
-    store
-        .begin_upload(&document_id, request_id, WorkerClock.now_ms())
-        .await
-        .map_err(unavailable("recording the upload"))?;
+    retry_failed(&WorkerClock, &WRITE_PAUSES_MS, |_| {
+        store.begin_upload(&document_id, request_id, WorkerClock.now_ms())
+    })
+    .await
+    .map_err(unavailable("recording the upload"))?;
 
     let started = WorkerClock.now_ms();
     let metadata = HttpMetadata {
@@ -118,7 +123,7 @@ pub async fn create(req: &Request, env: &Env, request_id: &RequestId) -> ApiResu
         upload_ms: Some(upload_ms),
     };
     match store
-        .create_document(&record, &job_id, WorkerClock.now_ms())
+        .create_document_retrying(&record, &job_id, &WorkerClock, &WRITE_PAUSES_MS)
         .await
     {
         Ok(true) => {}

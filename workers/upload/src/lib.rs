@@ -112,5 +112,8 @@ fn error_response(error: &ApiError, request_id: &RequestId) -> Result<Response> 
     if let ApiError::MethodNotAllowed { allowed } = error {
         set_header(&mut response, "Allow", allowed);
     }
+    if let Some(seconds) = error.retry_after_seconds() {
+        set_header(&mut response, "Retry-After", &seconds.to_string());
+    }
     Ok(response)
 }
