@@ -448,6 +448,19 @@ impl Pipeline {
             .collect())
     }
 
+    /// The first column of the first row of `query`, read straight from the D1 file through
+    /// a read-only connection: for polling while the pipeline runs. A `wrangler d1 execute`
+    /// is a whole Node process per query, which would compete for the CPU being measured and
+    /// briefly lock the database when it closes.
+    pub fn peek_count(&self, query: &str) -> Result<i64> {
+        let db = rusqlite::Connection::open_with_flags(
+            self.d1_file()?,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        db.busy_timeout(Duration::from_secs(5))?;
+        Ok(db.query_row(query, [], |row| row.get(0))?)
+    }
+
     /// The SQLite file behind the local D1 database.
     pub fn d1_file(&self) -> Result<PathBuf> {
         let dir = self.persist_dir().join("v3/d1/miniflare-D1DatabaseObject");

@@ -37,7 +37,7 @@ fn tally(
     eventually(timeout, || {
         tick()?;
         let unfinished = pipeline
-            .sql_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
+            .peek_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
         Ok((unfinished == 0).then_some(()))
     })?;
     let rows = pipeline.sql("SELECT document_id, job_id FROM summaries")?;
@@ -207,7 +207,7 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
     // and any object they wrote.
     eventually(Duration::from_secs(60), || {
         pipeline.fire_sweep()?;
-        Ok((pipeline.sql_count("SELECT COUNT(*) FROM uploads")? == 0).then_some(()))
+        Ok((pipeline.peek_count("SELECT COUNT(*) FROM uploads")? == 0).then_some(()))
     })?;
     let taken_over = pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE attempts > 1")?;
     let keys: HashSet<String> = pipeline.document_keys()?.into_iter().collect();
@@ -395,7 +395,11 @@ fn upload_while_locked(pipeline: &Pipeline, hold: Duration) -> Result<docpipe_e2
         std::thread::sleep(hold);
         lock.execute_batch("COMMIT")
     });
-    let response = pipeline.upload(b"Locks pass. This sentence waits for one.", "text/plain", "");
+    let response = pipeline.upload(
+        b"Locks pass. This sentence waits for one.",
+        "text/plain",
+        "",
+    );
     release
         .join()
         .map_err(|_| anyhow::anyhow!("lock thread panicked"))??;
@@ -407,18 +411,34 @@ fn a_briefly_locked_database_delays_an_upload_and_a_locked_one_stores_nothing() 
     let pipeline = Pipeline::start()?;
 
     let response = upload_while_locked(&pipeline, Duration::from_millis(300))?;
-    ensure!(response.status == 202, "{}: {}", response.status, response.text());
-    let job = response.json()?["job_id"].as_str().unwrap_or_default().to_owned();
+    ensure!(
+        response.status == 202,
+        "{}: {}",
+        response.status,
+        response.text()
+    );
+    let job = response.json()?["job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let job = pipeline.wait_for_job(&job, Duration::from_secs(60))?;
     ensure!(job["status"] == "succeeded", "{job}");
 
     let response = upload_while_locked(&pipeline, Duration::from_secs(4))?;
-    ensure!(response.status == 503, "{}: {}", response.status, response.text());
+    ensure!(
+        response.status == 503,
+        "{}: {}",
+        response.status,
+        response.text()
+    );
     ensure!(response.json()?["error"]["code"] == "unavailable");
     ensure!(response.header("Retry-After") == Some("1"));
     ensure!(pipeline.sql_count("SELECT COUNT(*) FROM documents")? == 1);
     ensure!(pipeline.sql_count("SELECT COUNT(*) FROM jobs")? == 1);
     ensure!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")? == 0);
-    ensure!(pipeline.document_keys()?.len() == 1, "no object for the refused upload");
+    ensure!(
+        pipeline.document_keys()?.len() == 1,
+        "no object for the refused upload"
+    );
     Ok(())
 }

@@ -598,7 +598,7 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
         eventually(Duration::from_secs(900), || {
             std::thread::sleep(Duration::from_millis(500));
             let done = pipeline
-                .sql_count("SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed')")?;
+                .peek_count("SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed')")?;
             Ok((done == documents_count as i64).then_some(()))
         })?;
         let client_secs = started.elapsed().as_secs_f64();
