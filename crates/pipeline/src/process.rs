@@ -237,10 +237,11 @@ where
         let extracted = extract_text(&input, &self.config.extract)
             .map_err(|e| Stop::Permanent(e.to_string()))?;
         drop(document);
-        let summarize_started = self.clock.now_ms();
+        // Keeping the text is part of extraction's time; summarization's starts after it.
         self.documents
             .put_text(document_id, &extracted.text)
             .await?;
+        let summarize_started = self.clock.now_ms();
         let options = &self.config.summary;
         let (summary, fallback) = match self.summarizer.summarize(&extracted.text, options).await {
             Ok(summary) => (summary, None),
