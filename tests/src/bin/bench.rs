@@ -35,13 +35,21 @@ fn args() -> Args {
         out: root().join("BENCHMARKS.md"),
         sections: Vec::new(),
     };
+    let mut out = None;
     let mut raw = std::env::args().skip(1);
     while let Some(arg) = raw.next() {
         match arg.as_str() {
             "--quick" => args.quick = true,
-            "--out" => args.out = raw.next().map(Into::into).unwrap_or(args.out),
+            "--out" => out = raw.next().map(Into::into),
             section => args.sections.push(section.to_owned()),
         }
+    }
+    // Only a full run replaces BENCHMARKS.md; a partial or quick one writes beside the build.
+    if !args.sections.is_empty() || args.quick {
+        args.out = root().join("target/BENCHMARKS.partial.md");
+    }
+    if let Some(out) = out {
+        args.out = out;
     }
     if args.sections.is_empty() {
         args.sections = ["sizes", "startup", "upload", "summarizer", "pipeline"]
@@ -293,6 +301,12 @@ fn sizes(report: &mut Report) -> Result<()> {
             ));
         }
     }
+    report.line(
+        "\nBefore the summarizer read real formats (commit `9cf4707`: plain text and Markdown \
+         only), the same build made it 551 KB raw, 234 KB gzipped. Format detection, legacy \
+         encodings (`chardetng`, `encoding_rs`), HTML (`lol_html`), CSV, JSON, PDF (`lopdf` \
+         with docpipe's own text interpreter) and Word (`zip`, `quick-xml`) add the rest.",
+    );
     Ok(())
 }
 
