@@ -156,6 +156,18 @@ def evaluate(name, repo, limit):
     return title, len(pairs), sentences, rows
 
 
+def verdict(rows):
+    """The targets: docpipe's ROUGE-2 above every baseline's, at least 20x faster than sumy."""
+    by_name = {row[0]: row for row in rows}
+    ours = by_name["docpipe extractive"]
+    beaten = [name for name, row in by_name.items() if name != ours[0] and row[2] >= ours[2]]
+    slowest_ratio = min(row[5] for name, row in by_name.items() if name.startswith("sumy"))
+    quality = ("ROUGE-2 above every baseline: met" if not beaten
+               else "ROUGE-2 above every baseline: **missed**, not above " + ", ".join(beaten))
+    speed = f"at least 20x faster than sumy: {'met' if slowest_ratio >= 20 else '**missed**'} ({slowest_ratio:.1f}x)"
+    return f"Targets: {quality}; {speed}."
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpora", nargs="+", help="NAME=PATH, NAME one of " + ", ".join(CORPORA))
@@ -174,6 +186,8 @@ def main():
         out.append("| --- | ---: | ---: | ---: | ---: | ---: |")
         for system, r1, r2, rl, ms, ratio in rows:
             out.append(f"| {system} | {r1:.2f} | {r2:.2f} | {rl:.2f} | {ms:.3f} | {ratio:.1f}× |")
+        out.append("")
+        out.append(verdict(rows))
         out.append("")
     text = "\n".join(out)
     print(text)
