@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -43,8 +44,22 @@ pub fn wrangler_command() -> Command {
     command
 }
 
+/// A port that is free now. It comes from below Linux's ephemeral range (32768 and up), so no
+/// socket that a runtime starting meanwhile binds to port 0 can take it before `wrangler dev`
+/// does; each call in this process tries a different one, and processes start apart.
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7_919);
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + offset.wrapping_add(n) % COUNT)?;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port in {FIRST}..{}", FIRST + COUNT)
 }
 
 /// Starts `wrangler dev` with `configs` on the given ports and the state in `dir/state`,
@@ -300,19 +315,47 @@ impl Pipeline {
             port,
             inspector,
         };
-        pipeline.wait_healthy(Duration::from_secs(90))?;
+        // A runtime that fails to start (another process took a port first, say) is given
+        // two more tries on other ports; its log stays beside the next one's.
+        for tries_left in (0..3).rev() {
+            match pipeline.wait_healthy(Duration::from_secs(90)) {
+                Ok(()) => break,
+                Err(_) if tries_left > 0 && !pipeline.is_running()? => {
+                    let last = pipeline.logs();
+                    let reason = last.lines().rev().find(|l| l.contains("ERROR"));
+                    eprintln!(
+                        "wrangler dev exited before it answered ({}); trying other ports",
+                        reason.unwrap_or("no error logged").trim()
+                    );
+                    (pipeline.port, pipeline.inspector) = (free_port()?, free_port()?);
+                    pipeline.spawn_again()?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Ok(pipeline)
     }
 
     /// Starts the runtime again on the same state and port, after [`Pipeline::kill`] or
     /// [`Pipeline::stop`].
     pub fn restart(&mut self) -> Result<()> {
+        self.spawn_again()?;
+        self.wait_healthy(Duration::from_secs(90))
+    }
+
+    /// Stops the runtime if it runs and starts a new one on `self.port`, logging to a new file.
+    fn spawn_again(&mut self) -> Result<()> {
         self.stop();
         let (child, log) = spawn(self.dir.path(), &self.options, self.port, self.inspector)?;
         self.child = child;
         self.log = log;
         self.running = true;
-        self.wait_healthy(Duration::from_secs(90))
+        Ok(())
+    }
+
+    /// Whether the `wrangler dev` process is still alive.
+    fn is_running(&mut self) -> Result<bool> {
+        Ok(self.child.try_wait()?.is_none())
     }
 
     /// Fires the cron trigger (the sweep), as `wrangler dev --test-scheduled` allows.
