@@ -504,35 +504,37 @@ impl Pipeline {
         Ok(db.query_row(query, [], |row| row.get(0))?)
     }
 
+    /// The SQLite files of a miniflare storage kind (`d1/miniflare-D1DatabaseObject`, …), one
+    /// per database or bucket, without the index file.
+    fn storage_files(&self, kind: &str) -> Result<Vec<PathBuf>> {
+        let dir = self.persist_dir().join("v3").join(kind);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "sqlite")
+                && path.file_name().is_some_and(|n| n != "metadata.sqlite")
+            {
+                files.push(path);
+            }
+        }
+        Ok(files)
+    }
+
     /// The SQLite file behind the local D1 database.
     pub fn d1_file(&self) -> Result<PathBuf> {
-        let dir = self.persist_dir().join("v3/d1/miniflare-D1DatabaseObject");
-        std::fs::read_dir(&dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .filter_map(|entry| Some(entry.ok()?.path()))
-            .find(|path| {
-                path.extension().is_some_and(|e| e == "sqlite")
-                    && path.file_name().is_some_and(|n| n != "metadata.sqlite")
-            })
-            .with_context(|| format!("no D1 database in {}", dir.display()))
+        self.storage_files("d1/miniflare-D1DatabaseObject")?
+            .into_iter()
+            .next()
+            .context("no local D1 database yet")
     }
 
     /// The keys of every object in the local R2 bucket.
     pub fn r2_keys(&self) -> Result<Vec<String>> {
-        let dir = self.persist_dir().join("v3/r2/miniflare-R2BucketObject");
         let mut keys = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(keys);
-        };
-        for entry in entries {
-            let path = entry?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if !name.ends_with(".sqlite") || name == "metadata.sqlite" {
-                continue;
-            }
+        for path in self.storage_files("r2/miniflare-R2BucketObject")? {
             let db = rusqlite::Connection::open_with_flags(
                 &path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

@@ -481,15 +481,38 @@ mod tests {
             message: &JobMessage,
             lease: &str,
         ) -> Outcome {
-            let processor = Processor {
-                store: &self.store,
+            self.process_with(&self.store, summarizer, message, lease)
+        }
+
+        /// Moves the fixture's database behind one whose next `failures` transactions fail.
+        fn shaky_store(&mut self, failures: u32) -> Store<ShakyWrites> {
+            let db = std::mem::replace(self.store.database_mut(), Sqlite::migrated());
+            Store::new(ShakyWrites::new(db, failures))
+        }
+
+        fn process_with<D: Database, S: Summarizer>(
+            &self,
+            store: &Store<D>,
+            summarizer: &S,
+            message: &JobMessage,
+            lease: &str,
+        ) -> Outcome {
+            block_on(self.processor(store, summarizer).process(message, lease))
+        }
+
+        fn processor<'a, D, S>(
+            &'a self,
+            store: &'a Store<D>,
+            summarizer: &'a S,
+        ) -> Processor<'a, D, MemoryDocuments, S, FixedClock> {
+            Processor {
+                store,
                 documents: &self.documents,
                 summarizer,
                 clock: &self.clock,
                 config: &self.config,
                 memory: &self.memory,
-            };
-            block_on(processor.process(message, lease))
+            }
         }
 
         fn status(&self, message: &JobMessage) -> (String, i64, Option<String>) {
@@ -761,14 +784,7 @@ mod tests {
     fn the_same_message_processed_twice_at_once_makes_one_summary() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        let processor = Processor {
-            store: &f.store,
-            documents: &f.documents,
-            summarizer: &Yielding,
-            clock: &f.clock,
-            config: &f.config,
-            memory: &f.memory,
-        };
+        let processor = f.processor(&f.store, &Yielding);
         let (first, second) = block_on(futures::future::join(
             processor.process(&message, "copy-1"),
             processor.process(&message, "copy-2"),
@@ -793,20 +809,9 @@ mod tests {
     fn a_briefly_failing_summary_write_is_retried_in_place() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        let shaky = Store::new(ShakyWrites::new(
-            std::mem::replace(f.store.database_mut(), Sqlite::migrated()),
-            2,
-        ));
-        let processor = Processor {
-            store: &shaky,
-            documents: &f.documents,
-            summarizer: &ExtractiveSummarizer,
-            clock: &f.clock,
-            config: &f.config,
-            memory: &f.memory,
-        };
+        let shaky = f.shaky_store(2);
         assert_eq!(
-            block_on(processor.process(&message, "lease-1")),
+            f.process_with(&shaky, &ExtractiveSummarizer, &message, "lease-1"),
             Outcome::Succeeded { attempt: 1 }
         );
         assert_eq!(
@@ -820,19 +825,8 @@ mod tests {
     fn a_summary_write_that_keeps_failing_waits_for_the_lease() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        let shaky = Store::new(ShakyWrites::new(
-            std::mem::replace(f.store.database_mut(), Sqlite::migrated()),
-            100,
-        ));
-        let processor = Processor {
-            store: &shaky,
-            documents: &f.documents,
-            summarizer: &ExtractiveSummarizer,
-            clock: &f.clock,
-            config: &f.config,
-            memory: &f.memory,
-        };
-        let outcome = block_on(processor.process(&message, "lease-1"));
+        let shaky = f.shaky_store(100);
+        let outcome = f.process_with(&shaky, &ExtractiveSummarizer, &message, "lease-1");
         // The hand-back is a single statement and lands; the summary write never did.
         assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
         let row = block_on(shaky.job(&message.job_id)).unwrap().unwrap();

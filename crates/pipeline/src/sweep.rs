@@ -112,24 +112,11 @@ mod tests {
     use pollster::block_on;
 
     use super::*;
-    use crate::sqlite::Sqlite;
+    use crate::sqlite::{ManualClock, Sqlite};
     use crate::store::NewDocument;
     use crate::time::Millis;
 
     const T0: Millis = 1_795_381_560_000;
-
-    struct Clock0(Cell<Millis>);
-    impl Clock for Clock0 {
-        fn now_ms(&self) -> Millis {
-            self.0.get()
-        }
-        fn random_unit(&self) -> f64 {
-            0.0
-        }
-        async fn sleep(&self, ms: u64) {
-            self.0.set(self.0.get() + ms as Millis);
-        }
-    }
 
     #[derive(Default)]
     struct Recorder {
@@ -189,7 +176,7 @@ mod tests {
         let store = Store::new(Sqlite::migrated());
         let jobs: Vec<_> = (0..5).map(|_| add_job(&store)).collect();
         let recorder = Recorder::default();
-        let clock = Clock0(Cell::new(T0 + 60_000));
+        let clock = ManualClock(Cell::new(T0 + 60_000));
 
         let report = block_on(sweep(&store, &recorder, &recorder, &clock, &config()));
         assert_eq!(
@@ -221,7 +208,7 @@ mod tests {
         add_job(&store);
         let recorder = Recorder::default();
         recorder.fail_send.set(true);
-        let clock = Clock0(Cell::new(T0 + 60_000));
+        let clock = ManualClock(Cell::new(T0 + 60_000));
         let report = block_on(sweep(&store, &recorder, &recorder, &clock, &config()));
         assert_eq!(report.requeued, 0);
         assert_eq!(report.errors, ["queue send failed: queue is down"]);
@@ -240,14 +227,14 @@ mod tests {
         block_on(store.begin_upload(&orphan, &RequestId::generate(), T0)).unwrap();
         let recorder = Recorder::default();
 
-        let early = Clock0(Cell::new(T0 + 3_599_999));
+        let early = ManualClock(Cell::new(T0 + 3_599_999));
         block_on(sweep(&store, &recorder, &recorder, &early, &config()));
         assert!(
             recorder.deleted.borrow().is_empty(),
             "too young to be an orphan"
         );
 
-        let late = Clock0(Cell::new(T0 + 3_600_000));
+        let late = ManualClock(Cell::new(T0 + 3_600_000));
         let report = block_on(sweep(&store, &recorder, &recorder, &late, &config()));
         assert_eq!(report.orphans_removed, 1);
         assert_eq!(*recorder.deleted.borrow(), [orphan.object_key()]);
