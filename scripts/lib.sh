@@ -15,7 +15,6 @@ export WRANGLER_SEND_METRICS=false
 export DOCPIPE_STATE="${DOCPIPE_STATE:-$ROOT/.wrangler/state}"
 
 WORKERS=(upload summarizer)
-WRANGLER_CONFIGS=(-c wrangler/upload.toml -c wrangler/summarizer.toml)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

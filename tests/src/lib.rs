@@ -101,12 +101,7 @@ fn spawn_dev(
 
 /// Starts the pipeline's Workers as `options` lays them out.
 fn spawn(dir: &Path, options: &Options, port: u16, inspector: u16) -> Result<(Child, PathBuf)> {
-    let [upload, summarizer] = write_configs(dir, options)?;
-    let configs = if options.summarizer_alone {
-        vec![summarizer]
-    } else {
-        vec![upload, summarizer]
-    };
+    let configs = write_configs(dir, options)?;
     spawn_dev(dir, &configs, port, inspector)
 }
 
@@ -217,6 +212,8 @@ pub struct Options {
     pub max_retries: Option<u32>,
     /// Runs the summarizer Worker alone (so its own fetch handler is reachable).
     pub summarizer_alone: bool,
+    /// Summarizes with Workers AI through the local stand-in (`tests/standin/ai.js`).
+    pub ai_standin: bool,
 }
 
 impl Options {
@@ -226,57 +223,52 @@ impl Options {
             ..Self::default()
         }
     }
+
+    /// Workers AI through the stand-in, with `vars` for every Worker (the stand-in's too).
+    pub fn ai_standin(vars: Vec<String>) -> Self {
+        Self {
+            vars,
+            ai_standin: true,
+            ..Self::default()
+        }
+    }
 }
 
-/// Writes both wrangler configs into `dir` with `options` applied, and returns their paths.
-/// (`wrangler dev --var` reaches only the first Worker of a multi-config session.)
-fn write_configs(dir: &Path, options: &Options) -> Result<[PathBuf; 2]> {
-    let mut paths = Vec::new();
-    for worker in ["upload", "summarizer"] {
-        let source = root().join(format!("wrangler/{worker}.toml"));
-        let mut config: toml::Table = std::fs::read_to_string(&source)?.parse()?;
-        let absolute = |relative: &str| root().join("wrangler").join(relative);
-        if let Some(toml::Value::String(main)) = config.get("main") {
-            let main = absolute(main).to_string_lossy().into_owned();
-            config.insert("main".into(), main.into());
-        }
-        if let Some(toml::Value::Array(databases)) = config.get_mut("d1_databases") {
-            for database in databases.iter_mut().filter_map(toml::Value::as_table_mut) {
-                if let Some(toml::Value::String(dir)) = database.get("migrations_dir") {
-                    let dir = absolute(dir).to_string_lossy().into_owned();
-                    database.insert("migrations_dir".into(), dir.into());
-                }
-            }
-        }
-        let vars = config
-            .entry("vars")
-            .or_insert_with(|| toml::Table::new().into());
-        if let toml::Value::Table(vars) = vars {
-            for pair in &options.vars {
-                let (name, value) = pair.split_once(':').context("vars are NAME:value")?;
-                vars.insert(name.into(), value.into());
-            }
-        }
-        if let Some(toml::Value::Table(queues)) = config.get_mut("queues")
-            && let Some(toml::Value::Array(consumers)) = queues.get_mut("consumers")
-        {
-            for consumer in consumers.iter_mut().filter_map(toml::Value::as_table_mut) {
-                if consumer.get("queue").and_then(toml::Value::as_str) != Some("docpipe-jobs") {
-                    continue;
-                }
-                if let Some(size) = options.max_batch_size {
-                    consumer.insert("max_batch_size".into(), i64::from(size).into());
-                }
-                if let Some(retries) = options.max_retries {
-                    consumer.insert("max_retries".into(), i64::from(retries).into());
-                }
-            }
-        }
-        let path = dir.join(format!("{worker}.toml"));
-        std::fs::write(&path, toml::to_string(&config)?)?;
-        paths.push(path);
+/// Writes the configs of this run into `dir/config` with `scripts/wrangler-configs.mjs` (the
+/// generator `scripts/dev` uses) and returns their paths, the upload Worker's first.
+fn write_configs(dir: &Path, options: &Options) -> Result<Vec<PathBuf>> {
+    let mut command = Command::new("node");
+    command
+        .current_dir(root())
+        .arg("scripts/wrangler-configs.mjs")
+        .arg("--out")
+        .arg(dir.join("config"))
+        .args(["--ai", if options.ai_standin { "standin" } else { "off" }]);
+    for pair in &options.vars {
+        let (name, value) = pair.split_once(':').context("vars are NAME:value")?;
+        command.arg(format!("--var={name}={value}"));
     }
-    Ok([paths[0].clone(), paths[1].clone()])
+    if let Some(size) = options.max_batch_size {
+        command.args(["--batch-size", &size.to_string()]);
+    }
+    if let Some(retries) = options.max_retries {
+        command.args(["--max-retries", &retries.to_string()]);
+    }
+    if options.summarizer_alone {
+        command.args(["--only", "summarizer"]);
+    }
+    let output = command
+        .output()
+        .context("running scripts/wrangler-configs.mjs")?;
+    ensure!(
+        output.status.success(),
+        "writing the configs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect())
 }
 
 impl Pipeline {
@@ -421,19 +413,20 @@ impl Pipeline {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The calls the Workers AI stand-in got, as it logged them (`model`, `options`,
+    /// `input_keys`, `roles`, `max_completion_tokens`, `chat_template_kwargs`, `input_chars`,
+    /// `outcome`, `error`, `usage`), oldest first, across restarts.
+    pub fn ai_standin_calls(&self) -> Vec<Value> {
+        log_events(&self.all_logs())
+            .into_iter()
+            .filter(|event| event["fields"]["message"] == "ai-standin call")
+            .map(|event| event["fields"].clone())
+            .collect()
+    }
+
     /// The JSON log lines the Workers wrote.
     pub fn log_events(&self) -> Vec<Value> {
-        self.logs()
-            .lines()
-            .filter_map(|line| line.find("{\"timestamp\"").map(|at| &line[at..]))
-            // wrangler may decorate a line after the JSON (colors for warnings): read one value.
-            .filter_map(|json| {
-                serde_json::Deserializer::from_str(json)
-                    .into_iter::<Value>()
-                    .next()?
-                    .ok()
-            })
-            .collect()
+        log_events(&self.logs())
     }
 
     pub fn get(&self, path: &str) -> Result<HttpResponse> {
@@ -598,6 +591,21 @@ impl Drop for Pipeline {
             );
         }
     }
+}
+
+/// The JSON log lines in `logs`: each Worker writes one JSON object per line, which wrangler
+/// prefixes with the Worker's name.
+fn log_events(logs: &str) -> Vec<Value> {
+    logs.lines()
+        .filter_map(|line| line.find("{\"timestamp\"").map(|at| &line[at..]))
+        // wrangler may decorate a line after the JSON (colors for warnings): read one value.
+        .filter_map(|json| {
+            serde_json::Deserializer::from_str(json)
+                .into_iter::<Value>()
+                .next()?
+                .ok()
+        })
+        .collect()
 }
 
 fn group_alive(group: u32) -> bool {

@@ -6,10 +6,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use std::collections::HashMap;
+
+use anyhow::{Result, bail, ensure};
 use serde_json::Value;
 
-use crate::request;
+use crate::{Pipeline, eventually, request};
 
 /// A generated document.
 #[derive(Debug, Clone)]
@@ -167,4 +169,77 @@ fn upload_one(
             }
         }
     }
+}
+
+/// What D1 says about a finished run.
+#[derive(Debug)]
+pub struct Tally {
+    pub accepted: usize,
+    pub documents: i64,
+    pub jobs_succeeded: i64,
+    pub summaries: i64,
+    pub lost: usize,
+    pub duplicated: usize,
+}
+
+impl Tally {
+    /// Fails unless each of `expected` accepted documents has exactly one summary.
+    #[allow(clippy::panic)] // Fails the test that calls it.
+    pub fn assert_exactly_once(&self, expected: usize) {
+        let n = expected as i64;
+        assert_eq!(self.accepted, expected, "{self:?}");
+        assert_eq!(
+            self.documents, n,
+            "one document row per accepted upload: {self:?}"
+        );
+        assert_eq!(self.jobs_succeeded, n, "{self:?}");
+        assert_eq!(self.summaries, n, "{self:?}");
+        assert_eq!((self.lost, self.duplicated), (0, 0), "{self:?}");
+    }
+}
+
+/// Polls until every job is finished (calling `tick` on each poll), then checks D1 against
+/// the accepted uploads: which documents have no summary, and which have more than one.
+pub fn tally(
+    pipeline: &Pipeline,
+    run: &UploadRun,
+    timeout: Duration,
+    mut tick: impl FnMut() -> Result<()>,
+) -> Result<Tally> {
+    eventually(timeout, || {
+        tick()?;
+        let unfinished = pipeline
+            .peek_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
+        Ok((unfinished == 0).then_some(()))
+    })?;
+    let rows = pipeline.sql("SELECT document_id, job_id FROM summaries")?;
+    let mut per_document: HashMap<String, Vec<String>> = HashMap::new();
+    for row in &rows {
+        per_document
+            .entry(row["document_id"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(row["job_id"].as_str().unwrap_or_default().to_owned());
+    }
+    let mut lost = 0;
+    let mut duplicated = 0;
+    for accepted in &run.accepted {
+        let document = accepted["document_id"].as_str().unwrap_or_default();
+        match per_document.get(document).map(Vec::as_slice) {
+            None | Some([]) => lost += 1,
+            Some([job]) => ensure!(
+                accepted["job_id"] == job.as_str(),
+                "document {document} was summarized by job {job}, not the accepted one"
+            ),
+            Some(_) => duplicated += 1,
+        }
+    }
+    Ok(Tally {
+        accepted: run.accepted.len(),
+        documents: pipeline.sql_count("SELECT COUNT(*) FROM documents")?,
+        jobs_succeeded: pipeline
+            .sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'")?,
+        summaries: pipeline.sql_count("SELECT COUNT(*) FROM summaries")?,
+        lost,
+        duplicated,
+    })
 }

@@ -3,12 +3,12 @@
 
 #![allow(clippy::panic)] // Test helpers fail tests by panicking.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::AtomicU16;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use docpipe_e2e::load::{UploadRun, corpus, upload_all};
+use docpipe_e2e::load::{Tally, UploadRun, corpus, tally, upload_all};
 use docpipe_e2e::openai_fake::FakeOpenAi;
 use docpipe_e2e::{Options, Pipeline, eventually};
 use serde_json::Value;
@@ -16,72 +16,8 @@ use serde_json::Value;
 const DOCUMENTS: usize = 1_000;
 const CONCURRENCY: usize = 32;
 
-/// What D1 says about a finished run.
-#[derive(Debug)]
-struct Tally {
-    accepted: usize,
-    documents: i64,
-    jobs_succeeded: i64,
-    summaries: i64,
-    lost: usize,
-    duplicated: usize,
-}
-
-/// Polls until every job is finished, then checks D1 against the accepted uploads.
-fn tally(
-    pipeline: &Pipeline,
-    run: &UploadRun,
-    timeout: Duration,
-    mut tick: impl FnMut() -> Result<()>,
-) -> Result<Tally> {
-    eventually(timeout, || {
-        tick()?;
-        let unfinished = pipeline
-            .peek_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
-        Ok((unfinished == 0).then_some(()))
-    })?;
-    let rows = pipeline.sql("SELECT document_id, job_id FROM summaries")?;
-    let mut per_document: HashMap<String, Vec<String>> = HashMap::new();
-    for row in &rows {
-        per_document
-            .entry(row["document_id"].as_str().unwrap_or_default().to_owned())
-            .or_default()
-            .push(row["job_id"].as_str().unwrap_or_default().to_owned());
-    }
-    let mut lost = 0;
-    let mut duplicated = 0;
-    for accepted in &run.accepted {
-        let document = accepted["document_id"].as_str().unwrap_or_default();
-        match per_document.get(document).map(Vec::as_slice) {
-            None | Some([]) => lost += 1,
-            Some([job]) => ensure!(
-                accepted["job_id"] == job.as_str(),
-                "document {document} was summarized by job {job}, not the accepted one"
-            ),
-            Some(_) => duplicated += 1,
-        }
-    }
-    Ok(Tally {
-        accepted: run.accepted.len(),
-        documents: pipeline.sql_count("SELECT COUNT(*) FROM documents")?,
-        jobs_succeeded: pipeline
-            .sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'")?,
-        summaries: pipeline.sql_count("SELECT COUNT(*) FROM summaries")?,
-        lost,
-        duplicated,
-    })
-}
-
 fn assert_exactly_once(tally: &Tally) {
-    let n = DOCUMENTS as i64;
-    assert_eq!(tally.accepted, DOCUMENTS, "{tally:?}");
-    assert_eq!(
-        tally.documents, n,
-        "one document row per accepted upload: {tally:?}"
-    );
-    assert_eq!(tally.jobs_succeeded, n, "{tally:?}");
-    assert_eq!(tally.summaries, n, "{tally:?}");
-    assert_eq!((tally.lost, tally.duplicated), (0, 0), "{tally:?}");
+    tally.assert_exactly_once(DOCUMENTS);
 }
 
 fn distinct_ids(run: &UploadRun) -> usize {

@@ -6,10 +6,29 @@ use std::time::Duration;
 use docpipe_docproc::summarize::openai::{HttpClient, HttpReply};
 use docpipe_docproc::summarize::workers_ai::AiRunner;
 use futures_util::future::{Either, select};
+use js_sys::{Promise, Reflect};
 use serde_json::Value;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use worker::{AbortController, Ai, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+
+#[wasm_bindgen]
+extern "C" {
+    /// Whatever the `AI` binding is: Workers AI itself, or (locally) a service binding to a
+    /// stand-in exporting the same `run`. workers-rs's `Ai` insists on the constructor name
+    /// `Ai`, which a service binding does not have, and its `run` takes no options.
+    #[derive(Debug, Clone)]
+    type AiService;
+
+    #[wasm_bindgen(method, catch)]
+    fn run(
+        this: &AiService,
+        model: &str,
+        inputs: &JsValue,
+        options: &JsValue,
+    ) -> Result<Promise, JsValue>;
+}
 
 fn js_message(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
@@ -18,17 +37,55 @@ fn js_message(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// The `AI` binding. Inputs and outputs cross as JSON text, so objects stay plain objects.
+fn js_json(value: &Value) -> Result<JsValue, String> {
+    js_sys::JSON::parse(&value.to_string()).map_err(|e| js_message(&e))
+}
+
+/// The `AI` binding, with a deadline per call. Inputs and outputs cross as JSON text, so
+/// objects stay plain objects.
 #[derive(Debug)]
-pub struct AiBinding(pub Ai);
+pub struct AiBinding {
+    service: AiService,
+    timeout: Duration,
+}
+
+impl AiBinding {
+    /// The binding named `name`: any object with a `run` method.
+    pub fn from_env(env: &Env, name: &str, timeout: Duration) -> Result<Self, String> {
+        let binding =
+            Reflect::get(env.as_ref(), &JsValue::from_str(name)).map_err(|e| js_message(&e))?;
+        if binding.is_undefined() || binding.is_null() {
+            return Err(format!("there is no binding named {name}"));
+        }
+        let run = Reflect::get(&binding, &JsValue::from_str("run")).map_err(|e| js_message(&e))?;
+        if !run.is_function() {
+            return Err(format!("binding {name} has no run method"));
+        }
+        Ok(Self {
+            service: binding.unchecked_into(),
+            timeout,
+        })
+    }
+}
 
 impl AiRunner for AiBinding {
-    async fn run(&self, model: &str, input: Value) -> Result<Value, String> {
-        let input = js_sys::JSON::parse(&input.to_string()).map_err(|e| js_message(&e))?;
-        let binding: &worker::worker_sys::Ai = self.0.as_ref().unchecked_ref();
-        let output = JsFuture::from(binding.run(model, input))
-            .await
+    async fn run(&self, model: &str, input: Value, options: Value) -> Result<Value, String> {
+        let promise = self
+            .service
+            .run(model, &js_json(&input)?, &js_json(&options)?)
             .map_err(|e| js_message(&e))?;
+        let call = JsFuture::from(promise);
+        let deadline = Delay::from(self.timeout);
+        let output = match select(call, deadline).await {
+            Either::Left((output, _)) => output.map_err(|e| js_message(&e))?,
+            // Reads as Workers AI's own timeout (3007), so the job is retried later.
+            Either::Right(((), _)) => {
+                return Err(format!(
+                    "3007: no answer within {} s (AI_TIMEOUT_SECONDS)",
+                    self.timeout.as_secs()
+                ));
+            }
+        };
         let text = js_sys::JSON::stringify(&output)
             .map_err(|e| js_message(&e))?
             .as_string()

@@ -13,6 +13,7 @@ fn js(value: &SqlValue) -> JsValue {
         SqlValue::Null => JsValue::NULL,
         // D1 numbers are JavaScript numbers; every integer docpipe stores is far below 2^53.
         SqlValue::Integer(i) => JsValue::from_f64(*i as f64),
+        SqlValue::Real(f) => JsValue::from_f64(*f),
         SqlValue::Text(s) => JsValue::from_str(s),
     }
 }

@@ -3,6 +3,8 @@
 
 use std::str::FromStr;
 
+use docpipe_docproc::summarize::models::{DEFAULT_MODEL, check_not_retired};
+use docpipe_docproc::summarize::workers_ai::{Gateway, RunOptions};
 use docpipe_docproc::{ExtractLimits, SummaryOptions};
 
 /// Binding and var names, shared by both Workers and their wrangler configs.
@@ -33,6 +35,11 @@ pub mod names {
     pub const AI_MODEL: &str = "AI_MODEL";
     pub const AI_MAX_CALLS: &str = "AI_MAX_CALLS";
     pub const AI_TIMEOUT_SECONDS: &str = "AI_TIMEOUT_SECONDS";
+    pub const AI_MAX_INPUT_TOKENS: &str = "AI_MAX_INPUT_TOKENS";
+    pub const AI_REJECT_IF_BUSY: &str = "AI_REJECT_IF_BUSY";
+    pub const AI_GATEWAY_ID: &str = "AI_GATEWAY_ID";
+    pub const AI_GATEWAY_SKIP_CACHE: &str = "AI_GATEWAY_SKIP_CACHE";
+    pub const AI_GATEWAY_CACHE_TTL: &str = "AI_GATEWAY_CACHE_TTL";
     pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
     pub const OPENAI_MODEL: &str = "OPENAI_MODEL";
     pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
@@ -46,7 +53,13 @@ pub enum BackendChoice {
     /// Built in, no network: the local default.
     Extractive,
     /// The Workers AI binding (`AI`), production's default.
-    WorkersAi { model: String },
+    WorkersAi {
+        model: String,
+        /// The binding's options: AI Gateway, `rejectIfBusy`.
+        options: RunOptions,
+        /// A cap on one call's input tokens, below the model's window.
+        max_input_tokens: Option<usize>,
+    },
     /// An OpenAI-compatible chat-completions server (AI Gateway, a self-hosted model).
     OpenAi {
         base_url: String,
@@ -70,10 +83,42 @@ impl BackendChoice {
         };
         match name.trim() {
             "extractive" => Ok(BackendChoice::Extractive),
-            "workers-ai" => Ok(BackendChoice::WorkersAi {
-                model: lookup(names::AI_MODEL)
-                    .unwrap_or_else(|| "@cf/facebook/bart-large-cnn".into()),
-            }),
+            "workers-ai" => {
+                let model = lookup(names::AI_MODEL)
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| DEFAULT_MODEL.into());
+                check_not_retired(&model).map_err(|e| ConfigError {
+                    name: names::AI_MODEL,
+                    value: model.clone(),
+                    reason: e.to_string(),
+                })?;
+                let gateway = match lookup(names::AI_GATEWAY_ID).filter(|id| !id.trim().is_empty())
+                {
+                    Some(id) => Some(Gateway {
+                        id: id.trim().to_owned(),
+                        skip_cache: var(lookup, names::AI_GATEWAY_SKIP_CACHE, false, |_| Ok(()))?,
+                        cache_ttl_seconds: optional(
+                            lookup,
+                            names::AI_GATEWAY_CACHE_TTL,
+                            between(1, 31_536_000),
+                        )?,
+                    }),
+                    None => None,
+                };
+                Ok(BackendChoice::WorkersAi {
+                    model,
+                    options: RunOptions {
+                        gateway,
+                        reject_if_busy: var(lookup, names::AI_REJECT_IF_BUSY, true, |_| Ok(()))?,
+                    },
+                    max_input_tokens: optional(
+                        lookup,
+                        names::AI_MAX_INPUT_TOKENS,
+                        between(256, 10_000_000),
+                    )?,
+                })
+            }
             "openai" => {
                 let base_url = required(names::OPENAI_BASE_URL)?;
                 if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
@@ -122,9 +167,20 @@ fn var<T: FromStr>(
 where
     T::Err: std::fmt::Display,
 {
-    let Some(raw) = lookup(name) else {
-        return Ok(default);
-    };
+    match lookup(name) {
+        None => Ok(default),
+        Some(raw) => parse_var(name, raw, valid),
+    }
+}
+
+fn parse_var<T: FromStr>(
+    name: &'static str,
+    raw: String,
+    valid: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
     let invalid = |reason: String| ConfigError {
         name,
         value: raw.clone(),
@@ -136,6 +192,21 @@ where
         .map_err(|e| invalid(e.to_string()))?;
     valid(&value).map_err(invalid)?;
     Ok(value)
+}
+
+/// A var that has no default: `None` when absent or blank.
+fn optional<T: FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    valid: impl Fn(&T) -> Result<(), String>,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match lookup(name).filter(|raw| !raw.trim().is_empty()) {
+        None => Ok(None),
+        Some(raw) => parse_var(name, raw, valid).map(Some),
+    }
 }
 
 fn at_least<T: PartialOrd + std::fmt::Display>(min: T) -> impl Fn(&T) -> Result<(), String> {
@@ -390,7 +461,12 @@ mod tests {
         assert_eq!(
             config.backend,
             BackendChoice::WorkersAi {
-                model: "@cf/facebook/bart-large-cnn".into()
+                model: "@cf/zai-org/glm-4.7-flash".into(),
+                options: RunOptions {
+                    gateway: None,
+                    reject_if_busy: true
+                },
+                max_input_tokens: None,
             }
         );
         let config = SummarizerConfig::from_vars(vars(&[
@@ -408,6 +484,78 @@ mod tests {
                 api_key: Some("k".into()),
                 window_tokens: 4_096
             }
+        );
+    }
+
+    #[test]
+    fn workers_ai_reads_the_gateway_and_its_options() {
+        let config = SummarizerConfig::from_vars(vars(&[
+            ("SUMMARIZER_BACKEND", "workers-ai"),
+            ("AI_MODEL", "@cf/google/gemma-4-26b-a4b-it"),
+            ("AI_GATEWAY_ID", "docpipe"),
+            ("AI_GATEWAY_SKIP_CACHE", "true"),
+            ("AI_GATEWAY_CACHE_TTL", "3600"),
+            ("AI_REJECT_IF_BUSY", "false"),
+            ("AI_MAX_INPUT_TOKENS", "20000"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.backend,
+            BackendChoice::WorkersAi {
+                model: "@cf/google/gemma-4-26b-a4b-it".into(),
+                options: RunOptions {
+                    gateway: Some(Gateway {
+                        id: "docpipe".into(),
+                        skip_cache: true,
+                        cache_ttl_seconds: Some(3_600)
+                    }),
+                    reject_if_busy: false
+                },
+                max_input_tokens: Some(20_000),
+            }
+        );
+        let err = SummarizerConfig::from_vars(vars(&[
+            ("SUMMARIZER_BACKEND", "workers-ai"),
+            ("AI_GATEWAY_ID", "docpipe"),
+            ("AI_GATEWAY_CACHE_TTL", "-5"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "AI_GATEWAY_CACHE_TTL");
+        // A blank gateway id is no gateway.
+        let config = SummarizerConfig::from_vars(vars(&[
+            ("SUMMARIZER_BACKEND", "workers-ai"),
+            ("AI_GATEWAY_ID", " "),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            config.backend,
+            BackendChoice::WorkersAi {
+                options: RunOptions { gateway: None, .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_retired_model_is_refused_naming_its_replacement() {
+        let err = SummarizerConfig::from_vars(vars(&[
+            ("SUMMARIZER_BACKEND", "workers-ai"),
+            ("AI_MODEL", "@cf/facebook/bart-large-cnn"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "AI_MODEL");
+        assert!(
+            err.to_string()
+                .contains("retired from Workers AI on 2026-05-30; use @cf/zai-org/glm-4.7-flash"),
+            "{err}"
+        );
+        // A model docpipe does not know is not refused.
+        assert!(
+            SummarizerConfig::from_vars(vars(&[
+                ("SUMMARIZER_BACKEND", "workers-ai"),
+                ("AI_MODEL", "@cf/someone/brand-new-model"),
+            ]))
+            .is_ok()
         );
     }
 

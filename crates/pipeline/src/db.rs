@@ -14,7 +14,14 @@ use crate::time::Clock;
 pub enum SqlValue {
     Null,
     Integer(i64),
+    Real(f64),
     Text(String),
+}
+
+impl From<f64> for SqlValue {
+    fn from(v: f64) -> Self {
+        SqlValue::Real(v)
+    }
 }
 
 impl From<i64> for SqlValue {

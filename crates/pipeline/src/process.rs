@@ -5,6 +5,7 @@
 //! Errors stop at the job: a bad document fails its own job with a readable error, a transient
 //! problem hands the job back for a later attempt, and neither affects other messages.
 
+use docpipe_docproc::summarize::Usage;
 use docpipe_docproc::{ExtractiveSummarizer, Input, SummarizeError, Summarizer, extract_text};
 use docpipe_jobs::{ContentType, DocumentId, JobId, JobMessage};
 use tracing::warn;
@@ -173,7 +174,7 @@ where
         };
         if attempt > self.config.retry.max_attempts {
             let error = format!("gave up after {} attempts", self.config.retry.max_attempts);
-            return self.fail(job, lease_id, error).await;
+            return self.fail(job, lease_id, error, &Usage::default()).await;
         }
 
         let bytes = size_bytes.min(self.config.max_document_bytes);
@@ -181,11 +182,18 @@ where
             .memory
             .reserve(bytes.saturating_mul(MEMORY_PER_DOCUMENT_BYTE))
             .await;
-        match self.run(&document_id, attempt, lease_write_ms).await {
+        // Model calls of this attempt, recorded with whatever ends it.
+        let mut usage = Usage::default();
+        match self
+            .run(&document_id, attempt, lease_write_ms, &mut usage)
+            .await
+        {
             Ok(completion) => {
                 let now = self.clock.now_ms();
                 let stored = self
-                    .finishing_write(|| self.store.complete(job, lease_id, &completion, now))
+                    .finishing_write(|| {
+                        self.store.complete(job, lease_id, &completion, &usage, now)
+                    })
                     .await;
                 match stored {
                     Ok(true) => Outcome::Succeeded { attempt },
@@ -193,19 +201,16 @@ where
                         reason: "lease was lost before the summary was stored".into(),
                     },
                     Err(e) => {
-                        self.handle_transient(
-                            job,
-                            lease_id,
-                            attempt,
-                            format!("storing the summary: {e}"),
-                        )
-                        .await
+                        let error = format!("storing the summary: {e}");
+                        self.handle_transient(job, lease_id, attempt, error, &usage)
+                            .await
                     }
                 }
             }
-            Err(Stop::Permanent(error)) => self.fail(job, lease_id, error).await,
+            Err(Stop::Permanent(error)) => self.fail(job, lease_id, error, &usage).await,
             Err(Stop::Transient(error)) => {
-                self.handle_transient(job, lease_id, attempt, error).await
+                self.handle_transient(job, lease_id, attempt, error, &usage)
+                    .await
             }
         }
     }
@@ -216,6 +221,7 @@ where
         document_id: &DocumentId,
         attempt: u32,
         lease_write_ms: i64,
+        usage: &mut Usage,
     ) -> Result<Completion, Stop> {
         let fetch_started = self.clock.now_ms();
         let document = self
@@ -243,7 +249,11 @@ where
             .await?;
         let summarize_started = self.clock.now_ms();
         let options = &self.config.summary;
-        let (summary, fallback) = match self.summarizer.summarize(&extracted.text, options).await {
+        let summarized = self
+            .summarizer
+            .summarize(&extracted.text, options, usage)
+            .await;
+        let (summary, fallback) = match summarized {
             Ok(summary) => (summary, None),
             Err(SummarizeError::NothingToSummarize) => {
                 return Err(Stop::Permanent(
@@ -258,7 +268,7 @@ where
             Err(e) => {
                 warn!(error = %e, attempt, "summarizer failed; falling back to extractive");
                 let summary = ExtractiveSummarizer
-                    .summarize(&extracted.text, options)
+                    .summarize(&extracted.text, options, usage)
                     .await
                     .map_err(|e| Stop::Permanent(e.to_string()))?;
                 (
@@ -307,10 +317,10 @@ where
         }
     }
 
-    async fn fail(&self, job: &JobId, lease_id: &str, error: String) -> Outcome {
+    async fn fail(&self, job: &JobId, lease_id: &str, error: String, usage: &Usage) -> Outcome {
         let now = self.clock.now_ms();
         match self
-            .finishing_write(|| self.store.fail(job, lease_id, &error, now))
+            .finishing_write(|| self.store.fail(job, lease_id, &error, usage, now))
             .await
         {
             Ok(true) => Outcome::Failed { error },
@@ -329,10 +339,11 @@ where
         lease_id: &str,
         attempt: u32,
         error: String,
+        usage: &Usage,
     ) -> Outcome {
         if attempt >= self.config.retry.max_attempts {
             let error = format!("gave up after {attempt} attempts: {error}");
-            return self.fail(job, lease_id, error).await;
+            return self.fail(job, lease_id, error, usage).await;
         }
         let now = self.clock.now_ms();
         let delay_ms = self
@@ -342,7 +353,7 @@ where
         match self
             .finishing_write(|| {
                 self.store
-                    .release(job, lease_id, &error, now + delay_ms, now)
+                    .release(job, lease_id, &error, usage, now + delay_ms, now)
             })
             .await
         {
@@ -406,7 +417,8 @@ mod tests {
         }
     }
 
-    /// Fails transiently for its first `failures` calls, then summarizes extractively.
+    /// Fails transiently for its first `failures` calls, then summarizes extractively. Each
+    /// call counts as one model call of 100 input tokens costing a cent.
     struct Flaky {
         failures: Cell<u32>,
     }
@@ -416,7 +428,15 @@ mod tests {
             &self,
             text: &str,
             options: &SummaryOptions,
+            usage: &mut Usage,
         ) -> Result<Summary, SummarizeError> {
+            usage.add(&Usage {
+                model: Some("test-model".into()),
+                calls: 1,
+                input_tokens: 100,
+                output_tokens: 0,
+                cost_usd: Some(0.01),
+            });
             if self.failures.get() > 0 {
                 self.failures.set(self.failures.get() - 1);
                 return Err(SummarizeError::Unavailable {
@@ -424,7 +444,7 @@ mod tests {
                     reason: "out of capacity".into(),
                 });
             }
-            ExtractiveSummarizer.summarize(text, options).await
+            ExtractiveSummarizer.summarize(text, options, usage).await
         }
     }
 
@@ -660,6 +680,18 @@ mod tests {
             Outcome::Succeeded { attempt: 2 }
         );
         assert_eq!(f.summaries(), 1);
+        let db = f.store.database();
+        assert_eq!(
+            db.scalar_i64(
+                "SELECT ai_calls * 1000 + ai_input_tokens FROM jobs WHERE ai_model = 'test-model'"
+            ),
+            2 * 1_000 + 200,
+            "both attempts' calls are counted"
+        );
+        assert_eq!(
+            db.scalar_i64("SELECT CAST(ROUND(ai_cost_usd * 100) AS INTEGER) FROM jobs"),
+            2
+        );
     }
 
     #[test]
@@ -686,6 +718,11 @@ mod tests {
             ),
             1
         );
+        assert_eq!(
+            db.scalar_i64("SELECT ai_calls FROM jobs"),
+            3,
+            "the failed calls of all three attempts"
+        );
     }
 
     #[test]
@@ -696,6 +733,7 @@ mod tests {
                 &self,
                 _: &str,
                 _: &SummaryOptions,
+                _: &mut Usage,
             ) -> Result<Summary, SummarizeError> {
                 Err(SummarizeError::Failed {
                     backend: "openai".into(),
@@ -764,6 +802,7 @@ mod tests {
             &self,
             text: &str,
             options: &SummaryOptions,
+            usage: &mut Usage,
         ) -> Result<Summary, SummarizeError> {
             let mut yielded = false;
             std::future::poll_fn(|cx| {
@@ -776,7 +815,7 @@ mod tests {
                 }
             })
             .await;
-            ExtractiveSummarizer.summarize(text, options).await
+            ExtractiveSummarizer.summarize(text, options, usage).await
         }
     }
 

@@ -63,6 +63,7 @@ fn values(statement: &Statement) -> Vec<Value> {
         .map(|p| match p {
             SqlValue::Null => Value::Null,
             SqlValue::Integer(i) => Value::Integer(*i),
+            SqlValue::Real(f) => Value::Real(*f),
             SqlValue::Text(s) => Value::Text(s.clone()),
         })
         .collect()

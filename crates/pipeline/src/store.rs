@@ -8,6 +8,7 @@
 //!   (`queued`, for a retry). Finishing twice, or after losing the lease, changes nothing.
 //! - The summary is inserted in the same transaction as `succeeded`, keyed by job id.
 
+use docpipe_docproc::summarize::Usage;
 use docpipe_jobs::{DocumentId, JobId, JobStatus, RequestId};
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +152,30 @@ pub struct Completion {
 
 fn int(v: u64) -> SqlValue {
     SqlValue::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// Adds an attempt's model usage to the job's totals, if the attempt called a model and still
+/// holds the lease. `COALESCE(a + b, a, b)` adds to a total that may still be NULL.
+fn record_usage(job: &JobId, lease_id: &str, usage: &Usage) -> Option<Statement> {
+    (usage.calls > 0).then(|| {
+        Statement::new(
+            "UPDATE jobs SET ai_model = COALESCE(ai_model, ?3), \
+             ai_calls = COALESCE(ai_calls + ?4, ai_calls, ?4), \
+             ai_input_tokens = COALESCE(ai_input_tokens + ?5, ai_input_tokens, ?5), \
+             ai_output_tokens = COALESCE(ai_output_tokens + ?6, ai_output_tokens, ?6), \
+             ai_cost_usd = COALESCE(ai_cost_usd + ?7, ai_cost_usd, ?7) \
+             WHERE id = ?1 AND status = 'processing' AND lease_id = ?2",
+            vec![
+                job.to_string().into(),
+                lease_id.into(),
+                usage.model.clone().into(),
+                usage.calls.into(),
+                int(usage.input_tokens),
+                int(usage.output_tokens),
+                usage.cost_usd.into(),
+            ],
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -478,6 +503,7 @@ impl<D: Database> Store<D> {
         job: &JobId,
         lease_id: &str,
         completion: &Completion,
+        usage: &Usage,
         now: Millis,
     ) -> Result<bool, DbError> {
         let now = timestamp(now);
@@ -517,8 +543,29 @@ impl<D: Database> Store<D> {
                 completion.fetch_ms.into(),
             ],
         );
-        let changes = self.db.batch(vec![insert_summary, mark_succeeded]).await?;
-        Ok(changes.get(1).copied().unwrap_or(0) == 1)
+        let mut statements = vec![insert_summary];
+        statements.extend(record_usage(job, lease_id, usage));
+        statements.push(mark_succeeded);
+        let changes = self.db.batch(statements).await?;
+        Ok(changes.last().copied().unwrap_or(0) == 1)
+    }
+
+    /// Runs `finish` (a statement that ends the attempt) after recording the attempt's model
+    /// usage, in one transaction; returns whether `finish` changed the job.
+    async fn finish_with_usage(
+        &self,
+        job: &JobId,
+        lease_id: &str,
+        usage: &Usage,
+        finish: Statement,
+    ) -> Result<bool, DbError> {
+        match record_usage(job, lease_id, usage) {
+            None => Ok(self.db.execute(finish).await? == 1),
+            Some(record) => {
+                let changes = self.db.batch(vec![record, finish]).await?;
+                Ok(changes.last().copied().unwrap_or(0) == 1)
+            }
+        }
     }
 
     /// Marks the job `failed` with a readable error, if this lease still holds it.
@@ -527,23 +574,21 @@ impl<D: Database> Store<D> {
         job: &JobId,
         lease_id: &str,
         error: &str,
+        usage: &Usage,
         now: Millis,
     ) -> Result<bool, DbError> {
-        let changes = self
-            .db
-            .execute(Statement::new(
-                "UPDATE jobs SET status = 'failed', error = ?1, lease_id = NULL, \
-                 lease_expires_at = NULL, finished_at = ?2, updated_at = ?2 \
-                 WHERE id = ?3 AND status = 'processing' AND lease_id = ?4",
-                vec![
-                    error.into(),
-                    timestamp(now).into(),
-                    job.to_string().into(),
-                    lease_id.into(),
-                ],
-            ))
-            .await?;
-        Ok(changes == 1)
+        let finish = Statement::new(
+            "UPDATE jobs SET status = 'failed', error = ?1, lease_id = NULL, \
+             lease_expires_at = NULL, finished_at = ?2, updated_at = ?2 \
+             WHERE id = ?3 AND status = 'processing' AND lease_id = ?4",
+            vec![
+                error.into(),
+                timestamp(now).into(),
+                job.to_string().into(),
+                lease_id.into(),
+            ],
+        );
+        self.finish_with_usage(job, lease_id, usage, finish).await
     }
 
     /// Hands the job back to `queued` after a transient failure, due again at `retry_at`.
@@ -552,25 +597,23 @@ impl<D: Database> Store<D> {
         job: &JobId,
         lease_id: &str,
         error: &str,
+        usage: &Usage,
         retry_at: Millis,
         now: Millis,
     ) -> Result<bool, DbError> {
-        let changes = self
-            .db
-            .execute(Statement::new(
-                "UPDATE jobs SET status = 'queued', error = ?1, lease_id = NULL, \
-                 lease_expires_at = NULL, available_at = ?2, updated_at = ?3 \
-                 WHERE id = ?4 AND status = 'processing' AND lease_id = ?5",
-                vec![
-                    error.into(),
-                    timestamp(retry_at).into(),
-                    timestamp(now).into(),
-                    job.to_string().into(),
-                    lease_id.into(),
-                ],
-            ))
-            .await?;
-        Ok(changes == 1)
+        let finish = Statement::new(
+            "UPDATE jobs SET status = 'queued', error = ?1, lease_id = NULL, \
+             lease_expires_at = NULL, available_at = ?2, updated_at = ?3 \
+             WHERE id = ?4 AND status = 'processing' AND lease_id = ?5",
+            vec![
+                error.into(),
+                timestamp(retry_at).into(),
+                timestamp(now).into(),
+                job.to_string().into(),
+                lease_id.into(),
+            ],
+        );
+        self.finish_with_usage(job, lease_id, usage, finish).await
     }
 }
 
@@ -675,6 +718,13 @@ mod tests {
     use pollster::block_on;
 
     const T0: Millis = 1_795_381_560_000;
+    const NO_USAGE: Usage = Usage {
+        model: None,
+        calls: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: None,
+    };
     const LEASE: i64 = 60_000;
 
     fn document(id: DocumentId) -> NewDocument {
@@ -779,10 +829,14 @@ mod tests {
     fn only_the_lease_holder_can_finish_and_finishing_twice_is_a_no_op() {
         let (store, doc, job) = store_with_job();
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
-        assert!(!block_on(store.complete(&job, "intruder", &completion("x"), T0)).unwrap());
-        assert!(block_on(store.complete(&job, "a", &completion("first"), T0)).unwrap());
-        assert!(!block_on(store.complete(&job, "a", &completion("second"), T0)).unwrap());
-        assert!(!block_on(store.fail(&job, "a", "late failure", T0)).unwrap());
+        assert!(
+            !block_on(store.complete(&job, "intruder", &completion("x"), &NO_USAGE, T0)).unwrap()
+        );
+        assert!(block_on(store.complete(&job, "a", &completion("first"), &NO_USAGE, T0)).unwrap());
+        assert!(
+            !block_on(store.complete(&job, "a", &completion("second"), &NO_USAGE, T0)).unwrap()
+        );
+        assert!(!block_on(store.fail(&job, "a", "late failure", &NO_USAGE, T0)).unwrap());
 
         let row = block_on(store.job(&job)).unwrap().unwrap();
         assert_eq!(row.status, "succeeded");
@@ -803,10 +857,10 @@ mod tests {
     fn succeeded_job_never_moves_back() {
         let (store, _, job) = store_with_job();
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
-        block_on(store.complete(&job, "a", &completion("done"), T0)).unwrap();
+        block_on(store.complete(&job, "a", &completion("done"), &NO_USAGE, T0)).unwrap();
         let later = block_on(store.acquire_lease(&job, "b", T0 + 10 * LEASE, LEASE)).unwrap();
         assert_eq!(later, LeaseOutcome::Finished(JobStatus::Succeeded));
-        assert!(!block_on(store.release(&job, "a", "x", T0, T0)).unwrap());
+        assert!(!block_on(store.release(&job, "a", "x", &NO_USAGE, T0, T0)).unwrap());
         assert_eq!(
             block_on(store.job(&job)).unwrap().unwrap().status,
             "succeeded"
@@ -818,8 +872,12 @@ mod tests {
         let (store, _, job) = store_with_job();
         block_on(store.acquire_lease(&job, "slow", T0, LEASE)).unwrap();
         block_on(store.acquire_lease(&job, "fast", T0 + LEASE + 1, LEASE)).unwrap();
-        assert!(block_on(store.complete(&job, "fast", &completion("fast"), T0)).unwrap());
-        assert!(!block_on(store.complete(&job, "slow", &completion("slow"), T0)).unwrap());
+        assert!(
+            block_on(store.complete(&job, "fast", &completion("fast"), &NO_USAGE, T0)).unwrap()
+        );
+        assert!(
+            !block_on(store.complete(&job, "slow", &completion("slow"), &NO_USAGE, T0)).unwrap()
+        );
         assert_eq!(
             store
                 .database()
@@ -829,10 +887,64 @@ mod tests {
     }
 
     #[test]
+    fn model_usage_adds_up_over_attempts_and_only_the_lease_holder_records_it() {
+        let (store, _, job) = store_with_job();
+        let usage = |calls, tokens, cost| Usage {
+            model: Some("@cf/zai-org/glm-4.7-flash".into()),
+            calls,
+            input_tokens: tokens,
+            output_tokens: tokens / 10,
+            cost_usd: cost,
+        };
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        assert!(
+            block_on(store.release(&job, "a", "3040", &usage(2, 1_000, Some(0.5)), T0, T0))
+                .unwrap()
+        );
+        block_on(store.acquire_lease(&job, "b", T0 + 1, LEASE)).unwrap();
+        assert!(
+            !block_on(store.fail(&job, "a", "stale", &usage(9, 9, Some(9.0)), T0)).unwrap(),
+            "a lost lease records nothing"
+        );
+        assert!(
+            block_on(store.complete(&job, "b", &completion("ok"), &usage(1, 500, Some(0.25)), T0))
+                .unwrap()
+        );
+        let db = store.database();
+        assert_eq!(
+            db.scalar_i64(
+                "SELECT ai_calls * 100000 + ai_input_tokens * 10 + ai_output_tokens / 10 FROM jobs"
+            ),
+            3 * 100_000 + 1_500 * 10 + 15
+        );
+        assert_eq!(
+            db.scalar_i64("SELECT CAST(ai_cost_usd * 100 AS INTEGER) FROM jobs"),
+            75
+        );
+        assert_eq!(
+            db.scalar_i64("SELECT COUNT(*) FROM jobs WHERE ai_model = '@cf/zai-org/glm-4.7-flash'"),
+            1
+        );
+    }
+
+    #[test]
+    fn an_attempt_without_model_calls_leaves_usage_empty() {
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        block_on(store.complete(&job, "a", &completion("ok"), &NO_USAGE, T0)).unwrap();
+        assert_eq!(
+            store.database().scalar_i64(
+                "SELECT COUNT(*) FROM jobs WHERE ai_calls IS NULL AND ai_cost_usd IS NULL"
+            ),
+            1
+        );
+    }
+
+    #[test]
     fn released_job_can_be_leased_again_and_keeps_its_error() {
         let (store, _, job) = store_with_job();
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
-        assert!(block_on(store.release(&job, "a", "AI busy", T0 + 5_000, T0)).unwrap());
+        assert!(block_on(store.release(&job, "a", "AI busy", &NO_USAGE, T0 + 5_000, T0)).unwrap());
         let row = block_on(store.job(&job)).unwrap().unwrap();
         assert_eq!(
             (row.status.as_str(), row.error.as_deref()),
@@ -853,7 +965,7 @@ mod tests {
             }
         );
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
-        block_on(store.fail(&job, "a", "not valid UTF-8", T0)).unwrap();
+        block_on(store.fail(&job, "a", "not valid UTF-8", &NO_USAGE, T0)).unwrap();
         assert_eq!(
             block_on(store.latest_summary(&doc)).unwrap(),
             SummaryLookup::Failed {
@@ -881,7 +993,7 @@ mod tests {
 
         let (store, _, job) = store_with_job();
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
-        block_on(store.complete(&job, "a", &completion("ok"), T0)).unwrap();
+        block_on(store.complete(&job, "a", &completion("ok"), &NO_USAGE, T0)).unwrap();
         assert!(!block_on(store.fail_dead_lettered(&job, "gone", T0 + 10 * LEASE)).unwrap());
     }
 
@@ -1030,7 +1142,7 @@ mod tests {
             })
         );
         block_on(store.acquire_lease(&first, "a", T0, LEASE)).unwrap();
-        block_on(store.complete(&first, "a", &completion("one"), T0)).unwrap();
+        block_on(store.complete(&first, "a", &completion("one"), &NO_USAGE, T0)).unwrap();
         let second = JobId::new();
         assert_eq!(
             block_on(store.create_job(&doc, &second, &request, T0)),
@@ -1061,7 +1173,7 @@ mod tests {
         block_on(store.acquire_lease(&jobs[1], "x", T0, 1_000)).unwrap();
         block_on(store.acquire_lease(&jobs[2], "y", T0, 10 * grace)).unwrap();
         block_on(store.acquire_lease(&jobs[3], "z", T0, LEASE)).unwrap();
-        block_on(store.complete(&jobs[3], "z", &completion("done"), T0)).unwrap();
+        block_on(store.complete(&jobs[3], "z", &completion("done"), &NO_USAGE, T0)).unwrap();
 
         assert!(
             block_on(store.claim_due_jobs(T0 + grace - 1, grace, 100))
@@ -1095,7 +1207,7 @@ mod tests {
     fn released_job_is_not_swept_before_its_retry_is_due() {
         let (store, _, job) = store_with_job();
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
-        block_on(store.release(&job, "a", "busy", T0 + 600_000, T0)).unwrap();
+        block_on(store.release(&job, "a", "busy", &NO_USAGE, T0 + 600_000, T0)).unwrap();
         assert!(
             block_on(store.claim_due_jobs(T0 + 600_000, 60_000, 10))
                 .unwrap()

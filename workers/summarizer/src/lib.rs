@@ -110,15 +110,17 @@ fn summarizer(env: &Env, config: &SummarizerConfig) -> std::result::Result<Summa
     let calls = config.max_ai_calls;
     Ok(match &config.backend {
         BackendChoice::Extractive => Backend::Extractive(ExtractiveSummarizer),
-        BackendChoice::WorkersAi { model } => {
-            let ai = env.ai(names::AI).map_err(|e| format!("AI binding: {e}"))?;
-            Backend::WorkersAi(map_reduce(
-                WorkersAi {
-                    runner: AiBinding(ai),
-                    model: model.clone(),
-                },
-                calls,
-            ))
+        BackendChoice::WorkersAi {
+            model,
+            options,
+            max_input_tokens,
+        } => {
+            let timeout = Duration::from_millis(config.ai_timeout_ms);
+            let binding = AiBinding::from_env(env, names::AI, timeout)
+                .map_err(|e| format!("AI binding: {e}"))?;
+            let mut ai = WorkersAi::new(binding, model.clone(), options.clone());
+            ai.max_input_tokens = *max_input_tokens;
+            Backend::WorkersAi(map_reduce(ai, calls))
         }
         BackendChoice::OpenAi {
             base_url,

@@ -17,7 +17,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{SummarizeError, Summarizer, Summary, SummaryOptions};
+use super::{SummarizeError, Summarizer, Summary, SummaryOptions, Usage};
 use crate::sentences::split_sentences;
 
 /// Sentences ranked together; longer texts are ranked window by window.
@@ -110,6 +110,7 @@ impl Summarizer for ExtractiveSummarizer {
         &self,
         text: &str,
         options: &SummaryOptions,
+        _usage: &mut Usage,
     ) -> Result<Summary, SummarizeError> {
         Ok(Summary {
             text: self.summarize_text(text, options)?,
@@ -528,10 +529,15 @@ mod tests {
 
     #[test]
     fn trait_reports_the_extractive_backend() {
-        let summary =
-            pollster::block_on(ExtractiveSummarizer.summarize(ARTICLE, &SummaryOptions::default()))
-                .unwrap();
+        let mut usage = Usage::default();
+        let summary = pollster::block_on(ExtractiveSummarizer.summarize(
+            ARTICLE,
+            &SummaryOptions::default(),
+            &mut usage,
+        ))
+        .unwrap();
         assert_eq!(summary.backend, "extractive");
         assert_eq!(summary.model, None);
+        assert_eq!(usage, Usage::default(), "no model calls");
     }
 }

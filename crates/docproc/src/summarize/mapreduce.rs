@@ -2,12 +2,15 @@
 //! sentence boundaries, summarize each chunk (map), then summarize the joined chunk summaries
 //! (reduce), repeating until one call's worth remains.
 //!
-//! The number of model calls per document is bounded. When a text would need more chunks
-//! than the bound allows, the extractive summarizer first condenses it to what the bound
-//! can cover, so cost stays bounded however long the document is.
+//! The number of model calls per document is bounded. Every round (the map, each reduce) is
+//! planned within the calls left, keeping one for the round after; when a text would need more
+//! chunks than that, the extractive summarizer first condenses it until it fits, so cost stays
+//! bounded however long the document is.
 
 use super::extractive::ExtractiveSummarizer;
-use super::{SummarizeError, Summarizer, Summary, SummaryOptions};
+use super::models::Price;
+use super::reply::{ModelReply, TokenUsage};
+use super::{SummarizeError, Summarizer, Summary, SummaryOptions, Usage};
 use crate::sentences::split_sentences;
 
 /// Why one model call failed, as the map-reduce needs to know it.
@@ -32,8 +35,12 @@ pub trait Model {
     fn model(&self) -> &str;
     /// How many tokens of input one call may carry, prompt included.
     fn window_tokens(&self) -> usize;
+    /// The model's published price, for the cost of its calls.
+    fn price(&self) -> Option<Price> {
+        None
+    }
     /// Summarizes `text` in about `target_words` words.
-    async fn summarize(&self, text: &str, target_words: usize) -> Result<String, ModelError>;
+    async fn summarize(&self, text: &str, target_words: usize) -> Result<ModelReply, ModelError>;
 }
 
 /// Estimates tokens for subword tokenizers (BPE, SentencePiece): about one token per short
@@ -113,12 +120,35 @@ impl<M: Model> MapReduce<M> {
         }
     }
 
+    /// Counts one call into `usage`: the tokens the model reported, or an estimate from the
+    /// text when it reported none.
+    fn count(&self, usage: &mut Usage, input: &str, reply: Option<&ModelReply>) {
+        if usage.model.is_none() {
+            usage.model = Some(self.model.model().to_owned());
+        }
+        usage.calls += 1;
+        let Some(reply) = reply else {
+            return;
+        };
+        let tokens = reply.usage.unwrap_or_else(|| TokenUsage {
+            input_tokens: (estimate_tokens(input) + PROMPT_TOKENS) as u64,
+            output_tokens: estimate_tokens(&reply.text) as u64,
+        });
+        usage.input_tokens += tokens.input_tokens;
+        usage.output_tokens += tokens.output_tokens;
+        if let Some(price) = self.model.price() {
+            let cost = price.cost_usd(tokens.input_tokens, tokens.output_tokens);
+            usage.cost_usd = Some(usage.cost_usd.unwrap_or(0.0) + cost);
+        }
+    }
+
     /// One call, halving the chunk while the model says it is too large.
     async fn call(
         &self,
         text: &str,
         target_words: usize,
         calls: &mut usize,
+        usage: &mut Usage,
     ) -> Result<String, SummarizeError> {
         let mut text = text.to_owned();
         loop {
@@ -129,11 +159,13 @@ impl<M: Model> MapReduce<M> {
                 });
             }
             *calls += 1;
-            match self.model.summarize(&text, target_words).await {
-                Ok(summary) if summary.trim().is_empty() => {
+            let result = self.model.summarize(&text, target_words).await;
+            self.count(usage, &text, result.as_ref().ok());
+            match result {
+                Ok(reply) if reply.text.trim().is_empty() => {
                     return Err(self.error(ModelError::Failed("empty summary".into())));
                 }
-                Ok(summary) => return Ok(summary.trim().to_owned()),
+                Ok(reply) => return Ok(reply.text.trim().to_owned()),
                 Err(ModelError::TooLarge(reason)) => {
                     let half = text.len() / 2;
                     if half < 200 {
@@ -151,11 +183,47 @@ impl<M: Model> MapReduce<M> {
     }
 }
 
+/// Chunks of `sentences` for at most `allowed` calls. When they need more, the extractive
+/// summarizer condenses them, more each round, until they fit: however long the text, the
+/// calls stay within the budget.
+fn fit_chunks(
+    sentences: &[String],
+    window: usize,
+    overlap: usize,
+    allowed: usize,
+) -> Result<Vec<String>, SummarizeError> {
+    let mut chunks = chunk_sentences(sentences, window, overlap);
+    if chunks.len() <= allowed {
+        return Ok(chunks);
+    }
+    let text = sentences.join(" ");
+    let total: usize = sentences.iter().map(|s| estimate_tokens(s)).sum();
+    let per_sentence = (total / sentences.len().max(1)).max(1);
+    let mut budget = window * allowed;
+    loop {
+        let keep = (budget / per_sentence).max(1);
+        let condensed = ExtractiveSummarizer.summarize_text(
+            &text,
+            &SummaryOptions {
+                max_sentences: keep,
+                max_bytes: budget * 4,
+            },
+        )?;
+        chunks = chunk_sentences(&split_sentences(&condensed), window, overlap);
+        if chunks.len() <= allowed || keep == 1 {
+            chunks.truncate(allowed.max(1));
+            return Ok(chunks);
+        }
+        budget = budget * 3 / 4;
+    }
+}
+
 impl<M: Model> Summarizer for MapReduce<M> {
     async fn summarize(
         &self,
         text: &str,
         options: &SummaryOptions,
+        usage: &mut Usage,
     ) -> Result<Summary, SummarizeError> {
         let window = self
             .model
@@ -168,26 +236,16 @@ impl<M: Model> Summarizer for MapReduce<M> {
             return Err(SummarizeError::NothingToSummarize);
         }
 
-        // Keep the map step within the call budget: one call is reserved for the reduce.
-        let map_budget = self.max_calls.saturating_sub(1).max(1);
-        let total: usize = sentences.iter().map(|s| estimate_tokens(s)).sum();
-        if total > window * map_budget {
-            let keep = (window * map_budget) / 30; // ~30 tokens a sentence
-            let condensed = ExtractiveSummarizer.summarize_text(
-                text,
-                &SummaryOptions {
-                    max_sentences: keep.max(1),
-                    max_bytes: window * map_budget * 4,
-                },
-            )?;
-            sentences = split_sentences(&condensed);
-        }
-
         let mut calls = 0;
-        let mut chunks = chunk_sentences(&sentences, window, self.overlap_sentences);
+        let mut overlap = self.overlap_sentences;
         loop {
+            // Each round leaves at least one call for the reduce after it; with one call left,
+            // everything must fit in it.
+            let remaining = self.max_calls.saturating_sub(calls);
+            let allowed = remaining.saturating_sub(1).max(1);
+            let chunks = fit_chunks(&sentences, window, overlap, allowed)?;
             if chunks.len() == 1 {
-                let summary = self.call(&chunks[0], target, &mut calls).await?;
+                let summary = self.call(&chunks[0], target, &mut calls, usage).await?;
                 return Ok(Summary {
                     text: summary,
                     backend: self.model.backend().to_owned(),
@@ -196,10 +254,10 @@ impl<M: Model> Summarizer for MapReduce<M> {
             }
             let mut partials = Vec::with_capacity(chunks.len());
             for chunk in &chunks {
-                partials.push(self.call(chunk, target, &mut calls).await?);
+                partials.push(self.call(chunk, target, &mut calls, usage).await?);
             }
-            let joined: Vec<String> = partials.iter().flat_map(|p| split_sentences(p)).collect();
-            chunks = chunk_sentences(&joined, window, 0);
+            sentences = partials.iter().flat_map(|p| split_sentences(p)).collect();
+            overlap = 0;
         }
     }
 }
@@ -243,7 +301,14 @@ mod tests {
         fn window_tokens(&self) -> usize {
             self.window
         }
-        async fn summarize(&self, text: &str, _target: usize) -> Result<String, ModelError> {
+        fn price(&self) -> Option<Price> {
+            Some(Price {
+                input_per_million: 1.0,
+                output_per_million: 10.0,
+            })
+        }
+        /// Reports 100 input and 10 output tokens per call.
+        async fn summarize(&self, text: &str, _target: usize) -> Result<ModelReply, ModelError> {
             self.calls.set(self.calls.get() + 1);
             self.inputs.borrow_mut().push(text.to_owned());
             if let Some(e) = &self.fail {
@@ -252,8 +317,23 @@ mod tests {
             if text.len() > self.too_large_above {
                 return Err(ModelError::TooLarge("input too long".into()));
             }
-            Ok(split_sentences(text).into_iter().next().unwrap_or_default())
+            Ok(ModelReply {
+                text: split_sentences(text).into_iter().next().unwrap_or_default(),
+                usage: Some(TokenUsage {
+                    input_tokens: 100,
+                    output_tokens: 10,
+                }),
+            })
         }
+    }
+
+    fn run<M: Model>(
+        mapreduce: &MapReduce<M>,
+        text: &str,
+    ) -> (Result<Summary, SummarizeError>, Usage) {
+        let mut usage = Usage::default();
+        let result = block_on(mapreduce.summarize(text, &SummaryOptions::default(), &mut usage));
+        (result, usage)
     }
 
     fn sentences(n: usize) -> Vec<String> {
@@ -303,24 +383,68 @@ mod tests {
     #[test]
     fn short_text_takes_one_call() {
         let model = FirstSentence::new(1_000);
-        let summary = block_on(MapReduce::new(&model).summarize(
-            "Alpha is first. Beta is second.",
-            &SummaryOptions::default(),
-        ))
-        .unwrap();
+        let (summary, usage) = run(&MapReduce::new(&model), "Alpha is first. Beta is second.");
+        let summary = summary.unwrap();
         assert_eq!(summary.text, "Alpha is first.");
         assert_eq!(summary.backend, "test");
         assert_eq!(summary.model.as_deref(), Some("first-sentence"));
         assert_eq!(model.calls.get(), 1);
+        assert_eq!(
+            usage,
+            Usage {
+                model: Some("first-sentence".into()),
+                calls: 1,
+                input_tokens: 100,
+                output_tokens: 10,
+                cost_usd: Some(0.000_2),
+            }
+        );
+    }
+
+    #[test]
+    fn a_model_that_reports_no_usage_is_counted_by_estimate_and_unpriced_models_cost_nothing() {
+        struct Silent;
+        impl Model for Silent {
+            fn backend(&self) -> &str {
+                "test"
+            }
+            fn model(&self) -> &str {
+                "silent"
+            }
+            fn window_tokens(&self) -> usize {
+                1_000
+            }
+            async fn summarize(&self, _: &str, _: usize) -> Result<ModelReply, ModelError> {
+                Ok(ModelReply {
+                    text: "Two words.".into(),
+                    usage: None,
+                })
+            }
+        }
+        let (summary, usage) = run(&MapReduce::new(Silent), "Alpha is first. Beta is second.");
+        assert_eq!(summary.unwrap().text, "Two words.");
+        assert_eq!(usage.calls, 1);
+        assert_eq!(usage.output_tokens, estimate_tokens("Two words.") as u64);
+        assert_eq!(
+            usage.input_tokens,
+            (estimate_tokens("Alpha is first. Beta is second.") + PROMPT_TOKENS) as u64
+        );
+        assert_eq!(usage.cost_usd, None);
     }
 
     #[test]
     fn long_text_is_mapped_then_reduced_within_the_window() {
         let model = FirstSentence::new(200);
         let text = sentences(60).join(" ");
-        let summary =
-            block_on(MapReduce::new(&model).summarize(&text, &SummaryOptions::default())).unwrap();
+        let (summary, usage) = run(&MapReduce::new(&model), &text);
+        let summary = summary.unwrap();
         assert!(model.calls.get() > 2, "map calls plus a reduce");
+        assert_eq!(
+            usage.calls as usize,
+            model.calls.get(),
+            "every call is counted"
+        );
+        assert_eq!(usage.input_tokens, 100 * model.calls.get() as u64);
         for input in model.inputs.borrow().iter() {
             assert!(
                 estimate_tokens(input) <= 200,
@@ -342,8 +466,41 @@ mod tests {
             max_calls: 8,
             ..MapReduce::new(&model)
         };
-        block_on(mapreduce.summarize(&text, &SummaryOptions::default())).unwrap();
+        run(&mapreduce, &text).0.unwrap();
         assert!(model.calls.get() <= 8, "{} calls", model.calls.get());
+    }
+
+    #[test]
+    fn every_call_budget_is_kept_and_still_ends_in_a_summary() {
+        // Sentences of ~28 estimated tokens in a small window: chunk overlap and reduce rounds
+        // would overrun a budget planned from token counts alone.
+        let text = (0..300)
+            .map(|i| {
+                format!("Section {i} of the survey describes shelf {i} of the archive in detail.")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        for max_calls in 1..=12 {
+            let model = FirstSentence::new(336);
+            let mapreduce = MapReduce {
+                max_calls,
+                ..MapReduce::new(&model)
+            };
+            let (summary, usage) = run(&mapreduce, &text);
+            assert!(summary.is_ok(), "max_calls {max_calls}: {summary:?}");
+            assert!(
+                model.calls.get() <= max_calls,
+                "max_calls {max_calls}: {} calls",
+                model.calls.get()
+            );
+            assert_eq!(usage.calls as usize, model.calls.get());
+            if max_calls >= 3 {
+                assert!(
+                    model.calls.get() >= 3,
+                    "the budget is used to read more of the text"
+                );
+            }
+        }
     }
 
     #[test]
@@ -351,9 +508,13 @@ mod tests {
         let mut model = FirstSentence::new(10_000);
         model.too_large_above = 1_000;
         let text = sentences(40).join(" ");
-        let summary =
-            block_on(MapReduce::new(&model).summarize(&text, &SummaryOptions::default())).unwrap();
-        assert!(!summary.text.is_empty());
+        let (summary, usage) = run(&MapReduce::new(&model), &text);
+        assert!(!summary.unwrap().text.is_empty());
+        assert_eq!(
+            (usage.calls, usage.input_tokens),
+            (model.calls.get() as u32, 100),
+            "refused calls count as calls, with no tokens"
+        );
         let inputs = model.inputs.borrow();
         assert!(inputs.len() >= 2 && inputs.last().unwrap().len() <= 1_000);
     }
@@ -362,16 +523,13 @@ mod tests {
     fn errors_keep_their_kind() {
         let mut model = FirstSentence::new(1_000);
         model.fail = Some(ModelError::Unavailable("3040: out of capacity".into()));
-        let err = block_on(
-            MapReduce::new(&model).summarize("Some text here.", &SummaryOptions::default()),
-        )
-        .unwrap_err();
-        assert!(err.is_transient());
+        let (result, usage) = run(&MapReduce::new(&model), "Some text here.");
+        assert!(result.unwrap_err().is_transient());
+        assert_eq!((usage.calls, usage.cost_usd), (1, None));
         model.fail = Some(ModelError::Failed("401 unauthorized".into()));
-        let err = block_on(
-            MapReduce::new(&model).summarize("Some text here.", &SummaryOptions::default()),
-        )
-        .unwrap_err();
+        let err = run(&MapReduce::new(&model), "Some text here.")
+            .0
+            .unwrap_err();
         assert_eq!(
             err,
             SummarizeError::Failed {

@@ -4,11 +4,15 @@
 //! - [`ExtractiveSummarizer`]: built in, no network; the local default and the fallback.
 //! - [`mapreduce::MapReduce`] over a [`mapreduce::Model`]: long texts through a model's window.
 //! - [`workers_ai::WorkersAi`] and [`openai::OpenAiChat`]: the two model backends.
+//! - [`models`]: what docpipe knows per Workers AI model (window, shapes, reasoning, price).
+//! - [`reply`]: reading a model's answer in any of the shapes models answer in.
 //! - [`Backend`]: whichever of them is configured.
 
 mod extractive;
 pub mod mapreduce;
+pub mod models;
 pub mod openai;
+pub mod reply;
 pub mod workers_ai;
 
 pub use extractive::{ExtractiveSummarizer, Tuning, WINDOW_SENTENCES};
@@ -45,6 +49,36 @@ pub struct Summary {
     pub model: Option<String>,
 }
 
+/// What model calls one summary took, as the models reported it (or, where a model reports no
+/// usage, as estimated from the text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    /// The model called, when one was.
+    pub model: Option<String>,
+    /// Calls made, failed ones included.
+    pub calls: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// From the model's published price; `None` when it has none.
+    pub cost_usd: Option<f64>,
+}
+
+impl Usage {
+    /// Adds `other` (a later attempt's usage) to this one.
+    pub fn add(&mut self, other: &Usage) {
+        if self.model.is_none() {
+            self.model.clone_from(&other.model);
+        }
+        self.calls += other.calls;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cost_usd = match (self.cost_usd, other.cost_usd) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+    }
+}
+
 /// Why a summarizer produced nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SummarizeError {
@@ -75,12 +109,14 @@ impl SummarizeError {
     }
 }
 
-/// Turns text into a summary.
+/// Turns text into a summary, counting the model calls it makes into `usage` (also when it
+/// fails: the calls were made, and paid for).
 pub trait Summarizer {
     async fn summarize(
         &self,
         text: &str,
         options: &SummaryOptions,
+        usage: &mut Usage,
     ) -> Result<Summary, SummarizeError>;
 }
 
@@ -97,11 +133,12 @@ impl<A: AiRunner, H: HttpClient> Summarizer for Backend<A, H> {
         &self,
         text: &str,
         options: &SummaryOptions,
+        usage: &mut Usage,
     ) -> Result<Summary, SummarizeError> {
         match self {
-            Backend::Extractive(s) => s.summarize(text, options).await,
-            Backend::WorkersAi(s) => s.summarize(text, options).await,
-            Backend::OpenAi(s) => s.summarize(text, options).await,
+            Backend::Extractive(s) => s.summarize(text, options, usage).await,
+            Backend::WorkersAi(s) => s.summarize(text, options, usage).await,
+            Backend::OpenAi(s) => s.summarize(text, options, usage).await,
         }
     }
 }

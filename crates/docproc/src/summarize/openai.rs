@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::mapreduce::{Model, ModelError};
+use super::reply::{ModelReply, parse_output};
 
 /// An HTTP response, whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,21 +52,6 @@ struct Message<'a> {
 }
 
 #[derive(Deserialize)]
-struct ChatResponse {
-    choices: Vec<Choice>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: ChoiceMessage,
-}
-
-#[derive(Deserialize)]
-struct ChoiceMessage {
-    content: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
 }
@@ -108,18 +94,12 @@ pub fn request_body(model: &str, text: &str, target_words: usize) -> String {
     serde_json::to_string(&request).unwrap_or_default()
 }
 
-/// Reads a response: the summary, or the error classified for the map-reduce.
-pub fn parse_reply(reply: &HttpReply) -> Result<String, ModelError> {
+/// Reads a response: the summary and its usage, or the error classified for the map-reduce.
+pub fn parse_reply(reply: &HttpReply) -> Result<ModelReply, ModelError> {
     if (200..300).contains(&reply.status) {
-        let parsed: ChatResponse = serde_json::from_str(&reply.body)
+        let value: serde_json::Value = serde_json::from_str(&reply.body)
             .map_err(|e| ModelError::Failed(format!("unexpected response: {e}")))?;
-        return parsed
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.message.content)
-            .filter(|content| !content.trim().is_empty())
-            .ok_or_else(|| ModelError::Failed("response has no message content".into()));
+        return parse_output(&value);
     }
     let detail = serde_json::from_str::<ErrorBody>(&reply.body)
         .ok()
@@ -160,7 +140,7 @@ impl<H: HttpClient> Model for OpenAiChat<H> {
         self.window_tokens
     }
 
-    async fn summarize(&self, text: &str, target_words: usize) -> Result<String, ModelError> {
+    async fn summarize(&self, text: &str, target_words: usize) -> Result<ModelReply, ModelError> {
         let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
         let authorization = self.api_key.as_ref().map(|key| format!("Bearer {key}"));
         let mut headers = vec![("Content-Type", "application/json")];
@@ -220,7 +200,9 @@ mod tests {
         let ok = r#"{"id":"c1","object":"chat.completion","choices":[{"index":0,
             "message":{"role":"assistant","content":"A short summary."},"finish_reason":"stop"}],
             "usage":{"prompt_tokens":10,"completion_tokens":4,"total_tokens":14}}"#;
-        assert_eq!(parse_reply(&reply(200, ok)), Ok("A short summary.".into()));
+        let parsed = parse_reply(&reply(200, ok)).unwrap();
+        assert_eq!(parsed.text, "A short summary.");
+        assert_eq!(parsed.usage.unwrap().output_tokens, 4);
     }
 
     #[test]
@@ -298,7 +280,10 @@ mod tests {
             api_key: Some("sk-test".into()),
             window_tokens: 4_096,
         };
-        assert_eq!(block_on(model.summarize("Text.", 20)), Ok("Done.".into()));
+        assert_eq!(
+            block_on(model.summarize("Text.", 20)).unwrap().text,
+            "Done."
+        );
         let calls = http.0.borrow();
         assert_eq!(calls[0].0, "http://127.0.0.1:9/v1/chat/completions");
         assert!(

@@ -1,72 +1,151 @@
-//! Workers AI (`env.AI.run(model, input)`): the input and output shapes of summarization and
-//! instruct models, and the classification of its errors. The binding call comes in through
-//! [`AiRunner`].
+//! Workers AI (`env.AI.run(model, inputs, options)`): the input for a model as the catalog
+//! describes it, the options (AI Gateway, `rejectIfBusy`), and the classification of its
+//! errors by internal code. The binding call comes in through [`AiRunner`].
 
 use serde_json::{Value, json};
 
 use super::mapreduce::{Model, ModelError};
+use super::models::{LengthField, ModelSpec, Price, Reasoning, spec_for};
 use super::openai::system_prompt;
+use super::reply::{ModelReply, parse_output};
 
 pub const BACKEND: &str = "workers-ai";
-pub const DEFAULT_MODEL: &str = "@cf/facebook/bart-large-cnn";
+pub use super::models::DEFAULT_MODEL;
 
 /// Runs a model. Implemented with the AI binding in the Worker; `Err` carries the binding's
 /// error message (which starts with Workers AI's internal error code).
 pub trait AiRunner {
-    async fn run(&self, model: &str, input: Value) -> Result<Value, String>;
+    async fn run(&self, model: &str, input: Value, options: Value) -> Result<Value, String>;
 }
 
+/// AI Gateway in front of every call: caching, rate limits, retries, logs, cost per route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub id: String,
+    pub skip_cache: bool,
+    /// Seconds a cached answer is served; `None` leaves the gateway's own setting.
+    pub cache_ttl_seconds: Option<u32>,
+}
+
+/// The binding's third argument.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    pub gateway: Option<Gateway>,
+    /// Fail at once with 3040 when the model is out of capacity, instead of waiting in a
+    /// queue while holding the consumer: the job is retried through the queue instead.
+    pub reject_if_busy: bool,
+}
+
+impl RunOptions {
+    pub fn to_json(&self) -> Value {
+        let mut options = json!({});
+        if let Some(gateway) = &self.gateway {
+            let mut value = json!({ "id": gateway.id, "skipCache": gateway.skip_cache });
+            if let Some(ttl) = gateway.cache_ttl_seconds {
+                value["cacheTtl"] = json!(ttl);
+            }
+            options["gateway"] = value;
+        }
+        if self.reject_if_busy {
+            options["rejectIfBusy"] = json!(true);
+        }
+        options
+    }
+}
+
+/// The summarization call to a Workers AI model.
 #[derive(Debug, Clone)]
 pub struct WorkersAi<R> {
     pub runner: R,
     pub model: String,
+    pub spec: ModelSpec,
+    pub options: RunOptions,
+    /// An operator's cap on the input tokens of one call, below the model's window.
+    pub max_input_tokens: Option<usize>,
 }
 
-/// Summarization models (BART and kin) take `input_text`; everything else is prompted as an
-/// instruct model with chat messages.
-fn is_summarization_model(model: &str) -> bool {
-    model.contains("bart")
-}
-
-/// The model's input for one call.
-pub fn input(model: &str, text: &str, target_words: usize) -> Value {
-    if is_summarization_model(model) {
-        json!({ "input_text": text, "max_length": target_words * 2 })
-    } else {
-        json!({
-            "messages": [
-                { "role": "system", "content": system_prompt(target_words) },
-                { "role": "user", "content": text },
-            ],
-            "max_tokens": target_words * 2 + 16,
-        })
+impl<R> WorkersAi<R> {
+    pub fn new(runner: R, model: String, options: RunOptions) -> Self {
+        Self {
+            spec: spec_for(&model),
+            runner,
+            model,
+            options,
+            max_input_tokens: None,
+        }
     }
 }
 
-/// The summary in a model's output: `{summary}` for summarization models, `{response}` for
-/// instruct models.
-pub fn output(value: &Value) -> Result<String, ModelError> {
-    ["summary", "response"]
-        .iter()
-        .find_map(|field| value.get(field).and_then(Value::as_str))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            let shown: String = value.to_string().chars().take(200).collect();
-            ModelError::Failed(format!("no summary in the model's output: {shown}"))
-        })
+/// Tokens of answer a summary of `target_words` needs (about 1.5 tokens a word, with room so
+/// it is not cut off).
+fn target_tokens(target_words: usize) -> u32 {
+    u32::try_from(target_words * 2 + 16).unwrap_or(u32::MAX)
 }
 
-/// Workers AI errors carry an internal code: 3040 (out of capacity), 3036 (daily allocation
-/// used), 3007 (timeout) and 3008 (aborted) pass; 3006 (request too large) needs a smaller
-/// input; the rest will not change on retry.
-pub fn classify(message: &str) -> ModelError {
-    let code = message
+/// Answer tokens kept out of the window when chunking, whatever the summary length.
+const ANSWER_RESERVE_TOKENS: u32 = 4_096;
+
+/// The model's input for one call.
+pub fn input(spec: &ModelSpec, text: &str, target_words: usize) -> Value {
+    let mut input = json!({
+        "messages": [
+            { "role": "system", "content": system_prompt(target_words) },
+            { "role": "user", "content": text },
+        ],
+    });
+    let budget = spec.answer_tokens(target_tokens(target_words));
+    let field = match spec.length_field {
+        LengthField::MaxCompletionTokens => "max_completion_tokens",
+        LengthField::MaxTokens => "max_tokens",
+    };
+    input[field] = json!(budget);
+    match spec.reasoning {
+        Reasoning::ThinkingSwitch => {
+            input["chat_template_kwargs"] = json!({ "enable_thinking": false });
+        }
+        Reasoning::EffortNone => input["reasoning_effort"] = json!("none"),
+        Reasoning::Always {
+            lowest_effort: Some(effort),
+        } => input["reasoning_effort"] = json!(effort),
+        Reasoning::Always {
+            lowest_effort: None,
+        }
+        | Reasoning::None => {}
+    }
+    input
+}
+
+/// The internal error code a Workers AI error message starts with (`3040: …`,
+/// `AiError: 3040: …`, `InferenceUpstreamError: 3007: …`).
+pub fn error_code(message: &str) -> Option<u16> {
+    message
         .split(|c: char| !c.is_ascii_digit())
         .find(|part| part.len() == 4)
-        .and_then(|part| part.parse::<u16>().ok());
-    let reason = message.chars().take(300).collect();
+        .and_then(|part| part.parse().ok())
+}
+
+/// Workers AI's internal codes: 3040 (out of capacity, also what `rejectIfBusy` answers), 3036
+/// (daily allocation used), 3007 (timeout) and 3008 (aborted) pass; 3006 (request too large)
+/// needs a smaller input; 5035 (model needs the Paid plan), 5007 / 3042 (no such model) and
+/// anything else will not change on retry. The code stays in the reason, so a job's error or a
+/// fallback's reason names it.
+pub fn classify(message: &str) -> ModelError {
+    let code = error_code(message);
+    let meaning = match code {
+        Some(3040) => "out of capacity",
+        Some(3036) => "daily allocation used",
+        Some(3007) => "timeout",
+        Some(3008) => "aborted",
+        Some(3006) => "request too large",
+        Some(5035) => "model needs the Workers Paid plan",
+        Some(5007 | 3042) => "no such model",
+        _ => "error",
+    };
+    let message: String = message.chars().take(300).collect();
+    let reason = match code {
+        Some(code) => format!("Workers AI {code} ({meaning}): {message}"),
+        None => format!("Workers AI error: {message}"),
+    };
     match code {
         Some(3040 | 3036 | 3007 | 3008) => ModelError::Unavailable(reason),
         Some(3006) => ModelError::TooLarge(reason),
@@ -83,82 +162,184 @@ impl<R: AiRunner> Model for WorkersAi<R> {
         &self.model
     }
 
-    /// BART's encoder sees 1024 tokens; instruct models on Workers AI take several thousand,
-    /// of which a conservative share is used.
+    /// The model's context window less the answer's share, or the operator's cap if lower.
     fn window_tokens(&self) -> usize {
-        if is_summarization_model(&self.model) {
-            1_024
-        } else {
-            6_000
-        }
+        let window = self
+            .spec
+            .context_tokens
+            .saturating_sub(self.spec.answer_tokens(ANSWER_RESERVE_TOKENS));
+        let window = usize::try_from(window).unwrap_or(usize::MAX);
+        self.max_input_tokens.map_or(window, |cap| window.min(cap))
     }
 
-    async fn summarize(&self, text: &str, target_words: usize) -> Result<String, ModelError> {
+    fn price(&self) -> Option<Price> {
+        self.spec.price
+    }
+
+    async fn summarize(&self, text: &str, target_words: usize) -> Result<ModelReply, ModelError> {
         let result = self
             .runner
-            .run(&self.model, input(&self.model, text, target_words))
+            .run(
+                &self.model,
+                input(&self.spec, text, target_words),
+                self.options.to_json(),
+            )
             .await
             .map_err(|message| classify(&message))?;
-        output(&result)
+        parse_output(&result)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
+    use pollster::block_on;
+
     use super::*;
+    use crate::summarize::models::lookup;
 
     #[test]
-    fn bart_gets_input_text_and_max_length() {
+    fn current_models_get_messages_max_completion_tokens_and_no_thinking() {
+        let spec = lookup(DEFAULT_MODEL).unwrap();
+        let value = input(spec, "Text.", 50);
+        assert_eq!(value["messages"][0]["role"], "system");
         assert_eq!(
-            input(DEFAULT_MODEL, "Text.", 50),
-            json!({"input_text": "Text.", "max_length": 100})
+            value["messages"][1],
+            json!({"role": "user", "content": "Text."})
+        );
+        assert_eq!(value["max_completion_tokens"], 116);
+        assert_eq!(value.get("max_tokens"), None);
+        assert_eq!(
+            value["chat_template_kwargs"],
+            json!({"enable_thinking": false})
         );
     }
 
     #[test]
-    fn instruct_models_get_chat_messages() {
-        let value = input("@cf/meta/llama-3.1-8b-instruct", "Text.", 50);
-        assert_eq!(value["messages"][1]["content"], "Text.");
-        assert_eq!(value["messages"][0]["role"], "system");
-        assert_eq!(value["max_tokens"], 116);
+    fn older_models_get_max_tokens_and_reasoning_models_room_or_low_effort() {
+        let llama = input(
+            lookup("@cf/meta/llama-3.3-70b-instruct-fp8-fast").unwrap(),
+            "Text.",
+            50,
+        );
+        assert_eq!(llama["max_tokens"], 116);
+        assert_eq!(llama.get("chat_template_kwargs"), None);
+        let gpt_oss = input(lookup("@cf/openai/gpt-oss-120b").unwrap(), "Text.", 50);
+        assert_eq!(gpt_oss["max_tokens"], 116 + 2_048);
+        let flash = input(lookup("@cf/zai-org/glm-5.3-flash").unwrap(), "Text.", 50);
+        assert_eq!(flash["reasoning_effort"], "low");
+        let deepseek = input(
+            lookup("@cf/deepseek-ai/deepseek-v4-flash-0731").unwrap(),
+            "Text.",
+            50,
+        );
+        assert_eq!(deepseek["reasoning_effort"], "none");
     }
 
     #[test]
-    fn reads_summary_or_response() {
-        assert_eq!(output(&json!({"summary": " A. "})), Ok("A.".into()));
-        assert_eq!(output(&json!({"response": "B."})), Ok("B.".into()));
-        assert!(matches!(
-            output(&json!({"usage": {}})),
-            Err(ModelError::Failed(_))
-        ));
-        assert!(matches!(
-            output(&json!({"response": ""})),
-            Err(ModelError::Failed(_))
-        ));
+    fn options_carry_the_gateway_and_reject_if_busy() {
+        assert_eq!(RunOptions::default().to_json(), json!({}));
+        let options = RunOptions {
+            gateway: Some(Gateway {
+                id: "docpipe".into(),
+                skip_cache: false,
+                cache_ttl_seconds: Some(3_600),
+            }),
+            reject_if_busy: true,
+        };
+        assert_eq!(
+            options.to_json(),
+            json!({"gateway": {"id": "docpipe", "skipCache": false, "cacheTtl": 3600},
+                   "rejectIfBusy": true})
+        );
     }
 
     #[test]
-    fn classifies_by_internal_code() {
-        assert!(matches!(
-            classify("AiError: 3040: No more data centers to forward the request to"),
-            ModelError::Unavailable(_)
-        ));
-        assert!(matches!(
-            classify("3036: You have used up your daily free allocation"),
-            ModelError::Unavailable(_)
-        ));
-        assert!(matches!(
-            classify("InferenceUpstreamError: 3007: Request timeout"),
-            ModelError::Unavailable(_)
-        ));
+    fn classifies_by_internal_code_and_keeps_it_in_the_reason() {
+        let busy = classify("3040: Capacity temporarily exceeded, please try again.");
+        assert_eq!(
+            busy,
+            ModelError::Unavailable(
+                "Workers AI 3040 (out of capacity): 3040: Capacity temporarily exceeded, \
+                 please try again."
+                    .into()
+            )
+        );
+        for message in [
+            "AiError: 3036: You have used up your daily free allocation of 10,000 neurons",
+            "InferenceUpstreamError: 3007: Request timeout",
+            "3008: Request was aborted",
+        ] {
+            assert!(
+                matches!(classify(message), ModelError::Unavailable(_)),
+                "{message}"
+            );
+        }
         assert!(matches!(
             classify("3006: Request is too large"),
             ModelError::TooLarge(_)
         ));
-        assert!(matches!(
-            classify("5007: No such model @cf/x or task"),
-            ModelError::Failed(_)
-        ));
-        assert!(matches!(classify("something odd"), ModelError::Failed(_)));
+        for message in [
+            "5007: No such model @cf/x/y or task",
+            "3042: The model name is invalid",
+            "5035: This model requires the Workers Paid plan",
+            "something odd",
+        ] {
+            let error = classify(message);
+            assert!(matches!(error, ModelError::Failed(_)), "{message}");
+        }
+        assert!(
+            classify("5035: upgrade")
+                .to_string()
+                .contains("5035 (model needs the Workers Paid plan)")
+        );
+    }
+
+    #[test]
+    fn the_window_is_the_models_less_the_answer_or_the_operators_cap() {
+        struct Never;
+        impl AiRunner for Never {
+            async fn run(&self, _: &str, _: Value, _: Value) -> Result<Value, String> {
+                Err("unused".into())
+            }
+        }
+        let mut ai = WorkersAi::new(Never, DEFAULT_MODEL.into(), RunOptions::default());
+        assert_eq!(ai.window_tokens(), 131_072 - 4_096);
+        ai.max_input_tokens = Some(2_000);
+        assert_eq!(ai.window_tokens(), 2_000);
+        let unknown = WorkersAi::new(Never, "@cf/new/model".into(), RunOptions::default());
+        assert_eq!(unknown.window_tokens(), 8_192 - 4_096 - 2_048);
+    }
+
+    /// A binding that answers like glm-4.7-flash and records what it was given.
+    struct Recording(RefCell<Vec<(String, Value, Value)>>);
+
+    impl AiRunner for &Recording {
+        async fn run(&self, model: &str, input: Value, options: Value) -> Result<Value, String> {
+            self.0.borrow_mut().push((model.into(), input, options));
+            Ok(
+                json!({"choices": [{"message": {"role": "assistant", "content": "Short."},
+                "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 30, "completion_tokens": 2, "total_tokens": 32}}),
+            )
+        }
+    }
+
+    #[test]
+    fn a_call_passes_model_input_and_options_and_reads_the_answer() {
+        let binding = Recording(RefCell::new(Vec::new()));
+        let options = RunOptions {
+            gateway: None,
+            reject_if_busy: true,
+        };
+        let ai = WorkersAi::new(&binding, DEFAULT_MODEL.into(), options);
+        let reply = block_on(ai.summarize("Long text.", 20)).unwrap();
+        assert_eq!(reply.text, "Short.");
+        assert_eq!(reply.usage.unwrap().input_tokens, 30);
+        let calls = binding.0.borrow();
+        assert_eq!(calls[0].0, DEFAULT_MODEL);
+        assert_eq!(calls[0].1["messages"][1]["content"], "Long text.");
+        assert_eq!(calls[0].2, json!({"rejectIfBusy": true}));
     }
 }
