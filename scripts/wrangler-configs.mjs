@@ -4,7 +4,7 @@
 // end-to-end tests, so both run the same thing.
 //
 //   node scripts/wrangler-configs.mjs --out DIR [--ai off|standin|remote]
-//        [--var NAME=value]... [--batch-size N] [--max-retries N] [--only summarizer]
+//        [--var NAME=value]... [--batch-size N] [--max-retries N] [--bench-summarizer]
 //
 // --ai off       the built-in extractive summarizer (the committed configs as they are)
 // --ai standin   Workers AI through the local stand-in (tests/standin/ai.js): the summarizer's
@@ -12,6 +12,9 @@
 // --ai remote    real Workers AI from the local pipeline (`remote = true` on the AI binding;
 //                needs `wrangler login`), SUMMARIZER_BACKEND=workers-ai
 // --var          sets a var on every Worker (wrangler's own --var reaches only the first)
+// --bench-summarizer
+//                only the summarizer, from its bench build (scripts/build --bench), which has
+//                the timing endpoints scripts/bench uses
 // wrangler/.dev.vars, when present, is copied beside the configs, so it still applies.
 
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -30,7 +33,7 @@ const { values } = parseArgs({
     var: { type: "string", multiple: true, default: [] },
     "batch-size": { type: "string" },
     "max-retries": { type: "string" },
-    only: { type: "string" },
+    "bench-summarizer": { type: "boolean", default: false },
   },
 });
 
@@ -78,9 +81,11 @@ function write(name, config) {
   written.push(path);
 }
 
-if (values.only !== "summarizer") write("upload", load("upload"));
+const benchOnly = values["bench-summarizer"];
+if (!benchOnly) write("upload", load("upload"));
 
 const summarizer = load("summarizer");
+if (benchOnly) summarizer.main = join(root, "workers/summarizer/build-bench/index.js");
 for (const consumer of summarizer.queues?.consumers ?? []) {
   if (consumer.queue !== "docpipe-jobs") continue;
   if (batchSize !== undefined) consumer.max_batch_size = batchSize;

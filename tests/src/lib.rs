@@ -210,7 +210,8 @@ pub struct Options {
     pub max_batch_size: Option<u32>,
     /// Overrides the jobs queue consumer's `max_retries`.
     pub max_retries: Option<u32>,
-    /// Runs the summarizer Worker alone (so its own fetch handler is reachable).
+    /// Runs the summarizer Worker alone, from its bench build (`scripts/build --bench`), so its
+    /// timing endpoints are reachable.
     pub summarizer_alone: bool,
     /// Summarizes with Workers AI through the local stand-in (`tests/standin/ai.js`).
     pub ai_standin: bool,
@@ -255,7 +256,7 @@ fn write_configs(dir: &Path, options: &Options) -> Result<Vec<PathBuf>> {
         command.args(["--max-retries", &retries.to_string()]);
     }
     if options.summarizer_alone {
-        command.args(["--only", "summarizer"]);
+        command.arg("--bench-summarizer");
     }
     let output = command
         .output()
@@ -277,8 +278,13 @@ impl Pipeline {
     }
 
     pub fn start_with(options: Options) -> Result<Pipeline> {
-        for worker in ["upload", "summarizer"] {
-            let built = root().join(format!("workers/{worker}/build/index.js"));
+        let builds = if options.summarizer_alone {
+            vec!["summarizer/build-bench"]
+        } else {
+            vec!["upload/build", "summarizer/build"]
+        };
+        for build in builds {
+            let built = root().join(format!("workers/{build}/index.js"));
             ensure!(
                 built.exists(),
                 "{} is missing: run scripts/build first",

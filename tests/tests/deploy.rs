@@ -114,3 +114,13 @@ fn the_remote_workers_ai_config_of_scripts_dev_passes_a_dry_run() -> Result<()> 
     ensure!(log.contains("SUMMARIZER_BACKEND (\"workers-ai\")"), "{log}");
     Ok(())
 }
+
+#[test]
+fn deployed_builds_do_not_contain_the_bench_endpoints() -> Result<()> {
+    for worker in ["upload", "summarizer"] {
+        let wasm = std::fs::read(root().join(format!("workers/{worker}/build/index_bg.wasm")))?;
+        let found = wasm.windows(b"/__bench/".len()).any(|w| w == b"/__bench/");
+        ensure!(!found, "{worker}'s release build has the bench endpoints");
+    }
+    Ok(())
+}

@@ -11,6 +11,8 @@ use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+
+use crate::js::error_message;
 use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 #[wasm_bindgen]
@@ -30,15 +32,8 @@ extern "C" {
     ) -> Result<Promise, JsValue>;
 }
 
-fn js_message(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
 fn js_json(value: &Value) -> Result<JsValue, String> {
-    js_sys::JSON::parse(&value.to_string()).map_err(|e| js_message(&e))
+    js_sys::JSON::parse(&value.to_string()).map_err(|e| error_message(&e))
 }
 
 /// The `AI` binding, with a deadline per call. Inputs and outputs cross as JSON text, so
@@ -53,11 +48,12 @@ impl AiBinding {
     /// The binding named `name`: any object with a `run` method.
     pub fn from_env(env: &Env, name: &str, timeout: Duration) -> Result<Self, String> {
         let binding =
-            Reflect::get(env.as_ref(), &JsValue::from_str(name)).map_err(|e| js_message(&e))?;
+            Reflect::get(env.as_ref(), &JsValue::from_str(name)).map_err(|e| error_message(&e))?;
         if binding.is_undefined() || binding.is_null() {
             return Err(format!("there is no binding named {name}"));
         }
-        let run = Reflect::get(&binding, &JsValue::from_str("run")).map_err(|e| js_message(&e))?;
+        let run =
+            Reflect::get(&binding, &JsValue::from_str("run")).map_err(|e| error_message(&e))?;
         if !run.is_function() {
             return Err(format!("binding {name} has no run method"));
         }
@@ -73,11 +69,11 @@ impl AiRunner for AiBinding {
         let promise = self
             .service
             .run(model, &js_json(&input)?, &js_json(&options)?)
-            .map_err(|e| js_message(&e))?;
+            .map_err(|e| error_message(&e))?;
         let call = JsFuture::from(promise);
         let deadline = Delay::from(self.timeout);
         let output = match select(call, deadline).await {
-            Either::Left((output, _)) => output.map_err(|e| js_message(&e))?,
+            Either::Left((output, _)) => output.map_err(|e| error_message(&e))?,
             // Reads as Workers AI's own timeout (3007), so the job is retried later.
             Either::Right(((), _)) => {
                 return Err(format!(
@@ -87,7 +83,7 @@ impl AiRunner for AiBinding {
             }
         };
         let text = js_sys::JSON::stringify(&output)
-            .map_err(|e| js_message(&e))?
+            .map_err(|e| error_message(&e))?
             .as_string()
             .unwrap_or_default();
         serde_json::from_str(&text).map_err(|e| format!("model output is not JSON: {e}"))

@@ -1,6 +1,7 @@
 //! D1 as a [`Database`].
 
-use docpipe_pipeline::db::{Database, DbError, SqlValue, Statement};
+use docpipe_pipeline::db::{DbError, SqlValue, Statement};
+use docpipe_pipeline::ports::Database;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};

@@ -1,12 +1,22 @@
 //! # docpipe-cloudflare
 //!
-//! The adapters both Workers share: D1 as a [`docpipe_pipeline::db::Database`], R2 as a
-//! [`docpipe_pipeline::process::DocumentSource`], the jobs queue, streaming uploads with a
-//! running SHA-256, the Workers clock, vars lookup, and logging to the Workers console. Each is a translation between a binding and a pipeline type; the
-//! decisions live in `docpipe-pipeline`.
+//! The adapters both Workers share, each a translation between a binding and a port of
+//! `docpipe_pipeline::ports`; the decisions live in `docpipe-pipeline`.
+//!
+//! ## Layout
+//! - [`bindings`]: finding the Worker's bindings, with one error naming what is missing.
+//! - [`d1`]: D1 as the `Database`.
+//! - [`r2`] and [`stream`]: R2 as the upload sink (bodies streamed in while hashed), the
+//!   document source and the sweep's deleter.
+//! - [`queue`]: the jobs queue.
+//! - [`ai`]: the Workers AI binding and `fetch` for the model backends.
+//! - [`runtime`]: the Workers clock and vars; [`logging`]: JSON logs to the console;
+//!   [`js`]: thrown JavaScript values as text.
 
 pub mod ai;
+pub mod bindings;
 pub mod d1;
+pub mod js;
 pub mod logging;
 pub mod queue;
 pub mod r2;
@@ -14,7 +24,8 @@ pub mod runtime;
 pub mod stream;
 
 pub use ai::{AiBinding, FetchClient};
+pub use bindings::BindingError;
 pub use d1::D1;
 pub use queue::JobsQueue;
-pub use r2::{R2Documents, R2Objects};
+pub use r2::{R2Documents, R2Objects, R2Uploads};
 pub use runtime::{WorkerClock, vars};

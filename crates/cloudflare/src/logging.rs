@@ -11,6 +11,11 @@ use tracing_web::MakeConsoleWriter;
 
 static INIT: Once = Once::new();
 
+/// Installs the subscriber at the level the Worker's `LOG_LEVEL` var names.
+pub fn init_from(env: &worker::Env) {
+    init(crate::vars(env)(docpipe_pipeline::config::names::LOG_LEVEL));
+}
+
 /// Installs the subscriber on first use, at the level named by `level` (`error`, `warn`,
 /// `info`, `debug`, `trace`; default `info`).
 pub fn init(level: Option<String>) {

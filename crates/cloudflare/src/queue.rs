@@ -1,22 +1,20 @@
 //! The jobs queue as a [`JobQueue`].
 
 use docpipe_jobs::JobMessage;
-use docpipe_pipeline::sweep::{JobQueue, QueueError};
+use docpipe_pipeline::ports::{JobQueue, QueueError};
 use worker::Queue;
 
 #[derive(Debug)]
 pub struct JobsQueue(pub Queue);
 
-impl JobsQueue {
-    pub async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+impl JobQueue for JobsQueue {
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
         self.0
             .send(message)
             .await
             .map_err(|e| QueueError(e.to_string()))
     }
-}
 
-impl JobQueue for JobsQueue {
     async fn send_batch(&self, messages: &[JobMessage]) -> Result<(), QueueError> {
         self.0
             .send_batch(messages.iter().cloned())

@@ -1,9 +1,43 @@
-//! R2 as a [`DocumentSource`].
+//! R2 as the pipeline's object ports: the upload sink, the document source, the sweep's
+//! deleter.
 
 use docpipe_jobs::DocumentId;
-use docpipe_pipeline::process::{BlobError, DocumentSource, StoredDocument};
-use docpipe_pipeline::sweep::ObjectDeleter;
+use docpipe_pipeline::ports::{
+    BlobError, DocumentSource, ObjectDeleter, SinkError, Stored, StoredDocument, UploadSink,
+};
+use web_sys::ReadableStream;
 use worker::{Bucket, HttpMetadata, Range};
+
+use crate::stream::{hash_only, put_hashed};
+
+/// R2 as an [`UploadSink`]: request bodies stream in, never buffered.
+#[derive(Debug)]
+pub struct R2Uploads(pub Bucket);
+
+impl UploadSink for R2Uploads {
+    type Body = ReadableStream;
+
+    async fn put_hashed(
+        &self,
+        key: &str,
+        body: ReadableStream,
+        length: u64,
+        content_type: &str,
+    ) -> Result<Stored, SinkError> {
+        put_hashed(&self.0, key, body, length, content_type).await
+    }
+
+    async fn hash_only(&self, body: ReadableStream, length: u64) -> Result<String, SinkError> {
+        hash_only(body, length).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| BlobError(e.to_string()))
+    }
+}
 
 #[derive(Debug)]
 pub struct R2Documents(pub Bucket);

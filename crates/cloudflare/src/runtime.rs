@@ -1,6 +1,7 @@
 //! The Workers runtime's clock, randomness and vars.
 
-use docpipe_pipeline::time::{Clock, Millis};
+use docpipe_pipeline::ports::Clock;
+use docpipe_pipeline::time::Millis;
 use worker::Env;
 
 /// `Date.now()` and `Math.random()`. Workers advance the clock only across I/O, so a span of

@@ -6,6 +6,7 @@
 //! so memory stays at two steps whatever the body's size, and the bytes never enter
 //! WebAssembly memory.
 
+use docpipe_pipeline::ports::{SinkError, Stored};
 use futures_util::future::join;
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -16,7 +17,9 @@ use web_sys::{
     WritableStreamDefaultWriter,
 };
 use worker::worker_sys::FixedLengthStream;
-use worker::{Bucket, Data, HttpMetadata, Object};
+use worker::{Bucket, Data, HttpMetadata};
+
+use crate::js::error_message;
 
 #[wasm_bindgen]
 extern "C" {
@@ -45,27 +48,6 @@ extern "C" {
 /// next to the copying; a couple of steps in flight is all the memory a stream uses.
 const STEP_BYTES: u32 = 256 * 1024;
 
-/// Why streaming a body failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StreamError {
-    /// The request body could not be read to its declared end (client went away, or sent a
-    /// different number of bytes).
-    #[error("reading the body failed: {0}")]
-    Body(String),
-    /// R2 refused or failed the write.
-    #[error("R2 put failed: {0}")]
-    Storage(String),
-}
-
-fn describe(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -93,12 +75,12 @@ async fn pump(
     let mut read = 0u64;
     let mut next = (length > 0).then(|| read_step(&reader, length));
     while let Some(step) = next.take() {
-        let step = step.await.map_err(|e| describe(&e))?;
+        let step = step.await.map_err(|e| error_message(&e))?;
         let done = Reflect::get(&step, &"done".into())
-            .map_err(|e| describe(&e))?
+            .map_err(|e| error_message(&e))?
             .as_bool()
             .unwrap_or(true);
-        let value = Reflect::get(&step, &"value".into()).map_err(|e| describe(&e))?;
+        let value = Reflect::get(&step, &"value".into()).map_err(|e| error_message(&e))?;
         let chunk: Option<Uint8Array> = value.dyn_into().ok();
         let bytes = chunk.as_ref().map_or(0, |c| u64::from(c.byte_length()));
         read += bytes;
@@ -121,13 +103,13 @@ async fn pump(
             _ => Vec::new(),
         };
         for write in writes {
-            write.await.map_err(|e| describe(&e))?;
+            write.await.map_err(|e| error_message(&e))?;
         }
     }
     for writer in writers {
         JsFuture::from(writer.close())
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| error_message(&e))?;
     }
     Ok(())
 }
@@ -148,20 +130,24 @@ fn fixed_length(length: u64) -> Result<FixedLengthStream, JsValue> {
 async fn finish_digest(digest: &DigestStream) -> Result<String, String> {
     let buffer = JsFuture::from(digest.digest())
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| error_message(&e))?;
     Ok(hex(&Uint8Array::new(&buffer).to_vec()))
 }
 
-/// Streams `body` (exactly `length` bytes) into R2 under `key` and returns the stored object
-/// and the body's SHA-256 as lowercase hex.
+/// Streams `body` (exactly `length` bytes) into R2 under `key` and returns the stored object's
+/// size and the body's SHA-256 as lowercase hex.
 pub async fn put_hashed(
     bucket: &Bucket,
     key: &str,
     body: ReadableStream,
     length: u64,
-    metadata: HttpMetadata,
-) -> Result<(Object, String), StreamError> {
-    let storage = |e: JsValue| StreamError::Storage(describe(&e));
+    content_type: &str,
+) -> Result<Stored, SinkError> {
+    let metadata = HttpMetadata {
+        content_type: Some(content_type.to_owned()),
+        ..HttpMetadata::default()
+    };
+    let storage = |e: JsValue| SinkError::Storage(error_message(&e));
     let fixed = fixed_length(length).map_err(storage)?;
     let digest = DigestStream::new("SHA-256").map_err(storage)?;
     let writers = [
@@ -178,23 +164,26 @@ pub async fn put_hashed(
     }
     match (stored, pumped) {
         (Ok(Some(object)), Ok(())) => {
-            let sha256 = finish_digest(&digest).await.map_err(StreamError::Storage)?;
-            Ok((object, sha256))
+            let sha256 = finish_digest(&digest).await.map_err(SinkError::Storage)?;
+            Ok(Stored {
+                size: object.size(),
+                sha256,
+            })
         }
-        (Ok(None), Ok(())) => Err(StreamError::Storage("no object returned".into())),
-        (Err(e), _) => Err(StreamError::Storage(e.to_string())),
-        (_, Err(e)) => Err(StreamError::Body(e)),
+        (Ok(None), Ok(())) => Err(SinkError::Storage("no object returned".into())),
+        (Err(e), _) => Err(SinkError::Storage(e.to_string())),
+        (_, Err(e)) => Err(SinkError::Body(e)),
     }
 }
 
 /// The SHA-256 of `body` (`length` bytes), read and discarded.
-pub async fn hash_only(body: ReadableStream, length: u64) -> Result<String, StreamError> {
-    let digest = DigestStream::new("SHA-256").map_err(|e| StreamError::Storage(describe(&e)))?;
+pub async fn hash_only(body: ReadableStream, length: u64) -> Result<String, SinkError> {
+    let digest = DigestStream::new("SHA-256").map_err(|e| SinkError::Storage(error_message(&e)))?;
     let writer = digest
         .get_writer()
-        .map_err(|e| StreamError::Storage(describe(&e)))?;
+        .map_err(|e| SinkError::Storage(error_message(&e)))?;
     pump(&body, length, std::slice::from_ref(&writer))
         .await
-        .map_err(StreamError::Body)?;
-    finish_digest(&digest).await.map_err(StreamError::Body)
+        .map_err(SinkError::Body)?;
+    finish_digest(&digest).await.map_err(SinkError::Body)
 }

@@ -10,7 +10,7 @@ use docpipe_jobs::{DocumentId, JobId, JobStatus};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::store::{JobRow, SummaryRow};
+use crate::store::JobRow;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,9 +82,9 @@ pub enum ApiError {
     #[error("invalid Idempotency-Key: {reason}")]
     InvalidIdempotencyKey { reason: String },
     #[error("this Idempotency-Key was used for a different document")]
-    IdempotencyKeyReused { document_id: String },
+    IdempotencyKeyReused { document_id: DocumentId },
     #[error("the document already has an unfinished job {job_id}")]
-    JobInProgress { job_id: String },
+    JobInProgress { job_id: JobId },
     #[error("`{what}` id is not a valid id")]
     InvalidId { what: &'static str },
     #[error("no such route")]
@@ -96,13 +96,13 @@ pub enum ApiError {
     #[error("no such document")]
     DocumentNotFound,
     #[error("the summary is not ready: job {job_id} is {status}")]
-    SummaryPending { job_id: String, status: JobStatus },
+    SummaryPending { job_id: JobId, status: JobStatus },
     #[error("the document could not be summarized: {error}")]
-    SummaryFailed { job_id: String, error: String },
+    SummaryFailed { job_id: JobId, error: String },
     #[error("the text is not extracted yet: job {job_id} is {status}")]
-    TextPending { job_id: String, status: JobStatus },
+    TextPending { job_id: JobId, status: JobStatus },
     #[error("no text could be extracted: {error}")]
-    TextUnavailable { job_id: String, error: String },
+    TextUnavailable { job_id: JobId, error: String },
     #[error("the upload did not arrive whole: {reason}")]
     IncompleteBody { reason: String },
     #[error("storage is unavailable, try again")]
@@ -204,19 +204,15 @@ impl ApiError {
 /// `202 Accepted` for a new document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UploadAccepted {
-    pub document_id: String,
-    pub job_id: String,
+    pub document_id: DocumentId,
+    pub job_id: JobId,
     pub status: JobStatus,
     pub status_url: String,
     pub summary_url: String,
 }
 
 impl UploadAccepted {
-    pub fn new(document_id: &DocumentId, job_id: &JobId) -> Self {
-        Self::from_ids(document_id.to_string(), job_id.to_string())
-    }
-
-    pub fn from_ids(document_id: String, job_id: String) -> Self {
+    pub fn new(document_id: DocumentId, job_id: JobId) -> Self {
         Self {
             status_url: job_url(&job_id),
             summary_url: summary_url(&document_id),
@@ -227,89 +223,28 @@ impl UploadAccepted {
     }
 }
 
-pub fn job_url(job_id: &str) -> String {
+pub fn job_url(job_id: &JobId) -> String {
     format!("/v1/jobs/{job_id}")
 }
 
-pub fn summary_url(document_id: &str) -> String {
+pub fn summary_url(document_id: &DocumentId) -> String {
     format!("/v1/documents/{document_id}/summary")
 }
 
-/// `GET /v1/jobs/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `GET /v1/jobs/{id}`: the job's row, and where its summary is once it has one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobView {
-    pub job_id: String,
-    pub document_id: String,
-    pub status: String,
-    pub attempts: i64,
-    pub error: Option<String>,
-    pub request_id: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    #[serde(flatten)]
+    pub job: JobRow,
     /// Present once the job has succeeded.
     pub summary_url: Option<String>,
 }
 
 impl From<JobRow> for JobView {
-    fn from(row: JobRow) -> Self {
+    fn from(job: JobRow) -> Self {
         let summary_url =
-            (row.status == JobStatus::Succeeded.as_str()).then(|| summary_url(&row.document_id));
-        Self {
-            job_id: row.id,
-            document_id: row.document_id,
-            status: row.status,
-            attempts: row.attempts,
-            error: row.error,
-            request_id: row.request_id,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-            summary_url,
-        }
-    }
-}
-
-/// `GET /v1/documents/{id}/summary`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SummaryView {
-    pub document_id: String,
-    pub job_id: String,
-    pub summary: String,
-    pub backend: String,
-    pub model: Option<String>,
-    pub fallback_from: Option<String>,
-    pub fallback_reason: Option<String>,
-    pub input_chars: i64,
-    pub truncated: bool,
-    /// The format the text was read as.
-    pub source_type: Option<String>,
-    /// What extraction noted: a format mismatch, the encoding used, a cut.
-    pub notes: Vec<String>,
-    pub created_at: String,
-}
-
-impl From<SummaryRow> for SummaryView {
-    fn from(row: SummaryRow) -> Self {
-        Self {
-            document_id: row.document_id,
-            job_id: row.job_id,
-            summary: row.summary,
-            backend: row.backend,
-            model: row.model,
-            fallback_from: row.fallback_from,
-            fallback_reason: row.fallback_reason,
-            input_chars: row.input_chars,
-            truncated: row.truncated != 0,
-            source_type: row.source_type,
-            notes: row
-                .notes
-                .map(|n| n.lines().map(str::to_owned).collect())
-                .unwrap_or_default(),
-            created_at: row.created_at,
-        }
+            (job.status == JobStatus::Succeeded).then(|| summary_url(&job.document_id));
+        Self { job, summary_url }
     }
 }
 
@@ -381,7 +316,7 @@ mod tests {
     #[test]
     fn pending_summary_error_carries_job_and_status() {
         let body = ApiError::SummaryPending {
-            job_id: JOB.into(),
+            job_id: JOB.parse().unwrap(),
             status: JobStatus::Processing,
         }
         .body("r");

@@ -4,10 +4,11 @@
 
 use std::future::Future;
 
-use serde::de::DeserializeOwned;
+use docpipe_jobs::{DocumentId, JobId, RequestId};
+use serde::{Deserialize, Deserializer};
 use tracing::warn;
 
-use crate::time::Clock;
+use crate::ports::Clock;
 
 /// A value bound to a `?` parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +40,60 @@ impl From<u32> for SqlValue {
 impl From<bool> for SqlValue {
     fn from(v: bool) -> Self {
         SqlValue::Integer(i64::from(v))
+    }
+}
+
+impl From<u64> for SqlValue {
+    /// Stored values (sizes, token counts) are far below `i64::MAX`; beyond it, it saturates.
+    fn from(v: u64) -> Self {
+        SqlValue::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<&JobId> for SqlValue {
+    fn from(id: &JobId) -> Self {
+        SqlValue::Text(id.to_string())
+    }
+}
+
+impl From<&DocumentId> for SqlValue {
+    fn from(id: &DocumentId) -> Self {
+        SqlValue::Text(id.to_string())
+    }
+}
+
+impl From<JobId> for SqlValue {
+    fn from(id: JobId) -> Self {
+        SqlValue::Text(id.to_string())
+    }
+}
+
+impl From<DocumentId> for SqlValue {
+    fn from(id: DocumentId) -> Self {
+        SqlValue::Text(id.to_string())
+    }
+}
+
+impl From<&RequestId> for SqlValue {
+    fn from(id: &RequestId) -> Self {
+        SqlValue::Text(id.as_str().to_owned())
+    }
+}
+
+/// Reads SQLite's booleans (`0`/`1` integers) into `bool`: `#[serde(deserialize_with =
+/// "sql_bool")]`.
+pub fn sql_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+    }
+    match Flag::deserialize(deserializer)? {
+        Flag::Bool(b) => Ok(b),
+        Flag::Int(i) => Ok(i != 0),
+        Flag::Float(f) => Ok(f != 0.0),
     }
 }
 
@@ -125,16 +180,4 @@ where
         }
     }
     result
-}
-
-/// Runs statements. Implemented over D1 by the Workers and over SQLite by the tests.
-pub trait Database {
-    /// Runs one statement and returns how many rows it changed.
-    async fn execute(&self, statement: Statement) -> Result<u64, DbError>;
-
-    /// Runs one statement and returns its rows (including `RETURNING` rows).
-    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, DbError>;
-
-    /// Runs statements as one transaction and returns each one's changed-row count.
-    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError>;
 }

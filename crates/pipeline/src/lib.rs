@@ -11,9 +11,12 @@
 //! ## Layout
 //! - [`api`]: routes, [`api::ApiError`] (status + stable code), response bodies.
 //! - [`upload`]: header checks that run before a byte is stored.
-//! - [`db`]: the [`db::Database`] trait D1 and SQLite implement, and [`db::Statement`].
-//! - [`store`]: every statement docpipe runs; the job state machine.
+//! - [`ingest`]: the upload protocol: store, record, enqueue, or clean up.
+//! - [`ports`]: the traits the Workers implement over D1, R2, Queues and the clock.
+//! - [`db`]: [`db::Statement`], SQL values and database errors.
+//! - [`store`]: every statement docpipe runs, by feature; the job state machine.
 //! - [`process`]: one job from message to summary, and what to tell the queue.
+//! - [`consume`]: a queue message's raw body to an ack or a retry (decoding, dead letters).
 //! - [`budget`]: the memory budget concurrent jobs share.
 //! - [`sweep`]: the scheduled re-enqueue of lost jobs and clean-up of orphan uploads.
 //! - [`config`]: typed, validated vars; binding names.
@@ -22,7 +25,10 @@
 pub mod api;
 pub mod budget;
 pub mod config;
+pub mod consume;
 pub mod db;
+pub mod ingest;
+pub mod ports;
 pub mod process;
 pub mod store;
 pub mod sweep;
@@ -31,3 +37,5 @@ pub mod upload;
 
 #[cfg(test)]
 mod sqlite;
+#[cfg(test)]
+mod testing;

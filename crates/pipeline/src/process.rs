@@ -12,37 +12,9 @@ use tracing::warn;
 
 use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
-use crate::db::{Database, DbError, retry_failed};
+use crate::db::{DbError, retry_failed};
+use crate::ports::{BlobError, Clock, Database, DocumentSource};
 use crate::store::{Completion, LeaseOutcome, Store};
-use crate::time::Clock;
-
-/// A document as stored, with the content type recorded at upload: all of its bytes, or its
-/// first `max_bytes` when it is larger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredDocument {
-    pub bytes: Vec<u8>,
-    pub content_type: Option<String>,
-    /// The whole document's size; more than `bytes.len()` when only a prefix was read.
-    pub size: u64,
-}
-
-/// Object storage failed; worth retrying.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("object storage error: {0}")]
-pub struct BlobError(pub String);
-
-/// Where documents are read from, and their extracted text kept (R2 in the Worker).
-pub trait DocumentSource {
-    /// Reads at most `max_bytes` of the document; `None` when it does not exist.
-    async fn fetch(
-        &self,
-        id: &DocumentId,
-        max_bytes: u64,
-    ) -> Result<Option<StoredDocument>, BlobError>;
-
-    /// Stores the text extracted from the document next to it.
-    async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError>;
-}
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,7 +137,7 @@ where
                 // Another consumer is on it. Come back when its lease would have expired: by
                 // then it has finished (and this copy is skipped) or died (and this copy takes
                 // over).
-                let until = crate::time::parse_timestamp(&until).unwrap_or(started);
+                let until = until.0;
                 return Outcome::Retry {
                     delay_ms: (until - started).max(0) + 1_000,
                     error: "job is leased by another consumer".into(),
@@ -379,43 +351,14 @@ where
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
-    use std::collections::HashMap;
 
     use docpipe_docproc::{ExtractiveSummarizer, Summary, SummaryOptions};
     use docpipe_jobs::{JobStatus, RequestId};
     use pollster::block_on;
 
     use super::*;
-    use crate::sqlite::{ManualClock as FixedClock, ShakyWrites, Sqlite};
-    use crate::store::NewDocument;
-    use crate::time::Millis;
-
-    const T0: Millis = 1_795_381_560_000;
-
-    #[derive(Default)]
-    struct MemoryDocuments(
-        HashMap<DocumentId, StoredDocument>,
-        std::cell::RefCell<HashMap<DocumentId, String>>,
-    );
-
-    impl DocumentSource for MemoryDocuments {
-        async fn fetch(
-            &self,
-            id: &DocumentId,
-            max_bytes: u64,
-        ) -> Result<Option<StoredDocument>, BlobError> {
-            Ok(self.0.get(id).map(|doc| {
-                let mut doc = doc.clone();
-                doc.bytes.truncate(max_bytes as usize);
-                doc
-            }))
-        }
-
-        async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError> {
-            self.1.borrow_mut().insert(*id, text.to_owned());
-            Ok(())
-        }
-    }
+    use crate::store::fixtures::T0;
+    use crate::testing::ProcessFixture as Fixture;
 
     /// Fails transiently for its first `failures` calls, then summarizes extractively. Each
     /// call counts as one model call of 100 input tokens costing a cent.
@@ -448,105 +391,6 @@ mod tests {
         }
     }
 
-    struct Fixture {
-        store: Store<Sqlite>,
-        documents: MemoryDocuments,
-        clock: FixedClock,
-        config: SummarizerConfig,
-        memory: MemoryBudget,
-    }
-
-    impl Fixture {
-        fn new() -> Self {
-            let mut config = SummarizerConfig::from_vars(|_| None).unwrap();
-            config.retry.max_attempts = 3;
-            Self {
-                store: Store::new(Sqlite::migrated()),
-                documents: MemoryDocuments::default(),
-                clock: FixedClock(Cell::new(T0)),
-                config,
-                memory: MemoryBudget::new(1 << 30),
-            }
-        }
-
-        fn upload(&mut self, bytes: &[u8], content_type: &str) -> JobMessage {
-            let (doc, job) = (DocumentId::new(), JobId::new());
-            let request = RequestId::parse("req-test").unwrap();
-            let new = NewDocument {
-                id: doc,
-                filename: None,
-                content_type: content_type.into(),
-                size_bytes: bytes.len() as u64,
-                sha256: None,
-                idempotency_key: None,
-                request_id: request.clone(),
-                upload_ms: None,
-            };
-            block_on(self.store.begin_upload(&doc, &request, T0)).unwrap();
-            assert!(block_on(self.store.create_document(&new, &job, T0)).unwrap());
-            self.documents.0.insert(
-                doc,
-                StoredDocument {
-                    bytes: bytes.to_vec(),
-                    content_type: Some(content_type.into()),
-                    size: bytes.len() as u64,
-                },
-            );
-            JobMessage::new(job, doc, request)
-        }
-
-        fn process<S: Summarizer>(
-            &self,
-            summarizer: &S,
-            message: &JobMessage,
-            lease: &str,
-        ) -> Outcome {
-            self.process_with(&self.store, summarizer, message, lease)
-        }
-
-        /// Moves the fixture's database behind one whose next `failures` transactions fail.
-        fn shaky_store(&mut self, failures: u32) -> Store<ShakyWrites> {
-            let db = std::mem::replace(self.store.database_mut(), Sqlite::migrated());
-            Store::new(ShakyWrites::new(db, failures))
-        }
-
-        fn process_with<D: Database, S: Summarizer>(
-            &self,
-            store: &Store<D>,
-            summarizer: &S,
-            message: &JobMessage,
-            lease: &str,
-        ) -> Outcome {
-            block_on(self.processor(store, summarizer).process(message, lease))
-        }
-
-        fn processor<'a, D, S>(
-            &'a self,
-            store: &'a Store<D>,
-            summarizer: &'a S,
-        ) -> Processor<'a, D, MemoryDocuments, S, FixedClock> {
-            Processor {
-                store,
-                documents: &self.documents,
-                summarizer,
-                clock: &self.clock,
-                config: &self.config,
-                memory: &self.memory,
-            }
-        }
-
-        fn status(&self, message: &JobMessage) -> (String, i64, Option<String>) {
-            let row = block_on(self.store.job(&message.job_id)).unwrap().unwrap();
-            (row.status, row.attempts, row.error)
-        }
-
-        fn summaries(&self) -> i64 {
-            self.store
-                .database()
-                .scalar_i64("SELECT COUNT(*) FROM summaries")
-        }
-    }
-
     const TEXT: &[u8] = b"Rust compiles to WebAssembly. Workers run WebAssembly at the edge. \
         The weather is nice. Queues deliver messages to Workers at least once.";
 
@@ -557,7 +401,7 @@ mod tests {
         let outcome = f.process(&ExtractiveSummarizer, &message, "lease-1");
         assert_eq!(outcome, Outcome::Succeeded { attempt: 1 });
         assert_eq!(outcome.action(), Action::Ack);
-        assert_eq!(f.status(&message).0, "succeeded");
+        assert_eq!(f.status(&message).0, JobStatus::Succeeded);
         assert_eq!(f.summaries(), 1);
         let input_chars = f
             .store
@@ -589,14 +433,15 @@ mod tests {
         let outcome = f.process(&ExtractiveSummarizer, &message, "lease-1");
         assert_eq!(outcome.action(), Action::Ack);
         let (status, _, error) = f.status(&message);
-        assert_eq!(status, "failed");
+        assert_eq!(status, JobStatus::Failed);
         assert_eq!(
             error.as_deref(),
             Some("document is declared UTF-8 but is not (invalid byte at offset 3)")
         );
         assert_eq!(f.summaries(), 0);
-        assert!(
-            f.documents.1.borrow().is_empty(),
+        assert_eq!(
+            f.documents.keys(),
+            [message.document_id.object_key()],
             "no text is stored for a failed extraction"
         );
     }
@@ -612,20 +457,17 @@ mod tests {
             f.process(&ExtractiveSummarizer, &message, "lease-1"),
             Outcome::Succeeded { attempt: 1 }
         );
-        let stored = f.documents.1.borrow().get(&message.document_id).cloned();
+        let stored = f.documents.get(&message.document_id.text_key()).unwrap();
         assert_eq!(
-            stored.as_deref(),
-            Some("Le café ouvre tôt. Les pêcheurs arrivent.")
+            String::from_utf8(stored.bytes).unwrap(),
+            "Le café ouvre tôt. Les pêcheurs arrivent."
         );
         let row = block_on(f.store.latest_summary(&message.document_id)).unwrap();
         let crate::store::SummaryLookup::Ready(row) = row else {
             panic!("no summary: {row:?}");
         };
         assert_eq!(row.source_type.as_deref(), Some("text/plain"));
-        assert_eq!(
-            row.notes.as_deref(),
-            Some("decoded as windows-1252 (detected)")
-        );
+        assert_eq!(row.notes, ["decoded as windows-1252 (detected)"]);
     }
 
     #[test]
@@ -647,10 +489,10 @@ mod tests {
     fn missing_object_fails_the_job() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        f.documents.0.clear();
+        f.documents.clear();
         f.process(&ExtractiveSummarizer, &message, "lease-1");
         let (status, _, error) = f.status(&message);
-        assert_eq!(status, "failed");
+        assert_eq!(status, JobStatus::Failed);
         assert!(error.unwrap().contains("missing"));
     }
 
@@ -672,7 +514,7 @@ mod tests {
         assert_eq!(delay_ms, 3_750, "base 5 s, attempt 1, jitter 0.5");
         assert!(error.contains("out of capacity"), "{error}");
         assert_eq!(first.action(), Action::Retry { delay_seconds: 4 });
-        assert_eq!(f.status(&message).0, "queued");
+        assert_eq!(f.status(&message).0, JobStatus::Queued);
 
         f.clock.0.set(T0 + delay_ms);
         assert_eq!(
@@ -869,7 +711,7 @@ mod tests {
         // The hand-back is a single statement and lands; the summary write never did.
         assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
         let row = block_on(shaky.job(&message.job_id)).unwrap().unwrap();
-        assert_eq!(row.status, "queued");
+        assert_eq!(row.status, JobStatus::Queued);
         assert!(row.error.unwrap().contains("database is locked"));
     }
 
@@ -898,7 +740,8 @@ mod tests {
 
     #[test]
     fn schema_accepts_exactly_the_contract_statuses() {
-        use crate::db::{Database, Statement};
+        use crate::db::Statement;
+        use crate::ports::Database;
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
         let set = |status: &str| {

@@ -1,15 +1,16 @@
 //! [`Database`] over an in-memory SQLite with docpipe's migrations applied: the native stand-in
 //! for D1 in unit tests, running the very same SQL.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 use serde::de::DeserializeOwned;
 
-use crate::db::{Database, DbError, SqlValue, Statement};
-use crate::time::{Clock, Millis};
+use crate::db::{DbError, SqlValue, Statement};
+use crate::ports::{Clock, Database};
+use crate::time::Millis;
 
 #[derive(Debug)]
 pub struct Sqlite {
@@ -38,6 +39,13 @@ impl Sqlite {
                 .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         }
         Self { connection }
+    }
+
+    /// Runs ad-hoc SQL statements, for setting up a test.
+    pub fn run_sql(&self, sql: &str) {
+        self.connection
+            .execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// Runs ad-hoc SQL, for assertions.
@@ -122,6 +130,8 @@ pub struct ShakyWrites {
     pub inner: Sqlite,
     pub failures: Cell<u32>,
     pub landing: bool,
+    /// Single statements fail too, for good.
+    pub statements_fail: bool,
 }
 
 impl ShakyWrites {
@@ -130,12 +140,24 @@ impl ShakyWrites {
             inner,
             failures: Cell::new(failures),
             landing: false,
+            statements_fail: false,
+        }
+    }
+
+    /// A database no write reaches.
+    pub fn failing_everything(inner: Sqlite) -> Self {
+        Self {
+            statements_fail: true,
+            ..Self::new(inner, u32::MAX)
         }
     }
 }
 
 impl Database for ShakyWrites {
     async fn execute(&self, statement: Statement) -> Result<u64, DbError> {
+        if self.statements_fail {
+            return Err(DbError::Failed("database is unreachable".into()));
+        }
         self.inner.execute(statement).await
     }
 
@@ -167,5 +189,42 @@ impl Clock for ManualClock {
     }
     async fn sleep(&self, ms: u64) {
         self.0.set(self.0.get() + ms as Millis);
+    }
+}
+
+/// Something done to the database from outside, once.
+type Interjection = Box<dyn FnOnce(&Sqlite)>;
+
+/// SQLite that runs `before` once, just before the first transaction: for what another
+/// request or the sweep does at the worst moment.
+pub struct Interleaved {
+    pub inner: Sqlite,
+    pub before: RefCell<Option<Interjection>>,
+}
+
+impl Interleaved {
+    pub fn new(inner: Sqlite, before: impl FnOnce(&Sqlite) + 'static) -> Self {
+        Self {
+            inner,
+            before: RefCell::new(Some(Box::new(before))),
+        }
+    }
+}
+
+impl Database for Interleaved {
+    async fn execute(&self, statement: Statement) -> Result<u64, DbError> {
+        self.inner.execute(statement).await
+    }
+
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, DbError> {
+        self.inner.query(statement).await
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError> {
+        let before = self.before.borrow_mut().take();
+        if let Some(before) = before {
+            before(&self.inner);
+        }
+        self.inner.batch(statements).await
     }
 }

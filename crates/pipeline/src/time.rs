@@ -5,10 +5,39 @@
 //! (`2026-11-22T21:06:00.123Z`), the same shape SQLite's `strftime('%Y-%m-%dT%H:%M:%fZ')`
 //! produces: people can read them, and they compare correctly as text.
 
+use std::fmt;
+
 use chrono::{DateTime, SecondsFormat};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
+
+/// A point in time as D1 stores it and the API shows it (RFC 3339 text), held as [`Millis`].
+/// Rows decode into it once; nothing downstream parses timestamps again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub Millis);
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&timestamp(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        parse_timestamp(&text)
+            .map(Timestamp)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time")))
+    }
+}
 
 /// The stored form of a point in time. Out-of-range inputs clamp to the epoch.
 pub fn timestamp(ms: Millis) -> String {
@@ -22,15 +51,6 @@ pub fn parse_timestamp(text: &str) -> Option<Millis> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.timestamp_millis())
-}
-
-/// Where the pipeline gets the current time and randomness from.
-pub trait Clock {
-    fn now_ms(&self) -> Millis;
-    /// A uniformly random number in `[0, 1)`, for retry jitter.
-    fn random_unit(&self) -> f64;
-    /// Waits `ms` milliseconds.
-    async fn sleep(&self, ms: u64);
 }
 
 #[cfg(test)]
@@ -48,6 +68,17 @@ mod tests {
         let earlier = timestamp(1_795_381_560_999);
         let later = timestamp(1_795_381_561_000);
         assert!(earlier < later);
+    }
+
+    #[test]
+    fn timestamps_decode_from_and_encode_to_stored_text() {
+        let decoded: Timestamp = serde_json::from_str("\"2026-11-22T21:06:00.123Z\"").unwrap();
+        assert_eq!(decoded, Timestamp(1_795_381_560_123));
+        assert_eq!(
+            serde_json::to_string(&decoded).unwrap(),
+            "\"2026-11-22T21:06:00.123Z\""
+        );
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 
     #[test]

@@ -121,15 +121,12 @@ pub fn replay(
     sha256: &str,
     size: u64,
 ) -> Result<UploadAccepted, ApiError> {
-    let same_size = u64::try_from(original.size_bytes) == Ok(size);
+    let same_size = original.size_bytes == size;
     let same_digest = original.sha256.as_deref() == Some(sha256);
-    match (&original.job_id, same_size && same_digest) {
-        (Some(job_id), true) => Ok(UploadAccepted::from_ids(
-            original.document_id.clone(),
-            job_id.clone(),
-        )),
+    match (original.job_id, same_size && same_digest) {
+        (Some(job_id), true) => Ok(UploadAccepted::new(original.document_id, job_id)),
         _ => Err(ApiError::IdempotencyKeyReused {
-            document_id: original.document_id.clone(),
+            document_id: original.document_id,
         }),
     }
 }
@@ -248,6 +245,8 @@ fn clean_filename(name: &str) -> Result<Option<String>, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use docpipe_jobs::{DocumentId, JobId};
+
     use super::*;
 
     const LIMIT: u64 = 100;
@@ -407,18 +406,16 @@ mod tests {
 
     #[test]
     fn replay_returns_the_original_ids_only_for_the_same_bytes() {
+        let (document, job) = (DocumentId::new(), JobId::new());
         let original = IdempotentUpload {
-            document_id: "doc".into(),
-            job_id: Some("job".into()),
+            document_id: document,
+            job_id: Some(job),
             sha256: Some("aa".repeat(32)),
             size_bytes: 10,
         };
         let accepted = replay(&original, &"aa".repeat(32), 10).unwrap();
-        assert_eq!(
-            (accepted.document_id.as_str(), accepted.job_id.as_str()),
-            ("doc", "job")
-        );
-        assert_eq!(accepted.status_url, "/v1/jobs/job");
+        assert_eq!((accepted.document_id, accepted.job_id), (document, job));
+        assert_eq!(accepted.status_url, format!("/v1/jobs/{job}"));
         for (digest, size) in [("bb".repeat(32), 10), ("aa".repeat(32), 11)] {
             let err = replay(&original, &digest, size).unwrap_err();
             assert_eq!(err.status(), 422);

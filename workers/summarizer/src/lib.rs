@@ -7,37 +7,36 @@
 //! shared memory budget. The handler always returns `Ok(())`: returning an error would make
 //! workers-rs retry the whole batch.
 //!
-//! Its only HTTP surface is `/healthz` and, when enabled for `scripts/bench`, the timing
-//! endpoints in [`bench`].
+//! Its only HTTP surface is `/healthz`, and in builds with the `bench` feature (made by
+//! `scripts/build --bench` for `scripts/bench`, never deployed) the timing endpoints of `bench`.
 
+#[cfg(feature = "bench")]
 mod bench;
 
 use std::time::Duration;
 
-use docpipe_cloudflare::{AiBinding, D1, FetchClient, R2Documents, WorkerClock, logging, vars};
+use docpipe_cloudflare::{
+    AiBinding, D1, FetchClient, R2Documents, WorkerClock, bindings, logging, vars,
+};
 use docpipe_docproc::summarize::mapreduce::{MapReduce, Model};
 use docpipe_docproc::summarize::openai::OpenAiChat;
 use docpipe_docproc::summarize::workers_ai::WorkersAi;
 use docpipe_docproc::{Backend, ExtractiveSummarizer};
-use docpipe_jobs::{DecodeError, JobMessage};
 use docpipe_pipeline::budget::MemoryBudget;
 use docpipe_pipeline::config::{BackendChoice, SummarizerConfig, names};
-use docpipe_pipeline::process::{Action, Outcome, Processor, new_lease_id};
+use docpipe_pipeline::consume::{self, HOLD_BACK_SECONDS};
+use docpipe_pipeline::process::{Action, Processor};
 use docpipe_pipeline::store::Store;
-use docpipe_pipeline::time::Clock;
 use futures_util::StreamExt;
-use tracing::{Instrument, error, info, warn};
+use tracing::{Instrument, error};
 use wasm_bindgen::JsValue;
 use worker::{
     Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result, event,
 };
 
-/// How long to hold back messages when the Worker itself is misconfigured.
-const MISCONFIGURED_RETRY_SECONDS: u32 = 300;
-
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-    logging::init(vars(&env)(names::LOG_LEVEL));
+    logging::init_from(&env);
     let queue = batch.queue();
     let span = tracing::info_span!("batch", queue = %queue);
     async {
@@ -49,7 +48,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
                     queue = other,
                     "batch from a queue this Worker does not consume; retrying it"
                 );
-                batch.retry_all_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
+                batch.retry_all_with_options(&delay(HOLD_BACK_SECONDS));
             }
         }
     }
@@ -58,10 +57,31 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
     Ok(())
 }
 
+/// The summarizer's only HTTP surface: `/healthz` (and, in bench builds, the timing endpoints).
+#[event(fetch)]
+async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> Result<worker::Response> {
+    if req.path() == "/healthz" {
+        return worker::Response::from_json(&serde_json::json!({ "status": "ok" }));
+    }
+    #[cfg(feature = "bench")]
+    if let Some(response) = bench::handle(req, &env).await? {
+        return Ok(response);
+    }
+    let _ = env;
+    worker::Response::error("not found", 404)
+}
+
 fn delay(seconds: u32) -> worker::QueueRetryOptions {
     QueueRetryOptionsBuilder::new()
         .with_delay_seconds(seconds)
         .build()
+}
+
+fn carry_out(raw: &RawMessage, action: Action) {
+    match action {
+        Action::Ack => raw.ack(),
+        Action::Retry { delay_seconds } => raw.retry_with_options(&delay(delay_seconds)),
+    }
 }
 
 /// The message body as JSON text. Producers send JSON objects; a string body is taken as
@@ -87,14 +107,10 @@ struct Bindings {
 
 fn bindings(env: &Env) -> std::result::Result<Bindings, String> {
     let config = SummarizerConfig::from_vars(vars(env)).map_err(|e| e.to_string())?;
-    let db = env.d1(names::DB).map_err(|e| format!("D1 binding: {e}"))?;
-    let bucket = env
-        .bucket(names::DOCUMENTS)
-        .map_err(|e| format!("R2 binding: {e}"))?;
     let summarizer = summarizer(env, &config)?;
     Ok(Bindings {
-        store: Store::new(D1(db)),
-        documents: R2Documents(bucket),
+        store: bindings::store(env).map_err(|e| e.to_string())?,
+        documents: bindings::documents(env).map_err(|e| e.to_string())?,
         summarizer,
         config,
     })
@@ -108,6 +124,7 @@ fn summarizer(env: &Env, config: &SummarizerConfig) -> std::result::Result<Summa
         }
     }
     let calls = config.max_ai_calls;
+    let timeout = Duration::from_millis(config.ai_timeout_ms);
     Ok(match &config.backend {
         BackendChoice::Extractive => Backend::Extractive(ExtractiveSummarizer),
         BackendChoice::WorkersAi {
@@ -115,7 +132,6 @@ fn summarizer(env: &Env, config: &SummarizerConfig) -> std::result::Result<Summa
             options,
             max_input_tokens,
         } => {
-            let timeout = Duration::from_millis(config.ai_timeout_ms);
             let binding = AiBinding::from_env(env, names::AI, timeout)
                 .map_err(|e| format!("AI binding: {e}"))?;
             let mut ai = WorkersAi::new(binding, model.clone(), options.clone());
@@ -129,9 +145,7 @@ fn summarizer(env: &Env, config: &SummarizerConfig) -> std::result::Result<Summa
             window_tokens,
         } => Backend::OpenAi(map_reduce(
             OpenAiChat {
-                http: FetchClient {
-                    timeout: Duration::from_millis(config.ai_timeout_ms),
-                },
+                http: FetchClient { timeout },
                 base_url: base_url.clone(),
                 model: model.clone(),
                 api_key: api_key.clone(),
@@ -147,7 +161,7 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
         Ok(bindings) => bindings,
         Err(e) => {
             error!(error = %e, "cannot process jobs; retrying the batch later");
-            batch.retry_all_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
+            batch.retry_all_with_options(&delay(HOLD_BACK_SECONDS));
             return;
         }
     };
@@ -163,97 +177,29 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
     futures_util::stream::iter(&messages)
         .for_each_concurrent(bindings.config.concurrency, |raw| {
-            consume_job(raw, &processor, &bindings.store)
+            let processor = &processor;
+            async move {
+                let body = body_json(&raw.body());
+                let action = consume::job_message(processor, &body, &raw.id()).await;
+                carry_out(raw, action);
+            }
         })
         .await;
 }
 
-async fn consume_job(
-    raw: &RawMessage,
-    processor: &Processor<'_, D1, R2Documents, Summarizer, WorkerClock>,
-    store: &Store<D1>,
-) {
-    let body = body_json(&raw.body());
-    let message = match JobMessage::decode(&body) {
-        Ok(message) => message,
-        Err(e @ DecodeError::UnsupportedVersion { .. }) => {
-            // Likely a newer producer during a deploy: a newer consumer can read it. If none
-            // comes, the queue dead-letters it and the job is failed there.
-            warn!(error = %e, message_id = %raw.id(), "message version not understood; retrying");
-            raw.retry_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
-            return;
-        }
-        Err(e) => {
-            error!(error = %e, message_id = %raw.id(), "unreadable job message; dropping it");
-            if let Some(job) = JobMessage::peek_job_id(&body) {
-                let reason = format!("unreadable queue message: {e}");
-                if let Err(e) = store
-                    .fail_dead_lettered(&job, &reason, WorkerClock.now_ms())
-                    .await
-                {
-                    error!(error = %e, %job, "could not record the failure");
-                }
-            }
-            raw.ack();
-            return;
-        }
-    };
-
-    let span = tracing::info_span!(
-        "job",
-        job_id = %message.job_id,
-        document_id = %message.document_id,
-        request_id = %message.request_id,
-        message_id = %raw.id(),
-    );
-    async {
-        let lease_id = new_lease_id(&WorkerClock);
-        let outcome = processor.process(&message, &lease_id).await;
-        match &outcome {
-            Outcome::Succeeded { attempt } => info!(attempt, "job succeeded"),
-            Outcome::Failed { error } => warn!(%error, "job failed"),
-            Outcome::Retry { delay_ms, error } => warn!(%error, delay_ms, "job will be retried"),
-            Outcome::Skipped { reason } => info!(%reason, "message skipped"),
-        }
-        match outcome.action() {
-            Action::Ack => raw.ack(),
-            Action::Retry { delay_seconds } => raw.retry_with_options(&delay(delay_seconds)),
-        }
-    }
-    .instrument(span)
-    .await;
-}
-
 /// Messages the queue gave up on: fail their jobs with the reason, unless they finished.
 async fn consume_dead_letters(batch: &MessageBatch<serde_json::Value>, env: &Env) {
-    let store = match env.d1(names::DB) {
-        Ok(db) => Store::new(D1(db)),
+    let store = match bindings::store(env) {
+        Ok(store) => store,
         Err(e) => {
-            error!(error = %e, "D1 binding unavailable; retrying dead letters later");
-            batch.retry_all_with_options(&delay(MISCONFIGURED_RETRY_SECONDS));
+            error!(error = %e, "cannot fail dead-lettered jobs; retrying them later");
+            batch.retry_all_with_options(&delay(HOLD_BACK_SECONDS));
             return;
         }
     };
     for raw in batch.raw_iter() {
         let body = body_json(&raw.body());
-        let Some(job) = JobMessage::peek_job_id(&body) else {
-            error!(message_id = %raw.id(), "dead letter without a job id; dropping it");
-            raw.ack();
-            continue;
-        };
-        let reason = "the queue gave up delivering this job after its maximum retries";
-        match store
-            .fail_dead_lettered(&job, reason, WorkerClock.now_ms())
-            .await
-        {
-            Ok(changed) => {
-                warn!(job_id = %job, failed = changed, "dead-lettered job");
-                raw.ack();
-            }
-            Err(e) => {
-                error!(job_id = %job, error = %e, "could not fail a dead-lettered job; retrying");
-                raw.retry_with_options(&delay(60));
-            }
-        }
+        let action = consume::dead_letter(&store, &WorkerClock, &body, &raw.id()).await;
+        carry_out(&raw, action);
     }
 }

@@ -14,19 +14,16 @@ mod documents;
 mod reads;
 mod sweeping;
 
-use docpipe_cloudflare::{D1, logging, vars};
+use docpipe_cloudflare::{BindingError, logging};
 use docpipe_jobs::RequestId;
 use docpipe_pipeline::api::{ApiError, Route};
-use docpipe_pipeline::config::names;
-use docpipe_pipeline::db::DbError;
-use docpipe_pipeline::store::Store;
 use serde::Serialize;
 use tracing::{Instrument, error, info, warn};
 use worker::{Context, Env, Request, Response, Result, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    logging::init(vars(&env)(names::LOG_LEVEL));
+    logging::init_from(&env);
     let header = req.headers().get("X-Request-Id").ok().flatten();
     let request_id = match docpipe_pipeline::upload::request_id(header.as_deref()) {
         Ok(id) => id,
@@ -69,30 +66,22 @@ async fn handle(req: Request, env: &Env, request_id: &RequestId) -> ApiResult {
 }
 
 /// Logs why a binding is unusable and answers `500`.
-fn internal(what: &'static str) -> impl Fn(worker::Error) -> ApiError {
+fn internal(e: BindingError) -> ApiError {
+    error!(error = %e, "binding unavailable");
+    ApiError::Internal
+}
+
+/// Logs why the platform failed to build a response and answers `500`.
+fn platform(what: &'static str) -> impl Fn(worker::Error) -> ApiError {
     move |e| {
-        error!(error = %e, what, "binding unavailable");
+        error!(error = %e, what, "the runtime refused");
         ApiError::Internal
     }
 }
 
-/// Logs a failed D1 operation and answers `503`.
-fn unavailable(what: &'static str) -> impl Fn(DbError) -> ApiError {
-    move |e| {
-        error!(error = %e, what, "D1 operation failed");
-        ApiError::Unavailable
-    }
-}
-
-fn store(env: &Env) -> std::result::Result<Store<D1>, ApiError> {
-    Ok(Store::new(D1(env
-        .d1(names::DB)
-        .map_err(internal("D1 binding"))?)))
-}
-
 fn json<T: Serialize>(status: u16, body: &T, request_id: &RequestId) -> ApiResult {
     let mut response = Response::from_json(body)
-        .map_err(internal("serializing the response"))?
+        .map_err(platform("serializing the response"))?
         .with_status(status);
     set_header(&mut response, "X-Request-Id", request_id.as_str());
     set_header(&mut response, "Cache-Control", "no-store");

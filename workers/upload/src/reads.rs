@@ -1,16 +1,18 @@
 //! Reading jobs, summaries and extracted text.
 
+use docpipe_cloudflare::bindings;
 use docpipe_jobs::{DocumentId, JobId, RequestId};
-use docpipe_pipeline::api::{ApiError, JobView, SummaryView};
-use docpipe_pipeline::config::names;
+use docpipe_pipeline::api::{ApiError, JobView};
+use docpipe_pipeline::ingest::unavailable;
 use docpipe_pipeline::store::SummaryLookup;
 use tracing::error;
 use worker::{Env, Response};
 
-use crate::{ApiResult, internal, json, set_header, store, unavailable};
+use crate::{ApiResult, internal, json, platform, set_header};
 
 pub async fn job(env: &Env, id: &JobId, request_id: &RequestId) -> ApiResult {
-    let job = store(env)?
+    let job = bindings::store(env)
+        .map_err(internal)?
         .job(id)
         .await
         .map_err(unavailable("reading a job"))?
@@ -19,12 +21,13 @@ pub async fn job(env: &Env, id: &JobId, request_id: &RequestId) -> ApiResult {
 }
 
 pub async fn summary(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiResult {
-    let lookup = store(env)?
+    let lookup = bindings::store(env)
+        .map_err(internal)?
         .latest_summary(id)
         .await
         .map_err(unavailable("reading a summary"))?;
     match lookup {
-        SummaryLookup::Ready(row) => json(200, &SummaryView::from(*row), request_id),
+        SummaryLookup::Ready(row) => json(200, &row, request_id),
         SummaryLookup::NoSuchDocument => Err(ApiError::DocumentNotFound),
         SummaryLookup::Pending { job_id, status } => {
             Err(ApiError::SummaryPending { job_id, status })
@@ -35,26 +38,25 @@ pub async fn summary(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiR
 
 /// `GET /v1/documents/{id}/text`: the text the summary was made from, streamed from R2.
 pub async fn text(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiResult {
-    let bucket = env
-        .bucket(names::DOCUMENTS)
-        .map_err(internal("R2 binding"))?;
+    let bucket = bindings::documents(env).map_err(internal)?.0;
     let object = bucket.get(id.text_key()).execute().await.map_err(|e| {
         error!(error = %e, "reading the text failed");
         ApiError::Unavailable
     })?;
     if let Some(body) = object.as_ref().and_then(|o| o.body()) {
-        let body = body.response_body().map_err(internal("R2 body"))?;
-        let mut response = Response::from_body(body).map_err(internal("response"))?;
+        let body = body.response_body().map_err(platform("R2 body"))?;
+        let mut response = Response::from_body(body).map_err(platform("response"))?;
         set_header(&mut response, "Content-Type", "text/plain; charset=utf-8");
         set_header(&mut response, "X-Request-Id", request_id.as_str());
         set_header(&mut response, "Cache-Control", "no-store");
         return Ok(response);
     }
-    match store(env)?
+    let lookup = bindings::store(env)
+        .map_err(internal)?
         .latest_summary(id)
         .await
-        .map_err(unavailable("reading a job"))?
-    {
+        .map_err(unavailable("reading a job"))?;
+    match lookup {
         SummaryLookup::NoSuchDocument => Err(ApiError::DocumentNotFound),
         SummaryLookup::Pending { job_id, status } => Err(ApiError::TextPending { job_id, status }),
         SummaryLookup::Failed { job_id, error } => Err(ApiError::TextUnavailable { job_id, error }),

@@ -1,0 +1,194 @@
+//! What the queue consumer decides for each message, from its raw body: decode it on its own
+//! (so an unreadable message still gets an answer), process it, and say whether to ack or
+//! retry. A message never fails its batch; the Worker only carries the [`Action`] out.
+
+use docpipe_docproc::Summarizer;
+use docpipe_jobs::{DecodeError, JobMessage};
+use tracing::{Instrument, error, info, warn};
+
+use crate::ports::{Clock, Database, DocumentSource};
+use crate::process::{Action, Outcome, Processor, new_lease_id};
+use crate::store::Store;
+
+/// How long to hold back messages this consumer cannot handle yet: a newer schema during a
+/// deploy, or the Worker itself misconfigured.
+pub const HOLD_BACK_SECONDS: u32 = 300;
+
+/// How long before a dead letter whose failure could not be recorded comes back.
+pub const DEAD_LETTER_RETRY_SECONDS: u32 = 60;
+
+/// One message of the jobs queue.
+pub async fn job_message<D, B, S, C>(
+    processor: &Processor<'_, D, B, S, C>,
+    body: &str,
+    message_id: &str,
+) -> Action
+where
+    D: Database,
+    B: DocumentSource,
+    S: Summarizer,
+    C: Clock,
+{
+    let message = match JobMessage::decode(body) {
+        Ok(message) => message,
+        Err(e @ DecodeError::UnsupportedVersion { .. }) => {
+            // Likely a newer producer during a deploy: a newer consumer can read it. If none
+            // comes, the queue dead-letters it and the job is failed there.
+            warn!(error = %e, message_id, "message version not understood; retrying");
+            return Action::Retry {
+                delay_seconds: HOLD_BACK_SECONDS,
+            };
+        }
+        Err(e) => {
+            error!(error = %e, message_id, "unreadable job message; dropping it");
+            if let Some(job) = JobMessage::peek_job_id(body) {
+                let reason = format!("unreadable queue message: {e}");
+                let now = processor.clock.now_ms();
+                if let Err(e) = processor.store.fail_dead_lettered(&job, &reason, now).await {
+                    error!(error = %e, %job, "could not record the failure");
+                }
+            }
+            return Action::Ack;
+        }
+    };
+
+    let span = tracing::info_span!(
+        "job",
+        job_id = %message.job_id,
+        document_id = %message.document_id,
+        request_id = %message.request_id,
+        message_id,
+    );
+    async {
+        let lease_id = new_lease_id(processor.clock);
+        let outcome = processor.process(&message, &lease_id).await;
+        match &outcome {
+            Outcome::Succeeded { attempt } => info!(attempt, "job succeeded"),
+            Outcome::Failed { error } => warn!(%error, "job failed"),
+            Outcome::Retry { delay_ms, error } => warn!(%error, delay_ms, "job will be retried"),
+            Outcome::Skipped { reason } => info!(%reason, "message skipped"),
+        }
+        outcome.action()
+    }
+    .instrument(span)
+    .await
+}
+
+/// One message the queue gave up on: fail its job with the reason, unless it finished or is
+/// actively leased.
+pub async fn dead_letter<D: Database>(
+    store: &Store<D>,
+    clock: &impl Clock,
+    body: &str,
+    message_id: &str,
+) -> Action {
+    let Some(job) = JobMessage::peek_job_id(body) else {
+        error!(message_id, "dead letter without a job id; dropping it");
+        return Action::Ack;
+    };
+    let reason = "the queue gave up delivering this job after its maximum retries";
+    match store.fail_dead_lettered(&job, reason, clock.now_ms()).await {
+        Ok(changed) => {
+            warn!(job_id = %job, failed = changed, "dead-lettered job");
+            Action::Ack
+        }
+        Err(e) => {
+            error!(job_id = %job, error = %e, "could not fail a dead-lettered job; retrying");
+            Action::Retry {
+                delay_seconds: DEAD_LETTER_RETRY_SECONDS,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use docpipe_docproc::ExtractiveSummarizer;
+    use docpipe_jobs::{JobStatus, SCHEMA_VERSION};
+    use pollster::block_on;
+
+    use super::*;
+    use crate::sqlite::{ShakyWrites, Sqlite};
+    use crate::testing::ProcessFixture;
+
+    const TEXT: &[u8] = b"Queues deliver messages at least once. Consumers must be idempotent.";
+
+    fn consume(f: &ProcessFixture, body: &str) -> Action {
+        let processor = f.processor(&f.store, &ExtractiveSummarizer);
+        block_on(job_message(&processor, body, "message-1"))
+    }
+
+    #[test]
+    fn a_good_message_is_processed_and_acked() {
+        let mut f = ProcessFixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        assert_eq!(consume(&f, &message.to_json()), Action::Ack);
+        assert_eq!(f.status(&message).0, JobStatus::Succeeded);
+        assert_eq!(f.summaries(), 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_held_back_and_its_job_left_alone() {
+        let mut f = ProcessFixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let newer = message
+            .to_json()
+            .replace(&format!("\"v\":{SCHEMA_VERSION}"), "\"v\":99");
+        assert_eq!(
+            consume(&f, &newer),
+            Action::Retry {
+                delay_seconds: HOLD_BACK_SECONDS
+            }
+        );
+        assert_eq!(f.status(&message).0, JobStatus::Queued);
+    }
+
+    #[test]
+    fn an_unreadable_message_fails_its_job_when_it_names_one_and_is_acked() {
+        let mut f = ProcessFixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let broken = message
+            .to_json()
+            .replace(&message.document_id.to_string(), "not-a-document-id");
+        assert_eq!(consume(&f, &broken), Action::Ack);
+        let (status, _, error) = f.status(&message);
+        assert_eq!(status, JobStatus::Failed);
+        assert!(
+            error.unwrap().starts_with("unreadable queue message: "),
+            "the job says why"
+        );
+        assert_eq!(consume(&f, "not json at all"), Action::Ack);
+        assert_eq!(f.summaries(), 0);
+    }
+
+    #[test]
+    fn a_dead_letter_fails_its_job_and_is_acked() {
+        let mut f = ProcessFixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let action = block_on(dead_letter(&f.store, &f.clock, &message.to_json(), "m"));
+        assert_eq!(action, Action::Ack);
+        let (status, _, error) = f.status(&message);
+        assert_eq!(status, JobStatus::Failed);
+        assert!(error.unwrap().contains("gave up delivering"));
+        assert_eq!(
+            block_on(dead_letter(&f.store, &f.clock, "{}", "m")),
+            Action::Ack,
+            "nothing to fail: dropped"
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_whose_failure_cannot_be_recorded_comes_back() {
+        let mut f = ProcessFixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let db = std::mem::replace(f.store.database_mut(), Sqlite::migrated());
+        // A database that fails every write, single statements included.
+        let unreachable = crate::store::Store::new(ShakyWrites::failing_everything(db));
+        assert_eq!(
+            block_on(dead_letter(&unreachable, &f.clock, &message.to_json(), "m")),
+            Action::Retry {
+                delay_seconds: DEAD_LETTER_RETRY_SECONDS
+            }
+        );
+    }
+}

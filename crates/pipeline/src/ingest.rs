@@ -1,0 +1,520 @@
+//! Accepting documents: the upload protocol, over the ports, so that nothing is stored half-way
+//! and nothing accepted is lost. In order:
+//! 1. The headers were checked ([`crate::upload::validate`]) before a byte is read.
+//! 2. A retry under a known `Idempotency-Key` only hashes the body and answers as the first
+//!    time (or `422` for a different body).
+//! 3. An `uploads` row marks the upload as under way; the body streams into storage while its
+//!    SHA-256 is computed. If the Worker dies from here on, the scheduled sweep finds the row
+//!    and deletes the object.
+//! 4. One transaction records the document and its `queued` job and closes the upload. On any
+//!    failure before this point the object is deleted.
+//! 5. The job is enqueued. If that fails, the job is `queued` in D1 and the sweep enqueues it.
+
+use docpipe_jobs::{DocumentId, JobId, JobMessage, RequestId};
+use tracing::{error, info, warn};
+
+use crate::api::{ApiError, UploadAccepted};
+use crate::db::{DbError, retry_failed};
+use crate::ports::{Clock, Database, JobQueue, SinkError, UploadSink};
+use crate::store::{NewDocument, NewJob, Store};
+use crate::upload::{ValidUpload, replay};
+
+/// Pauses between tries of a D1 write that fails (a locked or unreachable database) while the
+/// client waits: about a second in all before it gets `503`.
+pub const WRITE_PAUSES_MS: [u64; 3] = [50, 200, 800];
+
+/// An upload whose headers passed, with its body.
+#[derive(Debug)]
+pub struct Upload<B> {
+    pub valid: ValidUpload,
+    pub idempotency_key: Option<String>,
+    pub request_id: RequestId,
+    pub body: B,
+}
+
+/// The answer to an accepted upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub answer: UploadAccepted,
+    /// A retry answered with the first upload's ids (`Idempotent-Replayed: true`).
+    pub replayed: bool,
+}
+
+/// Logs a failed D1 operation and answers `503`.
+pub fn unavailable(what: &'static str) -> impl Fn(DbError) -> ApiError {
+    move |e| {
+        error!(error = %e, what, "D1 operation failed");
+        ApiError::Unavailable
+    }
+}
+
+fn body_error(e: SinkError) -> ApiError {
+    match e {
+        SinkError::Body(reason) => ApiError::IncompleteBody { reason },
+        SinkError::Storage(_) => ApiError::Unavailable,
+    }
+}
+
+/// What accepting documents needs: D1, the object store, the jobs queue, the clock.
+#[derive(Debug)]
+pub struct Ingest<'a, D, S, Q, C> {
+    pub store: &'a Store<D>,
+    pub sink: &'a S,
+    pub queue: &'a Q,
+    pub clock: &'a C,
+}
+
+impl<D, S, Q, C> Ingest<'_, D, S, Q, C>
+where
+    D: Database,
+    S: UploadSink,
+    Q: JobQueue,
+    C: Clock,
+{
+    /// Stores the body, records the document and its job, and enqueues the job.
+    pub async fn accept(&self, upload: Upload<S::Body>) -> Result<Accepted, ApiError> {
+        let Upload {
+            valid,
+            idempotency_key,
+            request_id,
+            body,
+        } = upload;
+        if let Some(key) = &idempotency_key {
+            let original = self
+                .store
+                .upload_by_idempotency_key(key)
+                .await
+                .map_err(unavailable("looking up an idempotency key"))?;
+            if let Some(original) = original {
+                let sha256 = self
+                    .sink
+                    .hash_only(body, valid.size)
+                    .await
+                    .map_err(body_error)?;
+                let answer = replay(&original, &sha256, valid.size)?;
+                info!(document_id = %answer.document_id, "idempotent retry answered");
+                return Ok(Accepted {
+                    answer,
+                    replayed: true,
+                });
+            }
+        }
+
+        let document_id = DocumentId::new();
+        let job_id = JobId::new();
+        let key = document_id.object_key();
+        retry_failed(self.clock, &WRITE_PAUSES_MS, |_| {
+            self.store
+                .begin_upload(&document_id, &request_id, self.clock.now_ms())
+        })
+        .await
+        .map_err(unavailable("recording the upload"))?;
+
+        let started = self.clock.now_ms();
+        let content_type = valid.content_type.header_value();
+        let stored = match self
+            .sink
+            .put_hashed(&key, body, valid.size, &content_type)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(e) => {
+                warn!(error = %e, key, "storing the body failed");
+                self.discard(&document_id).await;
+                return Err(body_error(e));
+            }
+        };
+        let upload_ms = self.clock.now_ms() - started;
+        if stored.size != valid.size {
+            warn!(
+                stored = stored.size,
+                expected = valid.size,
+                "stored object has the wrong size"
+            );
+            self.discard(&document_id).await;
+            return Err(ApiError::IncompleteBody {
+                reason: format!("expected {} bytes, stored {}", valid.size, stored.size),
+            });
+        }
+
+        let record = NewDocument {
+            id: document_id,
+            filename: valid.filename.clone(),
+            content_type: content_type.clone(),
+            size_bytes: valid.size,
+            sha256: Some(stored.sha256.clone()),
+            idempotency_key: idempotency_key.clone(),
+            request_id: request_id.clone(),
+            upload_ms: Some(upload_ms),
+        };
+        match self
+            .store
+            .create_document_retrying(&record, &job_id, self.clock, &WRITE_PAUSES_MS)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                error!("the upload outlived ORPHAN_UPLOAD_SECONDS and was cleaned up");
+                self.discard(&document_id).await;
+                return Err(ApiError::Unavailable);
+            }
+            Err(DbError::Constraint(reason)) if idempotency_key.is_some() => {
+                // A concurrent request with the same key recorded its document first.
+                info!(%reason, "lost an idempotency race; answering as the winner");
+                self.discard(&document_id).await;
+                return self
+                    .replay_winner(idempotency_key.as_deref(), &stored.sha256, valid.size)
+                    .await;
+            }
+            Err(e) => {
+                error!(error = %e, "recording the document failed");
+                self.discard(&document_id).await;
+                return Err(ApiError::Unavailable);
+            }
+        }
+
+        self.enqueue(&JobMessage::new(job_id, document_id, request_id))
+            .await;
+        info!(
+            %document_id,
+            %job_id,
+            size_bytes = valid.size,
+            content_type,
+            sha256 = stored.sha256,
+            upload_ms,
+            "document accepted"
+        );
+        Ok(Accepted {
+            answer: UploadAccepted::new(document_id, job_id),
+            replayed: false,
+        })
+    }
+
+    /// A new job for an existing document, unless one is unfinished.
+    pub async fn reprocess(
+        &self,
+        document: &DocumentId,
+        request_id: &RequestId,
+    ) -> Result<UploadAccepted, ApiError> {
+        let job_id = JobId::new();
+        let created = self
+            .store
+            .create_job(document, &job_id, request_id, self.clock.now_ms())
+            .await
+            .map_err(unavailable("creating a job"))?;
+        match created {
+            NewJob::Created => {}
+            NewJob::NoSuchDocument => return Err(ApiError::DocumentNotFound),
+            NewJob::InProgress { job_id } => return Err(ApiError::JobInProgress { job_id }),
+        }
+        self.enqueue(&JobMessage::new(job_id, *document, request_id.clone()))
+            .await;
+        info!(document_id = %document, %job_id, "document queued for reprocessing");
+        Ok(UploadAccepted::new(*document, job_id))
+    }
+
+    async fn replay_winner(
+        &self,
+        key: Option<&str>,
+        sha256: &str,
+        size: u64,
+    ) -> Result<Accepted, ApiError> {
+        let original = match key {
+            Some(key) => self
+                .store
+                .upload_by_idempotency_key(key)
+                .await
+                .map_err(unavailable("looking up an idempotency key"))?,
+            None => None,
+        };
+        let original = original.ok_or(ApiError::Unavailable)?;
+        Ok(Accepted {
+            answer: replay(&original, sha256, size)?,
+            replayed: true,
+        })
+    }
+
+    /// Sends the job's message. A failure is logged, not returned: the job is `queued` in D1
+    /// and the sweep will enqueue it.
+    async fn enqueue(&self, message: &JobMessage) {
+        if let Err(e) = self.queue.send(message).await {
+            warn!(error = %e, job_id = %message.job_id, "enqueue failed; the sweep will enqueue the job");
+        }
+    }
+
+    /// Deletes the object of an upload that will not be recorded, then its `uploads` row. If
+    /// either step fails the row stays, and the sweep finishes the job later.
+    async fn discard(&self, document: &DocumentId) {
+        let key = document.object_key();
+        if let Err(e) = self.sink.delete(&key).await {
+            error!(error = %e, key, "could not delete the object of a failed upload");
+            return;
+        }
+        if let Err(e) = self.store.abandon_upload(document).await {
+            warn!(error = %e, "could not forget a failed upload; the sweep will");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use docpipe_jobs::{ContentType, JobStatus, MediaType};
+    use pollster::block_on;
+
+    use super::*;
+    use crate::sqlite::{Interleaved, ManualClock, ShakyWrites, Sqlite};
+    use crate::store::fixtures::T0;
+    use crate::testing::{MemoryObjects, MemoryQueue, TestBody};
+
+    const BODY: &[u8] = b"The harbour reopened. Boats returned the same week.";
+
+    struct Fixture<D> {
+        store: Store<D>,
+        objects: MemoryObjects,
+        queue: MemoryQueue,
+        clock: ManualClock,
+    }
+
+    impl Fixture<Sqlite> {
+        fn new() -> Self {
+            Self::over(Sqlite::migrated())
+        }
+    }
+
+    impl<D: Database> Fixture<D> {
+        fn over(db: D) -> Self {
+            Self {
+                store: Store::new(db),
+                objects: MemoryObjects::default(),
+                queue: MemoryQueue::default(),
+                clock: ManualClock(Cell::new(T0)),
+            }
+        }
+
+        fn ingest(&self) -> Ingest<'_, D, MemoryObjects, MemoryQueue, ManualClock> {
+            Ingest {
+                store: &self.store,
+                sink: &self.objects,
+                queue: &self.queue,
+                clock: &self.clock,
+            }
+        }
+
+        fn accept(&self, body: TestBody, key: Option<&str>) -> Result<Accepted, ApiError> {
+            let upload = Upload {
+                valid: ValidUpload {
+                    size: BODY.len() as u64,
+                    content_type: ContentType::new(MediaType::PlainText),
+                    filename: Some("harbour.txt".into()),
+                },
+                idempotency_key: key.map(str::to_owned),
+                request_id: RequestId::parse("req-1").unwrap(),
+                body,
+            };
+            block_on(self.ingest().accept(upload))
+        }
+    }
+
+    fn counts(db: &Sqlite) -> [i64; 3] {
+        ["documents", "jobs", "uploads"]
+            .map(|t| db.scalar_i64(&format!("SELECT COUNT(*) FROM {t}")))
+    }
+
+    fn broken() -> TestBody {
+        TestBody {
+            bytes: BODY[..10].to_vec(),
+            breaks_after: Some(10),
+        }
+    }
+
+    #[test]
+    fn an_upload_is_stored_recorded_and_enqueued() {
+        let f = Fixture::new();
+        let accepted = f.accept(TestBody::whole(BODY), None).unwrap();
+        assert!(!accepted.replayed);
+        let answer = accepted.answer;
+        assert_eq!(answer.status, JobStatus::Queued);
+        let object = f.objects.get(&answer.document_id.object_key()).unwrap();
+        assert_eq!(object.bytes, BODY);
+        assert_eq!(object.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(counts(f.store.database()), [1, 1, 0], "upload closed");
+        let sent = f.queue.sent.borrow();
+        assert_eq!(
+            (sent[0].job_id, sent[0].document_id),
+            (answer.job_id, answer.document_id)
+        );
+        assert_eq!(sent[0].request_id.as_str(), "req-1");
+        let job = block_on(f.store.job(&answer.job_id)).unwrap().unwrap();
+        assert_eq!(job.status, JobStatus::Queued);
+    }
+
+    #[test]
+    fn a_body_that_breaks_off_leaves_nothing_stored() {
+        let f = Fixture::new();
+        let err = f.accept(broken(), None).unwrap_err();
+        assert_eq!(err.code(), "incomplete_body");
+        assert_eq!(err.status(), 400);
+        assert!(f.objects.keys().is_empty());
+        assert_eq!(counts(f.store.database()), [0, 0, 0]);
+        assert!(f.queue.sent.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_stored_object_of_the_wrong_size_is_deleted_and_refused() {
+        let f = Fixture::new();
+        f.objects.misreport_size.set(Some(3));
+        let err = f.accept(TestBody::whole(BODY), None).unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::IncompleteBody {
+                reason: format!("expected {} bytes, stored 3", BODY.len())
+            }
+        );
+        assert!(f.objects.keys().is_empty());
+        assert_eq!(counts(f.store.database()), [0, 0, 0]);
+    }
+
+    #[test]
+    fn a_storage_outage_is_503_and_leaves_nothing() {
+        let f = Fixture::new();
+        f.objects.fail_puts.set(true);
+        let err = f.accept(TestBody::whole(BODY), None).unwrap_err();
+        assert_eq!((err.status(), err.retry_after_seconds()), (503, Some(1)));
+        assert_eq!(counts(f.store.database()), [0, 0, 0]);
+    }
+
+    #[test]
+    fn a_database_that_stays_locked_is_503_and_the_object_is_deleted() {
+        let f = Fixture::over(ShakyWrites::new(Sqlite::migrated(), 100));
+        let err = f.accept(TestBody::whole(BODY), None).unwrap_err();
+        assert_eq!(err, ApiError::Unavailable);
+        assert!(f.objects.keys().is_empty(), "{:?}", f.objects.keys());
+        assert_eq!(counts(&f.store.database().inner), [0, 0, 0]);
+        assert_eq!(f.clock.0.get(), T0 + 1_050, "tried for about a second");
+    }
+
+    #[test]
+    fn a_retry_with_the_same_key_and_bytes_replays_without_storing_again() {
+        let f = Fixture::new();
+        let first = f.accept(TestBody::whole(BODY), Some("order-1")).unwrap();
+        let again = f.accept(TestBody::whole(BODY), Some("order-1")).unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.answer, first.answer);
+        assert_eq!(
+            f.objects.hashed.get(),
+            1,
+            "the retry's body was only hashed"
+        );
+        assert_eq!(f.objects.keys().len(), 1);
+        assert_eq!(counts(f.store.database()), [1, 1, 0]);
+        assert_eq!(f.queue.sent.borrow().len(), 1);
+    }
+
+    #[test]
+    fn the_same_key_with_other_bytes_is_422_naming_the_first_document() {
+        let f = Fixture::new();
+        let first = f.accept(TestBody::whole(BODY), Some("order-1")).unwrap();
+        let mut other = BODY.to_vec();
+        other[0] = b'X';
+        let err = f
+            .accept(TestBody::whole(&other), Some("order-1"))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::IdempotencyKeyReused {
+                document_id: first.answer.document_id
+            }
+        );
+        assert_eq!(counts(f.store.database()), [1, 1, 0]);
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn losing_an_idempotency_race_answers_as_the_winner_and_deletes_its_object() {
+        // Between this request's lookup and its recording, another request with the same key
+        // and the same bytes records its document.
+        let (winner_doc, winner_job) = (DocumentId::new(), JobId::new());
+        let digest = sha256_hex(BODY);
+        let db = Interleaved::new(Sqlite::migrated(), move |db| {
+            let at = "2026-11-22T21:06:00.000Z";
+            db.run_sql(&format!(
+                "INSERT INTO documents (id, object_key, content_type, size_bytes, sha256, \
+                 idempotency_key, request_id, created_at) VALUES ('{winner_doc}', \
+                 'documents/{winner_doc}', 'text/plain', {}, '{digest}', 'order-1', 'r', '{at}'); \
+                 INSERT INTO jobs (id, document_id, status, available_at, request_id, \
+                 created_at, updated_at) VALUES ('{winner_job}', '{winner_doc}', 'queued', \
+                 '{at}', 'r', '{at}', '{at}')",
+                BODY.len(),
+            ));
+        });
+        let f = Fixture::over(db);
+        let accepted = f.accept(TestBody::whole(BODY), Some("order-1")).unwrap();
+        assert!(accepted.replayed);
+        assert_eq!(
+            (accepted.answer.document_id, accepted.answer.job_id),
+            (winner_doc, winner_job)
+        );
+        assert!(f.objects.keys().is_empty(), "the loser's object is deleted");
+        assert_eq!(counts(&f.store.database().inner), [1, 1, 0]);
+        assert!(
+            f.queue.sent.borrow().is_empty(),
+            "the winner enqueued its own job"
+        );
+    }
+
+    #[test]
+    fn a_failed_enqueue_still_accepts_and_leaves_the_job_for_the_sweep() {
+        let f = Fixture::new();
+        f.queue.fail.set(true);
+        let accepted = f.accept(TestBody::whole(BODY), None).unwrap();
+        let job = block_on(f.store.job(&accepted.answer.job_id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.status, JobStatus::Queued);
+        assert_eq!(counts(f.store.database()), [1, 1, 0]);
+    }
+
+    #[test]
+    fn an_upload_the_sweep_gave_up_on_is_not_recorded_and_its_object_is_deleted() {
+        // The sweep forgets the upload (and deletes its object) while the body is streaming.
+        let db = Interleaved::new(Sqlite::migrated(), |db| db.run_sql("DELETE FROM uploads"));
+        let f = Fixture::over(db);
+        let err = f.accept(TestBody::whole(BODY), None).unwrap_err();
+        assert_eq!(err, ApiError::Unavailable);
+        assert!(f.objects.keys().is_empty());
+        assert_eq!(counts(&f.store.database().inner), [0, 0, 0]);
+    }
+
+    #[test]
+    fn reprocess_makes_a_job_unless_one_is_unfinished_or_the_document_is_unknown() {
+        let f = Fixture::new();
+        let first = f.accept(TestBody::whole(BODY), None).unwrap().answer;
+        let request = RequestId::parse("req-2").unwrap();
+        let refused = block_on(f.ingest().reprocess(&first.document_id, &request));
+        assert_eq!(
+            refused,
+            Err(ApiError::JobInProgress {
+                job_id: first.job_id
+            })
+        );
+        f.store
+            .database()
+            .run_sql("UPDATE jobs SET status = 'succeeded'");
+        let again = block_on(f.ingest().reprocess(&first.document_id, &request)).unwrap();
+        assert_ne!(again.job_id, first.job_id);
+        assert_eq!(f.queue.sent.borrow().last().unwrap().job_id, again.job_id);
+        assert_eq!(
+            block_on(f.ingest().reprocess(&DocumentId::new(), &request)),
+            Err(ApiError::DocumentNotFound)
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! The ports: every trait through which the pipeline reaches the platform. The Workers
+//! implement them over D1, R2, Queues and the runtime's clock (`docpipe-cloudflare`); tests
+//! implement them in memory, over SQLite, or with faults injected.
+
+use docpipe_jobs::{DocumentId, JobMessage};
+use serde::de::DeserializeOwned;
+
+use crate::db::{DbError, Statement};
+use crate::time::Millis;
+
+/// Runs statements. Implemented over D1 by the Workers and over SQLite by the tests.
+pub trait Database {
+    /// Runs one statement and returns how many rows it changed.
+    async fn execute(&self, statement: Statement) -> Result<u64, DbError>;
+
+    /// Runs one statement and returns its rows (including `RETURNING` rows).
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, DbError>;
+
+    /// Runs statements as one transaction and returns each one's changed-row count.
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError>;
+}
+
+/// Where the pipeline gets the current time and randomness from.
+pub trait Clock {
+    fn now_ms(&self) -> Millis;
+    /// A uniformly random number in `[0, 1)`, for retry jitter.
+    fn random_unit(&self) -> f64;
+    /// Waits `ms` milliseconds.
+    async fn sleep(&self, ms: u64);
+}
+
+/// Object storage failed; worth retrying.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("object storage error: {0}")]
+pub struct BlobError(pub String);
+
+/// A document as stored, with the content type recorded at upload: all of its bytes, or its
+/// first `max_bytes` when it is larger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+    /// The whole document's size; more than `bytes.len()` when only a prefix was read.
+    pub size: u64,
+}
+
+/// Where documents are read from, and their extracted text kept (R2 in the Worker).
+pub trait DocumentSource {
+    /// Reads at most `max_bytes` of the document; `None` when it does not exist.
+    async fn fetch(
+        &self,
+        id: &DocumentId,
+        max_bytes: u64,
+    ) -> Result<Option<StoredDocument>, BlobError>;
+
+    /// Stores the text extracted from the document next to it.
+    async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError>;
+}
+
+/// Deleting objects (R2 in the Worker).
+pub trait ObjectDeleter {
+    async fn delete(&self, keys: &[String]) -> Result<(), BlobError>;
+}
+
+/// Sending to the jobs queue failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("queue send failed: {0}")]
+pub struct QueueError(pub String);
+
+/// The jobs queue (a Queue producer binding in the Worker).
+pub trait JobQueue {
+    /// Sends one message.
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError>;
+    /// Sends up to 100 messages at once.
+    async fn send_batch(&self, messages: &[JobMessage]) -> Result<(), QueueError>;
+}
+
+/// Why streaming an upload's body into storage failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// The body could not be read to its declared end: the client went away, or sent a
+    /// different number of bytes than it declared.
+    #[error("reading the body failed: {0}")]
+    Body(String),
+    /// Storage refused or failed the write.
+    #[error("storing the body failed: {0}")]
+    Storage(String),
+}
+
+/// An upload's body as stored: its size and SHA-256 (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Where upload bodies go (R2 in the Worker). The body is the adapter's own type (a stream in
+/// the Worker): the pipeline decides what happens to it but never holds a document's bytes.
+pub trait UploadSink {
+    type Body;
+
+    /// Streams exactly `length` bytes of `body` to `key`, hashing them on the way.
+    async fn put_hashed(
+        &self,
+        key: &str,
+        body: Self::Body,
+        length: u64,
+        content_type: &str,
+    ) -> Result<Stored, SinkError>;
+
+    /// Reads `length` bytes of `body`, keeps nothing, and returns their SHA-256.
+    async fn hash_only(&self, body: Self::Body, length: u64) -> Result<String, SinkError>;
+
+    /// Deletes the object at `key`, if there is one.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+}

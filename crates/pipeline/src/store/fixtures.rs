@@ -1,0 +1,63 @@
+//! Rows and states shared by the store's tests.
+
+use docpipe_docproc::summarize::Usage;
+use docpipe_jobs::{DocumentId, JobId, RequestId};
+use pollster::block_on;
+
+use super::{Completion, NewDocument, Store};
+use crate::db::DbError;
+use crate::sqlite::Sqlite;
+use crate::time::Millis;
+
+pub const T0: Millis = 1_795_381_560_000;
+pub const LEASE: i64 = 60_000;
+pub const NO_USAGE: Usage = Usage {
+    model: None,
+    calls: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    cost_usd: None,
+};
+
+pub fn document(id: DocumentId) -> NewDocument {
+    NewDocument {
+        id,
+        filename: Some("notes.md".into()),
+        content_type: "text/markdown".into(),
+        size_bytes: 42,
+        sha256: None,
+        idempotency_key: None,
+        request_id: RequestId::parse("req-1").unwrap(),
+        upload_ms: Some(3),
+    }
+}
+
+pub fn completion(summary: &str) -> Completion {
+    Completion {
+        summary: summary.into(),
+        backend: "extractive".into(),
+        model: None,
+        fallback_from: None,
+        fallback_reason: None,
+        input_chars: 42,
+        truncated: false,
+        source_type: Some("text/plain".into()),
+        notes: None,
+        fetch_ms: 4,
+        extract_ms: 1,
+        summarize_ms: 2,
+        lease_write_ms: 3,
+    }
+}
+
+pub fn upload(store: &Store<Sqlite>, doc: &NewDocument, job: &JobId) -> Result<bool, DbError> {
+    block_on(store.begin_upload(&doc.id, &doc.request_id, T0))?;
+    block_on(store.create_document(doc, job, T0))
+}
+
+pub fn store_with_job() -> (Store<Sqlite>, DocumentId, JobId) {
+    let store = Store::new(Sqlite::migrated());
+    let (doc, job) = (DocumentId::new(), JobId::new());
+    assert_eq!(upload(&store, &document(doc), &job), Ok(true));
+    (store, doc, job)
+}

@@ -1,0 +1,44 @@
+//! Every SQL statement docpipe runs, by feature. The SQL lives here and nowhere else; rows
+//! decode into typed values (ids, statuses, booleans, [`Timestamp`]s) once, through serde.
+//!
+//! ## Layout
+//! - [`uploads`]: uploads in flight, recording a document with its first job, idempotency keys.
+//! - [`jobs`]: the job state machine (leases, finishing, hand-backs, dead letters) and model
+//!   usage.
+//! - [`summaries`]: storing a summary with `succeeded`, and looking one up.
+//! - [`sweep`]: what the scheduled sweep claims and cleans.
+//!
+//! [`Timestamp`]: crate::time::Timestamp
+
+pub mod jobs;
+pub mod summaries;
+pub mod sweep;
+pub mod uploads;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+pub use jobs::{JobRow, LeaseOutcome, NewJob};
+pub use summaries::{Completion, SummaryLookup, SummaryRow};
+pub use sweep::{DueJob, StaleUpload};
+pub use uploads::{IdempotentUpload, NewDocument};
+
+/// The pipeline's view of D1.
+#[derive(Debug, Clone)]
+pub struct Store<D> {
+    db: D,
+}
+
+impl<D> Store<D> {
+    pub fn new(db: D) -> Self {
+        Self { db }
+    }
+
+    pub fn database(&self) -> &D {
+        &self.db
+    }
+
+    pub fn database_mut(&mut self) -> &mut D {
+        &mut self.db
+    }
+}

@@ -1,0 +1,263 @@
+//! Summaries: stored with `succeeded` in one transaction, keyed by job id, so a job has at most
+//! one; and the lookup that tells a reader whether a document's summary is there, pending or
+//! failed.
+
+use docpipe_docproc::summarize::Usage;
+use docpipe_jobs::{DocumentId, JobId, JobStatus};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::Store;
+use super::jobs::record_usage;
+use crate::db::{DbError, Statement, sql_bool};
+use crate::ports::Database;
+use crate::time::{Millis, Timestamp, timestamp};
+
+/// A summary and the job that made it, as D1 holds it and `GET /v1/documents/{id}/summary`
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub document_id: DocumentId,
+    pub job_id: JobId,
+    pub summary: String,
+    pub backend: String,
+    pub model: Option<String>,
+    pub fallback_from: Option<String>,
+    pub fallback_reason: Option<String>,
+    pub input_chars: u64,
+    #[serde(deserialize_with = "sql_bool")]
+    pub truncated: bool,
+    /// The format the text was read as.
+    pub source_type: Option<String>,
+    /// What extraction noted (a format mismatch, the encoding used, a cut), stored one per line.
+    #[serde(deserialize_with = "lines")]
+    pub notes: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+/// A nullable text column of one item per line.
+fn lines<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    Ok(text
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .unwrap_or_default())
+}
+
+/// What `GET /v1/documents/{id}/summary` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SummaryLookup {
+    NoSuchDocument,
+    /// The document's newest job has not finished.
+    Pending {
+        job_id: JobId,
+        status: JobStatus,
+    },
+    /// The document's newest job failed and no earlier job succeeded.
+    Failed {
+        job_id: JobId,
+        error: String,
+    },
+    Ready(Box<SummaryRow>),
+}
+
+/// Everything the finishing transaction records about a successful job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub summary: String,
+    pub backend: String,
+    pub model: Option<String>,
+    pub fallback_from: Option<String>,
+    pub fallback_reason: Option<String>,
+    pub input_chars: u64,
+    pub truncated: bool,
+    /// The format the text was read as.
+    pub source_type: Option<String>,
+    /// Extraction notes, one per line.
+    pub notes: Option<String>,
+    pub fetch_ms: i64,
+    pub extract_ms: i64,
+    pub summarize_ms: i64,
+    pub lease_write_ms: i64,
+}
+
+#[derive(Deserialize)]
+struct LatestJob {
+    job_id: JobId,
+    status: JobStatus,
+    error: Option<String>,
+}
+
+impl<D: Database> Store<D> {
+    /// Stores the summary and marks the job `succeeded`, if this lease still holds it.
+    /// Returns whether it did.
+    pub async fn complete(
+        &self,
+        job: &JobId,
+        lease_id: &str,
+        completion: &Completion,
+        usage: &Usage,
+        now: Millis,
+    ) -> Result<bool, DbError> {
+        let now = timestamp(now);
+        let insert_summary = Statement::new(
+            "INSERT INTO summaries (job_id, document_id, summary, backend, model, fallback_from, \
+             input_chars, truncated, created_at, source_type, notes, fallback_reason) \
+             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12 FROM jobs \
+             WHERE id = ?1 AND status = 'processing' AND lease_id = ?9 \
+             ON CONFLICT (job_id) DO NOTHING",
+            vec![
+                job.into(),
+                completion.summary.clone().into(),
+                completion.backend.clone().into(),
+                completion.model.clone().into(),
+                completion.fallback_from.clone().into(),
+                completion.input_chars.into(),
+                completion.truncated.into(),
+                now.clone().into(),
+                lease_id.into(),
+                completion.source_type.clone().into(),
+                completion.notes.clone().into(),
+                completion.fallback_reason.clone().into(),
+            ],
+        );
+        let mark_succeeded = Statement::new(
+            "UPDATE jobs SET status = 'succeeded', error = NULL, lease_id = NULL, \
+             lease_expires_at = NULL, finished_at = ?1, updated_at = ?1, extract_ms = ?2, \
+             summarize_ms = ?3, lease_write_ms = ?4, fetch_ms = ?7 \
+             WHERE id = ?5 AND status = 'processing' AND lease_id = ?6",
+            vec![
+                now.into(),
+                completion.extract_ms.into(),
+                completion.summarize_ms.into(),
+                completion.lease_write_ms.into(),
+                job.into(),
+                lease_id.into(),
+                completion.fetch_ms.into(),
+            ],
+        );
+        let mut statements = vec![insert_summary];
+        statements.extend(record_usage(job, lease_id, usage));
+        statements.push(mark_succeeded);
+        let changes = self.db.batch(statements).await?;
+        Ok(changes.last().copied().unwrap_or(0) == 1)
+    }
+
+    /// The newest successful summary of a document, or why there is none.
+    pub async fn latest_summary(&self, document: &DocumentId) -> Result<SummaryLookup, DbError> {
+        let summaries: Vec<SummaryRow> = self
+            .db
+            .query(Statement::new(
+                "SELECT job_id, document_id, summary, backend, model, fallback_from, \
+                 fallback_reason, input_chars, truncated, source_type, notes, created_at \
+                 FROM summaries \
+                 WHERE document_id = ?1 ORDER BY job_id DESC LIMIT 1",
+                vec![document.into()],
+            ))
+            .await?;
+        if let Some(summary) = summaries.into_iter().next() {
+            return Ok(SummaryLookup::Ready(Box::new(summary)));
+        }
+        let latest: Vec<LatestJob> = self
+            .db
+            .query(Statement::new(
+                "SELECT id AS job_id, status, error FROM jobs WHERE document_id = ?1 \
+                 ORDER BY id DESC LIMIT 1",
+                vec![document.into()],
+            ))
+            .await?;
+        let Some(job) = latest.into_iter().next() else {
+            return Ok(SummaryLookup::NoSuchDocument);
+        };
+        Ok(match job.status {
+            JobStatus::Failed => SummaryLookup::Failed {
+                job_id: job.job_id,
+                error: job.error.unwrap_or_default(),
+            },
+            // A succeeded job always has its summary (same transaction); seeing one without
+            // means the summary row was deleted by hand, which reads as "not there yet".
+            status => SummaryLookup::Pending {
+                job_id: job.job_id,
+                status,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pollster::block_on;
+
+    use super::*;
+    use crate::store::fixtures::*;
+
+    #[test]
+    fn only_the_lease_holder_can_finish_and_finishing_twice_is_a_no_op() {
+        let (store, doc, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        assert!(
+            !block_on(store.complete(&job, "intruder", &completion("x"), &NO_USAGE, T0)).unwrap()
+        );
+        assert!(block_on(store.complete(&job, "a", &completion("first"), &NO_USAGE, T0)).unwrap());
+        assert!(
+            !block_on(store.complete(&job, "a", &completion("second"), &NO_USAGE, T0)).unwrap()
+        );
+        assert!(!block_on(store.fail(&job, "a", "late failure", &NO_USAGE, T0)).unwrap());
+
+        let row = block_on(store.job(&job)).unwrap().unwrap();
+        assert_eq!(row.status, JobStatus::Succeeded);
+        assert_eq!(row.error, None);
+        assert_eq!(
+            store
+                .database()
+                .scalar_i64("SELECT COUNT(*) FROM summaries"),
+            1
+        );
+        match block_on(store.latest_summary(&doc)).unwrap() {
+            SummaryLookup::Ready(summary) => assert_eq!(summary.summary, "first"),
+            other => panic!("expected a summary, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lost_lease_cannot_store_a_summary() {
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "slow", T0, LEASE)).unwrap();
+        block_on(store.acquire_lease(&job, "fast", T0 + LEASE + 1, LEASE)).unwrap();
+        assert!(
+            block_on(store.complete(&job, "fast", &completion("fast"), &NO_USAGE, T0)).unwrap()
+        );
+        assert!(
+            !block_on(store.complete(&job, "slow", &completion("slow"), &NO_USAGE, T0)).unwrap()
+        );
+        assert_eq!(
+            store
+                .database()
+                .scalar_i64("SELECT COUNT(*) FROM summaries WHERE summary = 'slow'"),
+            0
+        );
+    }
+
+    #[test]
+    fn summary_lookup_reports_pending_failed_and_missing() {
+        let (store, doc, job) = store_with_job();
+        assert_eq!(
+            block_on(store.latest_summary(&doc)).unwrap(),
+            SummaryLookup::Pending {
+                job_id: job,
+                status: JobStatus::Queued
+            }
+        );
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        block_on(store.fail(&job, "a", "not valid UTF-8", &NO_USAGE, T0)).unwrap();
+        assert_eq!(
+            block_on(store.latest_summary(&doc)).unwrap(),
+            SummaryLookup::Failed {
+                job_id: job,
+                error: "not valid UTF-8".into()
+            }
+        );
+        assert_eq!(
+            block_on(store.latest_summary(&DocumentId::new())).unwrap(),
+            SummaryLookup::NoSuchDocument
+        );
+    }
+}

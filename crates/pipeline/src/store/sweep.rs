@@ -1,0 +1,194 @@
+//! What the scheduled sweep asks of D1: jobs whose message may be lost, and uploads that never
+//! recorded their document.
+
+use docpipe_jobs::{DocumentId, JobId, JobMessage, RequestId};
+use serde::Deserialize;
+
+use super::Store;
+use crate::db::{DbError, Statement};
+use crate::ports::Database;
+use crate::time::{Millis, timestamp};
+
+/// A job the sweep re-enqueues.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DueJob {
+    pub job_id: JobId,
+    pub document_id: DocumentId,
+    /// As stored: a request id is only carried into logs, so one written by hand that does
+    /// not parse is replaced rather than allowed to stop the sweep.
+    pub request_id: String,
+}
+
+impl DueJob {
+    /// The message that re-enqueues the job.
+    pub fn message(&self) -> JobMessage {
+        let request = RequestId::parse(&self.request_id).unwrap_or_else(|_| RequestId::generate());
+        JobMessage::new(self.job_id, self.document_id, request)
+    }
+}
+
+/// An upload that never finished: its object (if any) is an orphan.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StaleUpload {
+    pub document_id: DocumentId,
+    pub object_key: String,
+}
+
+impl<D: Database> Store<D> {
+    /// Claims up to `limit` jobs whose message may be lost, for re-enqueueing: `queued` jobs
+    /// due for longer than `grace_ms`, and `processing` jobs whose lease expired. Claiming
+    /// stamps them, so the next sweep leaves them alone for another `grace_ms`.
+    pub async fn claim_due_jobs(
+        &self,
+        now: Millis,
+        grace_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueJob>, DbError> {
+        self.db
+            .query(Statement::new(
+                "UPDATE jobs SET available_at = ?1 WHERE id IN (SELECT id FROM jobs \
+                 WHERE (status = 'queued' AND available_at <= ?2) \
+                 OR (status = 'processing' AND lease_expires_at <= ?1 AND available_at <= ?2) \
+                 ORDER BY available_at LIMIT ?3) \
+                 RETURNING id AS job_id, document_id, request_id",
+                vec![
+                    timestamp(now).into(),
+                    timestamp(now - grace_ms).into(),
+                    limit.into(),
+                ],
+            ))
+            .await
+    }
+
+    /// Uploads begun before `cutoff` that never recorded their document.
+    pub async fn stale_uploads(
+        &self,
+        cutoff: Millis,
+        limit: u32,
+    ) -> Result<Vec<StaleUpload>, DbError> {
+        self.db
+            .query(Statement::new(
+                "SELECT document_id, object_key FROM uploads WHERE created_at <= ?1 \
+                 ORDER BY created_at LIMIT ?2",
+                vec![timestamp(cutoff).into(), limit.into()],
+            ))
+            .await
+    }
+
+    /// Forgets uploads whose objects are gone.
+    pub async fn forget_uploads(&self, documents: &[DocumentId]) -> Result<u64, DbError> {
+        let ids = serde_json::to_string(documents).map_err(|e| DbError::Decode(e.to_string()))?;
+        self.db
+            .execute(Statement::new(
+                "DELETE FROM uploads WHERE document_id IN (SELECT value FROM json_each(?1))",
+                vec![ids.into()],
+            ))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pollster::block_on;
+
+    use super::*;
+    use crate::sqlite::Sqlite;
+    use crate::store::fixtures::*;
+
+    #[test]
+    fn upload_swept_as_orphan_records_nothing() {
+        let store = Store::new(Sqlite::migrated());
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        let stale = block_on(store.stale_uploads(T0, 10)).unwrap();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(stale[0].object_key, doc.id.object_key());
+        assert_eq!(
+            block_on(store.forget_uploads(&[stale[0].document_id])),
+            Ok(1)
+        );
+
+        assert_eq!(
+            block_on(store.create_document(&doc, &JobId::new(), T0)),
+            Ok(false)
+        );
+        let db = store.database();
+        assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM documents"), 0);
+        assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM jobs"), 0);
+    }
+
+    #[test]
+    fn uploads_newer_than_the_cutoff_are_not_stale() {
+        let store = Store::new(Sqlite::migrated());
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        assert!(
+            block_on(store.stale_uploads(T0 - 1, 10))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn sweep_claims_overdue_queued_and_expired_jobs_once_per_grace_period() {
+        let store = Store::new(Sqlite::migrated());
+        let mut jobs = Vec::new();
+        for _ in 0..4 {
+            let (doc, job) = (DocumentId::new(), JobId::new());
+            upload(&store, &document(doc), &job).unwrap();
+            jobs.push(job);
+        }
+        let grace = 60_000;
+        // jobs[0] stays queued; jobs[1] is leased and its lease expires; jobs[2] is leased and
+        // alive; jobs[3] succeeded.
+        block_on(store.acquire_lease(&jobs[1], "x", T0, 1_000)).unwrap();
+        block_on(store.acquire_lease(&jobs[2], "y", T0, 10 * grace)).unwrap();
+        block_on(store.acquire_lease(&jobs[3], "z", T0, LEASE)).unwrap();
+        block_on(store.complete(&jobs[3], "z", &completion("done"), &NO_USAGE, T0)).unwrap();
+
+        assert!(
+            block_on(store.claim_due_jobs(T0 + grace - 1, grace, 100))
+                .unwrap()
+                .is_empty()
+        );
+        let now = T0 + grace;
+        let mut claimed: Vec<JobId> = block_on(store.claim_due_jobs(now, grace, 100))
+            .unwrap()
+            .into_iter()
+            .map(|due| due.job_id)
+            .collect();
+        claimed.sort();
+        let mut expected = vec![jobs[0], jobs[1]];
+        expected.sort();
+        assert_eq!(claimed, expected);
+        assert!(
+            block_on(store.claim_due_jobs(now + grace - 1, grace, 100))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            block_on(store.claim_due_jobs(now + grace, grace, 1))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn released_job_is_not_swept_before_its_retry_is_due() {
+        let (store, _, job) = store_with_job();
+        block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        block_on(store.release(&job, "a", "busy", &NO_USAGE, T0 + 600_000, T0)).unwrap();
+        assert!(
+            block_on(store.claim_due_jobs(T0 + 600_000, 60_000, 10))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            block_on(store.claim_due_jobs(T0 + 660_000, 60_000, 10))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! In-memory ports for the pipeline's tests, with faults on request: an object store that is
+//! also the upload sink and the document source, and a queue that records what it is sent.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use docpipe_docproc::Summarizer;
+use docpipe_jobs::{DocumentId, JobId, JobMessage, JobStatus, RequestId};
+use pollster::block_on;
+use sha2::{Digest, Sha256};
+
+use crate::budget::MemoryBudget;
+use crate::config::SummarizerConfig;
+use crate::ports::{
+    BlobError, Database, DocumentSource, JobQueue, ObjectDeleter, QueueError, SinkError, Stored,
+    StoredDocument, UploadSink,
+};
+use crate::process::{Outcome, Processor};
+use crate::sqlite::{ManualClock, ShakyWrites, Sqlite};
+use crate::store::fixtures::T0;
+use crate::store::{NewDocument, Store};
+
+/// A request body: its bytes, and where the client stops sending, if it does.
+#[derive(Debug, Clone)]
+pub struct TestBody {
+    pub bytes: Vec<u8>,
+    pub breaks_after: Option<usize>,
+}
+
+impl TestBody {
+    pub fn whole(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.to_vec(),
+            breaks_after: None,
+        }
+    }
+
+    /// The bytes a reader gets before the body ends or breaks.
+    fn read(&self, length: u64) -> Result<&[u8], SinkError> {
+        if let Some(at) = self.breaks_after {
+            return Err(SinkError::Body(format!(
+                "body ended after {at} of {length} bytes"
+            )));
+        }
+        if self.bytes.len() as u64 != length {
+            return Err(SinkError::Body(format!(
+                "body is {} bytes, declared {length}",
+                self.bytes.len()
+            )));
+        }
+        Ok(&self.bytes)
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An object with its content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+}
+
+/// Objects by key.
+#[derive(Debug, Default)]
+pub struct MemoryObjects {
+    pub objects: RefCell<BTreeMap<String, Object>>,
+    /// Puts fail as a storage outage would.
+    pub fail_puts: Cell<bool>,
+    /// Puts report this size instead of the real one.
+    pub misreport_size: Cell<Option<u64>>,
+    /// Bodies read by `hash_only`.
+    pub hashed: Cell<usize>,
+}
+
+impl MemoryObjects {
+    pub fn insert(&self, key: String, bytes: &[u8], content_type: &str) {
+        self.objects.borrow_mut().insert(
+            key,
+            Object {
+                bytes: bytes.to_vec(),
+                content_type: Some(content_type.to_owned()),
+            },
+        );
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.borrow().keys().cloned().collect()
+    }
+
+    pub fn get(&self, key: &str) -> Option<Object> {
+        self.objects.borrow().get(key).cloned()
+    }
+
+    pub fn clear(&self) {
+        self.objects.borrow_mut().clear();
+    }
+}
+
+impl UploadSink for MemoryObjects {
+    type Body = TestBody;
+
+    async fn put_hashed(
+        &self,
+        key: &str,
+        body: TestBody,
+        length: u64,
+        content_type: &str,
+    ) -> Result<Stored, SinkError> {
+        if self.fail_puts.get() {
+            return Err(SinkError::Storage("R2 is down".into()));
+        }
+        let bytes = body.read(length)?;
+        self.insert(key.to_owned(), bytes, content_type);
+        Ok(Stored {
+            size: self.misreport_size.get().unwrap_or(bytes.len() as u64),
+            sha256: sha256_hex(bytes),
+        })
+    }
+
+    async fn hash_only(&self, body: TestBody, length: u64) -> Result<String, SinkError> {
+        self.hashed.set(self.hashed.get() + 1);
+        Ok(sha256_hex(body.read(length)?))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.objects.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+impl DocumentSource for MemoryObjects {
+    async fn fetch(
+        &self,
+        id: &DocumentId,
+        max_bytes: u64,
+    ) -> Result<Option<StoredDocument>, BlobError> {
+        Ok(self.get(&id.object_key()).map(|object| {
+            let size = object.bytes.len() as u64;
+            let mut bytes = object.bytes;
+            bytes.truncate(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+            StoredDocument {
+                bytes,
+                content_type: object.content_type,
+                size,
+            }
+        }))
+    }
+
+    async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError> {
+        self.insert(id.text_key(), text.as_bytes(), "text/plain; charset=utf-8");
+        Ok(())
+    }
+}
+
+impl ObjectDeleter for MemoryObjects {
+    async fn delete(&self, keys: &[String]) -> Result<(), BlobError> {
+        let mut objects = self.objects.borrow_mut();
+        for key in keys {
+            objects.remove(key);
+        }
+        Ok(())
+    }
+}
+
+/// A queue that records what it is sent, or fails when told to.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    pub sent: RefCell<Vec<JobMessage>>,
+    pub fail: Cell<bool>,
+}
+
+impl JobQueue for MemoryQueue {
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+        self.send_batch(std::slice::from_ref(message)).await
+    }
+
+    async fn send_batch(&self, messages: &[JobMessage]) -> Result<(), QueueError> {
+        assert!(
+            messages.len() <= 100,
+            "sendBatch takes at most 100 messages"
+        );
+        if self.fail.get() {
+            return Err(QueueError("queue is down".into()));
+        }
+        self.sent.borrow_mut().extend_from_slice(messages);
+        Ok(())
+    }
+}
+
+/// A database, documents, a clock and the summarizer config, for processing jobs.
+pub struct ProcessFixture {
+    pub store: Store<Sqlite>,
+    pub documents: MemoryObjects,
+    pub clock: ManualClock,
+    pub config: SummarizerConfig,
+    pub memory: MemoryBudget,
+}
+
+impl ProcessFixture {
+    pub fn new() -> Self {
+        let mut config = SummarizerConfig::from_vars(|_| None).unwrap();
+        config.retry.max_attempts = 3;
+        Self {
+            store: Store::new(Sqlite::migrated()),
+            documents: MemoryObjects::default(),
+            clock: ManualClock(Cell::new(T0)),
+            config,
+            memory: MemoryBudget::new(1 << 30),
+        }
+    }
+
+    pub fn upload(&mut self, bytes: &[u8], content_type: &str) -> JobMessage {
+        let (doc, job) = (DocumentId::new(), JobId::new());
+        let request = RequestId::parse("req-test").unwrap();
+        let new = NewDocument {
+            id: doc,
+            filename: None,
+            content_type: content_type.into(),
+            size_bytes: bytes.len() as u64,
+            sha256: None,
+            idempotency_key: None,
+            request_id: request.clone(),
+            upload_ms: None,
+        };
+        block_on(self.store.begin_upload(&doc, &request, T0)).unwrap();
+        assert!(block_on(self.store.create_document(&new, &job, T0)).unwrap());
+        self.documents.insert(doc.object_key(), bytes, content_type);
+        JobMessage::new(job, doc, request)
+    }
+
+    pub fn process<S: Summarizer>(
+        &self,
+        summarizer: &S,
+        message: &JobMessage,
+        lease: &str,
+    ) -> Outcome {
+        self.process_with(&self.store, summarizer, message, lease)
+    }
+
+    /// Moves the fixture's database behind one whose next `failures` transactions fail.
+    pub fn shaky_store(&mut self, failures: u32) -> Store<ShakyWrites> {
+        let db = std::mem::replace(self.store.database_mut(), Sqlite::migrated());
+        Store::new(ShakyWrites::new(db, failures))
+    }
+
+    pub fn process_with<D: Database, S: Summarizer>(
+        &self,
+        store: &Store<D>,
+        summarizer: &S,
+        message: &JobMessage,
+        lease: &str,
+    ) -> Outcome {
+        block_on(self.processor(store, summarizer).process(message, lease))
+    }
+
+    pub fn processor<'a, D, S>(
+        &'a self,
+        store: &'a Store<D>,
+        summarizer: &'a S,
+    ) -> Processor<'a, D, MemoryObjects, S, ManualClock> {
+        Processor {
+            store,
+            documents: &self.documents,
+            summarizer,
+            clock: &self.clock,
+            config: &self.config,
+            memory: &self.memory,
+        }
+    }
+
+    pub fn status(&self, message: &JobMessage) -> (JobStatus, u32, Option<String>) {
+        let row = block_on(self.store.job(&message.job_id)).unwrap().unwrap();
+        (row.status, row.attempts, row.error)
+    }
+
+    pub fn summaries(&self) -> i64 {
+        self.store
+            .database()
+            .scalar_i64("SELECT COUNT(*) FROM summaries")
+    }
+}
