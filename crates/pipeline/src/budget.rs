@@ -4,128 +4,57 @@
 //! isolate out of memory. Waiters are served in order, so a large document is not starved by a
 //! stream of small ones.
 //!
-//! Single-threaded by design (a Worker isolate runs one thread): interior mutability through
-//! `Cell`/`RefCell`, no locks.
+//! The budget is tokio's semaphore with one permit per byte: it is fair (first come, first
+//! served, `acquire_many` included), and budgets stay below its `u32` permits per call (the
+//! config caps them at 1 GiB).
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 #[derive(Debug)]
 pub struct MemoryBudget {
     capacity: u64,
-    available: Cell<u64>,
-    next_ticket: Cell<u64>,
-    /// Tickets of waiting reservations, in arrival order, with their wakers.
-    queue: RefCell<VecDeque<(u64, Waker)>>,
+    semaphore: Semaphore,
 }
 
 /// Bytes reserved from a [`MemoryBudget`]; returned when dropped.
 #[derive(Debug)]
 pub struct Reservation<'a> {
-    budget: &'a MemoryBudget,
-    bytes: u64,
+    _permit: Option<SemaphorePermit<'a>>,
 }
 
 impl MemoryBudget {
+    /// The largest budget: one call's permits are a `u32`.
+    pub const MAX_CAPACITY: u64 = u32::MAX as u64;
+
     pub fn new(capacity: u64) -> Self {
+        let capacity = capacity.min(Self::MAX_CAPACITY);
         Self {
             capacity,
-            available: Cell::new(capacity),
-            next_ticket: Cell::new(0),
-            queue: RefCell::new(VecDeque::new()),
+            semaphore: Semaphore::new(usize::try_from(capacity).unwrap_or(usize::MAX)),
         }
     }
 
     pub fn available(&self) -> u64 {
-        self.available.get()
+        self.semaphore.available_permits() as u64
     }
 
     /// Waits until `bytes` (at most the whole budget) are free and reserves them.
-    pub fn reserve(&self, bytes: u64) -> Reserve<'_> {
-        let ticket = self.next_ticket.get();
-        self.next_ticket.set(ticket + 1);
-        Reserve {
-            budget: self,
-            bytes: bytes.min(self.capacity),
-            ticket,
-            queued: false,
+    pub async fn reserve(&self, bytes: u64) -> Reservation<'_> {
+        let permits = u32::try_from(bytes.min(self.capacity)).unwrap_or(u32::MAX);
+        // The semaphore is never closed, so acquiring cannot fail; if it ever did, the job
+        // would run without a reservation rather than not at all.
+        Reservation {
+            _permit: self.semaphore.acquire_many(permits).await.ok(),
         }
-    }
-
-    fn release(&self, bytes: u64) {
-        self.available.set(self.available.get() + bytes);
-        if let Some((_, waker)) = self.queue.borrow().front() {
-            waker.wake_by_ref();
-        }
-    }
-}
-
-/// The future returned by [`MemoryBudget::reserve`].
-#[derive(Debug)]
-pub struct Reserve<'a> {
-    budget: &'a MemoryBudget,
-    bytes: u64,
-    ticket: u64,
-    queued: bool,
-}
-
-impl<'a> Future for Reserve<'a> {
-    type Output = Reservation<'a>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reservation<'a>> {
-        let budget = self.budget;
-        let mut queue = budget.queue.borrow_mut();
-        let first_in_line = queue.front().is_none_or(|(t, _)| *t == self.ticket);
-        if first_in_line && budget.available.get() >= self.bytes {
-            if self.queued {
-                queue.pop_front();
-                self.queued = false;
-            }
-            budget.available.set(budget.available.get() - self.bytes);
-            // The next in line may fit in what is left.
-            if let Some((_, waker)) = queue.front() {
-                waker.wake_by_ref();
-            }
-            return Poll::Ready(Reservation {
-                budget,
-                bytes: self.bytes,
-            });
-        }
-        match queue.iter_mut().find(|(t, _)| *t == self.ticket) {
-            Some((_, waker)) => waker.clone_from(cx.waker()),
-            None => {
-                queue.push_back((self.ticket, cx.waker().clone()));
-                self.queued = true;
-            }
-        }
-        Poll::Pending
-    }
-}
-
-impl Drop for Reserve<'_> {
-    fn drop(&mut self) {
-        if self.queued {
-            let mut queue = self.budget.queue.borrow_mut();
-            queue.retain(|(t, _)| *t != self.ticket);
-            if let Some((_, waker)) = queue.front() {
-                waker.wake_by_ref();
-            }
-        }
-    }
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        self.budget.release(self.bytes);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::future::Future;
     use std::rc::Rc;
+    use std::task::Context;
 
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;

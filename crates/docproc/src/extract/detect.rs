@@ -5,6 +5,7 @@
 use docpipe_jobs::MediaType;
 
 use super::ExtractError;
+use super::text::binary_at;
 
 /// The format a document is read as, and a note when that differs from its declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +99,7 @@ fn sniff(bytes: &[u8]) -> Result<Option<MediaType>, ExtractError> {
         // rest is not text.
         let weak =
             bytes.starts_with(b"MZ") || bytes.starts_with(b"ID3") || bytes.starts_with(b"BZh");
-        if !weak || looks_binary(bytes) {
+        if !weak || binary_at(bytes).is_some() {
             return Err(ExtractError::Unsupported {
                 what: (*what).to_owned(),
             });
@@ -115,16 +116,6 @@ fn sniff(bytes: &[u8]) -> Result<Option<MediaType>, ExtractError> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Control bytes other than white space in the first 8 KiB, where UTF-16 is not a reason.
-fn looks_binary(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(8_192)];
-    let controls = head
-        .iter()
-        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C))
-        .count();
-    controls * 20 > head.len().max(1)
 }
 
 /// The start of the text after a BOM and white space, lowercased ASCII.

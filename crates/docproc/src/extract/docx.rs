@@ -5,6 +5,7 @@
 use std::io::{Cursor, Read};
 
 use quick_xml::Reader;
+use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::Event;
 
 use super::{ExtractError, ExtractLimits};
@@ -71,24 +72,13 @@ fn paragraphs(xml: &str) -> Result<String, ExtractError> {
                 _ => {}
             },
             Event::Text(t) if in_text => out.push_str(&t.into_inner()),
-            Event::GeneralRef(r) if in_text => {
-                let name = r.into_inner();
-                let c = match name.as_ref() {
-                    "amp" => Some('&'),
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "quot" => Some('"'),
-                    "apos" => Some('\''),
-                    other => other
-                        .strip_prefix('#')
-                        .and_then(|n| match n.strip_prefix('x') {
-                            Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                            None => n.parse().ok(),
-                        })
-                        .and_then(char::from_u32),
-                };
-                out.extend(c);
-            }
+            Event::GeneralRef(r) if in_text => match r.resolve_char_ref() {
+                Ok(Some(c)) => out.push(c),
+                // A predefined entity (`&amp;` …); Word declares no others.
+                Ok(None) => out.push_str(resolve_xml_entity(&r.into_inner()).unwrap_or_default()),
+                // A reference to no character is left out, as before.
+                Err(_) => {}
+            },
             Event::Eof => break,
             _ => {}
         }
@@ -121,6 +111,12 @@ mod tests {
         <w:p><w:r><w:t>Col A</w:t><w:tab/><w:t>Col B</w:t><w:br/><w:t>next line</w:t></w:r></w:p>
         <w:p><w:del><w:r><w:delText>deleted words</w:delText></w:r></w:del></w:p>
         </w:body></w:document>"#;
+
+    #[test]
+    fn entities_and_character_references_are_resolved() {
+        let xml = r#"<w:document><w:body><w:p><w:r><w:t>&quot;A&quot; &lt;b&gt; &#x263A; &#65;&apos;s &#xD800;</w:t></w:r></w:p></w:body></w:document>"#;
+        assert_eq!(paragraphs(xml).unwrap(), "\"A\" <b> \u{263A} A's \n");
+    }
 
     #[test]
     fn reads_paragraphs_in_order() {

@@ -75,7 +75,7 @@ pub(super) fn decode<'a>(
         }
         Err(_) => {}
     }
-    if let Some(offset) = control_byte(bytes) {
+    if let Some(offset) = binary_at(bytes) {
         return Err(ExtractError::Binary {
             offset,
             byte: bytes[offset],
@@ -106,9 +106,10 @@ pub(super) fn decode<'a>(
     })
 }
 
-/// The offset of the first control byte (other than white space), when there are enough of
-/// them in the first 8 KiB that the bytes cannot be text in any single-byte encoding.
-fn control_byte(bytes: &[u8]) -> Option<usize> {
+/// docpipe's one rule for "these bytes are not text": control bytes (other than white space)
+/// make up more than 1% of the first 8 KiB, or there are more than 32 of them, which no text in
+/// a single-byte encoding has. Returns the offset of the first one.
+pub(super) fn binary_at(bytes: &[u8]) -> Option<usize> {
     let head = &bytes[..bytes.len().min(8_192)];
     let is_control = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C);
     let controls = head.iter().filter(|b| is_control(b)).count();
