@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts in this directory: paths, tool locations and defaults.
 # Source it; it changes the working directory to the repository root.
 
@@ -14,6 +15,8 @@ export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 export WRANGLER_SEND_METRICS=false
 export DOCPIPE_STATE="${DOCPIPE_STATE:-$ROOT/.wrangler/state}"
 
+# The Workers, in the order their configs are given to wrangler (the scripts that source this use it).
+# shellcheck disable=SC2034
 WORKERS=(upload summarizer)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use anyhow::{Result, bail, ensure};
-use serde_json::Value;
+use serde::Deserialize;
 
+use crate::api::Accepted;
 use crate::{Pipeline, eventually, request};
 
 /// A generated document.
@@ -71,7 +72,7 @@ pub fn corpus(count: usize, max_bytes: usize) -> Vec<Document> {
 #[derive(Debug, Default)]
 pub struct UploadRun {
     /// The `202` body of each document, in corpus order.
-    pub accepted: Vec<Value>,
+    pub accepted: Vec<Accepted>,
     /// Requests that got no answer or a `5xx` and were sent again.
     pub retries: usize,
     pub elapsed: Duration,
@@ -89,7 +90,7 @@ pub fn upload_all(
     let deadline = started + timeout;
     let next = AtomicUsize::new(0);
     let retries = AtomicUsize::new(0);
-    let accepted: Mutex<Vec<Option<Value>>> = Mutex::new(vec![None; documents.len()]);
+    let accepted: Mutex<Vec<Option<Accepted>>> = Mutex::new(vec![None; documents.len()]);
     let failure: Mutex<Option<String>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..concurrency {
@@ -133,12 +134,26 @@ pub fn upload_all(
     })
 }
 
+/// Uploads every document to `pipeline` with `concurrency` clients, within ten minutes.
+pub fn upload_corpus(
+    pipeline: &Pipeline,
+    documents: &[Document],
+    concurrency: usize,
+) -> Result<UploadRun> {
+    upload_all(
+        &AtomicU16::new(pipeline.port),
+        documents,
+        concurrency,
+        Duration::from_secs(600),
+    )
+}
+
 fn upload_one(
     port: &AtomicU16,
     document: &Document,
     deadline: Instant,
     retries: &AtomicUsize,
-) -> Result<Value> {
+) -> Result<Accepted> {
     loop {
         let response = request(
             port.load(Ordering::Relaxed),
@@ -151,7 +166,7 @@ fn upload_one(
             Some(&document.body),
         );
         match response {
-            Ok(response) if response.status == 202 => return response.json(),
+            Ok(response) if response.status == 202 => return response.accepted(),
             Ok(response) if response.status < 500 => {
                 bail!(
                     "upload refused with {}: {}",
@@ -212,22 +227,29 @@ pub fn tally(
             .peek_count("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing')")?;
         Ok((unfinished == 0).then_some(()))
     })?;
-    let rows = pipeline.sql("SELECT document_id, job_id FROM summaries")?;
+    #[derive(Deserialize)]
+    struct Row {
+        document_id: String,
+        job_id: String,
+    }
+    let rows: Vec<Row> = pipeline
+        .state()
+        .rows("SELECT document_id, job_id FROM summaries")?;
     let mut per_document: HashMap<String, Vec<String>> = HashMap::new();
-    for row in &rows {
+    for row in rows {
         per_document
-            .entry(row["document_id"].as_str().unwrap_or_default().to_owned())
+            .entry(row.document_id)
             .or_default()
-            .push(row["job_id"].as_str().unwrap_or_default().to_owned());
+            .push(row.job_id);
     }
     let mut lost = 0;
     let mut duplicated = 0;
     for accepted in &run.accepted {
-        let document = accepted["document_id"].as_str().unwrap_or_default();
+        let document = &accepted.document_id;
         match per_document.get(document).map(Vec::as_slice) {
             None | Some([]) => lost += 1,
             Some([job]) => ensure!(
-                accepted["job_id"] == job.as_str(),
+                accepted.job_id == *job,
                 "document {document} was summarized by job {job}, not the accepted one"
             ),
             Some(_) => duplicated += 1,

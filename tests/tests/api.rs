@@ -14,15 +14,10 @@ fn assert_error(response: &HttpResponse, status: u16, code: &str) -> Result<()> 
         "expected {code}, got {}",
         response.text()
     );
-    let body = response.json()?;
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    assert!(body["request_id"].is_string(), "{body}");
+    let body = response.api_error()?;
+    assert_eq!(body.error.code, code, "{body:?}");
+    assert!(!body.error.message.is_empty(), "{body:?}");
+    assert!(!body.request_id.is_empty(), "{body:?}");
     assert_eq!(response.header("Content-Type"), Some("application/json"));
     Ok(())
 }
@@ -52,7 +47,10 @@ fn bad_uploads_get_their_status_and_store_nothing() -> Result<()> {
     let big = vec![b'a'; LIMIT + 1];
     let response = pipeline.upload(&big, "text/plain", "")?;
     assert_error(&response, 413, "payload_too_large")?;
-    assert_eq!(response.json()?["error"]["limit_bytes"], LIMIT);
+    assert_eq!(
+        response.api_error()?.error.extra["limit_bytes"],
+        serde_json::json!(LIMIT)
+    );
     // Exactly at the limit is fine.
     assert_eq!(
         pipeline
@@ -150,12 +148,12 @@ fn routes_ids_and_unfinished_summaries_answer_clearly() -> Result<()> {
     ))?;
     let pending = pipeline.get(&format!("/v1/documents/{document}/summary"))?;
     assert_error(&pending, 409, "summary_not_ready")?;
-    let body = pending.json()?;
-    assert_eq!(body["error"]["job_id"], job);
-    assert_eq!(body["error"]["status"], "queued");
-    let status = pipeline.get(&format!("/v1/jobs/{job}"))?.json()?;
-    assert_eq!(status["status"], "queued");
-    assert_eq!(status["summary_url"], serde_json::Value::Null);
+    let body = pending.api_error()?;
+    assert_eq!(body.error.field("job_id"), Some(job));
+    assert_eq!(body.error.field("status"), Some("queued"));
+    let status = pipeline.get(&format!("/v1/jobs/{job}"))?.job()?;
+    assert_eq!(status.status, "queued");
+    assert_eq!(status.summary_url, None);
     Ok(())
 }
 
@@ -195,16 +193,16 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
     assert_eq!(retry.status, 202);
     assert_eq!(retry.header("Idempotent-Replayed"), Some("true"));
     assert_eq!(
-        retry.json()?,
-        first.json()?,
+        retry.accepted()?,
+        first.accepted()?,
         "a retry gets the original answer"
     );
 
     let other = upload_with_key(port, b"A different document entirely.", "order-1")?;
     assert_error(&other, 422, "idempotency_key_reused")?;
     assert_eq!(
-        other.json()?["error"]["document_id"],
-        first.json()?["document_id"]
+        other.api_error()?.error.field("document_id"),
+        Some(first.accepted()?.document_id.as_str())
     );
     assert_error(
         &upload_with_key(port, body, "")?,
@@ -229,7 +227,7 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
         .iter()
         .map(|a| {
             assert_eq!(a.status, 202, "{}", a.text());
-            a.json().map(|v| v["document_id"].to_string())
+            a.accepted().map(|accepted| accepted.document_id)
         })
         .collect::<Result<_>>()?;
     assert_eq!(ids.len(), 1, "every racer got the same document: {ids:?}");
@@ -251,37 +249,23 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
 fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     let pipeline = Pipeline::start()?;
     let port = pipeline.port;
-    let first = pipeline
-        .upload(
-            b"The orchard harvest was early. Apples sold out fast.",
-            "text/plain",
-            "",
-        )?
-        .json()?;
-    let document = first["document_id"].as_str().unwrap_or_default().to_owned();
-    pipeline.wait_for_job(
-        first["job_id"].as_str().unwrap_or_default(),
-        std::time::Duration::from_secs(60),
+    let first = pipeline.accept(
+        b"The orchard harvest was early. Apples sold out fast.",
+        "text/plain",
+        "",
     )?;
+    let document = first.document_id.clone();
+    pipeline.wait_for_job(&first.job_id, std::time::Duration::from_secs(60))?;
 
     let path = format!("/v1/documents/{document}/reprocess");
     let again = request(port, "POST", &path, &[], None)?;
-    assert_eq!(again.status, 202, "{}", again.text());
-    let again = again.json()?;
-    assert_eq!(again["document_id"], document.as_str());
-    assert_ne!(again["job_id"], first["job_id"]);
-    let job = pipeline.wait_for_job(
-        again["job_id"].as_str().unwrap_or_default(),
-        std::time::Duration::from_secs(60),
-    )?;
-    assert_eq!(job["status"], "succeeded");
-    let summary = pipeline
-        .get(&format!("/v1/documents/{document}/summary"))?
-        .json()?;
-    assert_eq!(
-        summary["job_id"], again["job_id"],
-        "the newest summary is served"
-    );
+    let again = again.accepted()?;
+    assert_eq!(again.document_id, document);
+    assert_ne!(again.job_id, first.job_id);
+    let job = pipeline.wait_for_job(&again.job_id, std::time::Duration::from_secs(60))?;
+    assert_eq!(job.status, "succeeded");
+    let summary = pipeline.summary(&document)?;
+    assert_eq!(summary.job_id, again.job_id, "the newest summary is served");
     assert_eq!(
         pipeline.sql_count(&format!(
             "SELECT COUNT(*) FROM summaries WHERE document_id = '{document}'"
@@ -298,7 +282,7 @@ fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     ))?;
     let refused = request(port, "POST", &path, &[], None)?;
     assert_error(&refused, 409, "job_in_progress")?;
-    assert_eq!(refused.json()?["error"]["job_id"], pending);
+    assert_eq!(refused.api_error()?.error.field("job_id"), Some(pending));
 
     let unknown = request(
         port,

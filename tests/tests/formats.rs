@@ -92,24 +92,19 @@ fn every_format_is_summarized_from_its_own_text_or_fails_readably() -> Result<()
     let pipeline = Pipeline::start()?;
     let mut accepted = Vec::new();
     for case in CASES {
-        let response = pipeline.upload(
+        accepted.push(pipeline.accept(
             &fixture(case.file),
             case.content_type,
             &format!("?filename={}", case.file),
-        )?;
-        assert_eq!(response.status, 202, "{}: {}", case.file, response.text());
-        accepted.push(response.json()?);
+        )?);
     }
     for (case, upload) in CASES.iter().zip(&accepted) {
-        let job = pipeline.wait_for_job(
-            upload["job_id"].as_str().unwrap_or_default(),
-            Duration::from_secs(60),
-        )?;
-        let document = upload["document_id"].as_str().unwrap_or_default();
+        let job = pipeline.wait_for_job(&upload.job_id, Duration::from_secs(60))?;
+        let document = &upload.document_id;
         let text = pipeline.get(&format!("/v1/documents/{document}/text"))?;
         match case.expect {
             Ok(words) => {
-                assert_eq!(job["status"], "succeeded", "{}: {job}", case.file);
+                assert_eq!(job.status, "succeeded", "{}: {job:?}", case.file);
                 assert_eq!(text.status, 200, "{}", case.file);
                 assert_eq!(
                     text.header("Content-Type"),
@@ -123,10 +118,8 @@ fn every_format_is_summarized_from_its_own_text_or_fails_readably() -> Result<()
                         case.file
                     );
                 }
-                let summary = pipeline
-                    .get(&format!("/v1/documents/{document}/summary"))?
-                    .json()?;
-                let summary_text = summary["summary"].as_str().unwrap_or_default();
+                let summary = pipeline.summary(document)?;
+                let summary_text = summary.summary.as_str();
                 assert!(!summary_text.is_empty());
                 // An extractive summary is made of the document's own sentences.
                 for sentence in summary_text.split(". ").filter(|s| s.len() > 20) {
@@ -142,10 +135,10 @@ fn every_format_is_summarized_from_its_own_text_or_fails_readably() -> Result<()
                 }
             }
             Err(error) => {
-                assert_eq!(job["status"], "failed", "{}: {job}", case.file);
-                assert_eq!(job["error"], error, "{}", case.file);
+                assert_eq!(job.status, "failed", "{}: {job:?}", case.file);
+                assert_eq!(job.error.as_deref(), Some(error), "{}", case.file);
                 assert_eq!(text.status, 409, "{}", case.file);
-                assert_eq!(text.json()?["error"]["code"], "text_unavailable");
+                assert_eq!(text.api_error()?.error.code, "text_unavailable");
             }
         }
     }
@@ -177,24 +170,14 @@ fn every_format_is_summarized_from_its_own_text_or_fails_readably() -> Result<()
 #[test]
 fn a_pdf_declared_as_text_is_read_as_a_pdf_and_the_mismatch_recorded() -> Result<()> {
     let pipeline = Pipeline::start()?;
-    let upload = pipeline
-        .upload(&fixture("lighthouses.pdf"), "text/plain", "")?
-        .json()?;
-    let job = pipeline.wait_for_job(
-        upload["job_id"].as_str().unwrap_or_default(),
-        Duration::from_secs(60),
-    )?;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    let summary = pipeline
-        .get(&format!(
-            "/v1/documents/{}/summary",
-            upload["document_id"].as_str().unwrap_or_default()
-        ))?
-        .json()?;
-    assert_eq!(summary["source_type"], "application/pdf");
+    let upload = pipeline.accept(&fixture("lighthouses.pdf"), "text/plain", "")?;
+    let job = pipeline.wait_for_job(&upload.job_id, Duration::from_secs(60))?;
+    assert_eq!(job.status, "succeeded", "{job:?}");
+    let summary = pipeline.summary(&upload.document_id)?;
+    assert_eq!(summary.source_type.as_deref(), Some("application/pdf"));
     assert_eq!(
-        summary["notes"],
-        serde_json::json!(["declared text/plain but the bytes are a PDF; read as application/pdf"])
+        summary.notes,
+        ["declared text/plain but the bytes are a PDF; read as application/pdf"]
     );
     // A type the pipeline does not read at all is refused at the door.
     let png = pipeline.upload(b"\x89PNG\r\n\x1a\n", "image/png", "")?;

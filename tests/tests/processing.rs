@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
+use docpipe_e2e::api::Accepted;
 use docpipe_e2e::{Options, Pipeline};
 use serde_json::Value;
 
@@ -50,19 +51,18 @@ fn assert_made_of(summary: &str, sentences: &[&str]) {
     assert!(!summary.is_empty(), "summary is empty");
 }
 
-fn upload_ok(pipeline: &Pipeline, body: &[u8], content_type: &str, query: &str) -> Result<Value> {
+fn upload_ok(
+    pipeline: &Pipeline,
+    body: &[u8],
+    content_type: &str,
+    query: &str,
+) -> Result<Accepted> {
     let response = pipeline.upload(body, content_type, query)?;
+    let accepted = response.accepted()?;
+    ensure!(accepted.status == "queued", "not queued: {accepted:?}");
     ensure!(
-        response.status == 202,
-        "upload answered {}: {}",
-        response.status,
-        response.text()
-    );
-    let accepted = response.json()?;
-    ensure!(accepted["status"] == "queued", "not queued: {accepted}");
-    ensure!(
-        response.header("Location") == accepted["status_url"].as_str(),
-        "Location must point at the job: {:?} vs {accepted}",
+        response.header("Location") == Some(accepted.status_url.as_str()),
+        "Location must point at the job: {:?} vs {accepted:?}",
         response.header("Location")
     );
     Ok(accepted)
@@ -84,17 +84,14 @@ fn documents_are_summarized_from_their_own_sentences() -> Result<()> {
     ];
 
     for accepted in &uploads {
-        let job_id = accepted["job_id"].as_str().unwrap_or_default();
-        let job = pipeline.wait_for_job(job_id, JOB_TIMEOUT)?;
-        assert_eq!(job["status"], "succeeded", "job: {job}");
-        assert_eq!(job["attempts"], 1);
+        let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
+        assert_eq!(job.status, "succeeded", "job: {job:?}");
+        assert_eq!(job.attempts, 1);
 
-        let summary = pipeline.get(accepted["summary_url"].as_str().unwrap_or_default())?;
-        assert_eq!(summary.status, 200, "{}", summary.text());
-        let summary = summary.json()?;
-        assert_made_of(summary["summary"].as_str().unwrap_or_default(), &ARTICLE);
-        assert_eq!(summary["backend"], "extractive");
-        assert_eq!(summary["job_id"], job_id);
+        let summary = pipeline.get(&accepted.summary_url)?.summary()?;
+        assert_made_of(&summary.summary, &ARTICLE);
+        assert_eq!(summary.backend, "extractive");
+        assert_eq!(summary.job_id, accepted.job_id);
     }
 
     let rows = pipeline.sql(
@@ -104,7 +101,7 @@ fn documents_are_summarized_from_their_own_sentences() -> Result<()> {
     )?;
     assert_eq!(rows.len(), 2, "one summary per document: {rows:?}");
     for (row, accepted) in rows.iter().zip(&uploads) {
-        assert_eq!(row["document_id"], accepted["document_id"]);
+        assert_eq!(row["document_id"], accepted.document_id.as_str());
         assert_eq!(row["backend"], "extractive");
         assert_eq!(row["truncated"], 0);
         assert!(
@@ -120,10 +117,7 @@ fn documents_are_summarized_from_their_own_sentences() -> Result<()> {
 
     let keys = pipeline.r2_keys()?;
     for accepted in &uploads {
-        let key = format!(
-            "documents/{}",
-            accepted["document_id"].as_str().unwrap_or_default()
-        );
+        let key = format!("documents/{}", accepted.document_id);
         assert!(keys.contains(&key), "{key} missing from R2: {keys:?}");
     }
     Ok(())
@@ -161,18 +155,17 @@ fn undecodable_documents_fail_their_jobs_readably_and_others_still_succeed() -> 
     let good = upload_ok(&pipeline, ARTICLE.join(" ").as_bytes(), "text/plain", "")?;
 
     for (accepted, (_, _, expected_error)) in failed.iter().zip(&cases) {
-        let job =
-            pipeline.wait_for_job(accepted["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
-        assert_eq!(job["status"], "failed", "{job}");
-        assert_eq!(job["error"], *expected_error);
-        let summary = pipeline.get(accepted["summary_url"].as_str().unwrap_or_default())?;
+        let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
+        assert_eq!(job.status, "failed", "{job:?}");
+        assert_eq!(job.error.as_deref(), Some(*expected_error));
+        let summary = pipeline.get(&accepted.summary_url)?;
         assert_eq!(summary.status, 409);
-        let body = summary.json()?;
-        assert_eq!(body["error"]["code"], "summary_failed");
-        assert_eq!(body["error"]["status"], "failed");
+        let body = summary.api_error()?;
+        assert_eq!(body.error.code, "summary_failed");
+        assert_eq!(body.error.field("status"), Some("failed"));
     }
-    let job = pipeline.wait_for_job(good["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
-    assert_eq!(job["status"], "succeeded");
+    let job = pipeline.wait_for_job(&good.job_id, JOB_TIMEOUT)?;
+    assert_eq!(job.status, "succeeded");
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM summaries")?, 1);
     assert_eq!(
         pipeline
@@ -186,11 +179,11 @@ fn undecodable_documents_fail_their_jobs_readably_and_others_still_succeed() -> 
 fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
     const UPLOADS: usize = 50;
     let pipeline = Pipeline::start()?;
-    let accepted: Vec<Value> = std::thread::scope(|scope| {
+    let accepted: Vec<Accepted> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..8)
             .map(|worker| {
                 let pipeline = &pipeline;
-                scope.spawn(move || -> Result<Vec<Value>> {
+                scope.spawn(move || -> Result<Vec<Accepted>> {
                     let mut out = Vec::new();
                     for i in (worker..UPLOADS).step_by(8) {
                         let mut sentences = ARTICLE.to_vec();
@@ -210,15 +203,14 @@ fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
                 w.join()
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("upload thread panicked")))
             })
-            .collect::<Result<Vec<Vec<Value>>>>()
+            .collect::<Result<Vec<Vec<Accepted>>>>()
             .map(|v| v.into_iter().flatten().collect())
     })?;
     assert_eq!(accepted.len(), UPLOADS);
 
     for upload in &accepted {
-        let job =
-            pipeline.wait_for_job(upload["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
-        assert_eq!(job["status"], "succeeded", "{job}");
+        let job = pipeline.wait_for_job(&upload.job_id, JOB_TIMEOUT)?;
+        assert_eq!(job.status, "succeeded", "{job:?}");
     }
 
     assert_eq!(
@@ -238,10 +230,7 @@ fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
         .iter()
         .filter_map(|row| row["document_id"].as_str().map(str::to_owned))
         .collect();
-    let expected: HashSet<String> = accepted
-        .iter()
-        .filter_map(|a| a["document_id"].as_str().map(str::to_owned))
-        .collect();
+    let expected: HashSet<String> = accepted.iter().map(|a| a.document_id.clone()).collect();
     assert_eq!(documents, expected);
     Ok(())
 }
@@ -263,12 +252,8 @@ fn one_request_id_follows_an_upload_into_its_job_logs() -> Result<()> {
         ],
         Some(body.as_bytes()),
     )?;
-    assert_eq!(response.status, 202, "{}", response.text());
     assert_eq!(response.header("X-Request-Id"), Some("trace-e2e-42"));
-    let job_id = response.json()?["job_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let job_id = response.accepted()?.job_id;
     pipeline.wait_for_job(&job_id, JOB_TIMEOUT)?;
 
     let events = docpipe_e2e::eventually(Duration::from_secs(10), || {
@@ -341,18 +326,14 @@ fn hostile_inputs_each_get_their_answer_and_the_pipeline_keeps_going() -> Result
     ];
     for (encoded, stored) in cases {
         let response = upload_named(text, encoded)?;
-        assert_eq!(response.status, 202, "{encoded}: {}", response.text());
-        let id = response.json()?["document_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let id = response.accepted()?.document_id;
         let rows = pipeline.sql(&format!("SELECT filename FROM documents WHERE id = '{id}'"))?;
         assert_eq!(rows[0]["filename"].as_str(), stored, "{encoded}");
     }
     for encoded in ["bell%07.txt".to_owned(), "n".repeat(300)] {
         let response = upload_named(text, &encoded)?;
         assert_eq!(response.status, 400, "{}", response.text());
-        assert_eq!(response.json()?["error"]["code"], "invalid_filename");
+        assert_eq!(response.api_error()?.error.code, "invalid_filename");
     }
     assert_eq!(
         pipeline.sql_count("SELECT COUNT(*) FROM documents")?,
@@ -375,10 +356,9 @@ fn hostile_inputs_each_get_their_answer_and_the_pipeline_keeps_going() -> Result
     ];
     for (body, status, error) in jobs {
         let accepted = upload_ok(&pipeline, &body, "text/plain", "")?;
-        let job =
-            pipeline.wait_for_job(accepted["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
-        assert_eq!(job["status"], status, "{job}");
-        assert_eq!(job["error"].as_str(), error, "{job}");
+        let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
+        assert_eq!(job.status, status, "{job:?}");
+        assert_eq!(job.error.as_deref(), error, "{job:?}");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU16;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use docpipe_e2e::load::{Tally, UploadRun, corpus, tally, upload_all};
+use docpipe_e2e::load::{Tally, UploadRun, corpus, tally, upload_all, upload_corpus};
 use docpipe_e2e::openai_fake::FakeOpenAi;
 use docpipe_e2e::{Options, Pipeline, eventually};
 use serde_json::Value;
@@ -23,7 +23,7 @@ fn assert_exactly_once(tally: &Tally) {
 fn distinct_ids(run: &UploadRun) -> usize {
     run.accepted
         .iter()
-        .filter_map(|a| a["document_id"].as_str())
+        .map(|a| a.document_id.as_str())
         .collect::<HashSet<_>>()
         .len()
 }
@@ -32,12 +32,7 @@ fn distinct_ids(run: &UploadRun) -> usize {
 fn a_thousand_concurrent_uploads_make_exactly_a_thousand_summaries() -> Result<()> {
     let pipeline = Pipeline::start()?;
     let documents = corpus(DOCUMENTS, 200_000);
-    let run = upload_all(
-        &AtomicU16::new(pipeline.port),
-        &documents,
-        CONCURRENCY,
-        Duration::from_secs(600),
-    )?;
+    let run = upload_corpus(&pipeline, &documents, CONCURRENCY)?;
     assert_eq!(distinct_ids(&run), DOCUMENTS);
     let started = Instant::now();
     let tally = tally(&pipeline, &run, Duration::from_secs(600), || Ok(()))?;
@@ -63,12 +58,7 @@ fn a_backend_failing_thirty_percent_of_calls_loses_and_duplicates_nothing() -> R
         "MAX_ATTEMPTS:6".into(),
     ]))?;
     let documents = corpus(DOCUMENTS, 20_000);
-    let run = upload_all(
-        &AtomicU16::new(pipeline.port),
-        &documents,
-        CONCURRENCY,
-        Duration::from_secs(600),
-    )?;
+    let run = upload_corpus(&pipeline, &documents, CONCURRENCY)?;
     let tally = tally(&pipeline, &run, Duration::from_secs(900), || Ok(()))?;
     let fallbacks =
         pipeline.sql_count("SELECT COUNT(*) FROM summaries WHERE fallback_from IS NOT NULL")?;
@@ -175,17 +165,12 @@ fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
     })?;
     let body = "The first sentence is about duplicates. The second sentence is about queues. \
                 The third sentence is about leases.";
-    let response = pipeline.upload(body.as_bytes(), "text/plain", "")?;
-    assert_eq!(response.status, 202);
-    let first = response.json()?;
-    pipeline.wait_for_job(
-        first["job_id"].as_str().unwrap_or_default(),
-        Duration::from_secs(60),
-    )?;
+    let first = pipeline.accept(body.as_bytes(), "text/plain", "")?;
+    pipeline.wait_for_job(&first.job_id, Duration::from_secs(60))?;
 
     // A second job for the document that only D1 knows about, already due: each sweep sends
     // one message for it, so two sweeps deliver it twice, in one batch.
-    let document = first["document_id"].as_str().unwrap_or_default();
+    let document = &first.document_id;
     let job = "01936b2e-1e6f-7c3a-9d4b-00000000d0d0";
     pipeline.sql(&format!(
         "INSERT INTO jobs (id, document_id, status, available_at, request_id, created_at, updated_at) \
@@ -195,7 +180,7 @@ fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
     pipeline.fire_sweep()?;
     pipeline.fire_sweep()?;
     let finished = pipeline.wait_for_job(job, Duration::from_secs(60))?;
-    assert_eq!(finished["status"], "succeeded");
+    assert_eq!(finished.status, "succeeded");
 
     // Both copies were handled: one made the summary, the other found the job taken or done.
     let copies = eventually(Duration::from_secs(60), || {
@@ -238,9 +223,7 @@ fn the_sweep_deletes_an_orphan_object_and_keeps_recorded_ones() -> Result<()> {
         vars: vec!["ORPHAN_UPLOAD_SECONDS:0".into()],
         ..Options::default()
     })?;
-    let kept = pipeline
-        .upload(b"A recorded document stays.", "text/plain", "")?
-        .json()?;
+    let kept = pipeline.accept(b"A recorded document stays.", "text/plain", "")?;
     // An upload that stored its object and died before recording the document.
     let orphan = "01936b2e-1e6f-7c3a-9d4b-0000000000aa";
     let file = tempfile::NamedTempFile::new()?;
@@ -274,10 +257,7 @@ fn the_sweep_deletes_an_orphan_object_and_keeps_recorded_ones() -> Result<()> {
         let keys = pipeline.r2_keys()?;
         Ok((!keys.contains(&format!("documents/{orphan}"))).then_some(keys))
     })?;
-    let kept_key = format!(
-        "documents/{}",
-        kept["document_id"].as_str().unwrap_or_default()
-    );
+    let kept_key = format!("documents/{}", kept.document_id);
     assert!(keys.contains(&kept_key), "{keys:?}");
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")?, 0);
     Ok(())
@@ -300,23 +280,18 @@ fn a_message_the_queue_gives_up_on_fails_its_job_through_the_dead_letter_queue()
         max_retries: Some(1),
         ..Options::default()
     })?;
-    let upload = pipeline
-        .upload(
-            b"One sentence about queues. Another about retries.",
-            "text/plain",
-            "",
-        )?
-        .json()?;
-    let job = pipeline.wait_for_job(
-        upload["job_id"].as_str().unwrap_or_default(),
-        Duration::from_secs(120),
+    let upload = pipeline.accept(
+        b"One sentence about queues. Another about retries.",
+        "text/plain",
+        "",
     )?;
-    assert_eq!(job["status"], "failed", "{job}");
+    let job = pipeline.wait_for_job(&upload.job_id, Duration::from_secs(120))?;
+    assert_eq!(job.status, "failed", "{job:?}");
     assert_eq!(
-        job["error"],
-        "the queue gave up delivering this job after its maximum retries"
+        job.error.as_deref(),
+        Some("the queue gave up delivering this job after its maximum retries")
     );
-    assert_eq!(job["attempts"], 2, "one delivery and one retry: {job}");
+    assert_eq!(job.attempts, 2, "one delivery and one retry: {job:?}");
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM summaries")?, 0);
     assert!(fake.calls() >= 2);
     Ok(())
@@ -325,7 +300,7 @@ fn a_message_the_queue_gives_up_on_fails_its_job_through_the_dead_letter_queue()
 /// Holds a write lock on the local D1 file from outside the runtime, as a long transaction
 /// elsewhere would, for `hold`; the upload is sent while it is held.
 fn upload_while_locked(pipeline: &Pipeline, hold: Duration) -> Result<docpipe_e2e::HttpResponse> {
-    let lock = rusqlite::Connection::open(pipeline.d1_file()?)?;
+    let lock = rusqlite::Connection::open(pipeline.state().d1_file()?)?;
     lock.execute_batch("BEGIN EXCLUSIVE")?;
     let release = std::thread::spawn(move || {
         std::thread::sleep(hold);
@@ -353,12 +328,8 @@ fn a_briefly_locked_database_delays_an_upload_and_a_locked_one_stores_nothing() 
         response.status,
         response.text()
     );
-    let job = response.json()?["job_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let job = pipeline.wait_for_job(&job, Duration::from_secs(60))?;
-    ensure!(job["status"] == "succeeded", "{job}");
+    let job = pipeline.wait_for_job(&response.accepted()?.job_id, Duration::from_secs(60))?;
+    ensure!(job.status == "succeeded", "{job:?}");
 
     let response = upload_while_locked(&pipeline, Duration::from_secs(4))?;
     ensure!(
@@ -367,7 +338,7 @@ fn a_briefly_locked_database_delays_an_upload_and_a_locked_one_stores_nothing() 
         response.status,
         response.text()
     );
-    ensure!(response.json()?["error"]["code"] == "unavailable");
+    ensure!(response.api_error()?.error.code == "unavailable");
     ensure!(response.header("Retry-After") == Some("1"));
     ensure!(pipeline.sql_count("SELECT COUNT(*) FROM documents")? == 1);
     ensure!(pipeline.sql_count("SELECT COUNT(*) FROM jobs")? == 1);

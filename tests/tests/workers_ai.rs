@@ -4,13 +4,14 @@
 
 #![allow(clippy::panic)] // Test helpers fail tests by panicking.
 
-use std::sync::atomic::AtomicU16;
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
-use docpipe_e2e::load::{corpus, tally, upload_all};
+use anyhow::Result;
+use docpipe_e2e::api::{Job, Summary};
+use docpipe_e2e::load::{corpus, tally, upload_corpus};
 use docpipe_e2e::{Options, Pipeline};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MODEL: &str = "@cf/zai-org/glm-4.7-flash";
@@ -25,28 +26,30 @@ const HARBOUR: [&str; 6] = [
 ];
 
 /// Uploads a document and waits for its job to finish; returns the finished job.
-fn process(pipeline: &Pipeline, body: &str, content_type: &str) -> Result<Value> {
-    let response = pipeline.upload(body.as_bytes(), content_type, "")?;
-    ensure!(response.status == 202, "upload: {}", response.text());
-    let job_id = response.json()?["job_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    pipeline.wait_for_job(&job_id, JOB_TIMEOUT)
+fn process(pipeline: &Pipeline, body: &str, content_type: &str) -> Result<Job> {
+    let accepted = pipeline.accept(body.as_bytes(), content_type, "")?;
+    pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)
 }
 
-fn summary_of(pipeline: &Pipeline, job: &Value) -> Result<Value> {
-    let document = job["document_id"].as_str().unwrap_or_default();
-    pipeline
-        .get(&format!("/v1/documents/{document}/summary"))?
-        .json()
+fn summary_of(pipeline: &Pipeline, job: &Job) -> Result<Summary> {
+    pipeline.summary(&job.document_id)
 }
 
-fn job_row(pipeline: &Pipeline, job: &Value) -> Result<Value> {
-    let id = job["job_id"].as_str().unwrap_or_default();
-    let rows = pipeline.sql(&format!(
-        "SELECT status, attempts, error, ai_model, ai_calls, ai_input_tokens, ai_output_tokens, \
-         ai_cost_usd FROM jobs WHERE id = '{id}'"
+/// A job's model usage as D1 records it.
+#[derive(Debug, Deserialize)]
+struct Usage {
+    ai_model: Option<String>,
+    ai_calls: Option<u64>,
+    ai_input_tokens: Option<u64>,
+    ai_output_tokens: Option<u64>,
+    ai_cost_usd: Option<f64>,
+}
+
+fn usage(pipeline: &Pipeline, job: &Job) -> Result<Usage> {
+    let id = &job.job_id;
+    let rows: Vec<Usage> = pipeline.state().rows(&format!(
+        "SELECT ai_model, ai_calls, ai_input_tokens, ai_output_tokens, ai_cost_usd \
+         FROM jobs WHERE id = '{id}'"
     ))?;
     rows.into_iter()
         .next()
@@ -80,21 +83,25 @@ fn summaries_come_from_workers_ai_with_tokens_cost_and_well_formed_calls() -> Re
     ];
     for (body, content_type) in &documents {
         let job = process(&pipeline, body, content_type)?;
-        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job.status, "succeeded", "{job:?}");
         let summary = summary_of(&pipeline, &job)?;
-        assert_eq!(summary["backend"], "workers-ai", "{summary}");
-        assert_eq!(summary["model"], DEFAULT_MODEL);
-        assert_eq!(summary["fallback_from"], Value::Null, "{summary}");
-        let text = summary["summary"].as_str().unwrap_or_default();
+        assert_eq!(summary.backend, "workers-ai", "{summary:?}");
+        assert_eq!(summary.model.as_deref(), Some(DEFAULT_MODEL));
+        assert_eq!(summary.fallback_from, None, "{summary:?}");
+        let text = summary.summary.as_str();
         assert!(text.contains(HARBOUR[0]), "drawn from the document: {text}");
 
-        let row = job_row(&pipeline, &job)?;
-        assert_eq!(row["ai_model"], DEFAULT_MODEL);
-        assert_eq!(row["ai_calls"], 1, "a typical document is one call: {row}");
-        let input = row["ai_input_tokens"].as_f64().unwrap_or_default();
-        let output = row["ai_output_tokens"].as_f64().unwrap_or_default();
-        assert!(input > 50.0 && output > 5.0, "{row}");
-        let cost = row["ai_cost_usd"].as_f64().unwrap_or_default();
+        let row = usage(&pipeline, &job)?;
+        assert_eq!(row.ai_model.as_deref(), Some(DEFAULT_MODEL));
+        assert_eq!(
+            row.ai_calls,
+            Some(1),
+            "a typical document is one call: {row:?}"
+        );
+        let input = row.ai_input_tokens.unwrap_or_default() as f64;
+        let output = row.ai_output_tokens.unwrap_or_default() as f64;
+        assert!(input > 50.0 && output > 5.0, "{row:?}");
+        let cost = row.ai_cost_usd.unwrap_or_default();
         let expected = (input * 0.0605 + output * 0.40) / 1e6;
         assert!((cost - expected).abs() < 1e-12, "{cost} vs {expected}");
     }
@@ -121,7 +128,7 @@ fn summaries_come_from_workers_ai_with_tokens_cost_and_well_formed_calls() -> Re
         );
         assert_eq!(
             call["max_tokens"],
-            Value::Null,
+            serde_json::Value::Null,
             "deprecated field not sent: {call}"
         );
         assert_eq!(call["outcome"], "answered", "{call}");
@@ -142,12 +149,10 @@ fn an_answer_in_every_documented_shape_makes_a_summary() -> Result<()> {
         let body = format!("{} [[ai-standin shape={shape}]]", HARBOUR.join(" "));
         let job = process(&pipeline, &body, "text/plain")?;
         let summary = summary_of(&pipeline, &job)?;
-        assert_eq!(summary["backend"], "workers-ai", "{shape}: {summary}");
+        assert_eq!(summary.backend, "workers-ai", "{shape}: {summary:?}");
         assert!(
-            summary["summary"]
-                .as_str()
-                .is_some_and(|s| s.starts_with(HARBOUR[0])),
-            "{shape}: {summary}"
+            summary.summary.starts_with(HARBOUR[0]),
+            "{shape}: {summary:?}"
         );
     }
     Ok(())
@@ -163,14 +168,14 @@ fn a_long_document_is_map_reduced_within_the_call_budget() -> Result<()> {
         .map(|i| format!("Section {i} of the survey describes shelf {i} of the archive in detail."))
         .collect();
     let job = process(&pipeline, &sentences.join(" "), "text/plain")?;
-    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job.status, "succeeded", "{job:?}");
     let summary = summary_of(&pipeline, &job)?;
-    assert_eq!(summary["backend"], "workers-ai", "{summary}");
-    let row = job_row(&pipeline, &job)?;
-    let calls = row["ai_calls"].as_u64().unwrap_or_default();
+    assert_eq!(summary.backend, "workers-ai", "{summary:?}");
+    let row = usage(&pipeline, &job)?;
+    let calls = row.ai_calls.unwrap_or_default();
     assert!(
         (3..=6).contains(&calls),
-        "map calls and a reduce within AI_MAX_CALLS: {row}"
+        "map calls and a reduce within AI_MAX_CALLS: {row:?}"
     );
     let logged = pipeline.ai_standin_calls();
     assert_eq!(logged.len() as u64, calls, "every call is counted in D1");
@@ -181,7 +186,7 @@ fn a_long_document_is_map_reduced_within_the_call_budget() -> Result<()> {
             "{call}"
         );
     }
-    for sentence in summary["summary"].as_str().unwrap_or_default().split(". ") {
+    for sentence in summary.summary.as_str().split(". ") {
         let sentence = sentence.trim_end_matches('.');
         assert!(sentences.iter().any(|s| s.contains(sentence)), "{sentence}");
     }
@@ -198,21 +203,21 @@ fn capacity_errors_are_retried_through_the_queue_until_the_model_answers() -> Re
     // Busy twice, then answers.
     let body = format!("{} [[ai-standin fail=3040 times=2]]", HARBOUR.join(" "));
     let job = process(&pipeline, &body, "text/plain")?;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(job["attempts"], 3, "{job}");
-    assert_eq!(summary_of(&pipeline, &job)?["backend"], "workers-ai");
-    let row = job_row(&pipeline, &job)?;
-    assert_eq!(row["ai_calls"], 3, "the failed calls count too: {row}");
+    assert_eq!(job.status, "succeeded", "{job:?}");
+    assert_eq!(job.attempts, 3, "{job:?}");
+    assert_eq!(summary_of(&pipeline, &job)?.backend, "workers-ai");
+    let row = usage(&pipeline, &job)?;
+    assert_eq!(row.ai_calls, Some(3), "the failed calls count too: {row:?}");
 
     // Busy on every attempt: the last one falls back to the built-in summarizer and says why.
     let body = format!("{} [[ai-standin fail=3040]]", HARBOUR.join(" "));
     let job = process(&pipeline, &body, "text/plain")?;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(job["attempts"], 4);
+    assert_eq!(job.status, "succeeded", "{job:?}");
+    assert_eq!(job.attempts, 4);
     let summary = summary_of(&pipeline, &job)?;
-    assert_eq!(summary["backend"], "extractive");
-    assert_eq!(summary["fallback_from"], "workers-ai");
-    let reason = summary["fallback_reason"].as_str().unwrap_or_default();
+    assert_eq!(summary.backend, "extractive");
+    assert_eq!(summary.fallback_from.as_deref(), Some("workers-ai"));
+    let reason = summary.fallback_reason.as_deref().unwrap_or_default();
     assert!(
         reason.contains("Workers AI 3040 (out of capacity)"),
         "{reason}"
@@ -221,8 +226,8 @@ fn capacity_errors_are_retried_through_the_queue_until_the_model_answers() -> Re
     // "Request too large" on the whole text: docpipe halves the input and tries again.
     let body = format!("{} [[ai-standin fail=3006 times=1]]", HARBOUR.join(" "));
     let job = process(&pipeline, &body, "text/plain")?;
-    assert_eq!(summary_of(&pipeline, &job)?["backend"], "workers-ai");
-    assert_eq!(job["attempts"], 1, "{job}");
+    assert_eq!(summary_of(&pipeline, &job)?.backend, "workers-ai");
+    assert_eq!(job.attempts, 1, "{job:?}");
     Ok(())
 }
 
@@ -233,12 +238,12 @@ fn a_model_that_cannot_answer_falls_back_with_its_error_code_recorded() -> Resul
         "AI_MODEL:@cf/nobody/no-such-model".into(),
     ]))?;
     let job = process(&pipeline, &HARBOUR.join(" "), "text/plain")?;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(job["attempts"], 1, "a permanent error is not retried");
+    assert_eq!(job.status, "succeeded", "{job:?}");
+    assert_eq!(job.attempts, 1, "a permanent error is not retried");
     let summary = summary_of(&pipeline, &job)?;
-    assert_eq!(summary["backend"], "extractive");
-    assert_eq!(summary["fallback_from"], "workers-ai");
-    let reason = summary["fallback_reason"].as_str().unwrap_or_default();
+    assert_eq!(summary.backend, "extractive");
+    assert_eq!(summary.fallback_from.as_deref(), Some("workers-ai"));
+    let reason = summary.fallback_reason.as_deref().unwrap_or_default();
     assert!(
         reason.contains("Workers AI 5007 (no such model)"),
         "{reason}"
@@ -252,8 +257,12 @@ fn a_model_that_cannot_answer_falls_back_with_its_error_code_recorded() -> Resul
     ]))?;
     let job = process(&pipeline, &HARBOUR.join(" "), "text/plain")?;
     let summary = summary_of(&pipeline, &job)?;
-    assert_eq!(summary["fallback_from"], "workers-ai", "{summary}");
-    let reason = summary["fallback_reason"].as_str().unwrap_or_default();
+    assert_eq!(
+        summary.fallback_from.as_deref(),
+        Some("workers-ai"),
+        "{summary:?}"
+    );
+    let reason = summary.fallback_reason.as_deref().unwrap_or_default();
     assert!(
         reason.contains("5035 (model needs the Workers Paid plan)"),
         "{reason}"
@@ -271,12 +280,7 @@ fn five_hundred_jobs_with_thirty_percent_capacity_errors_end_exactly_once() -> R
         "MAX_ATTEMPTS:6".into(),
     ]))?;
     let documents = corpus(DOCUMENTS, 20_000);
-    let run = upload_all(
-        &AtomicU16::new(pipeline.port),
-        &documents,
-        16,
-        Duration::from_secs(600),
-    )?;
+    let run = upload_corpus(&pipeline, &documents, 16)?;
     let tally = tally(&pipeline, &run, Duration::from_secs(900), || Ok(()))?;
     let calls = pipeline.ai_standin_calls();
     let busy = calls

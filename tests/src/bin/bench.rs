@@ -11,12 +11,12 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use docpipe_docproc::{ExtractLimits, ExtractiveSummarizer, Input, SummaryOptions, extract_text};
-use docpipe_e2e::load::{Document, corpus, upload_all};
+use docpipe_e2e::load::{Document, corpus, upload_corpus};
 use docpipe_e2e::{Baseline, Options, Pipeline, eventually, root, rss_bytes, runtime_pid};
 use docpipe_jobs::{ContentType, MediaType};
 use serde_json::Value;
@@ -615,14 +615,8 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
             ..Options::default()
         })?;
         let started = Instant::now();
-        let run = upload_all(
-            &AtomicU16::new(pipeline.port),
-            &documents,
-            16,
-            Duration::from_secs(600),
-        )?;
+        let run = upload_corpus(&pipeline, &documents, 16)?;
         eventually(Duration::from_secs(900), || {
-            std::thread::sleep(Duration::from_millis(500));
             let done = pipeline
                 .peek_count("SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed')")?;
             Ok((done == documents_count as i64).then_some(()))

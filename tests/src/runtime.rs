@@ -1,0 +1,182 @@
+//! Processes: `wrangler dev` (and the workerd it starts) in a process group of its own, free
+//! ports, the runtime's pid and resident memory, and the JavaScript baseline Worker.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::http::request;
+use crate::{poll, root};
+
+fn wrangler() -> PathBuf {
+    root().join("node_modules/.bin/wrangler")
+}
+
+/// A wrangler command with the environment the scripts use.
+pub fn wrangler_command() -> Command {
+    let mut command = Command::new(wrangler());
+    command
+        .current_dir(root())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// A port that is free now. It comes from below Linux's ephemeral range (32768 and up), so no
+/// socket that a runtime starting meanwhile binds to port 0 can take it before `wrangler dev`
+/// does; each call in this process tries a different one, and processes start apart.
+pub(crate) fn free_port() -> Result<u16> {
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7_919);
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + offset.wrapping_add(n) % COUNT)?;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port in {FIRST}..{}", FIRST + COUNT)
+}
+
+/// Starts `wrangler dev` with `configs` on the given ports and the state in `dir/state`,
+/// logging to a new file in `dir`, in its own process group (so stopping it also stops
+/// workerd and anything else it spawns).
+pub(crate) fn spawn_dev(
+    dir: &Path,
+    configs: &[PathBuf],
+    port: u16,
+    inspector: u16,
+) -> Result<(Child, PathBuf)> {
+    let mut index = 0;
+    let log = loop {
+        let candidate = dir.join(format!("wrangler-{index}.log"));
+        if !candidate.exists() {
+            break candidate;
+        }
+        index += 1;
+    };
+    let out = File::create(&log)?;
+    let mut command = wrangler_command();
+    command.arg("dev");
+    for config in configs {
+        command.arg("-c").arg(config);
+    }
+    command
+        .arg("--persist-to")
+        .arg(dir.join("state"))
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &inspector.to_string()])
+        .args(["--test-scheduled", "--show-interactive-dev-session=false"])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command.spawn().context("starting wrangler dev")?;
+    Ok((child, log))
+}
+
+/// The workerd process that runs the Workers of the `wrangler dev` in process group `group`
+/// (the other one is wrangler's proxy): the one with an inspector.
+pub fn runtime_pid(group: u32) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name: state, ppid, pgrp, ...
+        let after_name = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let pgrp = after_name
+            .split_whitespace()
+            .nth(2)
+            .and_then(|g| g.parse::<u32>().ok());
+        if pgrp != Some(group) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("workerd") && cmdline.contains("--inspector-addr") {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Resident memory of a process, in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The JavaScript baseline Worker (`tests/bench/baseline.toml`), alone in its own workerd.
+#[derive(Debug)]
+pub struct Baseline {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Baseline {
+    pub fn start() -> Result<Baseline> {
+        let dir = tempfile::Builder::new()
+            .prefix("docpipe-baseline-")
+            .tempdir()?;
+        let port = free_port()?;
+        let config = root().join("tests/bench/baseline.toml");
+        let (child, _) = spawn_dev(dir.path(), &[config], port, free_port()?)?;
+        let baseline = Baseline { child, dir, port };
+        poll(Duration::from_secs(90), Duration::from_millis(100), || {
+            let up = request(port, "GET", "/healthz", &[], None).is_ok_and(|r| r.status == 200);
+            Ok(up.then_some(()))
+        })
+        .context("baseline Worker did not start")?;
+        Ok(baseline)
+    }
+
+    pub fn group(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        signal_group(self.child.id(), "KILL");
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn group_alive(group: u32) -> bool {
+    Command::new("kill")
+        .args(["-s", "0", "--"])
+        .arg(format!("-{group}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+pub(crate) fn signal_group(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--"])
+        .arg(format!("-{pid}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}

@@ -1,0 +1,145 @@
+//! The local D1 and R2 as miniflare keeps them under `--persist-to`: SQL through `wrangler d1
+//! execute` (as a user runs it), and read-only looks straight at the SQLite files for polling.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::runtime::wrangler_command;
+
+/// A pipeline's local state directory.
+#[derive(Debug, Clone)]
+pub struct LocalState {
+    pub dir: PathBuf,
+}
+
+impl LocalState {
+    /// Runs SQL against the local D1 and returns the rows.
+    pub fn sql(&self, query: &str) -> Result<Vec<Value>> {
+        d1_query(&self.dir, query)
+    }
+
+    /// Runs SQL against the local D1 and decodes its rows.
+    pub fn rows<T: DeserializeOwned>(&self, query: &str) -> Result<Vec<T>> {
+        self.sql(query)?
+            .into_iter()
+            .map(|row| serde_json::from_value(row).with_context(|| format!("a row of {query}")))
+            .collect()
+    }
+
+    /// The first column of the first row, as an integer.
+    pub fn sql_count(&self, query: &str) -> Result<i64> {
+        let rows = self.sql(query)?;
+        rows.first()
+            .and_then(|row| row.as_object()?.values().next()?.as_i64())
+            .with_context(|| format!("{query} returned no integer: {rows:?}"))
+    }
+
+    /// The first column of the first row of `query`, read straight from the D1 file through
+    /// a read-only connection: for polling while the pipeline runs. A `wrangler d1 execute`
+    /// is a whole Node process per query, which would compete for the CPU being measured and
+    /// briefly lock the database when it closes.
+    pub fn peek_count(&self, query: &str) -> Result<i64> {
+        let db = rusqlite::Connection::open_with_flags(
+            self.d1_file()?,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        db.busy_timeout(Duration::from_secs(5))?;
+        Ok(db.query_row(query, [], |row| row.get(0))?)
+    }
+
+    /// The SQLite files of a miniflare storage kind (`d1/miniflare-D1DatabaseObject`, …), one
+    /// per database or bucket, without the index file.
+    fn storage_files(&self, kind: &str) -> Result<Vec<PathBuf>> {
+        let dir = self.dir.join("v3").join(kind);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "sqlite")
+                && path.file_name().is_some_and(|n| n != "metadata.sqlite")
+            {
+                files.push(path);
+            }
+        }
+        Ok(files)
+    }
+
+    /// The SQLite file behind the local D1 database.
+    pub fn d1_file(&self) -> Result<PathBuf> {
+        self.storage_files("d1/miniflare-D1DatabaseObject")?
+            .into_iter()
+            .next()
+            .context("no local D1 database yet")
+    }
+
+    /// The keys of every object in the local R2 bucket.
+    pub fn r2_keys(&self) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        for path in self.storage_files("r2/miniflare-R2BucketObject")? {
+            let db = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            let mut statement = db.prepare("SELECT key FROM _mf_objects ORDER BY key")?;
+            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+            for key in rows {
+                keys.push(key?);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The keys of the documents' original bytes in the local R2 bucket (not their extracted
+    /// text, kept under `<key>.txt`).
+    pub fn document_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .r2_keys()?
+            .into_iter()
+            .filter(|key| !key.ends_with(".txt"))
+            .collect())
+    }
+}
+
+/// Runs SQL against the local D1 kept in `persist`. The running pipeline shares the SQLite
+/// file, so a busy database is waited out.
+pub fn d1_query(persist: &Path, query: &str) -> Result<Vec<Value>> {
+    let mut attempt = 0;
+    let output = loop {
+        let output = wrangler_command()
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(persist)
+            .args(["-c", "wrangler/summarizer.toml", "--command", query])
+            .output()
+            .context("running wrangler d1 execute")?;
+        // The busy error surfaces on stdout (as an internal error) and on stderr.
+        let busy = [&output.stdout, &output.stderr]
+            .iter()
+            .any(|out| String::from_utf8_lossy(out).contains("SQLITE_BUSY"));
+        attempt += 1;
+        if output.status.success() || !busy || attempt == 20 {
+            break output;
+        }
+        std::thread::sleep(Duration::from_millis(100 * attempt));
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "wrangler d1 execute failed for {query}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let start = stdout.find('[').context("no JSON in wrangler output")?;
+    let results: Value = serde_json::from_str(&stdout[start..])?;
+    let rows = results
+        .as_array()
+        .and_then(|statements| statements.last())
+        .and_then(|last| last["results"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    Ok(rows)
+}
