@@ -25,19 +25,19 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn with_vars(vars: Vec<String>) -> Self {
+    /// `NAME:value` vars for every Worker.
+    pub fn with_vars<S: Into<String>>(vars: impl IntoIterator<Item = S>) -> Self {
         Self {
-            vars,
+            vars: vars.into_iter().map(Into::into).collect(),
             ..Self::default()
         }
     }
 
     /// Workers AI through the stand-in, with `vars` for every Worker (the stand-in's too).
-    pub fn ai_standin(vars: Vec<String>) -> Self {
+    pub fn ai_standin<S: Into<String>>(vars: impl IntoIterator<Item = S>) -> Self {
         Self {
-            vars,
             ai_standin: true,
-            ..Self::default()
+            ..Self::with_vars(vars)
         }
     }
 }

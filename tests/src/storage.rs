@@ -30,6 +30,32 @@ impl LocalState {
             .collect()
     }
 
+    /// The first column of every row, as text.
+    pub fn column(&self, query: &str) -> Result<Vec<String>> {
+        Ok(self
+            .sql(query)?
+            .iter()
+            .filter_map(|row| {
+                row.as_object()?
+                    .values()
+                    .next()?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+
+    /// Adds a `queued` job for `document` that only D1 knows about (no message was sent),
+    /// due at `due` (RFC 3339): as if its message had been lost.
+    pub fn insert_queued_job(&self, job: &str, document: &str, due: &str) -> Result<()> {
+        self.sql(&format!(
+            "INSERT INTO jobs (id, document_id, status, available_at, request_id, created_at, \
+             updated_at) VALUES ('{job}', '{document}', 'queued', '{due}', 'inserted-by-test', \
+             '{due}', '{due}')"
+        ))?;
+        Ok(())
+    }
+
     /// The first column of the first row, as an integer.
     pub fn sql_count(&self, query: &str) -> Result<i64> {
         let rows = self.sql(query)?;

@@ -141,11 +141,11 @@ fn routes_ids_and_unfinished_summaries_answer_clearly() -> Result<()> {
     );
     pipeline.sql(&format!(
         "INSERT INTO documents (id, object_key, content_type, size_bytes, request_id, created_at) \
-         VALUES ('{document}', 'documents/{document}', 'text/plain', 1, 'r', '2026-01-01T00:00:00.000Z'); \
-         INSERT INTO jobs (id, document_id, status, available_at, request_id, created_at, updated_at) \
-         VALUES ('{job}', '{document}', 'queued', '2999-01-01T00:00:00.000Z', 'r', \
-         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
+         VALUES ('{document}', 'documents/{document}', 'text/plain', 1, 'r', '2026-01-01T00:00:00.000Z')"
     ))?;
+    pipeline
+        .state()
+        .insert_queued_job(job, document, "2999-01-01T00:00:00.000Z")?;
     let pending = pipeline.get(&format!("/v1/documents/{document}/summary"))?;
     assert_error(&pending, 409, "summary_not_ready")?;
     let body = pending.api_error()?;
@@ -275,11 +275,9 @@ fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
 
     // With a job still unfinished, a reprocess is refused and names that job.
     let pending = "01936b2e-1e6f-7c3a-9d4b-0000000000bb";
-    pipeline.sql(&format!(
-        "INSERT INTO jobs (id, document_id, status, available_at, request_id, created_at, updated_at) \
-         VALUES ('{pending}', '{document}', 'queued', '2999-01-01T00:00:00.000Z', 'r', \
-         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
-    ))?;
+    pipeline
+        .state()
+        .insert_queued_job(pending, &document, "2999-01-01T00:00:00.000Z")?;
     let refused = request(port, "POST", &path, &[], None)?;
     assert_error(&refused, 409, "job_in_progress")?;
     assert_eq!(refused.api_error()?.error.field("job_id"), Some(pending));

@@ -226,9 +226,9 @@ fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
         "documents without exactly one summary: {duplicates:?}"
     );
     let documents: HashSet<String> = pipeline
-        .sql("SELECT document_id FROM summaries")?
-        .iter()
-        .filter_map(|row| row["document_id"].as_str().map(str::to_owned))
+        .state()
+        .column("SELECT document_id FROM summaries")?
+        .into_iter()
         .collect();
     let expected: HashSet<String> = accepted.iter().map(|a| a.document_id.clone()).collect();
     assert_eq!(documents, expected);
@@ -237,10 +237,7 @@ fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
 
 #[test]
 fn one_request_id_follows_an_upload_into_its_job_logs() -> Result<()> {
-    let pipeline = Pipeline::start_with(Options {
-        vars: vec!["LOG_LEVEL:debug".into()],
-        ..Options::default()
-    })?;
+    let pipeline = Pipeline::start_with(Options::with_vars(["LOG_LEVEL:debug"]))?;
     let body = ARTICLE.join(" ");
     let response = docpipe_e2e::request(
         pipeline.port,

@@ -11,7 +11,6 @@ use anyhow::{Result, ensure};
 use docpipe_e2e::load::{Tally, UploadRun, corpus, tally, upload_all, upload_corpus};
 use docpipe_e2e::openai_fake::FakeOpenAi;
 use docpipe_e2e::{Options, Pipeline, eventually};
-use serde_json::Value;
 
 const DOCUMENTS: usize = 1_000;
 const CONCURRENCY: usize = 32;
@@ -138,9 +137,9 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
     let taken_over = pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE attempts > 1")?;
     let keys: HashSet<String> = pipeline.document_keys()?.into_iter().collect();
     let expected: HashSet<String> = pipeline
-        .sql("SELECT object_key FROM documents")?
-        .iter()
-        .filter_map(|row: &Value| row["object_key"].as_str().map(str::to_owned))
+        .state()
+        .column("SELECT object_key FROM documents")?
+        .into_iter()
         .collect();
     println!(
         "kill and restart: {tally:?}; killed during uploads, then after {killed_at} summaries, {} upload retries, \
@@ -159,10 +158,7 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
 
 #[test]
 fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
-    let pipeline = Pipeline::start_with(Options {
-        vars: vec!["SWEEP_GRACE_SECONDS:0".into()],
-        ..Options::default()
-    })?;
+    let pipeline = Pipeline::start_with(Options::with_vars(["SWEEP_GRACE_SECONDS:0"]))?;
     let body = "The first sentence is about duplicates. The second sentence is about queues. \
                 The third sentence is about leases.";
     let first = pipeline.accept(body.as_bytes(), "text/plain", "")?;
@@ -172,11 +168,9 @@ fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
     // one message for it, so two sweeps deliver it twice, in one batch.
     let document = &first.document_id;
     let job = "01936b2e-1e6f-7c3a-9d4b-00000000d0d0";
-    pipeline.sql(&format!(
-        "INSERT INTO jobs (id, document_id, status, available_at, request_id, created_at, updated_at) \
-         VALUES ('{job}', '{document}', 'queued', '2000-01-01T00:00:00.000Z', 'dup-test', \
-         '2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z')"
-    ))?;
+    pipeline
+        .state()
+        .insert_queued_job(job, document, "2000-01-01T00:00:00.000Z")?;
     pipeline.fire_sweep()?;
     pipeline.fire_sweep()?;
     let finished = pipeline.wait_for_job(job, Duration::from_secs(60))?;
@@ -219,10 +213,7 @@ fn two_deliveries_of_one_job_at_once_make_one_summary() -> Result<()> {
 
 #[test]
 fn the_sweep_deletes_an_orphan_object_and_keeps_recorded_ones() -> Result<()> {
-    let pipeline = Pipeline::start_with(Options {
-        vars: vec!["ORPHAN_UPLOAD_SECONDS:0".into()],
-        ..Options::default()
-    })?;
+    let pipeline = Pipeline::start_with(Options::with_vars(["ORPHAN_UPLOAD_SECONDS:0"]))?;
     let kept = pipeline.accept(b"A recorded document stays.", "text/plain", "")?;
     // An upload that stored its object and died before recording the document.
     let orphan = "01936b2e-1e6f-7c3a-9d4b-0000000000aa";

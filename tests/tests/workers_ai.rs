@@ -35,6 +35,17 @@ fn summary_of(pipeline: &Pipeline, job: &Job) -> Result<Summary> {
     pipeline.summary(&job.document_id)
 }
 
+/// Asserts the job's summary is the built-in summarizer's, standing in for Workers AI, and
+/// that its reason names `cause` (the error code and its meaning).
+fn assert_fell_back(pipeline: &Pipeline, job: &Job, cause: &str) -> Result<()> {
+    let summary = summary_of(pipeline, job)?;
+    assert_eq!(summary.backend, "extractive", "{summary:?}");
+    assert_eq!(summary.fallback_from.as_deref(), Some("workers-ai"));
+    let reason = summary.fallback_reason.as_deref().unwrap_or_default();
+    assert!(reason.contains(cause), "{reason}");
+    Ok(())
+}
+
 /// A job's model usage as D1 records it.
 #[derive(Debug, Deserialize)]
 struct Usage {
@@ -58,9 +69,9 @@ fn usage(pipeline: &Pipeline, job: &Job) -> Result<Usage> {
 
 #[test]
 fn summaries_come_from_workers_ai_with_tokens_cost_and_well_formed_calls() -> Result<()> {
-    let pipeline = Pipeline::start_with(Options::ai_standin(vec![
-        "AI_GATEWAY_ID:docpipe-gateway".into(),
-        "AI_GATEWAY_CACHE_TTL:600".into(),
+    let pipeline = Pipeline::start_with(Options::ai_standin([
+        "AI_GATEWAY_ID:docpipe-gateway",
+        "AI_GATEWAY_CACHE_TTL:600",
     ]))?;
     let documents = [
         (HARBOUR.join(" "), "text/plain"),
@@ -144,7 +155,7 @@ fn summaries_come_from_workers_ai_with_tokens_cost_and_well_formed_calls() -> Re
 
 #[test]
 fn an_answer_in_every_documented_shape_makes_a_summary() -> Result<()> {
-    let pipeline = Pipeline::start_with(Options::ai_standin(Vec::new()))?;
+    let pipeline = Pipeline::start_with(Options::ai_standin(Vec::<String>::new()))?;
     for shape in ["chat", "response", "responses", "summary"] {
         let body = format!("{} [[ai-standin shape={shape}]]", HARBOUR.join(" "));
         let job = process(&pipeline, &body, "text/plain")?;
@@ -160,9 +171,9 @@ fn an_answer_in_every_documented_shape_makes_a_summary() -> Result<()> {
 
 #[test]
 fn a_long_document_is_map_reduced_within_the_call_budget() -> Result<()> {
-    let pipeline = Pipeline::start_with(Options::ai_standin(vec![
-        "AI_MAX_INPUT_TOKENS:400".into(),
-        "AI_MAX_CALLS:6".into(),
+    let pipeline = Pipeline::start_with(Options::ai_standin([
+        "AI_MAX_INPUT_TOKENS:400",
+        "AI_MAX_CALLS:6",
     ]))?;
     let sentences: Vec<String> = (0..300)
         .map(|i| format!("Section {i} of the survey describes shelf {i} of the archive in detail."))
@@ -195,10 +206,10 @@ fn a_long_document_is_map_reduced_within_the_call_budget() -> Result<()> {
 
 #[test]
 fn capacity_errors_are_retried_through_the_queue_until_the_model_answers() -> Result<()> {
-    let pipeline = Pipeline::start_with(Options::ai_standin(vec![
-        "RETRY_BASE_SECONDS:1".into(),
-        "RETRY_MAX_SECONDS:2".into(),
-        "MAX_ATTEMPTS:4".into(),
+    let pipeline = Pipeline::start_with(Options::ai_standin([
+        "RETRY_BASE_SECONDS:1",
+        "RETRY_MAX_SECONDS:2",
+        "MAX_ATTEMPTS:4",
     ]))?;
     // Busy twice, then answers.
     let body = format!("{} [[ai-standin fail=3040 times=2]]", HARBOUR.join(" "));
@@ -214,14 +225,7 @@ fn capacity_errors_are_retried_through_the_queue_until_the_model_answers() -> Re
     let job = process(&pipeline, &body, "text/plain")?;
     assert_eq!(job.status, "succeeded", "{job:?}");
     assert_eq!(job.attempts, 4);
-    let summary = summary_of(&pipeline, &job)?;
-    assert_eq!(summary.backend, "extractive");
-    assert_eq!(summary.fallback_from.as_deref(), Some("workers-ai"));
-    let reason = summary.fallback_reason.as_deref().unwrap_or_default();
-    assert!(
-        reason.contains("Workers AI 3040 (out of capacity)"),
-        "{reason}"
-    );
+    assert_fell_back(&pipeline, &job, "Workers AI 3040 (out of capacity)")?;
 
     // "Request too large" on the whole text: docpipe halves the input and tries again.
     let body = format!("{} [[ai-standin fail=3006 times=1]]", HARBOUR.join(" "));
@@ -234,50 +238,32 @@ fn capacity_errors_are_retried_through_the_queue_until_the_model_answers() -> Re
 #[test]
 fn a_model_that_cannot_answer_falls_back_with_its_error_code_recorded() -> Result<()> {
     // A name Workers AI does not serve.
-    let pipeline = Pipeline::start_with(Options::ai_standin(vec![
-        "AI_MODEL:@cf/nobody/no-such-model".into(),
-    ]))?;
+    let pipeline =
+        Pipeline::start_with(Options::ai_standin(["AI_MODEL:@cf/nobody/no-such-model"]))?;
     let job = process(&pipeline, &HARBOUR.join(" "), "text/plain")?;
     assert_eq!(job.status, "succeeded", "{job:?}");
     assert_eq!(job.attempts, 1, "a permanent error is not retried");
-    let summary = summary_of(&pipeline, &job)?;
-    assert_eq!(summary.backend, "extractive");
-    assert_eq!(summary.fallback_from.as_deref(), Some("workers-ai"));
-    let reason = summary.fallback_reason.as_deref().unwrap_or_default();
-    assert!(
-        reason.contains("Workers AI 5007 (no such model)"),
-        "{reason}"
-    );
+    assert_fell_back(&pipeline, &job, "Workers AI 5007 (no such model)")?;
     drop(pipeline);
 
     // A Paid-plan model on the Free plan.
-    let pipeline = Pipeline::start_with(Options::ai_standin(vec![
-        "AI_MODEL:@cf/moonshotai/kimi-k2.6".into(),
-        "AI_STANDIN_PLAN:free".into(),
+    let pipeline = Pipeline::start_with(Options::ai_standin([
+        "AI_MODEL:@cf/moonshotai/kimi-k2.6",
+        "AI_STANDIN_PLAN:free",
     ]))?;
     let job = process(&pipeline, &HARBOUR.join(" "), "text/plain")?;
-    let summary = summary_of(&pipeline, &job)?;
-    assert_eq!(
-        summary.fallback_from.as_deref(),
-        Some("workers-ai"),
-        "{summary:?}"
-    );
-    let reason = summary.fallback_reason.as_deref().unwrap_or_default();
-    assert!(
-        reason.contains("5035 (model needs the Workers Paid plan)"),
-        "{reason}"
-    );
+    assert_fell_back(&pipeline, &job, "5035 (model needs the Workers Paid plan)")?;
     Ok(())
 }
 
 #[test]
 fn five_hundred_jobs_with_thirty_percent_capacity_errors_end_exactly_once() -> Result<()> {
     const DOCUMENTS: usize = 500;
-    let pipeline = Pipeline::start_with(Options::ai_standin(vec![
-        "AI_STANDIN_BUSY_PERCENT:30".into(),
-        "RETRY_BASE_SECONDS:1".into(),
-        "RETRY_MAX_SECONDS:4".into(),
-        "MAX_ATTEMPTS:6".into(),
+    let pipeline = Pipeline::start_with(Options::ai_standin([
+        "AI_STANDIN_BUSY_PERCENT:30",
+        "RETRY_BASE_SECONDS:1",
+        "RETRY_MAX_SECONDS:4",
+        "MAX_ATTEMPTS:6",
     ]))?;
     let documents = corpus(DOCUMENTS, 20_000);
     let run = upload_corpus(&pipeline, &documents, 16)?;

@@ -10,7 +10,7 @@ use docpipe_jobs::{DocumentId, JobId, JobStatus};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::store::JobRow;
+use crate::store::{JobRow, SummaryLookup, SummaryRow};
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,6 +231,31 @@ pub fn summary_url(document_id: &DocumentId) -> String {
     format!("/v1/documents/{document_id}/summary")
 }
 
+/// `GET /v1/documents/{id}/summary`: the summary, or why there is none.
+pub fn summary_answer(lookup: SummaryLookup) -> Result<SummaryRow, ApiError> {
+    match lookup {
+        SummaryLookup::Ready(row) => Ok(*row),
+        SummaryLookup::NoSuchDocument => Err(ApiError::DocumentNotFound),
+        SummaryLookup::Pending { job_id, status } => {
+            Err(ApiError::SummaryPending { job_id, status })
+        }
+        SummaryLookup::Failed { job_id, error } => Err(ApiError::SummaryFailed { job_id, error }),
+    }
+}
+
+/// Why `GET /v1/documents/{id}/text` has no text to show.
+pub fn text_missing(lookup: SummaryLookup) -> ApiError {
+    match lookup {
+        SummaryLookup::NoSuchDocument => ApiError::DocumentNotFound,
+        SummaryLookup::Pending { job_id, status } => ApiError::TextPending { job_id, status },
+        SummaryLookup::Failed { job_id, error } => ApiError::TextUnavailable { job_id, error },
+        SummaryLookup::Ready(row) => ApiError::TextUnavailable {
+            job_id: row.job_id,
+            error: "the text was not kept".into(),
+        },
+    }
+}
+
 /// `GET /v1/jobs/{id}`: the job's row, and where its summary is once it has one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobView {
@@ -337,6 +362,33 @@ mod tests {
             assert!((400..600).contains(&error.status()), "{error:?}");
             assert!(!error.code().is_empty());
         }
+    }
+
+    #[test]
+    fn a_missing_summary_or_text_says_why() {
+        let job: JobId = JOB.parse().unwrap();
+        let pending = || SummaryLookup::Pending {
+            job_id: job,
+            status: JobStatus::Queued,
+        };
+        assert_eq!(
+            summary_answer(pending()).unwrap_err().code(),
+            "summary_not_ready"
+        );
+        assert_eq!(text_missing(pending()).code(), "text_not_ready");
+        let failed = || SummaryLookup::Failed {
+            job_id: job,
+            error: "corrupt".into(),
+        };
+        assert_eq!(
+            summary_answer(failed()).unwrap_err().code(),
+            "summary_failed"
+        );
+        assert_eq!(text_missing(failed()).code(), "text_unavailable");
+        assert_eq!(
+            summary_answer(SummaryLookup::NoSuchDocument).unwrap_err(),
+            ApiError::DocumentNotFound
+        );
     }
 
     #[test]

@@ -411,11 +411,19 @@ mod tests {
         }
     }
 
+    fn summarizer(pairs: &[(&str, &str)]) -> SummarizerConfig {
+        SummarizerConfig::from_vars(vars(pairs)).unwrap()
+    }
+
+    fn refused(pairs: &[(&str, &str)]) -> ConfigError {
+        SummarizerConfig::from_vars(vars(pairs)).unwrap_err()
+    }
+
     #[test]
     fn defaults_apply_when_vars_are_absent() {
         let upload = UploadConfig::from_vars(vars(&[])).unwrap();
         assert_eq!(upload.max_upload_bytes, 100 * 1024 * 1024);
-        let summarizer = SummarizerConfig::from_vars(vars(&[])).unwrap();
+        let summarizer = summarizer(&[]);
         assert_eq!(summarizer.lease_ms, 300_000);
         assert_eq!(summarizer.retry.max_attempts, 5);
         assert_eq!(summarizer.summary, SummaryOptions::default());
@@ -423,13 +431,12 @@ mod tests {
 
     #[test]
     fn reads_vars() {
-        let config = SummarizerConfig::from_vars(vars(&[
+        let config = summarizer(&[
             ("LEASE_SECONDS", "30"),
             ("MAX_ATTEMPTS", "3"),
             ("SUMMARY_SENTENCES", " 7 "),
             ("MAX_TEXT_BYTES", "5000"),
-        ]))
-        .unwrap();
+        ]);
         assert_eq!(config.lease_ms, 30_000);
         assert_eq!(config.retry.max_attempts, 3);
         assert_eq!(config.summary.max_sentences, 7);
@@ -442,22 +449,17 @@ mod tests {
         assert_eq!(err.name, "MAX_UPLOAD_BYTES");
         let err = UploadConfig::from_vars(vars(&[("MAX_UPLOAD_BYTES", "0")])).unwrap_err();
         assert!(err.reason.contains("between"), "{err}");
-        let err = SummarizerConfig::from_vars(vars(&[("MAX_ATTEMPTS", "0")])).unwrap_err();
+        let err = refused(&[("MAX_ATTEMPTS", "0")]);
         assert_eq!(err.name, "MAX_ATTEMPTS");
-        let err = SummarizerConfig::from_vars(vars(&[
-            ("RETRY_BASE_SECONDS", "60"),
-            ("RETRY_MAX_SECONDS", "10"),
-        ]))
-        .unwrap_err();
+        let err = refused(&[("RETRY_BASE_SECONDS", "60"), ("RETRY_MAX_SECONDS", "10")]);
         assert_eq!(err.name, "RETRY_MAX_SECONDS");
     }
 
     #[test]
     fn backend_defaults_to_extractive_and_reads_its_settings() {
-        let config = SummarizerConfig::from_vars(vars(&[])).unwrap();
+        let config = summarizer(&[]);
         assert_eq!(config.backend, BackendChoice::Extractive);
-        let config =
-            SummarizerConfig::from_vars(vars(&[("SUMMARIZER_BACKEND", "workers-ai")])).unwrap();
+        let config = summarizer(&[("SUMMARIZER_BACKEND", "workers-ai")]);
         assert_eq!(
             config.backend,
             BackendChoice::WorkersAi {
@@ -469,13 +471,12 @@ mod tests {
                 max_input_tokens: None,
             }
         );
-        let config = SummarizerConfig::from_vars(vars(&[
+        let config = summarizer(&[
             ("SUMMARIZER_BACKEND", "openai"),
             ("OPENAI_BASE_URL", "http://127.0.0.1:9999/v1"),
             ("OPENAI_MODEL", "local"),
             ("OPENAI_API_KEY", "k"),
-        ]))
-        .unwrap();
+        ]);
         assert_eq!(
             config.backend,
             BackendChoice::OpenAi {
@@ -489,7 +490,7 @@ mod tests {
 
     #[test]
     fn workers_ai_reads_the_gateway_and_its_options() {
-        let config = SummarizerConfig::from_vars(vars(&[
+        let config = summarizer(&[
             ("SUMMARIZER_BACKEND", "workers-ai"),
             ("AI_MODEL", "@cf/google/gemma-4-26b-a4b-it"),
             ("AI_GATEWAY_ID", "docpipe"),
@@ -497,8 +498,7 @@ mod tests {
             ("AI_GATEWAY_CACHE_TTL", "3600"),
             ("AI_REJECT_IF_BUSY", "false"),
             ("AI_MAX_INPUT_TOKENS", "20000"),
-        ]))
-        .unwrap();
+        ]);
         assert_eq!(
             config.backend,
             BackendChoice::WorkersAi {
@@ -514,19 +514,14 @@ mod tests {
                 max_input_tokens: Some(20_000),
             }
         );
-        let err = SummarizerConfig::from_vars(vars(&[
+        let err = refused(&[
             ("SUMMARIZER_BACKEND", "workers-ai"),
             ("AI_GATEWAY_ID", "docpipe"),
             ("AI_GATEWAY_CACHE_TTL", "-5"),
-        ]))
-        .unwrap_err();
+        ]);
         assert_eq!(err.name, "AI_GATEWAY_CACHE_TTL");
         // A blank gateway id is no gateway.
-        let config = SummarizerConfig::from_vars(vars(&[
-            ("SUMMARIZER_BACKEND", "workers-ai"),
-            ("AI_GATEWAY_ID", " "),
-        ]))
-        .unwrap();
+        let config = summarizer(&[("SUMMARIZER_BACKEND", "workers-ai"), ("AI_GATEWAY_ID", " ")]);
         assert!(matches!(
             config.backend,
             BackendChoice::WorkersAi {
@@ -538,11 +533,10 @@ mod tests {
 
     #[test]
     fn a_retired_model_is_refused_naming_its_replacement() {
-        let err = SummarizerConfig::from_vars(vars(&[
+        let err = refused(&[
             ("SUMMARIZER_BACKEND", "workers-ai"),
             ("AI_MODEL", "@cf/facebook/bart-large-cnn"),
-        ]))
-        .unwrap_err();
+        ]);
         assert_eq!(err.name, "AI_MODEL");
         assert!(
             err.to_string()
@@ -561,17 +555,15 @@ mod tests {
 
     #[test]
     fn openai_backend_needs_a_url_and_a_model() {
-        let err =
-            SummarizerConfig::from_vars(vars(&[("SUMMARIZER_BACKEND", "openai")])).unwrap_err();
+        let err = refused(&[("SUMMARIZER_BACKEND", "openai")]);
         assert_eq!(err.name, "OPENAI_BASE_URL");
-        let err = SummarizerConfig::from_vars(vars(&[
+        let err = refused(&[
             ("SUMMARIZER_BACKEND", "openai"),
             ("OPENAI_BASE_URL", "ftp://x"),
             ("OPENAI_MODEL", "m"),
-        ]))
-        .unwrap_err();
+        ]);
         assert_eq!(err.name, "OPENAI_BASE_URL");
-        let err = SummarizerConfig::from_vars(vars(&[("SUMMARIZER_BACKEND", "gpt")])).unwrap_err();
+        let err = refused(&[("SUMMARIZER_BACKEND", "gpt")]);
         assert_eq!(err.name, "SUMMARIZER_BACKEND");
     }
 

@@ -113,6 +113,13 @@ mod tests {
 
     const TEXT: &[u8] = b"Queues deliver messages at least once. Consumers must be idempotent.";
 
+    /// A fixture with one uploaded document and its job's message.
+    fn queued() -> (ProcessFixture, JobMessage) {
+        let mut f = ProcessFixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        (f, message)
+    }
+
     fn consume(f: &ProcessFixture, body: &str) -> Action {
         let processor = f.processor(&f.store, &ExtractiveSummarizer);
         block_on(job_message(&processor, body, "message-1"))
@@ -120,8 +127,7 @@ mod tests {
 
     #[test]
     fn a_good_message_is_processed_and_acked() {
-        let mut f = ProcessFixture::new();
-        let message = f.upload(TEXT, "text/plain");
+        let (f, message) = queued();
         assert_eq!(consume(&f, &message.to_json()), Action::Ack);
         assert_eq!(f.status(&message).0, JobStatus::Succeeded);
         assert_eq!(f.summaries(), 1);
@@ -129,8 +135,7 @@ mod tests {
 
     #[test]
     fn a_newer_schema_is_held_back_and_its_job_left_alone() {
-        let mut f = ProcessFixture::new();
-        let message = f.upload(TEXT, "text/plain");
+        let (f, message) = queued();
         let newer = message
             .to_json()
             .replace(&format!("\"v\":{SCHEMA_VERSION}"), "\"v\":99");
@@ -145,8 +150,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_message_fails_its_job_when_it_names_one_and_is_acked() {
-        let mut f = ProcessFixture::new();
-        let message = f.upload(TEXT, "text/plain");
+        let (f, message) = queued();
         let broken = message
             .to_json()
             .replace(&message.document_id.to_string(), "not-a-document-id");
@@ -163,8 +167,7 @@ mod tests {
 
     #[test]
     fn a_dead_letter_fails_its_job_and_is_acked() {
-        let mut f = ProcessFixture::new();
-        let message = f.upload(TEXT, "text/plain");
+        let (f, message) = queued();
         let action = block_on(dead_letter(&f.store, &f.clock, &message.to_json(), "m"));
         assert_eq!(action, Action::Ack);
         let (status, _, error) = f.status(&message);
@@ -179,8 +182,7 @@ mod tests {
 
     #[test]
     fn a_dead_letter_whose_failure_cannot_be_recorded_comes_back() {
-        let mut f = ProcessFixture::new();
-        let message = f.upload(TEXT, "text/plain");
+        let (mut f, message) = queued();
         let db = std::mem::replace(f.store.database_mut(), Sqlite::migrated());
         // A database that fails every write, single statements included.
         let unreachable = crate::store::Store::new(ShakyWrites::failing_everything(db));

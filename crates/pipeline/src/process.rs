@@ -14,7 +14,7 @@ use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
 use crate::db::{DbError, retry_failed};
 use crate::ports::{BlobError, Clock, Database, DocumentSource};
-use crate::store::{Completion, LeaseOutcome, Store};
+use crate::store::{Completion, LeaseOutcome, Store, SummaryContent};
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,15 +253,17 @@ where
         let (fallback_from, fallback_reason) = fallback.unzip();
 
         Ok(Completion {
-            summary: summary.text,
-            backend: summary.backend,
-            model: summary.model,
-            fallback_from: fallback_from.flatten(),
-            fallback_reason,
-            input_chars: extracted.text.chars().count() as u64,
-            truncated: extracted.truncated,
-            source_type: Some(extracted.media_type.essence().to_owned()),
-            notes: (!extracted.notes.is_empty()).then(|| extracted.notes.join("\n")),
+            content: SummaryContent {
+                summary: summary.text,
+                backend: summary.backend,
+                model: summary.model,
+                fallback_from: fallback_from.flatten(),
+                fallback_reason,
+                input_chars: extracted.text.chars().count() as u64,
+                truncated: extracted.truncated,
+                source_type: Some(extracted.media_type.essence().to_owned()),
+                notes: extracted.notes,
+            },
             fetch_ms: extract_started - fetch_started,
             extract_ms: summarize_started - extract_started,
             summarize_ms: finished - summarize_started,
@@ -350,46 +352,14 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
 
-    use docpipe_docproc::{ExtractiveSummarizer, Summary, SummaryOptions};
+    use docpipe_docproc::ExtractiveSummarizer;
     use docpipe_jobs::{JobStatus, RequestId};
     use pollster::block_on;
 
     use super::*;
     use crate::store::fixtures::T0;
-    use crate::testing::ProcessFixture as Fixture;
-
-    /// Fails transiently for its first `failures` calls, then summarizes extractively. Each
-    /// call counts as one model call of 100 input tokens costing a cent.
-    struct Flaky {
-        failures: Cell<u32>,
-    }
-
-    impl Summarizer for Flaky {
-        async fn summarize(
-            &self,
-            text: &str,
-            options: &SummaryOptions,
-            usage: &mut Usage,
-        ) -> Result<Summary, SummarizeError> {
-            usage.add(&Usage {
-                model: Some("test-model".into()),
-                calls: 1,
-                input_tokens: 100,
-                output_tokens: 0,
-                cost_usd: Some(0.01),
-            });
-            if self.failures.get() > 0 {
-                self.failures.set(self.failures.get() - 1);
-                return Err(SummarizeError::Unavailable {
-                    backend: "test".into(),
-                    reason: "out of capacity".into(),
-                });
-            }
-            ExtractiveSummarizer.summarize(text, options, usage).await
-        }
-    }
+    use crate::testing::{ProcessFixture as Fixture, Scripted};
 
     const TEXT: &[u8] = b"Rust compiles to WebAssembly. Workers run WebAssembly at the edge. \
         The weather is nice. Queues deliver messages to Workers at least once.";
@@ -466,8 +436,8 @@ mod tests {
         let crate::store::SummaryLookup::Ready(row) = row else {
             panic!("no summary: {row:?}");
         };
-        assert_eq!(row.source_type.as_deref(), Some("text/plain"));
-        assert_eq!(row.notes, ["decoded as windows-1252 (detected)"]);
+        assert_eq!(row.content.source_type.as_deref(), Some("text/plain"));
+        assert_eq!(row.content.notes, ["decoded as windows-1252 (detected)"]);
     }
 
     #[test]
@@ -500,9 +470,7 @@ mod tests {
     fn transient_failure_retries_with_backoff_then_succeeds() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        let flaky = Flaky {
-            failures: Cell::new(1),
-        };
+        let flaky = Scripted::failing_transiently(1);
         let first = f.process(&flaky, &message, "lease-1");
         let Outcome::Retry {
             delay_ms,
@@ -540,9 +508,7 @@ mod tests {
     fn backend_still_unavailable_on_the_last_attempt_falls_back_to_extractive() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        let flaky = Flaky {
-            failures: Cell::new(10),
-        };
+        let flaky = Scripted::failing_transiently(10);
         for attempt in 1..=2 {
             f.clock.0.set(T0 + attempt * 1_000_000);
             let outcome = f.process(&flaky, &message, &format!("lease-{attempt}"));
@@ -569,24 +535,17 @@ mod tests {
 
     #[test]
     fn permanently_failing_backend_falls_back_at_once() {
-        struct Broken;
-        impl Summarizer for Broken {
-            async fn summarize(
-                &self,
-                _: &str,
-                _: &SummaryOptions,
-                _: &mut Usage,
-            ) -> Result<Summary, SummarizeError> {
-                Err(SummarizeError::Failed {
-                    backend: "openai".into(),
-                    reason: "HTTP 401: bad key".into(),
-                })
-            }
-        }
+        let broken = Scripted {
+            permanent_failure: Some(SummarizeError::Failed {
+                backend: "openai".into(),
+                reason: "HTTP 401: bad key".into(),
+            }),
+            ..Scripted::default()
+        };
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
         assert_eq!(
-            f.process(&Broken, &message, "lease-1"),
+            f.process(&broken, &message, "lease-1"),
             Outcome::Succeeded { attempt: 1 }
         );
         assert_eq!(
@@ -635,37 +594,15 @@ mod tests {
         assert_eq!(f.summaries(), 0);
     }
 
-    /// Summarizes extractively, but only after yielding to the executor once, so concurrent
-    /// jobs interleave inside processing.
-    struct Yielding;
-
-    impl Summarizer for Yielding {
-        async fn summarize(
-            &self,
-            text: &str,
-            options: &SummaryOptions,
-            usage: &mut Usage,
-        ) -> Result<Summary, SummarizeError> {
-            let mut yielded = false;
-            std::future::poll_fn(|cx| {
-                if yielded {
-                    std::task::Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    std::task::Poll::Pending
-                }
-            })
-            .await;
-            ExtractiveSummarizer.summarize(text, options, usage).await
-        }
-    }
-
     #[test]
     fn the_same_message_processed_twice_at_once_makes_one_summary() {
         let mut f = Fixture::new();
         let message = f.upload(TEXT, "text/plain");
-        let processor = f.processor(&f.store, &Yielding);
+        let yielding = Scripted {
+            yield_first: true,
+            ..Scripted::default()
+        };
+        let processor = f.processor(&f.store, &yielding);
         let (first, second) = block_on(futures::future::join(
             processor.process(&message, "copy-1"),
             processor.process(&message, "copy-2"),

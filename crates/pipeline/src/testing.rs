@@ -4,7 +4,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use docpipe_docproc::Summarizer;
+use docpipe_docproc::summarize::Usage;
+use docpipe_docproc::{ExtractiveSummarizer, SummarizeError, Summarizer, Summary, SummaryOptions};
 use docpipe_jobs::{DocumentId, JobId, JobMessage, JobStatus, RequestId};
 use pollster::block_on;
 use sha2::{Digest, Sha256};
@@ -283,5 +284,67 @@ impl ProcessFixture {
         self.store
             .database()
             .scalar_i64("SELECT COUNT(*) FROM summaries")
+    }
+}
+
+/// A summarizer for tests, scripted: each call counts as one model call (100 input tokens, a
+/// cent); it fails transiently for its first `transient_failures` calls, or always with
+/// `permanent_failure`; with `yield_first` it yields to the executor once (so concurrent jobs
+/// interleave); otherwise it summarizes extractively.
+#[derive(Debug, Default)]
+pub struct Scripted {
+    pub transient_failures: Cell<u32>,
+    pub permanent_failure: Option<SummarizeError>,
+    pub yield_first: bool,
+}
+
+impl Scripted {
+    pub fn failing_transiently(calls: u32) -> Self {
+        Self {
+            transient_failures: Cell::new(calls),
+            ..Self::default()
+        }
+    }
+}
+
+impl Summarizer for Scripted {
+    async fn summarize(
+        &self,
+        text: &str,
+        options: &SummaryOptions,
+        usage: &mut Usage,
+    ) -> Result<Summary, SummarizeError> {
+        usage.add(&Usage {
+            model: Some("test-model".into()),
+            calls: 1,
+            input_tokens: 100,
+            output_tokens: 0,
+            cost_usd: Some(0.01),
+        });
+        if self.yield_first {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+        }
+        if let Some(failure) = &self.permanent_failure {
+            return Err(failure.clone());
+        }
+        if self.transient_failures.get() > 0 {
+            self.transient_failures
+                .set(self.transient_failures.get() - 1);
+            return Err(SummarizeError::Unavailable {
+                backend: "test".into(),
+                reason: "out of capacity".into(),
+            });
+        }
+        ExtractiveSummarizer.summarize(text, options, usage).await
     }
 }

@@ -382,10 +382,10 @@ fn upload(report: &mut Report, quick: bool) -> Result<()> {
          Ratio: baseline median time / the handler's median time (target for docpipe ≥ 0.95).",
     );
     let baseline = Baseline::start()?;
-    let pipeline = Pipeline::start_with(Options::with_vars(vec![
-        "MAX_UPLOAD_BYTES:300000000".into(),
+    let pipeline = Pipeline::start_with(Options::with_vars([
+        "MAX_UPLOAD_BYTES:300000000",
         // The summarizer only needs to see the start of these random bodies to refuse them.
-        "MAX_DOCUMENT_BYTES:1000".into(),
+        "MAX_DOCUMENT_BYTES:1000",
     ]))?;
     let baseline_pid = runtime_pid(baseline.group()).context("baseline workerd")?;
     let pipeline_pid = runtime_pid(pipeline.group()).context("docpipe workerd")?;

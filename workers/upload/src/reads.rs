@@ -2,9 +2,8 @@
 
 use docpipe_cloudflare::bindings;
 use docpipe_jobs::{DocumentId, JobId, RequestId};
-use docpipe_pipeline::api::{ApiError, JobView};
+use docpipe_pipeline::api::{ApiError, JobView, summary_answer, text_missing};
 use docpipe_pipeline::ingest::unavailable;
-use docpipe_pipeline::store::SummaryLookup;
 use tracing::error;
 use worker::{Env, Response};
 
@@ -26,14 +25,7 @@ pub async fn summary(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiR
         .latest_summary(id)
         .await
         .map_err(unavailable("reading a summary"))?;
-    match lookup {
-        SummaryLookup::Ready(row) => json(200, &row, request_id),
-        SummaryLookup::NoSuchDocument => Err(ApiError::DocumentNotFound),
-        SummaryLookup::Pending { job_id, status } => {
-            Err(ApiError::SummaryPending { job_id, status })
-        }
-        SummaryLookup::Failed { job_id, error } => Err(ApiError::SummaryFailed { job_id, error }),
-    }
+    json(200, &summary_answer(lookup)?, request_id)
 }
 
 /// `GET /v1/documents/{id}/text`: the text the summary was made from, streamed from R2.
@@ -56,13 +48,5 @@ pub async fn text(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiResu
         .latest_summary(id)
         .await
         .map_err(unavailable("reading a job"))?;
-    match lookup {
-        SummaryLookup::NoSuchDocument => Err(ApiError::DocumentNotFound),
-        SummaryLookup::Pending { job_id, status } => Err(ApiError::TextPending { job_id, status }),
-        SummaryLookup::Failed { job_id, error } => Err(ApiError::TextUnavailable { job_id, error }),
-        SummaryLookup::Ready(row) => Err(ApiError::TextUnavailable {
-            job_id: row.job_id,
-            error: "the text was not kept".into(),
-        }),
-    }
+    Err(text_missing(lookup))
 }

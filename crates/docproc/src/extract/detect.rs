@@ -151,29 +151,38 @@ fn looks_like_json(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use MediaType::{Csv, Docx, Html, Json, Markdown, Pdf, PlainText, Unspecified};
 
-    fn media(bytes: &[u8], declared: MediaType) -> MediaType {
-        detect(bytes, declared).unwrap().media_type
+    /// Each `(bytes, declared)` is read as the third.
+    fn assert_read_as(cases: &[(&[u8], MediaType, MediaType)]) {
+        for (bytes, declared, expected) in cases {
+            let read = detect(bytes, *declared).unwrap().media_type;
+            assert_eq!(
+                read,
+                *expected,
+                "{:?} declared {declared}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
     }
 
     #[test]
     fn containers_are_recognized_whatever_was_declared() {
-        assert_eq!(
-            media(b"%PDF-1.7\n...", MediaType::PlainText),
-            MediaType::Pdf
-        );
         let docx = b"PK\x03\x04....[Content_Types].xml....word/document.xml";
-        assert_eq!(media(docx, MediaType::Unspecified), MediaType::Docx);
+        assert_read_as(&[
+            (b"%PDF-1.7\n...", PlainText, Pdf),
+            (docx, Unspecified, Docx),
+        ]);
     }
 
     #[test]
     fn a_mismatch_is_noted() {
-        let detection = detect(b"%PDF-1.4", MediaType::PlainText).unwrap();
+        let detection = detect(b"%PDF-1.4", PlainText).unwrap();
         assert_eq!(
             detection.note.as_deref(),
             Some("declared text/plain but the bytes are a PDF; read as application/pdf")
         );
-        assert_eq!(detect(b"hello", MediaType::PlainText).unwrap().note, None);
+        assert_eq!(detect(b"hello", PlainText).unwrap().note, None);
     }
 
     #[test]
@@ -187,7 +196,7 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                detect(bytes, MediaType::PlainText),
+                detect(bytes, PlainText),
                 Err(ExtractError::Unsupported { what: what.into() })
             );
         }
@@ -195,56 +204,46 @@ mod tests {
 
     #[test]
     fn text_starting_like_a_signature_stays_text() {
-        assert_eq!(
-            media(b"MZ is the start of this sentence.", MediaType::PlainText),
-            MediaType::PlainText
-        );
-        assert_eq!(
-            media(b"ID3 tags are metadata.", MediaType::Markdown),
-            MediaType::Markdown
-        );
+        assert_read_as(&[
+            (b"MZ is the start of this sentence.", PlainText, PlainText),
+            (b"ID3 tags are metadata.", Markdown, Markdown),
+        ]);
     }
 
     #[test]
     fn html_is_recognized_in_text_declarations() {
-        let page = b"\n  <!DOCTYPE html><html><body><p>Hi</p></body></html>";
-        assert_eq!(media(page, MediaType::PlainText), MediaType::Html);
-        assert_eq!(
-            media(b"<p>just a tag</p>", MediaType::PlainText),
-            MediaType::PlainText
-        );
+        assert_read_as(&[
+            (
+                b"\n  <!DOCTYPE html><html><body><p>Hi</p></body></html>",
+                PlainText,
+                Html,
+            ),
+            (b"<p>just a tag</p>", PlainText, PlainText),
+        ]);
     }
 
     #[test]
     fn declared_text_formats_are_trusted() {
-        assert_eq!(media(b"a,b\n1,2\n", MediaType::Csv), MediaType::Csv);
-        assert_eq!(media(b"# Title", MediaType::Markdown), MediaType::Markdown);
-        assert_eq!(
-            media(b"{\"a\": 1}", MediaType::PlainText),
-            MediaType::PlainText
-        );
+        assert_read_as(&[
+            (b"a,b\n1,2\n", Csv, Csv),
+            (b"# Title", Markdown, Markdown),
+            (b"{\"a\": 1}", PlainText, PlainText),
+        ]);
     }
 
     #[test]
     fn unspecified_is_read_from_the_bytes() {
-        assert_eq!(
-            media(b"{\"a\": [1, 2]}", MediaType::Unspecified),
-            MediaType::Json
-        );
-        assert_eq!(
-            media(b"{not json", MediaType::Unspecified),
-            MediaType::PlainText
-        );
-        assert_eq!(
-            media(b"plain words", MediaType::Unspecified),
-            MediaType::PlainText
-        );
+        assert_read_as(&[
+            (b"{\"a\": [1, 2]}", Unspecified, Json),
+            (b"{not json", Unspecified, PlainText),
+            (b"plain words", Unspecified, PlainText),
+        ]);
     }
 
     #[test]
     fn a_pdf_declaration_on_text_reads_the_text() {
-        let detection = detect(b"Not a PDF at all.", MediaType::Pdf).unwrap();
-        assert_eq!(detection.media_type, MediaType::PlainText);
+        let detection = detect(b"Not a PDF at all.", Pdf).unwrap();
+        assert_eq!(detection.media_type, PlainText);
         assert!(detection.note.is_some());
     }
 }

@@ -259,16 +259,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_container_cut_at_the_read_limit_is_refused() {
-        let pdf = ContentType::new(MediaType::Pdf);
+    /// Extracts `bytes` as the start of a longer document declared `media_type`.
+    fn extract_start(bytes: &[u8], media_type: MediaType) -> Result<Extracted, ExtractError> {
+        let content_type = ContentType::new(media_type);
         let input = Input {
-            bytes: b"%PDF-1.7 ...",
-            content_type: &pdf,
+            bytes,
+            content_type: &content_type,
             complete: false,
         };
+        extract_text(&input, &ExtractLimits::default())
+    }
+
+    #[test]
+    fn a_container_cut_at_the_read_limit_is_refused() {
         assert!(matches!(
-            extract_text(&input, &ExtractLimits::default()),
+            extract_start(b"%PDF-1.7 ...", MediaType::Pdf),
             Err(ExtractError::TooLarge {
                 what: "the PDF",
                 ..
@@ -278,13 +283,7 @@ mod tests {
 
     #[test]
     fn partial_json_is_read_as_text() {
-        let json = ContentType::new(MediaType::Json);
-        let input = Input {
-            bytes: b"{\"a\": \"some text",
-            content_type: &json,
-            complete: false,
-        };
-        let out = extract_text(&input, &ExtractLimits::default()).unwrap();
+        let out = extract_start(b"{\"a\": \"some text", MediaType::Json).unwrap();
         assert_eq!(out.media_type, MediaType::PlainText);
         assert!(out.truncated);
     }

@@ -251,7 +251,8 @@ mod tests {
     /// One request as sent: URL, headers, body.
     type Sent = (String, Vec<(String, String)>, String);
 
-    struct Recording(RefCell<Vec<Sent>>, HttpReply);
+    /// Records each request and answers every one with `answer` (`Err`: no response).
+    struct Recording(RefCell<Vec<Sent>>, Result<HttpReply, String>);
 
     impl HttpClient for &Recording {
         async fn post_json(
@@ -265,21 +266,25 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             self.0.borrow_mut().push((url.into(), headers, body));
-            Ok(self.1.clone())
+            self.1.clone()
+        }
+    }
+
+    fn model<'a>(http: &'a Recording, api_key: Option<&str>) -> OpenAiChat<&'a Recording> {
+        OpenAiChat {
+            http,
+            base_url: "http://127.0.0.1:9/v1/".into(),
+            model: "m".into(),
+            api_key: api_key.map(str::to_owned),
+            window_tokens: 4_096,
         }
     }
 
     #[test]
     fn posts_to_chat_completions_with_bearer_key() {
         let ok = r#"{"choices":[{"message":{"role":"assistant","content":"Done."}}]}"#;
-        let http = Recording(RefCell::new(Vec::new()), reply(200, ok));
-        let model = OpenAiChat {
-            http: &http,
-            base_url: "http://127.0.0.1:9/v1/".into(),
-            model: "m".into(),
-            api_key: Some("sk-test".into()),
-            window_tokens: 4_096,
-        };
+        let http = Recording(RefCell::new(Vec::new()), Ok(reply(200, ok)));
+        let model = model(&http, Some("sk-test"));
         assert_eq!(
             block_on(model.summarize("Text.", 20)).unwrap().text,
             "Done."
@@ -293,29 +298,11 @@ mod tests {
         );
     }
 
-    struct Unreachable;
-    impl HttpClient for Unreachable {
-        async fn post_json(
-            &self,
-            _: &str,
-            _: &[(&str, &str)],
-            _: String,
-        ) -> Result<HttpReply, String> {
-            Err("connection refused".into())
-        }
-    }
-
     #[test]
     fn no_response_is_transient() {
-        let model = OpenAiChat {
-            http: Unreachable,
-            base_url: "http://127.0.0.1:9".into(),
-            model: "m".into(),
-            api_key: None,
-            window_tokens: 4_096,
-        };
+        let http = Recording(RefCell::new(Vec::new()), Err("connection refused".into()));
         assert!(matches!(
-            block_on(model.summarize("Text.", 20)),
+            block_on(model(&http, None).summarize("Text.", 20)),
             Err(ModelError::Unavailable(_))
         ));
     }

@@ -4,7 +4,7 @@ use docpipe_docproc::summarize::Usage;
 use docpipe_jobs::{DocumentId, JobId, RequestId};
 use pollster::block_on;
 
-use super::{Completion, NewDocument, Store};
+use super::{Completion, NewDocument, Store, SummaryContent};
 use crate::db::DbError;
 use crate::sqlite::Sqlite;
 use crate::time::Millis;
@@ -34,15 +34,17 @@ pub fn document(id: DocumentId) -> NewDocument {
 
 pub fn completion(summary: &str) -> Completion {
     Completion {
-        summary: summary.into(),
-        backend: "extractive".into(),
-        model: None,
-        fallback_from: None,
-        fallback_reason: None,
-        input_chars: 42,
-        truncated: false,
-        source_type: Some("text/plain".into()),
-        notes: None,
+        content: SummaryContent {
+            summary: summary.into(),
+            backend: "extractive".into(),
+            model: None,
+            fallback_from: None,
+            fallback_reason: None,
+            input_chars: 42,
+            truncated: false,
+            source_type: Some("text/plain".into()),
+            notes: Vec::new(),
+        },
         fetch_ms: 4,
         extract_ms: 1,
         summarize_ms: 2,

@@ -19,7 +19,7 @@ pub mod uploads;
 pub(crate) mod fixtures;
 
 pub use jobs::{JobRow, LeaseOutcome, NewJob};
-pub use summaries::{Completion, SummaryLookup, SummaryRow};
+pub use summaries::{Completion, SummaryContent, SummaryLookup, SummaryRow};
 pub use sweep::{DueJob, StaleUpload};
 pub use uploads::{IdempotentUpload, NewDocument};
 

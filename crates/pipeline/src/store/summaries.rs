@@ -12,17 +12,18 @@ use crate::db::{DbError, Statement, sql_bool};
 use crate::ports::Database;
 use crate::time::{Millis, Timestamp, timestamp};
 
-/// A summary and the job that made it, as D1 holds it and `GET /v1/documents/{id}/summary`
-/// shows it.
+/// What a summary says and how it was made: written by the finishing transaction, read back
+/// with the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SummaryRow {
-    pub document_id: DocumentId,
-    pub job_id: JobId,
+pub struct SummaryContent {
     pub summary: String,
+    /// `extractive`, `workers-ai` or `openai`.
     pub backend: String,
     pub model: Option<String>,
+    /// The backend that failed, when this summary is the built-in summarizer's stand-in.
     pub fallback_from: Option<String>,
     pub fallback_reason: Option<String>,
+    /// Characters of extracted text summarized.
     pub input_chars: u64,
     #[serde(deserialize_with = "sql_bool")]
     pub truncated: bool,
@@ -31,6 +32,16 @@ pub struct SummaryRow {
     /// What extraction noted (a format mismatch, the encoding used, a cut), stored one per line.
     #[serde(deserialize_with = "lines")]
     pub notes: Vec<String>,
+}
+
+/// A summary and the job that made it, as D1 holds it and `GET /v1/documents/{id}/summary`
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub document_id: DocumentId,
+    pub job_id: JobId,
+    #[serde(flatten)]
+    pub content: SummaryContent,
     pub created_at: Timestamp,
 }
 
@@ -62,17 +73,7 @@ pub enum SummaryLookup {
 /// Everything the finishing transaction records about a successful job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
-    pub summary: String,
-    pub backend: String,
-    pub model: Option<String>,
-    pub fallback_from: Option<String>,
-    pub fallback_reason: Option<String>,
-    pub input_chars: u64,
-    pub truncated: bool,
-    /// The format the text was read as.
-    pub source_type: Option<String>,
-    /// Extraction notes, one per line.
-    pub notes: Option<String>,
+    pub content: SummaryContent,
     pub fetch_ms: i64,
     pub extract_ms: i64,
     pub summarize_ms: i64,
@@ -98,6 +99,8 @@ impl<D: Database> Store<D> {
         now: Millis,
     ) -> Result<bool, DbError> {
         let now = timestamp(now);
+        let content = &completion.content;
+        let notes = (!content.notes.is_empty()).then(|| content.notes.join("\n"));
         let insert_summary = Statement::new(
             "INSERT INTO summaries (job_id, document_id, summary, backend, model, fallback_from, \
              input_chars, truncated, created_at, source_type, notes, fallback_reason) \
@@ -106,17 +109,17 @@ impl<D: Database> Store<D> {
              ON CONFLICT (job_id) DO NOTHING",
             vec![
                 job.into(),
-                completion.summary.clone().into(),
-                completion.backend.clone().into(),
-                completion.model.clone().into(),
-                completion.fallback_from.clone().into(),
-                completion.input_chars.into(),
-                completion.truncated.into(),
+                content.summary.clone().into(),
+                content.backend.clone().into(),
+                content.model.clone().into(),
+                content.fallback_from.clone().into(),
+                content.input_chars.into(),
+                content.truncated.into(),
                 now.clone().into(),
                 lease_id.into(),
-                completion.source_type.clone().into(),
-                completion.notes.clone().into(),
-                completion.fallback_reason.clone().into(),
+                content.source_type.clone().into(),
+                notes.into(),
+                content.fallback_reason.clone().into(),
             ],
         );
         let mark_succeeded = Statement::new(
@@ -212,7 +215,7 @@ mod tests {
             1
         );
         match block_on(store.latest_summary(&doc)).unwrap() {
-            SummaryLookup::Ready(summary) => assert_eq!(summary.summary, "first"),
+            SummaryLookup::Ready(summary) => assert_eq!(summary.content.summary, "first"),
             other => panic!("expected a summary, got {other:?}"),
         }
     }

@@ -208,6 +208,13 @@ mod tests {
         })
     }
 
+    /// A store whose uploads begin; the new document and a clock for retries.
+    fn begun<D: Database>(store: &Store<D>) -> (NewDocument, ManualClock) {
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        (doc, ManualClock(Cell::new(T0)))
+    }
+
     fn counts(db: &Sqlite) -> [i64; 3] {
         ["documents", "jobs", "uploads"]
             .map(|t| db.scalar_i64(&format!("SELECT COUNT(*) FROM {t}")))
@@ -216,9 +223,7 @@ mod tests {
     #[test]
     fn recording_a_document_is_retried_while_the_database_is_locked() {
         let store = shaky_store(2, false);
-        let doc = document(DocumentId::new());
-        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
-        let clock = ManualClock(Cell::new(T0));
+        let (doc, clock) = begun(&store);
         let recorded =
             block_on(store.create_document_retrying(&doc, &JobId::new(), &clock, &[50, 200, 800]));
         assert_eq!(recorded, Ok(true));
@@ -229,9 +234,8 @@ mod tests {
     #[test]
     fn a_recording_whose_answer_was_lost_is_not_written_twice() {
         let store = shaky_store(1, true);
-        let (doc, job) = (document(DocumentId::new()), JobId::new());
-        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
-        let clock = ManualClock(Cell::new(T0));
+        let (doc, clock) = begun(&store);
+        let job = JobId::new();
         assert_eq!(
             block_on(store.create_document_retrying(&doc, &job, &clock, &[50])),
             Ok(true)
@@ -242,9 +246,7 @@ mod tests {
     #[test]
     fn recording_gives_up_after_its_pauses() {
         let store = shaky_store(10, false);
-        let doc = document(DocumentId::new());
-        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
-        let clock = ManualClock(Cell::new(T0));
+        let (doc, clock) = begun(&store);
         let recorded =
             block_on(store.create_document_retrying(&doc, &JobId::new(), &clock, &[50, 200]));
         assert!(matches!(recorded, Err(DbError::Failed(_))), "{recorded:?}");
