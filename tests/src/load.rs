@@ -78,10 +78,11 @@ pub struct UploadRun {
     pub elapsed: Duration,
 }
 
-/// Uploads every document with `concurrency` clients, to whatever port `port` holds at the
-/// time (a restarted runtime may come back elsewhere), retrying until `timeout`.
+/// Uploads every document with `concurrency` clients and `key`, to whatever port `port` holds
+/// at the time (a restarted runtime may come back elsewhere), retrying until `timeout`.
 pub fn upload_all(
     port: &AtomicU16,
+    key: &str,
     documents: &[Document],
     concurrency: usize,
     timeout: Duration,
@@ -100,7 +101,7 @@ pub fn upload_all(
                     let Some(document) = documents.get(i) else {
                         return;
                     };
-                    match upload_one(port, document, deadline, &retries) {
+                    match upload_one(port, key, document, deadline, &retries) {
                         Ok(body) => {
                             if let Ok(mut accepted) = accepted.lock() {
                                 accepted[i] = Some(body);
@@ -142,6 +143,7 @@ pub fn upload_corpus(
 ) -> Result<UploadRun> {
     upload_all(
         &AtomicU16::new(pipeline.port),
+        &pipeline.key,
         documents,
         concurrency,
         Duration::from_secs(600),
@@ -150,6 +152,7 @@ pub fn upload_corpus(
 
 fn upload_one(
     port: &AtomicU16,
+    key: &str,
     document: &Document,
     deadline: Instant,
     retries: &AtomicUsize,
@@ -160,6 +163,7 @@ fn upload_one(
             "POST",
             "/v1/documents",
             &[
+                ("Authorization", &format!("Bearer {key}")),
                 ("Content-Type", document.content_type),
                 ("Idempotency-Key", &document.idempotency_key),
             ],

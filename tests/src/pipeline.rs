@@ -15,6 +15,7 @@ use crate::http::{HttpResponse, request};
 use crate::runtime::{free_port, group_alive, signal_group, spawn_dev, wrangler_command};
 use crate::storage::LocalState;
 use crate::{poll, root};
+use docpipe_pipeline::auth::DEFAULT_TENANT;
 
 /// A running pipeline.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Pipeline {
     running: bool,
     pub port: u16,
     inspector: u16,
+    /// A key of the tenant `default` with both scopes, made when the pipeline started.
+    pub key: String,
 }
 
 /// Starts the pipeline's Workers as `options` lays them out.
@@ -69,6 +72,10 @@ impl Pipeline {
             .status()
             .context("running wrangler d1 migrations apply")?;
         ensure!(status.success(), "applying migrations failed");
+        let state = LocalState {
+            dir: persist.clone(),
+        };
+        let key = state.create_key(DEFAULT_TENANT, "e2e", "read write")?.key;
         let (port, inspector) = (free_port()?, free_port()?);
         let (child, log) = spawn(dir.path(), &options, port, inspector)?;
         let mut pipeline = Pipeline {
@@ -79,6 +86,7 @@ impl Pipeline {
             running: true,
             port,
             inspector,
+            key,
         };
         // A runtime that fails to start (another process took a port first, say) is given
         // two more tries on other ports; its log stays beside the next one's.
@@ -199,20 +207,40 @@ impl Pipeline {
         log_events(&self.logs())
     }
 
+    /// A request with the pipeline's key (tenant `default`, read and write).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<HttpResponse> {
+        self.request_as(&self.key, method, path, headers, body)
+    }
+
+    /// A request with `key`.
+    pub fn request_as(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<HttpResponse> {
+        let authorization = format!("Bearer {key}");
+        let mut all = vec![("Authorization", authorization.as_str())];
+        all.extend_from_slice(headers);
+        request(self.port, method, path, &all, body)
+    }
+
     pub fn get(&self, path: &str) -> Result<HttpResponse> {
-        request(self.port, "GET", path, &[], None)
+        self.request("GET", path, &[], None)
     }
 
     /// Uploads `body` as a document.
     pub fn upload(&self, body: &[u8], content_type: &str, query: &str) -> Result<HttpResponse> {
         let path = format!("/v1/documents{query}");
-        request(
-            self.port,
-            "POST",
-            &path,
-            &[("Content-Type", content_type)],
-            Some(body),
-        )
+        self.request("POST", &path, &[("Content-Type", content_type)], Some(body))
     }
 
     /// Uploads `body` and returns its `202`.

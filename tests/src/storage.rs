@@ -1,6 +1,7 @@
 //! The local D1 and R2 as miniflare keeps them under `--persist-to`: SQL through `wrangler d1
 //! execute` (as a user runs it), and read-only looks straight at the SQLite files for polling.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,7 +9,16 @@ use anyhow::{Context, Result, ensure};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use docpipe_pipeline::auth::{key_from_bytes, key_hash};
+
 use crate::runtime::wrangler_command;
+
+/// A key as made: its id and the secret itself.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: String,
+    pub key: String,
+}
 
 /// A pipeline's local state directory.
 #[derive(Debug, Clone)]
@@ -20,6 +30,40 @@ impl LocalState {
     /// Runs SQL against the local D1 and returns the rows.
     pub fn sql(&self, query: &str) -> Result<Vec<Value>> {
         d1_query(&self.dir, query)
+    }
+
+    /// Makes an API key for `tenant` (creating the tenant) with `scopes` (`read`, `write` or
+    /// `read write`), written straight into the local D1 file, as `scripts/keys` would through
+    /// wrangler.
+    pub fn create_key(&self, tenant: &str, name: &str, scopes: &str) -> Result<NewKey> {
+        let mut random = [0u8; 32];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
+        let key = key_from_bytes(&random);
+        let id = format!("key-{}", &key_hash(&key)[..16]);
+        let db = rusqlite::Connection::open(self.d1_file()?)?;
+        db.busy_timeout(Duration::from_secs(10))?;
+        db.execute(
+            "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?1, '2026-01-01T00:00:00.000Z') \
+             ON CONFLICT DO NOTHING",
+            [tenant],
+        )?;
+        db.execute(
+            "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, '2026-01-01T00:00:00.000Z')",
+            [&id, tenant, name, &key_hash(&key), scopes],
+        )?;
+        Ok(NewKey { id, key })
+    }
+
+    /// Revokes a key.
+    pub fn revoke_key(&self, id: &str) -> Result<()> {
+        let db = rusqlite::Connection::open(self.d1_file()?)?;
+        db.busy_timeout(Duration::from_secs(10))?;
+        db.execute(
+            "UPDATE api_keys SET revoked_at = '2026-01-01T00:00:00.000Z' WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
     }
 
     /// Runs SQL against the local D1 and decodes its rows.

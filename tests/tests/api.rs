@@ -3,7 +3,7 @@
 #![allow(clippy::panic)] // Test helpers fail tests by panicking.
 
 use anyhow::Result;
-use docpipe_e2e::{HttpResponse, Options, Pipeline, raw_request, request};
+use docpipe_e2e::{HttpResponse, Options, Pipeline, raw_request};
 
 const LIMIT: usize = 2_000;
 
@@ -33,7 +33,8 @@ fn bad_uploads_get_their_status_and_store_nothing() -> Result<()> {
     // 411: a chunked body has no length.
     let chunked = format!(
         "POST /v1/documents HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n\
-         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+         Authorization: Bearer {}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+        pipeline.key,
         text.len(),
         String::from_utf8_lossy(text)
     );
@@ -67,7 +68,7 @@ fn bad_uploads_get_their_status_and_store_nothing() -> Result<()> {
         415,
         "unsupported_media_type",
     )?;
-    let no_type = request(port, "POST", "/v1/documents", &[], Some(text))?;
+    let no_type = pipeline.request("POST", "/v1/documents", &[], Some(text))?;
     assert_error(&no_type, 415, "missing_content_type")?;
     // 400: a media type that does not parse.
     assert_error(
@@ -88,8 +89,7 @@ fn bad_uploads_get_their_status_and_store_nothing() -> Result<()> {
         "invalid_filename",
     )?;
     // 400: a request id that could inject into logs or headers.
-    let bad_id = request(
-        port,
+    let bad_id = pipeline.request(
         "POST",
         "/v1/documents",
         &[("Content-Type", "text/plain"), ("X-Request-Id", "a b")],
@@ -112,13 +112,12 @@ fn bad_uploads_get_their_status_and_store_nothing() -> Result<()> {
 #[test]
 fn routes_ids_and_unfinished_summaries_answer_clearly() -> Result<()> {
     let pipeline = Pipeline::start()?;
-    let port = pipeline.port;
     let health = pipeline.get("/healthz")?;
     assert_eq!(health.status, 200);
     assert_eq!(health.json()?["status"], "ok");
 
     assert_error(&pipeline.get("/nope")?, 404, "not_found")?;
-    let wrong_method = request(port, "DELETE", "/v1/documents", &[], None)?;
+    let wrong_method = pipeline.request("DELETE", "/v1/documents", &[], None)?;
     assert_error(&wrong_method, 405, "method_not_allowed")?;
     assert_eq!(wrong_method.header("Allow"), Some("POST"));
     assert_error(&pipeline.get("/v1/jobs/not-a-uuid")?, 400, "invalid_id")?;
@@ -170,9 +169,8 @@ fn sha256_hex(bytes: &[u8]) -> Result<String> {
         .to_owned())
 }
 
-fn upload_with_key(port: u16, body: &[u8], key: &str) -> Result<HttpResponse> {
-    request(
-        port,
+fn upload_with_key(pipeline: &Pipeline, body: &[u8], key: &str) -> Result<HttpResponse> {
+    pipeline.request(
         "POST",
         "/v1/documents",
         &[("Content-Type", "text/plain"), ("Idempotency-Key", key)],
@@ -183,13 +181,12 @@ fn upload_with_key(port: u16, body: &[u8], key: &str) -> Result<HttpResponse> {
 #[test]
 fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result<()> {
     let pipeline = Pipeline::start()?;
-    let port = pipeline.port;
     let body = b"The harbour reopened after repairs. Ships returned the same week.";
 
-    let first = upload_with_key(port, body, "order-1")?;
+    let first = upload_with_key(&pipeline, body, "order-1")?;
     assert_eq!(first.status, 202, "{}", first.text());
     assert_eq!(first.header("Idempotent-Replayed"), None);
-    let retry = upload_with_key(port, body, "order-1")?;
+    let retry = upload_with_key(&pipeline, body, "order-1")?;
     assert_eq!(retry.status, 202);
     assert_eq!(retry.header("Idempotent-Replayed"), Some("true"));
     assert_eq!(
@@ -198,14 +195,14 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
         "a retry gets the original answer"
     );
 
-    let other = upload_with_key(port, b"A different document entirely.", "order-1")?;
+    let other = upload_with_key(&pipeline, b"A different document entirely.", "order-1")?;
     assert_error(&other, 422, "idempotency_key_reused")?;
     assert_eq!(
         other.api_error()?.error.field("document_id"),
         Some(first.accepted()?.document_id.as_str())
     );
     assert_error(
-        &upload_with_key(port, body, "")?,
+        &upload_with_key(&pipeline, body, "")?,
         400,
         "invalid_idempotency_key",
     )?;
@@ -214,7 +211,9 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
     let answers: Vec<HttpResponse> = std::thread::scope(|scope| {
         let racers: Vec<_> = (0..8)
             .map(|_| {
-                scope.spawn(|| upload_with_key(port, b"Raced upload body. Same for all.", "race-1"))
+                scope.spawn(|| {
+                    upload_with_key(&pipeline, b"Raced upload body. Same for all.", "race-1")
+                })
             })
             .collect();
         racers
@@ -240,7 +239,10 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
         2,
         "losers' objects are deleted"
     );
-    let stored = pipeline.sql("SELECT sha256 FROM documents WHERE idempotency_key = 'order-1'")?;
+    let stored = pipeline.sql(
+        "SELECT d.sha256 FROM documents d JOIN idempotency_keys k ON k.document_id = d.id \
+         WHERE k.tenant_id = 'default' AND k.key = 'order-1'",
+    )?;
     assert_eq!(stored[0]["sha256"], sha256_hex(body)?);
     Ok(())
 }
@@ -248,7 +250,6 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
 #[test]
 fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     let pipeline = Pipeline::start()?;
-    let port = pipeline.port;
     let first = pipeline.accept(
         b"The orchard harvest was early. Apples sold out fast.",
         "text/plain",
@@ -258,7 +259,7 @@ fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     pipeline.wait_for_job(&first.job_id, std::time::Duration::from_secs(60))?;
 
     let path = format!("/v1/documents/{document}/reprocess");
-    let again = request(port, "POST", &path, &[], None)?;
+    let again = pipeline.request("POST", &path, &[], None)?;
     let again = again.accepted()?;
     assert_eq!(again.document_id, document);
     assert_ne!(again.job_id, first.job_id);
@@ -278,12 +279,11 @@ fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     pipeline
         .state()
         .insert_queued_job(pending, &document, "2999-01-01T00:00:00.000Z")?;
-    let refused = request(port, "POST", &path, &[], None)?;
+    let refused = pipeline.request("POST", &path, &[], None)?;
     assert_error(&refused, 409, "job_in_progress")?;
     assert_eq!(refused.api_error()?.error.field("job_id"), Some(pending));
 
-    let unknown = request(
-        port,
+    let unknown = pipeline.request(
         "POST",
         "/v1/documents/01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d/reprocess",
         &[],

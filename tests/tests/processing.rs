@@ -117,7 +117,7 @@ fn documents_are_summarized_from_their_own_sentences() -> Result<()> {
 
     let keys = pipeline.r2_keys()?;
     for accepted in &uploads {
-        let key = format!("documents/{}", accepted.document_id);
+        let key = format!("tenants/default/documents/{}", accepted.document_id);
         assert!(keys.contains(&key), "{key} missing from R2: {keys:?}");
     }
     Ok(())
@@ -239,8 +239,7 @@ fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
 fn one_request_id_follows_an_upload_into_its_job_logs() -> Result<()> {
     let pipeline = Pipeline::start_with(Options::with_vars(["LOG_LEVEL:debug"]))?;
     let body = ARTICLE.join(" ");
-    let response = docpipe_e2e::request(
-        pipeline.port,
+    let response = pipeline.request(
         "POST",
         "/v1/documents",
         &[
@@ -294,10 +293,8 @@ fn one_request_id_follows_an_upload_into_its_job_logs() -> Result<()> {
 #[test]
 fn hostile_inputs_each_get_their_answer_and_the_pipeline_keeps_going() -> Result<()> {
     let pipeline = Pipeline::start()?;
-    let port = pipeline.port;
     let upload_named = |body: &[u8], name: &str| {
-        docpipe_e2e::request(
-            port,
+        pipeline.request(
             "POST",
             "/v1/documents",
             &[

@@ -94,11 +94,19 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
     })?;
     let documents = corpus(DOCUMENTS, 50_000);
     let port = AtomicU16::new(pipeline.port);
+    let key = pipeline.key.clone();
     // Two crashes: one while uploads are streaming in (clients retry with their keys), one
     // while jobs are being processed (their leases must expire and be taken over).
     let (run, killed_at) = std::thread::scope(|scope| -> Result<(UploadRun, usize)> {
-        let uploads =
-            scope.spawn(|| upload_all(&port, &documents, CONCURRENCY, Duration::from_secs(900)));
+        let uploads = scope.spawn(|| {
+            upload_all(
+                &port,
+                &key,
+                &documents,
+                CONCURRENCY,
+                Duration::from_secs(900),
+            )
+        });
         eventually(Duration::from_secs(300), || {
             let accepted = pipeline.logs().matches("\"document accepted\"").count();
             Ok((accepted >= 300).then_some(()))
@@ -248,7 +256,7 @@ fn the_sweep_deletes_an_orphan_object_and_keeps_recorded_ones() -> Result<()> {
         let keys = pipeline.r2_keys()?;
         Ok((!keys.contains(&format!("documents/{orphan}"))).then_some(keys))
     })?;
-    let kept_key = format!("documents/{}", kept.document_id);
+    let kept_key = format!("tenants/default/documents/{}", kept.document_id);
     assert!(keys.contains(&kept_key), "{keys:?}");
     assert_eq!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")?, 0);
     Ok(())

@@ -1,7 +1,7 @@
 //! R2 as the pipeline's object ports: the upload sink, the document source, the sweep's
 //! deleter.
 
-use docpipe_jobs::DocumentId;
+use docpipe_pipeline::objects::text_key;
 use docpipe_pipeline::ports::{
     BlobError, DocumentSource, ObjectDeleter, SinkError, Stored, StoredDocument, UploadSink,
 };
@@ -45,12 +45,12 @@ pub struct R2Documents(pub Bucket);
 impl DocumentSource for R2Documents {
     async fn fetch(
         &self,
-        id: &DocumentId,
+        object_key: &str,
         max_bytes: u64,
     ) -> Result<Option<StoredDocument>, BlobError> {
         let object = self
             .0
-            .get(id.object_key())
+            .get(object_key)
             .range(Range::Prefix { length: max_bytes })
             .execute()
             .await
@@ -71,9 +71,9 @@ impl DocumentSource for R2Documents {
         }))
     }
 
-    async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError> {
+    async fn put_text(&self, object_key: &str, text: &str) -> Result<(), BlobError> {
         self.0
-            .put(id.text_key(), text.to_owned())
+            .put(text_key(object_key), text.to_owned())
             .http_metadata(HttpMetadata {
                 content_type: Some("text/plain; charset=utf-8".into()),
                 ..HttpMetadata::default()

@@ -93,25 +93,13 @@ macro_rules! uuid_v7_id {
 }
 
 uuid_v7_id!(
-    /// Names an uploaded document; its bytes live in R2 under [`DocumentId::object_key`].
+    /// Names an uploaded document.
     DocumentId
 );
 uuid_v7_id!(
     /// Names one processing run of a document.
     JobId
 );
-
-impl DocumentId {
-    /// The R2 key of the document's original bytes.
-    pub fn object_key(&self) -> String {
-        format!("documents/{self}")
-    }
-
-    /// The R2 key of the text extracted from the document, stored next to the original.
-    pub fn text_key(&self) -> String {
-        format!("documents/{self}.txt")
-    }
-}
 
 /// Correlates an HTTP request with every log line it causes, including those of the job it
 /// creates. Either the client's `X-Request-Id` (when it is a sane token) or a fresh UUIDv7.
@@ -199,19 +187,6 @@ mod tests {
             Err(IdError::NotUuid { input }) => assert_eq!(input.len(), 64),
             other => panic!("expected NotUuid, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn object_keys_live_under_documents_prefix() {
-        let id = DocumentId::parse("01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d").unwrap();
-        assert_eq!(
-            id.object_key(),
-            "documents/01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d"
-        );
-        assert_eq!(
-            id.text_key(),
-            "documents/01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d.txt"
-        );
     }
 
     #[test]

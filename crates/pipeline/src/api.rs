@@ -10,6 +10,8 @@ use docpipe_jobs::{DocumentId, JobId, JobStatus};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::auth::Scope;
+use crate::quota::Quota;
 use crate::store::{JobRow, SummaryLookup, SummaryRow};
 
 /// What a request asks for.
@@ -20,10 +22,22 @@ pub enum Route {
     GetJob(JobId),
     GetSummary(DocumentId),
     GetText(DocumentId),
+    GetDocument(DocumentId),
     Reprocess(DocumentId),
 }
 
 impl Route {
+    /// What the caller's key must grant; `None` for public routes.
+    pub fn scope(&self) -> Option<Scope> {
+        match self {
+            Route::Health => None,
+            Route::CreateDocument | Route::Reprocess(_) => Some(Scope::Write),
+            Route::GetJob(_) | Route::GetSummary(_) | Route::GetText(_) | Route::GetDocument(_) => {
+                Some(Scope::Read)
+            }
+        }
+    }
+
     /// Matches a method and path. Unknown paths are `404`, known paths with the wrong method
     /// `405`, malformed ids `400`.
     pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
@@ -32,6 +46,7 @@ impl Route {
             ["healthz"] => ("GET", Some(Route::Health)),
             ["v1", "documents"] => ("POST", Some(Route::CreateDocument)),
             ["v1", "jobs", id] => ("GET", Some(Route::GetJob(parse_id(id, "job")?))),
+            ["v1", "documents", id] => ("GET", Some(Route::GetDocument(parse_id(id, "document")?))),
             ["v1", "documents", id, "summary"] => {
                 ("GET", Some(Route::GetSummary(parse_id(id, "document")?)))
             }
@@ -105,6 +120,23 @@ pub enum ApiError {
     TextUnavailable { job_id: JobId, error: String },
     #[error("the upload did not arrive whole: {reason}")]
     IncompleteBody { reason: String },
+    #[error("an API key is required: send `Authorization: Bearer <key>`")]
+    MissingApiKey,
+    #[error("the API key is not valid (unknown, revoked or malformed)")]
+    InvalidApiKey,
+    #[error("this API key does not have the `{needed}` scope")]
+    InsufficientScope { needed: &'static str },
+    #[error(
+        "the {quota} quota is used up ({used} of {limit}); try again in {retry_after_seconds} s"
+    )]
+    QuotaExceeded {
+        quota: Quota,
+        used: u64,
+        limit: u64,
+        retry_after_seconds: u32,
+    },
+    #[error("requests from origin `{origin}` are not allowed")]
+    OriginNotAllowed { origin: String },
     #[error("storage is unavailable, try again")]
     Unavailable,
     #[error("internal error")]
@@ -133,6 +165,9 @@ impl ApiError {
             | ApiError::TextUnavailable { .. }
             | ApiError::JobInProgress { .. } => 409,
             ApiError::IdempotencyKeyReused { .. } => 422,
+            ApiError::MissingApiKey | ApiError::InvalidApiKey => 401,
+            ApiError::InsufficientScope { .. } | ApiError::OriginNotAllowed { .. } => 403,
+            ApiError::QuotaExceeded { .. } => 429,
             ApiError::Unavailable => 503,
             ApiError::Internal => 500,
         }
@@ -163,6 +198,11 @@ impl ApiError {
             ApiError::TextPending { .. } => "text_not_ready",
             ApiError::TextUnavailable { .. } => "text_unavailable",
             ApiError::IncompleteBody { .. } => "incomplete_body",
+            ApiError::MissingApiKey => "missing_api_key",
+            ApiError::InvalidApiKey => "invalid_api_key",
+            ApiError::InsufficientScope { .. } => "insufficient_scope",
+            ApiError::QuotaExceeded { .. } => "quota_exceeded",
+            ApiError::OriginNotAllowed { .. } => "origin_not_allowed",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal_error",
         }
@@ -173,6 +213,24 @@ impl ApiError {
     pub fn retry_after_seconds(&self) -> Option<u32> {
         match self {
             ApiError::Unavailable => Some(1),
+            ApiError::QuotaExceeded {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge of an authentication or scope error (RFC 6750).
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            ApiError::MissingApiKey => Some("Bearer realm=\"docpipe\"".into()),
+            ApiError::InvalidApiKey => {
+                Some("Bearer realm=\"docpipe\", error=\"invalid_token\"".into())
+            }
+            ApiError::InsufficientScope { needed } => Some(format!(
+                "Bearer realm=\"docpipe\", error=\"insufficient_scope\", scope=\"{needed}\""
+            )),
             _ => None,
         }
     }
@@ -195,6 +253,14 @@ impl ApiError {
             ApiError::IdempotencyKeyReused { document_id } => {
                 error["document_id"] = json!(document_id);
             }
+            ApiError::QuotaExceeded {
+                quota, used, limit, ..
+            } => {
+                error["quota"] = json!(quota.as_str());
+                error["used"] = json!(used);
+                error["limit"] = json!(limit);
+            }
+            ApiError::InsufficientScope { needed } => error["scope"] = json!(needed),
             _ => {}
         }
         json!({ "error": error, "request_id": request_id })

@@ -7,6 +7,8 @@ use docpipe_docproc::summarize::models::{DEFAULT_MODEL, check_not_retired};
 use docpipe_docproc::summarize::workers_ai::{Gateway, RunOptions};
 use docpipe_docproc::{ExtractLimits, SummaryOptions};
 
+use crate::quota::Quotas;
+
 /// Binding and var names, shared by both Workers and their wrangler configs.
 pub mod names {
     pub const DB: &str = "DB";
@@ -44,6 +46,68 @@ pub mod names {
     pub const OPENAI_MODEL: &str = "OPENAI_MODEL";
     pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
     pub const OPENAI_WINDOW_TOKENS: &str = "OPENAI_WINDOW_TOKENS";
+    pub const QUOTA_DOCUMENTS_PER_DAY: &str = "QUOTA_DOCUMENTS_PER_DAY";
+    pub const QUOTA_BYTES_PER_DAY: &str = "QUOTA_BYTES_PER_DAY";
+    pub const QUOTA_JOBS_IN_FLIGHT: &str = "QUOTA_JOBS_IN_FLIGHT";
+    pub const QUOTA_TOKENS_PER_DAY: &str = "QUOTA_TOKENS_PER_DAY";
+    pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
+}
+
+/// The default quotas (`QUOTA_*`), which a tenant's row may override.
+fn quotas(lookup: &impl Fn(&str) -> Option<String>) -> Result<Quotas, ConfigError> {
+    let defaults = Quotas::default();
+    let max = u64::MAX >> 11; // stays exact through D1's numbers
+    Ok(Quotas {
+        documents_per_day: var(
+            lookup,
+            names::QUOTA_DOCUMENTS_PER_DAY,
+            defaults.documents_per_day,
+            between(0, max),
+        )?,
+        bytes_per_day: var(
+            lookup,
+            names::QUOTA_BYTES_PER_DAY,
+            defaults.bytes_per_day,
+            between(0, max),
+        )?,
+        jobs_in_flight: var(
+            lookup,
+            names::QUOTA_JOBS_IN_FLIGHT,
+            defaults.jobs_in_flight,
+            between(0, max),
+        )?,
+        tokens_per_day: var(
+            lookup,
+            names::QUOTA_TOKENS_PER_DAY,
+            defaults.tokens_per_day,
+            between(0, max),
+        )?,
+    })
+}
+
+/// `CORS_ALLOWED_ORIGINS`: origins (`https://app.example.com`), comma or space separated, that
+/// browsers may call the API from. The API's own origin is always allowed.
+fn allowed_origins(lookup: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let raw = lookup(names::CORS_ALLOWED_ORIGINS).unwrap_or_default();
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let scheme_ok = origin.starts_with("https://") || origin.starts_with("http://");
+            let host = origin
+                .split_once("://")
+                .map_or("", |(_, h)| h.trim_end_matches('/'));
+            if scheme_ok && !host.is_empty() && !host.contains('/') {
+                Ok(origin.trim_end_matches('/').to_ascii_lowercase())
+            } else {
+                Err(ConfigError {
+                    name: names::CORS_ALLOWED_ORIGINS,
+                    value: origin.to_owned(),
+                    reason: "each origin is scheme://host[:port], without a path".into(),
+                })
+            }
+        })
+        .collect()
 }
 
 /// Which summarizer the pipeline uses first. Whatever it is, the built-in extractive
@@ -70,6 +134,20 @@ pub enum BackendChoice {
 }
 
 impl BackendChoice {
+    /// The backend's name, as `summaries.backend` records it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BackendChoice::Extractive => "extractive",
+            BackendChoice::WorkersAi { .. } => "workers-ai",
+            BackendChoice::OpenAi { .. } => "openai",
+        }
+    }
+
+    /// Whether summaries cost model tokens.
+    pub fn calls_models(&self) -> bool {
+        !matches!(self, BackendChoice::Extractive)
+    }
+
     fn from_vars(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let name = lookup(names::SUMMARIZER_BACKEND).unwrap_or_else(|| "extractive".into());
         let required = |var: &'static str| {
@@ -234,6 +312,10 @@ fn between<T: PartialOrd + std::fmt::Display>(min: T, max: T) -> impl Fn(&T) -> 
 pub struct UploadConfig {
     /// Largest accepted body. Also bounded by the plan's request size limit (100 MB on Free).
     pub max_upload_bytes: u64,
+    /// Default quotas per tenant.
+    pub quotas: Quotas,
+    /// Origins browsers may call the API from, besides its own.
+    pub allowed_origins: Vec<String>,
     /// The scheduled sweep, which this Worker runs.
     pub sweep: SweepConfig,
 }
@@ -251,6 +333,8 @@ impl UploadConfig {
                 Self::DEFAULT_MAX_UPLOAD_BYTES,
                 between(1, Self::MAX_SINGLE_PUT_BYTES),
             )?,
+            quotas: quotas(&lookup)?,
+            allowed_origins: allowed_origins(&lookup)?,
             sweep: SweepConfig {
                 grace_ms: var(&lookup, names::SWEEP_GRACE_SECONDS, 120, between(0, 86_400))?
                     * 1_000,
@@ -325,6 +409,8 @@ pub struct SummarizerConfig {
     /// slowest processing run.
     pub lease_ms: i64,
     pub retry: RetryPolicy,
+    /// Default quotas per tenant (the summarizer enforces the model-token one).
+    pub quotas: Quotas,
 }
 
 impl SummarizerConfig {
@@ -385,6 +471,7 @@ impl SummarizerConfig {
                 )?,
             },
             lease_ms: lease_seconds * 1_000,
+            quotas: quotas(&lookup)?,
             retry: RetryPolicy {
                 max_attempts: var(&lookup, names::MAX_ATTEMPTS, 5, at_least(1))?,
                 base_delay_ms: retry_base * 1_000,
@@ -565,6 +652,36 @@ mod tests {
         assert_eq!(err.name, "OPENAI_BASE_URL");
         let err = refused(&[("SUMMARIZER_BACKEND", "gpt")]);
         assert_eq!(err.name, "SUMMARIZER_BACKEND");
+    }
+
+    #[test]
+    fn quotas_and_origins_are_read_and_checked() {
+        let config = UploadConfig::from_vars(vars(&[
+            ("QUOTA_DOCUMENTS_PER_DAY", "5"),
+            ("QUOTA_TOKENS_PER_DAY", "0"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example.com, http://localhost:3000/",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(config.quotas.documents_per_day, 5);
+        assert_eq!(config.quotas.tokens_per_day, 0);
+        assert_eq!(config.quotas.bytes_per_day, Quotas::default().bytes_per_day);
+        assert_eq!(
+            config.allowed_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        let err = UploadConfig::from_vars(vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap_err();
+        assert_eq!(err.name, "CORS_ALLOWED_ORIGINS");
+        let err = UploadConfig::from_vars(vars(&[("QUOTA_JOBS_IN_FLIGHT", "-1")])).unwrap_err();
+        assert_eq!(err.name, "QUOTA_JOBS_IN_FLIGHT");
+        assert_eq!(
+            summarizer(&[("QUOTA_TOKENS_PER_DAY", "77")])
+                .quotas
+                .tokens_per_day,
+            77
+        );
     }
 
     #[test]

@@ -14,18 +14,22 @@ use docpipe_jobs::{DocumentId, JobId, JobMessage, RequestId};
 use tracing::{error, info, warn};
 
 use crate::api::{ApiError, UploadAccepted};
-use crate::db::{DbError, retry_failed};
+use crate::auth::TenantId;
+use crate::db::DbError;
+use crate::objects::document_key;
 use crate::ports::{Clock, Database, JobQueue, SinkError, UploadSink};
-use crate::store::{NewDocument, NewJob, Store};
+use crate::quota::Quotas;
+use crate::store::{NewDocument, NewJob, NewUpload, OverQuota, Store};
 use crate::upload::{ValidUpload, replay};
 
 /// Pauses between tries of a D1 write that fails (a locked or unreachable database) while the
 /// client waits: about a second in all before it gets `503`.
 pub const WRITE_PAUSES_MS: [u64; 3] = [50, 200, 800];
 
-/// An upload whose headers passed, with its body.
+/// An upload whose headers passed, with its body, for a tenant.
 #[derive(Debug)]
 pub struct Upload<B> {
+    pub tenant: TenantId,
     pub valid: ValidUpload,
     pub idempotency_key: Option<String>,
     pub request_id: RequestId,
@@ -55,13 +59,32 @@ fn body_error(e: SinkError) -> ApiError {
     }
 }
 
-/// What accepting documents needs: D1, the object store, the jobs queue, the clock.
+/// What accepting documents needs: D1, the object store, the jobs queue, the clock, and the
+/// default quotas.
 #[derive(Debug)]
 pub struct Ingest<'a, D, S, Q, C> {
     pub store: &'a Store<D>,
     pub sink: &'a S,
     pub queue: &'a Q,
     pub clock: &'a C,
+    pub quotas: &'a Quotas,
+}
+
+impl<D, S, Q, C: Clock> Ingest<'_, D, S, Q, C> {
+    fn quota_error(&self, over: OverQuota) -> ApiError {
+        info!(
+            quota = over.quota.as_str(),
+            used = over.used,
+            limit = over.limit,
+            "over quota"
+        );
+        ApiError::QuotaExceeded {
+            quota: over.quota,
+            used: over.used,
+            limit: over.limit,
+            retry_after_seconds: over.quota.retry_after_seconds(self.clock.now_ms()),
+        }
+    }
 }
 
 impl<D, S, Q, C> Ingest<'_, D, S, Q, C>
@@ -74,6 +97,7 @@ where
     /// Stores the body, records the document and its job, and enqueues the job.
     pub async fn accept(&self, upload: Upload<S::Body>) -> Result<Accepted, ApiError> {
         let Upload {
+            tenant,
             valid,
             idempotency_key,
             request_id,
@@ -82,7 +106,7 @@ where
         if let Some(key) = &idempotency_key {
             let original = self
                 .store
-                .upload_by_idempotency_key(key)
+                .upload_by_idempotency_key(&tenant, key)
                 .await
                 .map_err(unavailable("looking up an idempotency key"))?;
             if let Some(original) = original {
@@ -102,13 +126,19 @@ where
 
         let document_id = DocumentId::new();
         let job_id = JobId::new();
-        let key = document_id.object_key();
-        retry_failed(self.clock, &WRITE_PAUSES_MS, |_| {
-            self.store
-                .begin_upload(&document_id, &request_id, self.clock.now_ms())
-        })
-        .await
-        .map_err(unavailable("recording the upload"))?;
+        let key = document_key(&tenant, &document_id);
+        let new_upload = NewUpload {
+            tenant: tenant.clone(),
+            document: document_id,
+            object_key: key.clone(),
+            request_id: request_id.clone(),
+            size: valid.size,
+        };
+        self.store
+            .begin_upload_retrying(&new_upload, self.quotas, self.clock, &WRITE_PAUSES_MS)
+            .await
+            .map_err(unavailable("recording the upload"))?
+            .map_err(|over| self.quota_error(over))?;
 
         let started = self.clock.now_ms();
         let content_type = valid.content_type.header_value();
@@ -120,7 +150,7 @@ where
             Ok(stored) => stored,
             Err(e) => {
                 warn!(error = %e, key, "storing the body failed");
-                self.discard(&document_id).await;
+                self.discard(&document_id, &key).await;
                 return Err(body_error(e));
             }
         };
@@ -131,7 +161,7 @@ where
                 expected = valid.size,
                 "stored object has the wrong size"
             );
-            self.discard(&document_id).await;
+            self.discard(&document_id, &key).await;
             return Err(ApiError::IncompleteBody {
                 reason: format!("expected {} bytes, stored {}", valid.size, stored.size),
             });
@@ -139,6 +169,8 @@ where
 
         let record = NewDocument {
             id: document_id,
+            tenant: tenant.clone(),
+            object_key: key.clone(),
             filename: valid.filename.clone(),
             content_type: content_type.clone(),
             size_bytes: valid.size,
@@ -155,20 +187,25 @@ where
             Ok(true) => {}
             Ok(false) => {
                 error!("the upload outlived ORPHAN_UPLOAD_SECONDS and was cleaned up");
-                self.discard(&document_id).await;
+                self.discard(&document_id, &key).await;
                 return Err(ApiError::Unavailable);
             }
             Err(DbError::Constraint(reason)) if idempotency_key.is_some() => {
                 // A concurrent request with the same key recorded its document first.
                 info!(%reason, "lost an idempotency race; answering as the winner");
-                self.discard(&document_id).await;
+                self.discard(&document_id, &key).await;
                 return self
-                    .replay_winner(idempotency_key.as_deref(), &stored.sha256, valid.size)
+                    .replay_winner(
+                        &tenant,
+                        idempotency_key.as_deref(),
+                        &stored.sha256,
+                        valid.size,
+                    )
                     .await;
             }
             Err(e) => {
                 error!(error = %e, "recording the document failed");
-                self.discard(&document_id).await;
+                self.discard(&document_id, &key).await;
                 return Err(ApiError::Unavailable);
             }
         }
@@ -190,22 +227,31 @@ where
         })
     }
 
-    /// A new job for an existing document, unless one is unfinished.
+    /// A new job for the tenant's document, unless one is unfinished or a quota is reached.
     pub async fn reprocess(
         &self,
+        tenant: &TenantId,
         document: &DocumentId,
         request_id: &RequestId,
     ) -> Result<UploadAccepted, ApiError> {
         let job_id = JobId::new();
         let created = self
             .store
-            .create_job(document, &job_id, request_id, self.clock.now_ms())
+            .create_job(
+                tenant,
+                document,
+                &job_id,
+                request_id,
+                self.quotas,
+                self.clock.now_ms(),
+            )
             .await
             .map_err(unavailable("creating a job"))?;
         match created {
             NewJob::Created => {}
             NewJob::NoSuchDocument => return Err(ApiError::DocumentNotFound),
             NewJob::InProgress { job_id } => return Err(ApiError::JobInProgress { job_id }),
+            NewJob::OverQuota(over) => return Err(self.quota_error(over)),
         }
         self.enqueue(&JobMessage::new(job_id, *document, request_id.clone()))
             .await;
@@ -215,6 +261,7 @@ where
 
     async fn replay_winner(
         &self,
+        tenant: &TenantId,
         key: Option<&str>,
         sha256: &str,
         size: u64,
@@ -222,7 +269,7 @@ where
         let original = match key {
             Some(key) => self
                 .store
-                .upload_by_idempotency_key(key)
+                .upload_by_idempotency_key(tenant, key)
                 .await
                 .map_err(unavailable("looking up an idempotency key"))?,
             None => None,
@@ -244,9 +291,8 @@ where
 
     /// Deletes the object of an upload that will not be recorded, then its `uploads` row. If
     /// either step fails the row stays, and the sweep finishes the job later.
-    async fn discard(&self, document: &DocumentId) {
-        let key = document.object_key();
-        if let Err(e) = self.sink.delete(&key).await {
+    async fn discard(&self, document: &DocumentId, key: &str) {
+        if let Err(e) = self.sink.delete(key).await {
             error!(error = %e, key, "could not delete the object of a failed upload");
             return;
         }
@@ -265,12 +311,13 @@ mod tests {
 
     use super::*;
     use crate::sqlite::{Interleaved, ManualClock, ShakyWrites, Sqlite};
-    use crate::store::fixtures::T0;
+    use crate::store::fixtures::{T0, tenant};
     use crate::testing::{MemoryObjects, MemoryQueue, TestBody};
 
     const BODY: &[u8] = b"The harbour reopened. Boats returned the same week.";
 
     struct Fixture<D> {
+        quotas: Quotas,
         store: Store<D>,
         objects: MemoryObjects,
         queue: MemoryQueue,
@@ -286,6 +333,7 @@ mod tests {
     impl<D: Database> Fixture<D> {
         fn over(db: D) -> Self {
             Self {
+                quotas: Quotas::default(),
                 store: Store::new(db),
                 objects: MemoryObjects::default(),
                 queue: MemoryQueue::default(),
@@ -299,11 +347,13 @@ mod tests {
                 sink: &self.objects,
                 queue: &self.queue,
                 clock: &self.clock,
+                quotas: &self.quotas,
             }
         }
 
         fn accept(&self, body: TestBody, key: Option<&str>) -> Result<Accepted, ApiError> {
             let upload = Upload {
+                tenant: tenant(),
                 valid: ValidUpload {
                     size: BODY.len() as u64,
                     content_type: ContentType::new(MediaType::PlainText),
@@ -336,7 +386,10 @@ mod tests {
         assert!(!accepted.replayed);
         let answer = accepted.answer;
         assert_eq!(answer.status, JobStatus::Queued);
-        let object = f.objects.get(&answer.document_id.object_key()).unwrap();
+        let object = f
+            .objects
+            .get(&document_key(&tenant(), &answer.document_id))
+            .unwrap();
         assert_eq!(object.bytes, BODY);
         assert_eq!(object.content_type.as_deref(), Some("text/plain"));
         assert_eq!(counts(f.store.database()), [1, 1, 0], "upload closed");
@@ -346,7 +399,9 @@ mod tests {
             (answer.job_id, answer.document_id)
         );
         assert_eq!(sent[0].request_id.as_str(), "req-1");
-        let job = block_on(f.store.job(&answer.job_id)).unwrap().unwrap();
+        let job = block_on(f.store.job(&tenant(), &answer.job_id))
+            .unwrap()
+            .unwrap();
         assert_eq!(job.status, JobStatus::Queued);
     }
 
@@ -444,12 +499,15 @@ mod tests {
         // and the same bytes records its document.
         let (winner_doc, winner_job) = (DocumentId::new(), JobId::new());
         let digest = sha256_hex(BODY);
-        let db = Interleaved::new(Sqlite::migrated(), move |db| {
+        // Transaction 0 begins the upload; 1 records the document.
+        let db = Interleaved::new(Sqlite::migrated(), 1, move |db| {
             let at = "2026-11-22T21:06:00.000Z";
             db.run_sql(&format!(
                 "INSERT INTO documents (id, object_key, content_type, size_bytes, sha256, \
-                 idempotency_key, request_id, created_at) VALUES ('{winner_doc}', \
-                 'documents/{winner_doc}', 'text/plain', {}, '{digest}', 'order-1', 'r', '{at}'); \
+                 request_id, created_at) VALUES ('{winner_doc}', 'documents/{winner_doc}', \
+                 'text/plain', {}, '{digest}', 'r', '{at}'); \
+                 INSERT INTO idempotency_keys (tenant_id, key, document_id) \
+                 VALUES ('default', 'order-1', '{winner_doc}'); \
                  INSERT INTO jobs (id, document_id, status, available_at, request_id, \
                  created_at, updated_at) VALUES ('{winner_job}', '{winner_doc}', 'queued', \
                  '{at}', 'r', '{at}', '{at}')",
@@ -476,7 +534,7 @@ mod tests {
         let f = Fixture::new();
         f.queue.fail.set(true);
         let accepted = f.accept(TestBody::whole(BODY), None).unwrap();
-        let job = block_on(f.store.job(&accepted.answer.job_id))
+        let job = block_on(f.store.job(&tenant(), &accepted.answer.job_id))
             .unwrap()
             .unwrap();
         assert_eq!(job.status, JobStatus::Queued);
@@ -486,7 +544,9 @@ mod tests {
     #[test]
     fn an_upload_the_sweep_gave_up_on_is_not_recorded_and_its_object_is_deleted() {
         // The sweep forgets the upload (and deletes its object) while the body is streaming.
-        let db = Interleaved::new(Sqlite::migrated(), |db| db.run_sql("DELETE FROM uploads"));
+        let db = Interleaved::new(Sqlite::migrated(), 1, |db| {
+            db.run_sql("DELETE FROM uploads");
+        });
         let f = Fixture::over(db);
         let err = f.accept(TestBody::whole(BODY), None).unwrap_err();
         assert_eq!(err, ApiError::Unavailable);
@@ -499,7 +559,10 @@ mod tests {
         let f = Fixture::new();
         let first = f.accept(TestBody::whole(BODY), None).unwrap().answer;
         let request = RequestId::parse("req-2").unwrap();
-        let refused = block_on(f.ingest().reprocess(&first.document_id, &request));
+        let refused = block_on(
+            f.ingest()
+                .reprocess(&tenant(), &first.document_id, &request),
+        );
         assert_eq!(
             refused,
             Err(ApiError::JobInProgress {
@@ -509,11 +572,18 @@ mod tests {
         f.store
             .database()
             .run_sql("UPDATE jobs SET status = 'succeeded'");
-        let again = block_on(f.ingest().reprocess(&first.document_id, &request)).unwrap();
+        let again = block_on(
+            f.ingest()
+                .reprocess(&tenant(), &first.document_id, &request),
+        )
+        .unwrap();
         assert_ne!(again.job_id, first.job_id);
         assert_eq!(f.queue.sent.borrow().last().unwrap().job_id, again.job_id);
         assert_eq!(
-            block_on(f.ingest().reprocess(&DocumentId::new(), &request)),
+            block_on(
+                f.ingest()
+                    .reprocess(&tenant(), &DocumentId::new(), &request)
+            ),
             Err(ApiError::DocumentNotFound)
         );
     }

@@ -10,8 +10,12 @@
 //!
 //! ## Layout
 //! - [`api`]: routes, [`api::ApiError`] (status + stable code), response bodies.
+//! - [`auth`]: API keys, tenants, scopes.
+//! - [`cors`]: which web pages may call the API.
+//! - [`quota`]: per-tenant quotas.
 //! - [`upload`]: header checks that run before a byte is stored.
 //! - [`ingest`]: the upload protocol: store, record, enqueue, or clean up.
+//! - [`objects`]: where documents and their texts live in R2.
 //! - [`ports`]: the traits the Workers implement over D1, R2, Queues and the clock.
 //! - [`db`]: [`db::Statement`], SQL values and database errors.
 //! - [`store`]: every statement docpipe runs, by feature; the job state machine.
@@ -23,13 +27,17 @@
 //! - [`time`]: timestamps and the [`time::Clock`] trait.
 
 pub mod api;
+pub mod auth;
 pub mod budget;
 pub mod config;
 pub mod consume;
+pub mod cors;
 pub mod db;
 pub mod ingest;
+pub mod objects;
 pub mod ports;
 pub mod process;
+pub mod quota;
 pub mod store;
 pub mod sweep;
 pub mod time;

@@ -2,7 +2,7 @@
 //! implement them over D1, R2, Queues and the runtime's clock (`docpipe-cloudflare`); tests
 //! implement them in memory, over SQLite, or with faults injected.
 
-use docpipe_jobs::{DocumentId, JobMessage};
+use docpipe_jobs::JobMessage;
 use serde::de::DeserializeOwned;
 
 use crate::db::{DbError, Statement};
@@ -46,15 +46,16 @@ pub struct StoredDocument {
 
 /// Where documents are read from, and their extracted text kept (R2 in the Worker).
 pub trait DocumentSource {
-    /// Reads at most `max_bytes` of the document; `None` when it does not exist.
+    /// Reads at most `max_bytes` of the document at `object_key`; `None` when it does not
+    /// exist.
     async fn fetch(
         &self,
-        id: &DocumentId,
+        object_key: &str,
         max_bytes: u64,
     ) -> Result<Option<StoredDocument>, BlobError>;
 
-    /// Stores the text extracted from the document next to it.
-    async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError>;
+    /// Stores the text extracted from the document at `object_key` next to it.
+    async fn put_text(&self, object_key: &str, text: &str) -> Result<(), BlobError>;
 }
 
 /// Deleting objects (R2 in the Worker).

@@ -7,14 +7,14 @@
 
 use docpipe_docproc::summarize::Usage;
 use docpipe_docproc::{ExtractiveSummarizer, Input, SummarizeError, Summarizer, extract_text};
-use docpipe_jobs::{ContentType, DocumentId, JobId, JobMessage};
+use docpipe_jobs::{ContentType, JobId, JobMessage};
 use tracing::warn;
 
 use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
 use crate::db::{DbError, retry_failed};
 use crate::ports::{BlobError, Clock, Database, DocumentSource};
-use crate::store::{Completion, LeaseOutcome, Store, SummaryContent};
+use crate::store::{Completion, LeaseOutcome, LeasedJob, Store, SummaryContent};
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,12 +117,8 @@ where
             Err(e) => return self.retry_later(1, format!("could not take the lease: {e}")),
         };
         let lease_write_ms = self.clock.now_ms() - started;
-        let (document_id, attempt, size_bytes) = match lease {
-            LeaseOutcome::Acquired {
-                document_id,
-                attempt,
-                size_bytes,
-            } => (document_id, attempt, size_bytes),
+        let leased = match lease {
+            LeaseOutcome::Acquired(leased) => leased,
             LeaseOutcome::Finished(status) => {
                 return Outcome::Skipped {
                     reason: format!("job is already {status}"),
@@ -144,22 +140,23 @@ where
                 };
             }
         };
+        let attempt = leased.attempt;
         if attempt > self.config.retry.max_attempts {
             let error = format!("gave up after {} attempts", self.config.retry.max_attempts);
             return self.fail(job, lease_id, error, &Usage::default()).await;
         }
 
-        let bytes = size_bytes.min(self.config.max_document_bytes);
+        let bytes = leased
+            .size_bytes
+            .unwrap_or(0)
+            .min(self.config.max_document_bytes);
         let _memory = self
             .memory
             .reserve(bytes.saturating_mul(MEMORY_PER_DOCUMENT_BYTE))
             .await;
         // Model calls of this attempt, recorded with whatever ends it.
         let mut usage = Usage::default();
-        match self
-            .run(&document_id, attempt, lease_write_ms, &mut usage)
-            .await
-        {
+        match self.run(&leased, lease_write_ms, &mut usage).await {
             Ok(completion) => {
                 let now = self.clock.now_ms();
                 let stored = self
@@ -187,18 +184,31 @@ where
         }
     }
 
+    /// The reason to leave the models out of this job: its tenant used up today's tokens.
+    fn token_quota_reached(&self, leased: &LeasedJob) -> Option<String> {
+        let limit = leased
+            .max_tokens_per_day
+            .unwrap_or(self.config.quotas.tokens_per_day);
+        (self.config.backend.calls_models() && leased.tokens_today >= limit).then(|| {
+            format!(
+                "the tenant's model tokens for today are used up ({} of {limit})",
+                leased.tokens_today
+            )
+        })
+    }
+
     /// Fetch, extract, summarize.
     async fn run(
         &self,
-        document_id: &DocumentId,
-        attempt: u32,
+        leased: &LeasedJob,
         lease_write_ms: i64,
         usage: &mut Usage,
     ) -> Result<Completion, Stop> {
+        let attempt = leased.attempt;
         let fetch_started = self.clock.now_ms();
         let document = self
             .documents
-            .fetch(document_id, self.config.max_document_bytes)
+            .fetch(&leased.object_key, self.config.max_document_bytes)
             .await?
             .ok_or_else(|| {
                 Stop::Permanent("the document's bytes are missing from storage".into())
@@ -217,14 +227,21 @@ where
         drop(document);
         // Keeping the text is part of extraction's time; summarization's starts after it.
         self.documents
-            .put_text(document_id, &extracted.text)
+            .put_text(&leased.object_key, &extracted.text)
             .await?;
         let summarize_started = self.clock.now_ms();
         let options = &self.config.summary;
-        let summarized = self
-            .summarizer
-            .summarize(&extracted.text, options, usage)
-            .await;
+        let summarized = match self.token_quota_reached(leased) {
+            Some(reason) => Err(SummarizeError::Failed {
+                backend: self.config.backend.name().to_owned(),
+                reason,
+            }),
+            None => {
+                self.summarizer
+                    .summarize(&extracted.text, options, usage)
+                    .await
+            }
+        };
         let (summary, fallback) = match summarized {
             Ok(summary) => (summary, None),
             Err(SummarizeError::NothingToSummarize) => {
@@ -354,11 +371,12 @@ where
 mod tests {
 
     use docpipe_docproc::ExtractiveSummarizer;
-    use docpipe_jobs::{JobStatus, RequestId};
+    use docpipe_jobs::{DocumentId, JobStatus, RequestId};
     use pollster::block_on;
 
     use super::*;
-    use crate::store::fixtures::T0;
+    use crate::objects::text_key;
+    use crate::store::fixtures::{T0, tenant};
     use crate::testing::{ProcessFixture as Fixture, Scripted};
 
     const TEXT: &[u8] = b"Rust compiles to WebAssembly. Workers run WebAssembly at the edge. \
@@ -411,7 +429,7 @@ mod tests {
         assert_eq!(f.summaries(), 0);
         assert_eq!(
             f.documents.keys(),
-            [message.document_id.object_key()],
+            [f.object_key(&message)],
             "no text is stored for a failed extraction"
         );
     }
@@ -427,12 +445,12 @@ mod tests {
             f.process(&ExtractiveSummarizer, &message, "lease-1"),
             Outcome::Succeeded { attempt: 1 }
         );
-        let stored = f.documents.get(&message.document_id.text_key()).unwrap();
+        let stored = f.documents.get(&text_key(&f.object_key(&message))).unwrap();
         assert_eq!(
             String::from_utf8(stored.bytes).unwrap(),
             "Le café ouvre tôt. Les pêcheurs arrivent."
         );
-        let row = block_on(f.store.latest_summary(&message.document_id)).unwrap();
+        let row = block_on(f.store.latest_summary(&tenant(), &message.document_id)).unwrap();
         let crate::store::SummaryLookup::Ready(row) = row else {
             panic!("no summary: {row:?}");
         };
@@ -647,7 +665,9 @@ mod tests {
         let outcome = f.process_with(&shaky, &ExtractiveSummarizer, &message, "lease-1");
         // The hand-back is a single statement and lands; the summary write never did.
         assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
-        let row = block_on(shaky.job(&message.job_id)).unwrap().unwrap();
+        let row = block_on(shaky.job(&tenant(), &message.job_id))
+            .unwrap()
+            .unwrap();
         assert_eq!(row.status, JobStatus::Queued);
         assert!(row.error.unwrap().contains("database is locked"));
     }
@@ -691,5 +711,57 @@ mod tests {
             assert_eq!(set(status.as_str()), Ok(1), "{status}");
         }
         assert!(set("done").is_err(), "CHECK must refuse unknown statuses");
+    }
+
+    #[test]
+    fn a_tenant_out_of_model_tokens_gets_the_built_in_summary_and_is_told_why() {
+        let mut f = Fixture::new();
+        f.config.backend = crate::config::BackendChoice::WorkersAi {
+            model: "m".into(),
+            options: Default::default(),
+            max_input_tokens: None,
+        };
+        f.config.quotas.tokens_per_day = 500;
+        let message = f.upload(TEXT, "text/plain");
+        f.store.database().run_sql(&format!(
+            "UPDATE tenant_usage SET tokens = 500 WHERE tenant_id = 'default' AND day = '{}'",
+            crate::quota::day(T0)
+        ));
+        let counting = Scripted::default();
+        assert_eq!(
+            f.process(&counting, &message, "lease-1"),
+            Outcome::Succeeded { attempt: 1 }
+        );
+        let db = f.store.database();
+        assert_eq!(
+            db.scalar_i64(
+                "SELECT COUNT(*) FROM summaries WHERE backend = 'extractive' \
+                 AND fallback_from = 'workers-ai' \
+                 AND fallback_reason LIKE '%model tokens for today are used up (500 of 500)%'"
+            ),
+            1
+        );
+        assert_eq!(
+            db.scalar_i64("SELECT COUNT(*) FROM jobs WHERE ai_calls IS NULL"),
+            1,
+            "no model was called"
+        );
+    }
+
+    #[test]
+    fn model_tokens_are_counted_against_the_tenants_day() {
+        let mut f = Fixture::new();
+        let message = f.upload(TEXT, "text/plain");
+        let flaky = Scripted::failing_transiently(1);
+        f.process(&flaky, &message, "lease-1");
+        f.clock.0.set(T0 + 60_000);
+        f.process(&flaky, &message, "lease-2");
+        assert_eq!(
+            f.store
+                .database()
+                .scalar_i64("SELECT tokens FROM tenant_usage WHERE tenant_id = 'default'"),
+            200,
+            "100 tokens a call, two calls"
+        );
     }
 }

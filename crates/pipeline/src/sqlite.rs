@@ -195,17 +195,19 @@ impl Clock for ManualClock {
 /// Something done to the database from outside, once.
 type Interjection = Box<dyn FnOnce(&Sqlite)>;
 
-/// SQLite that runs `before` once, just before the first transaction: for what another
-/// request or the sweep does at the worst moment.
+/// SQLite that runs `before` once, just before its transaction number `at` (from 0): for what
+/// another request or the sweep does at the worst moment.
 pub struct Interleaved {
     pub inner: Sqlite,
+    pub at: Cell<u32>,
     pub before: RefCell<Option<Interjection>>,
 }
 
 impl Interleaved {
-    pub fn new(inner: Sqlite, before: impl FnOnce(&Sqlite) + 'static) -> Self {
+    pub fn new(inner: Sqlite, at: u32, before: impl FnOnce(&Sqlite) + 'static) -> Self {
         Self {
             inner,
+            at: Cell::new(at),
             before: RefCell::new(Some(Box::new(before))),
         }
     }
@@ -221,10 +223,13 @@ impl Database for Interleaved {
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError> {
-        let before = self.before.borrow_mut().take();
-        if let Some(before) = before {
-            before(&self.inner);
+        if self.at.get() == 0 {
+            let before = self.before.borrow_mut().take();
+            if let Some(before) = before {
+                before(&self.inner);
+            }
         }
+        self.at.set(self.at.get().saturating_sub(1));
         self.inner.batch(statements).await
     }
 }

@@ -80,8 +80,10 @@ mod tests {
     use docpipe_jobs::{JobId, RequestId};
 
     use super::*;
+    use crate::objects::document_key;
     use crate::sqlite::{ManualClock, Sqlite};
     use crate::store::NewDocument;
+    use crate::store::fixtures::{begin, document, tenant};
     use crate::testing::{MemoryObjects, MemoryQueue};
     use crate::time::Millis;
 
@@ -98,18 +100,11 @@ mod tests {
 
     fn add_job(store: &Store<Sqlite>) -> (DocumentId, JobId) {
         let (doc, job) = (DocumentId::new(), JobId::new());
-        let request = RequestId::parse("req-9").unwrap();
         let new = NewDocument {
-            id: doc,
-            filename: None,
-            content_type: "text/plain".into(),
-            size_bytes: 1,
-            sha256: None,
-            idempotency_key: None,
-            request_id: request.clone(),
-            upload_ms: None,
+            request_id: RequestId::parse("req-9").unwrap(),
+            ..document(doc)
         };
-        block_on(store.begin_upload(&doc, &request, T0)).unwrap();
+        begin(store, &new);
         block_on(store.create_document(&new, &job, T0)).unwrap();
         (doc, job)
     }
@@ -167,10 +162,10 @@ mod tests {
         let store = Store::new(Sqlite::migrated());
         let (finished, _) = add_job(&store);
         let orphan = DocumentId::new();
-        block_on(store.begin_upload(&orphan, &RequestId::generate(), T0)).unwrap();
+        begin(&store, &document(orphan));
         let (queue, objects) = (MemoryQueue::default(), MemoryObjects::default());
-        for document in [finished, orphan] {
-            objects.insert(document.object_key(), b"bytes", "text/plain");
+        for id in [finished, orphan] {
+            objects.insert(document_key(&tenant(), &id), b"bytes", "text/plain");
         }
         let both = objects.keys();
 
@@ -183,7 +178,7 @@ mod tests {
         assert_eq!(report.orphans_removed, 1);
         assert_eq!(
             objects.keys(),
-            [finished.object_key()],
+            [document_key(&tenant(), &finished)],
             "only the orphan is deleted"
         );
         assert_eq!(

@@ -12,13 +12,14 @@ use sha2::{Digest, Sha256};
 
 use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
+use crate::objects::{document_key, text_key};
 use crate::ports::{
     BlobError, Database, DocumentSource, JobQueue, ObjectDeleter, QueueError, SinkError, Stored,
     StoredDocument, UploadSink,
 };
 use crate::process::{Outcome, Processor};
 use crate::sqlite::{ManualClock, ShakyWrites, Sqlite};
-use crate::store::fixtures::T0;
+use crate::store::fixtures::{self, T0};
 use crate::store::{NewDocument, Store};
 
 /// A request body: its bytes, and where the client stops sending, if it does.
@@ -138,10 +139,10 @@ impl UploadSink for MemoryObjects {
 impl DocumentSource for MemoryObjects {
     async fn fetch(
         &self,
-        id: &DocumentId,
+        object_key: &str,
         max_bytes: u64,
     ) -> Result<Option<StoredDocument>, BlobError> {
-        Ok(self.get(&id.object_key()).map(|object| {
+        Ok(self.get(object_key).map(|object| {
             let size = object.bytes.len() as u64;
             let mut bytes = object.bytes;
             bytes.truncate(usize::try_from(max_bytes).unwrap_or(usize::MAX));
@@ -153,8 +154,12 @@ impl DocumentSource for MemoryObjects {
         }))
     }
 
-    async fn put_text(&self, id: &DocumentId, text: &str) -> Result<(), BlobError> {
-        self.insert(id.text_key(), text.as_bytes(), "text/plain; charset=utf-8");
+    async fn put_text(&self, object_key: &str, text: &str) -> Result<(), BlobError> {
+        self.insert(
+            text_key(object_key),
+            text.as_bytes(),
+            "text/plain; charset=utf-8",
+        );
         Ok(())
     }
 }
@@ -220,19 +225,20 @@ impl ProcessFixture {
         let (doc, job) = (DocumentId::new(), JobId::new());
         let request = RequestId::parse("req-test").unwrap();
         let new = NewDocument {
-            id: doc,
-            filename: None,
             content_type: content_type.into(),
             size_bytes: bytes.len() as u64,
-            sha256: None,
-            idempotency_key: None,
             request_id: request.clone(),
-            upload_ms: None,
+            ..fixtures::document(doc)
         };
-        block_on(self.store.begin_upload(&doc, &request, T0)).unwrap();
+        fixtures::begin(&self.store, &new);
         assert!(block_on(self.store.create_document(&new, &job, T0)).unwrap());
-        self.documents.insert(doc.object_key(), bytes, content_type);
+        self.documents.insert(new.object_key, bytes, content_type);
         JobMessage::new(job, doc, request)
+    }
+
+    /// Where the document's bytes are.
+    pub fn object_key(&self, message: &JobMessage) -> String {
+        document_key(&fixtures::tenant(), &message.document_id)
     }
 
     pub fn process<S: Summarizer>(
@@ -276,7 +282,9 @@ impl ProcessFixture {
     }
 
     pub fn status(&self, message: &JobMessage) -> (JobStatus, u32, Option<String>) {
-        let row = block_on(self.store.job(&message.job_id)).unwrap().unwrap();
+        let row = block_on(self.store.job(&fixtures::tenant(), &message.job_id))
+            .unwrap()
+            .unwrap();
         (row.status, row.attempts, row.error)
     }
 

@@ -2,14 +2,14 @@
 //! pipeline's types, the upload protocol (`docpipe_pipeline::ingest`) run over R2, D1 and the
 //! jobs queue, and its answer written back.
 
-use docpipe_cloudflare::{D1, JobsQueue, R2Uploads, WorkerClock, bindings, vars};
+use docpipe_cloudflare::{D1, JobsQueue, R2Uploads, WorkerClock, bindings};
 use docpipe_jobs::{DocumentId, RequestId};
 use docpipe_pipeline::api::{ApiError, UploadAccepted};
+use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::ingest::{Accepted, Ingest, Upload};
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::upload::{self, UploadHeaders};
-use tracing::error;
 use worker::{Env, Request};
 
 use crate::{ApiResult, internal, json, set_header};
@@ -30,21 +30,27 @@ impl Ports {
         })
     }
 
-    fn ingest(&self) -> Ingest<'_, D1, R2Uploads, JobsQueue, WorkerClock> {
+    fn ingest<'a>(
+        &'a self,
+        config: &'a UploadConfig,
+    ) -> Ingest<'a, D1, R2Uploads, JobsQueue, WorkerClock> {
         Ingest {
             store: &self.store,
             sink: &self.sink,
             queue: &self.queue,
             clock: &WorkerClock,
+            quotas: &config.quotas,
         }
     }
 }
 
-pub async fn create(req: &Request, env: &Env, request_id: &RequestId) -> ApiResult {
-    let config = UploadConfig::from_vars(vars(env)).map_err(|e| {
-        error!(error = %e, "invalid configuration");
-        ApiError::Internal
-    })?;
+pub async fn create(
+    req: &Request,
+    env: &Env,
+    config: &UploadConfig,
+    caller: &Principal,
+    request_id: &RequestId,
+) -> ApiResult {
     let headers = req.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
     let (length, content_type, disposition, idempotency_key) = (
@@ -71,8 +77,9 @@ pub async fn create(req: &Request, env: &Env, request_id: &RequestId) -> ApiResu
     let body = req.inner().body().ok_or(ApiError::EmptyBody)?;
     let ports = Ports::from_env(env)?;
     let accepted = ports
-        .ingest()
+        .ingest(config)
         .accept(Upload {
+            tenant: caller.tenant.clone(),
             valid,
             idempotency_key,
             request_id: request_id.clone(),
@@ -82,10 +89,16 @@ pub async fn create(req: &Request, env: &Env, request_id: &RequestId) -> ApiResu
     accepted_response(&accepted, request_id)
 }
 
-pub async fn reprocess(env: &Env, document: &DocumentId, request_id: &RequestId) -> ApiResult {
+pub async fn reprocess(
+    env: &Env,
+    config: &UploadConfig,
+    caller: &Principal,
+    document: &DocumentId,
+    request_id: &RequestId,
+) -> ApiResult {
     let answer = Ports::from_env(env)?
-        .ingest()
-        .reprocess(document, request_id)
+        .ingest(config)
+        .reprocess(&caller.tenant, document, request_id)
         .await?;
     accepted_response(
         &Accepted {

@@ -6,7 +6,11 @@
 //! ## Layout
 //! - this file: the fetch handler, routing, responses.
 //! - [`documents`]: `POST /v1/documents` and `POST /v1/documents/{id}/reprocess`.
-//! - [`reads`]: `GET /v1/jobs/{id}`, `GET /v1/documents/{id}/summary` and `…/text`.
+//! - [`reads`]: `GET /v1/jobs/{id}`, `GET /v1/documents/{id}`, `…/summary` and `…/text`.
+//!
+//! Every `/v1` route needs `Authorization: Bearer <key>`; the key's tenant scopes everything
+//! the request reads or writes. Browsers may call from this API's own origin and those in
+//! `CORS_ALLOWED_ORIGINS`; a request from any other origin is refused.
 //! - [`sweeping`]: the scheduled sweep (cron trigger) that re-enqueues jobs whose message was
 //!   lost and deletes the objects of uploads that never finished.
 
@@ -14,37 +18,66 @@ mod documents;
 mod reads;
 mod sweeping;
 
-use docpipe_cloudflare::{BindingError, logging};
+use docpipe_cloudflare::{BindingError, WorkerClock, bindings, logging, vars};
 use docpipe_jobs::RequestId;
 use docpipe_pipeline::api::{ApiError, Route};
+use docpipe_pipeline::auth::{Principal, Scope, bearer_key, key_hash};
+use docpipe_pipeline::config::UploadConfig;
+use docpipe_pipeline::cors::{self, Origin};
+use docpipe_pipeline::ingest::unavailable;
+use docpipe_pipeline::ports::Clock;
 use serde::Serialize;
-use tracing::{Instrument, error, info, warn};
+use tracing::{Instrument, Span, error, info, warn};
 use worker::{Context, Env, Request, Response, Result, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     logging::init_from(&env);
     let header = req.headers().get("X-Request-Id").ok().flatten();
     let request_id = match docpipe_pipeline::upload::request_id(header.as_deref()) {
         Ok(id) => id,
-        Err(e) => return error_response(&e, &RequestId::generate()),
+        Err(e) => return error_response(&e, &RequestId::generate(), None),
     };
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %req.method(),
         path = %req.path(),
+        tenant = tracing::field::Empty,
+        key_id = tracing::field::Empty,
     );
     async move {
-        match handle(req, &env, &request_id).await {
-            Ok(response) => Ok(response),
+        let config = match UploadConfig::from_vars(vars(&env)) {
+            Ok(config) => config,
+            Err(e) => {
+                error!(error = %e, "invalid configuration");
+                return error_response(&ApiError::Internal, &request_id, None);
+            }
+        };
+        let origin = origin(&req, &config);
+        let allowed_origin = match &origin {
+            Origin::Allowed(origin) => Some(origin.as_str()),
+            _ => None,
+        };
+        let answer = match &origin {
+            Origin::Refused(origin) => Err(ApiError::OriginNotAllowed {
+                origin: origin.clone(),
+            }),
+            _ if req.method() == worker::Method::Options => preflight(&req, &request_id),
+            _ => handle(req, &env, &ctx, &config, &request_id).await,
+        };
+        match answer {
+            Ok(mut response) => {
+                allow_origin(&mut response, allowed_origin);
+                Ok(response)
+            }
             Err(e) => {
                 if e.status() >= 500 {
                     error!(status = e.status(), code = e.code(), "request failed");
                 } else {
                     info!(status = e.status(), code = e.code(), reason = %e, "request rejected");
                 }
-                error_response(&e, &request_id)
+                error_response(&e, &request_id, allowed_origin)
             }
         }
     }
@@ -54,14 +87,110 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 type ApiResult = std::result::Result<Response, ApiError>;
 
-async fn handle(req: Request, env: &Env, request_id: &RequestId) -> ApiResult {
-    match Route::parse(req.method().as_ref(), &req.path())? {
+async fn handle(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &UploadConfig,
+    request_id: &RequestId,
+) -> ApiResult {
+    let route = Route::parse(req.method().as_ref(), &req.path())?;
+    let Some(scope) = route.scope() else {
+        return json(200, &serde_json::json!({ "status": "ok" }), request_id);
+    };
+    let caller = authenticate(&req, env, ctx, scope).await?;
+    match route {
         Route::Health => json(200, &serde_json::json!({ "status": "ok" }), request_id),
-        Route::CreateDocument => documents::create(&req, env, request_id).await,
-        Route::Reprocess(id) => documents::reprocess(env, &id, request_id).await,
-        Route::GetJob(id) => reads::job(env, &id, request_id).await,
-        Route::GetSummary(id) => reads::summary(env, &id, request_id).await,
-        Route::GetText(id) => reads::text(env, &id, request_id).await,
+        Route::CreateDocument => documents::create(&req, env, config, &caller, request_id).await,
+        Route::Reprocess(id) => documents::reprocess(env, config, &caller, &id, request_id).await,
+        Route::GetJob(id) => reads::job(env, &caller, &id, request_id).await,
+        Route::GetDocument(id) => reads::document(env, &caller, &id, request_id).await,
+        Route::GetSummary(id) => reads::summary(env, &caller, &id, request_id).await,
+        Route::GetText(id) => reads::text(env, &caller, &id, request_id).await,
+    }
+}
+
+/// The caller of a request, by its `Authorization: Bearer` key, if the key grants `scope`.
+/// The key's last use is noted after the response is sent.
+async fn authenticate(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    scope: Scope,
+) -> std::result::Result<Principal, ApiError> {
+    let header = req.headers().get("Authorization").ok().flatten();
+    let key = bearer_key(header.as_deref())?;
+    let store = bindings::store(env).map_err(internal)?;
+    let caller = store
+        .authenticate(&key_hash(key))
+        .await
+        .map_err(unavailable("authenticating"))?
+        .ok_or(ApiError::InvalidApiKey)?;
+    let span = Span::current();
+    span.record("tenant", caller.tenant.as_str());
+    span.record("key_id", caller.key_id.as_str());
+    caller.require(scope)?;
+    let key_id = caller.key_id.clone();
+    ctx.wait_until(
+        async move {
+            if let Err(e) = store.touch_key(&key_id, WorkerClock.now_ms()).await {
+                warn!(error = %e, "could not note the key's last use");
+            }
+        }
+        .instrument(span),
+    );
+    Ok(caller)
+}
+
+/// The request's `Origin`, judged against this API's own and the allowed ones.
+fn origin(req: &Request, config: &UploadConfig) -> Origin {
+    let origin = req.headers().get("Origin").ok().flatten();
+    let own = req
+        .url()
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_default();
+    cors::check(origin.as_deref(), &own, &config.allowed_origins)
+}
+
+/// A browser's preflight from an allowed origin: what it may send.
+fn preflight(req: &Request, request_id: &RequestId) -> ApiResult {
+    // The route must exist; its method is checked when the real request comes.
+    match Route::parse("GET", &req.path()) {
+        Ok(_) | Err(ApiError::MethodNotAllowed { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let mut response = Response::empty()
+        .map_err(platform("building a response"))?
+        .with_status(204);
+    set_header(
+        &mut response,
+        "Access-Control-Allow-Methods",
+        cors::ALLOWED_METHODS,
+    );
+    set_header(
+        &mut response,
+        "Access-Control-Allow-Headers",
+        cors::ALLOWED_HEADERS,
+    );
+    set_header(
+        &mut response,
+        "Access-Control-Max-Age",
+        &cors::MAX_AGE_SECONDS.to_string(),
+    );
+    set_header(&mut response, "X-Request-Id", request_id.as_str());
+    Ok(response)
+}
+
+/// Lets the page at `origin` read the response.
+fn allow_origin(response: &mut Response, origin: Option<&str>) {
+    if let Some(origin) = origin {
+        set_header(response, "Access-Control-Allow-Origin", origin);
+        set_header(
+            response,
+            "Access-Control-Expose-Headers",
+            cors::EXPOSED_HEADERS,
+        );
+        set_header(response, "Vary", "Origin");
     }
 }
 
@@ -94,15 +223,24 @@ fn set_header(response: &mut Response, name: &str, value: &str) {
     }
 }
 
-fn error_response(error: &ApiError, request_id: &RequestId) -> Result<Response> {
+fn error_response(
+    error: &ApiError,
+    request_id: &RequestId,
+    origin: Option<&str>,
+) -> Result<Response> {
     let mut response =
         Response::from_json(&error.body(request_id.as_str()))?.with_status(error.status());
     set_header(&mut response, "X-Request-Id", request_id.as_str());
+    set_header(&mut response, "Cache-Control", "no-store");
     if let ApiError::MethodNotAllowed { allowed } = error {
         set_header(&mut response, "Allow", allowed);
     }
     if let Some(seconds) = error.retry_after_seconds() {
         set_header(&mut response, "Retry-After", &seconds.to_string());
     }
+    if let Some(challenge) = error.www_authenticate() {
+        set_header(&mut response, "WWW-Authenticate", &challenge);
+    }
+    allow_origin(&mut response, origin);
     Ok(response)
 }

@@ -1,40 +1,78 @@
-//! Reading jobs, summaries and extracted text.
+//! Reading jobs, documents, summaries and extracted text, the caller's tenant's only: another
+//! tenant's id answers as an id that does not exist.
 
 use docpipe_cloudflare::bindings;
 use docpipe_jobs::{DocumentId, JobId, RequestId};
 use docpipe_pipeline::api::{ApiError, JobView, summary_answer, text_missing};
+use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::ingest::unavailable;
+use docpipe_pipeline::objects::text_key;
 use tracing::error;
 use worker::{Env, Response};
 
 use crate::{ApiResult, internal, json, platform, set_header};
 
-pub async fn job(env: &Env, id: &JobId, request_id: &RequestId) -> ApiResult {
+pub async fn job(env: &Env, caller: &Principal, id: &JobId, request_id: &RequestId) -> ApiResult {
     let job = bindings::store(env)
         .map_err(internal)?
-        .job(id)
+        .job(&caller.tenant, id)
         .await
         .map_err(unavailable("reading a job"))?
         .ok_or(ApiError::JobNotFound)?;
     json(200, &JobView::from(job), request_id)
 }
 
-pub async fn summary(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiResult {
+pub async fn document(
+    env: &Env,
+    caller: &Principal,
+    id: &DocumentId,
+    request_id: &RequestId,
+) -> ApiResult {
+    let document = bindings::store(env)
+        .map_err(internal)?
+        .document(&caller.tenant, id)
+        .await
+        .map_err(unavailable("reading a document"))?
+        .ok_or(ApiError::DocumentNotFound)?;
+    json(200, &document, request_id)
+}
+
+pub async fn summary(
+    env: &Env,
+    caller: &Principal,
+    id: &DocumentId,
+    request_id: &RequestId,
+) -> ApiResult {
     let lookup = bindings::store(env)
         .map_err(internal)?
-        .latest_summary(id)
+        .latest_summary(&caller.tenant, id)
         .await
         .map_err(unavailable("reading a summary"))?;
     json(200, &summary_answer(lookup)?, request_id)
 }
 
 /// `GET /v1/documents/{id}/text`: the text the summary was made from, streamed from R2.
-pub async fn text(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiResult {
+pub async fn text(
+    env: &Env,
+    caller: &Principal,
+    id: &DocumentId,
+    request_id: &RequestId,
+) -> ApiResult {
+    let store = bindings::store(env).map_err(internal)?;
+    let document = store
+        .document(&caller.tenant, id)
+        .await
+        .map_err(unavailable("reading a document"))?
+        .ok_or(ApiError::DocumentNotFound)?;
     let bucket = bindings::documents(env).map_err(internal)?.0;
-    let object = bucket.get(id.text_key()).execute().await.map_err(|e| {
-        error!(error = %e, "reading the text failed");
-        ApiError::Unavailable
-    })?;
+    let object = bucket
+        .get(text_key(&document.object_key))
+        .execute()
+        .await
+        .map_err(|e| {
+            error!(error = %e, "reading the text failed");
+            ApiError::Unavailable
+        })?;
     if let Some(body) = object.as_ref().and_then(|o| o.body()) {
         let body = body.response_body().map_err(platform("R2 body"))?;
         let mut response = Response::from_body(body).map_err(platform("response"))?;
@@ -43,9 +81,8 @@ pub async fn text(env: &Env, id: &DocumentId, request_id: &RequestId) -> ApiResu
         set_header(&mut response, "Cache-Control", "no-store");
         return Ok(response);
     }
-    let lookup = bindings::store(env)
-        .map_err(internal)?
-        .latest_summary(id)
+    let lookup = store
+        .latest_summary(&caller.tenant, id)
         .await
         .map_err(unavailable("reading a job"))?;
     Err(text_missing(lookup))

@@ -4,8 +4,12 @@ use docpipe_docproc::summarize::Usage;
 use docpipe_jobs::{DocumentId, JobId, RequestId};
 use pollster::block_on;
 
-use super::{Completion, NewDocument, Store, SummaryContent};
+use super::{Completion, LeaseOutcome, LeasedJob, NewDocument, NewUpload, Store, SummaryContent};
+use crate::auth::TenantId;
 use crate::db::DbError;
+use crate::objects::document_key;
+use crate::ports::Database;
+use crate::quota::Quotas;
 use crate::sqlite::Sqlite;
 use crate::time::Millis;
 
@@ -19,9 +23,16 @@ pub const NO_USAGE: Usage = Usage {
     cost_usd: None,
 };
 
+/// The tenant the fixtures' rows belong to.
+pub fn tenant() -> TenantId {
+    TenantId::default_tenant()
+}
+
 pub fn document(id: DocumentId) -> NewDocument {
     NewDocument {
         id,
+        tenant: tenant(),
+        object_key: document_key(&tenant(), &id),
         filename: Some("notes.md".into()),
         content_type: "text/markdown".into(),
         size_bytes: 42,
@@ -52,9 +63,34 @@ pub fn completion(summary: &str) -> Completion {
     }
 }
 
+/// The upload of `doc`, as `begin_upload` takes it.
+pub fn new_upload(doc: &NewDocument) -> NewUpload {
+    NewUpload {
+        tenant: doc.tenant.clone(),
+        document: doc.id,
+        object_key: doc.object_key.clone(),
+        request_id: doc.request_id.clone(),
+        size: doc.size_bytes,
+    }
+}
+
+/// Begins the upload of `doc` within the default quotas, which it must fit.
+pub fn begin<D: Database>(store: &Store<D>, doc: &NewDocument) {
+    let admitted = block_on(store.begin_upload(&new_upload(doc), &Quotas::default(), T0));
+    assert_eq!(admitted, Ok(Ok(())));
+}
+
 pub fn upload(store: &Store<Sqlite>, doc: &NewDocument, job: &JobId) -> Result<bool, DbError> {
-    block_on(store.begin_upload(&doc.id, &doc.request_id, T0))?;
+    begin(store, doc);
     block_on(store.create_document(doc, job, T0))
+}
+
+/// The lease an outcome granted.
+pub fn leased(outcome: LeaseOutcome) -> LeasedJob {
+    match outcome {
+        LeaseOutcome::Acquired(leased) => leased,
+        other => panic!("expected a lease, got {other:?}"),
+    }
 }
 
 pub fn store_with_job() -> (Store<Sqlite>, DocumentId, JobId) {

@@ -11,8 +11,11 @@ use docpipe_jobs::{DocumentId, JobId, JobStatus, RequestId};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
+use super::tenants::{OverQuota, in_flight, limit, quota_params};
+use crate::auth::TenantId;
 use crate::db::{DbError, Statement};
 use crate::ports::Database;
+use crate::quota::{self, Quotas};
 use crate::time::{Millis, Timestamp, timestamp};
 
 /// A job as D1 holds it and `GET /v1/jobs/{id}` shows it.
@@ -40,17 +43,15 @@ pub enum NewJob {
     InProgress {
         job_id: JobId,
     },
+    /// The tenant is at a quota (jobs in flight, or model tokens today).
+    OverQuota(OverQuota),
 }
 
 /// The outcome of trying to take a job's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
-    /// This consumer now holds the lease; `attempt` counts from 1.
-    Acquired {
-        document_id: DocumentId,
-        attempt: u32,
-        size_bytes: u64,
-    },
+    /// This consumer now holds the lease.
+    Acquired(LeasedJob),
     /// Another consumer holds an unexpired lease.
     Held {
         until: Timestamp,
@@ -60,16 +61,21 @@ pub enum LeaseOutcome {
     NotFound,
 }
 
-#[derive(Deserialize)]
-struct Acquired {
-    document_id: DocumentId,
-    attempts: u32,
-    size_bytes: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct JobIdRow {
-    id: JobId,
+/// A job this consumer holds the lease of, with what processing it needs to know.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LeasedJob {
+    pub document_id: DocumentId,
+    /// Counts from 1.
+    #[serde(rename = "attempts")]
+    pub attempt: u32,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// Where the document's bytes are.
+    pub object_key: String,
+    pub tenant_id: TenantId,
+    /// Model tokens the tenant used today, and its override of the daily limit.
+    pub tokens_today: u64,
+    pub max_tokens_per_day: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -92,8 +98,16 @@ macro_rules! fail_job_where {
 
 /// Adds an attempt's model usage to the job's totals, if the attempt called a model and still
 /// holds the lease. `COALESCE(a + b, a, b)` adds to a total that may still be NULL.
-pub(super) fn record_usage(job: &JobId, lease_id: &str, usage: &Usage) -> Option<Statement> {
-    (usage.calls > 0).then(|| {
+pub(super) fn record_usage(
+    job: &JobId,
+    lease_id: &str,
+    usage: &Usage,
+    now: Millis,
+) -> Vec<Statement> {
+    if usage.calls == 0 {
+        return Vec::new();
+    }
+    vec![
         Statement::new(
             "UPDATE jobs SET ai_model = COALESCE(ai_model, ?3), \
              ai_calls = COALESCE(ai_calls + ?4, ai_calls, ?4), \
@@ -110,59 +124,99 @@ pub(super) fn record_usage(job: &JobId, lease_id: &str, usage: &Usage) -> Option
                 usage.output_tokens.into(),
                 usage.cost_usd.into(),
             ],
-        )
-    })
+        ),
+        // The tenant's tokens today, for its daily quota.
+        Statement::new(
+            "INSERT INTO tenant_usage (tenant_id, day, tokens) SELECT tenant_id, ?3, ?4 FROM jobs \
+             WHERE id = ?1 AND status = 'processing' AND lease_id = ?2 \
+             ON CONFLICT (tenant_id, day) DO UPDATE SET tokens = tokens + excluded.tokens",
+            vec![
+                job.into(),
+                lease_id.into(),
+                quota::day(now).into(),
+                usage
+                    .input_tokens
+                    .saturating_add(usage.output_tokens)
+                    .into(),
+            ],
+        ),
+    ]
 }
 
 impl<D: Database> Store<D> {
-    /// Adds a `queued` job for an existing document, unless one is already unfinished.
+    /// Adds a `queued` job for the tenant's document, unless one is already unfinished or the
+    /// tenant is at its jobs-in-flight or model-token quota.
     pub async fn create_job(
         &self,
+        tenant: &TenantId,
         document: &DocumentId,
         job: &JobId,
         request_id: &RequestId,
+        quotas: &Quotas,
         now: Millis,
     ) -> Result<NewJob, DbError> {
+        let mut params = quota_params(tenant, now, 0, quotas);
+        params.extend([
+            job.into(),
+            timestamp(now).into(),
+            request_id.into(),
+            document.into(),
+        ]);
         let changes = self
             .db
             .execute(Statement::new(
-                "INSERT INTO jobs (id, document_id, status, attempts, available_at, request_id, \
-                 created_at, updated_at) \
-                 SELECT ?1, id, 'queued', 0, ?3, ?4, ?3, ?3 FROM documents WHERE id = ?2 \
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE document_id = ?2 \
-                 AND status IN ('queued', 'processing'))",
-                vec![
-                    job.into(),
-                    document.into(),
-                    timestamp(now).into(),
-                    request_id.into(),
-                ],
+                concat!(
+                    "INSERT INTO jobs (id, document_id, status, attempts, available_at, \
+                     request_id, created_at, updated_at, tenant_id) \
+                     SELECT ?8, id, 'queued', 0, ?9, ?10, ?9, ?9, ?1 FROM documents \
+                     WHERE id = ?11 AND tenant_id = ?1 \
+                     AND NOT EXISTS (SELECT 1 FROM jobs WHERE document_id = ?11 \
+                     AND status IN ('queued', 'processing')) AND ",
+                    in_flight!(),
+                    " < ",
+                    limit!(in_flight),
+                    " AND COALESCE((SELECT tokens FROM tenant_usage WHERE tenant_id = ?1 \
+                     AND day = ?2), 0) < ",
+                    limit!(tokens),
+                ),
+                params,
             ))
             .await?;
         if changes == 1 {
             return Ok(NewJob::Created);
         }
-        let unfinished: Vec<JobIdRow> = self
+        #[derive(Deserialize)]
+        struct Found {
+            unfinished: Option<JobId>,
+        }
+        let found: Vec<Found> = self
             .db
             .query(Statement::new(
-                "SELECT id FROM jobs WHERE document_id = ?1 \
-                 AND status IN ('queued', 'processing') ORDER BY id LIMIT 1",
-                vec![document.into()],
+                "SELECT (SELECT id FROM jobs WHERE document_id = d.id \
+                 AND status IN ('queued', 'processing') ORDER BY id LIMIT 1) AS unfinished \
+                 FROM documents d WHERE d.id = ?1 AND d.tenant_id = ?2",
+                vec![document.into(), tenant.as_str().into()],
             ))
             .await?;
-        Ok(match unfinished.into_iter().next() {
-            Some(row) => NewJob::InProgress { job_id: row.id },
+        Ok(match found.into_iter().next() {
             None => NewJob::NoSuchDocument,
+            Some(Found {
+                unfinished: Some(job_id),
+            }) => NewJob::InProgress { job_id },
+            Some(Found { unfinished: None }) => {
+                NewJob::OverQuota(self.over_quota(tenant, quotas, 0, now).await?)
+            }
         })
     }
 
-    pub async fn job(&self, id: &JobId) -> Result<Option<JobRow>, DbError> {
+    /// The tenant's job.
+    pub async fn job(&self, tenant: &TenantId, id: &JobId) -> Result<Option<JobRow>, DbError> {
         let rows = self
             .db
             .query(Statement::new(
                 "SELECT id, document_id, status, attempts, error, request_id, created_at, \
-                 updated_at, started_at, finished_at FROM jobs WHERE id = ?1",
-                vec![id.into()],
+                 updated_at, started_at, finished_at FROM jobs WHERE id = ?1 AND tenant_id = ?2",
+                vec![id.into(), tenant.as_str().into()],
             ))
             .await?;
         Ok(rows.into_iter().next())
@@ -177,29 +231,31 @@ impl<D: Database> Store<D> {
         lease_ms: i64,
     ) -> Result<LeaseOutcome, DbError> {
         let now_text = timestamp(now);
-        let rows: Vec<Acquired> = self
+        let rows: Vec<LeasedJob> = self
             .db
             .query(Statement::new(
                 "UPDATE jobs SET status = 'processing', lease_id = ?1, lease_expires_at = ?2, \
                  attempts = attempts + 1, started_at = ?3, updated_at = ?3 \
                  WHERE id = ?4 AND (status = 'queued' \
                  OR (status = 'processing' AND lease_expires_at < ?3)) \
-                 RETURNING document_id, attempts, \
-                 (SELECT size_bytes FROM documents WHERE documents.id = jobs.document_id) AS size_bytes",
+                 RETURNING document_id, attempts, tenant_id, \
+                 (SELECT size_bytes FROM documents WHERE documents.id = jobs.document_id) AS size_bytes, \
+                 (SELECT object_key FROM documents WHERE documents.id = jobs.document_id) AS object_key, \
+                 COALESCE((SELECT tokens FROM tenant_usage \
+                 WHERE tenant_usage.tenant_id = jobs.tenant_id AND day = ?5), 0) AS tokens_today, \
+                 (SELECT max_tokens_per_day FROM tenants WHERE tenants.id = jobs.tenant_id) \
+                 AS max_tokens_per_day",
                 vec![
                     lease_id.into(),
                     timestamp(now.saturating_add(lease_ms)).into(),
                     now_text.into(),
                     job.into(),
+                    quota::day(now).into(),
                 ],
             ))
             .await?;
         if let Some(row) = rows.into_iter().next() {
-            return Ok(LeaseOutcome::Acquired {
-                document_id: row.document_id,
-                attempt: row.attempts,
-                size_bytes: row.size_bytes.unwrap_or(0),
-            });
+            return Ok(LeaseOutcome::Acquired(row));
         }
 
         let rows: Vec<StatusRow> = self
@@ -229,14 +285,15 @@ impl<D: Database> Store<D> {
         lease_id: &str,
         usage: &Usage,
         finish: Statement,
+        now: Millis,
     ) -> Result<bool, DbError> {
-        match record_usage(job, lease_id, usage) {
-            None => Ok(self.db.execute(finish).await? == 1),
-            Some(record) => {
-                let changes = self.db.batch(vec![record, finish]).await?;
-                Ok(changes.last().copied().unwrap_or(0) == 1)
-            }
+        let mut statements = record_usage(job, lease_id, usage, now);
+        if statements.is_empty() {
+            return Ok(self.db.execute(finish).await? == 1);
         }
+        statements.push(finish);
+        let changes = self.db.batch(statements).await?;
+        Ok(changes.last().copied().unwrap_or(0) == 1)
     }
 
     /// Marks the job `failed` with a readable error, if this lease still holds it.
@@ -257,7 +314,8 @@ impl<D: Database> Store<D> {
                 lease_id.into(),
             ],
         );
-        self.finish_with_usage(job, lease_id, usage, finish).await
+        self.finish_with_usage(job, lease_id, usage, finish, now)
+            .await
     }
 
     /// Hands the job back to `queued` after a transient failure, due again at `retry_at`.
@@ -282,7 +340,8 @@ impl<D: Database> Store<D> {
                 lease_id.into(),
             ],
         );
-        self.finish_with_usage(job, lease_id, usage, finish).await
+        self.finish_with_usage(job, lease_id, usage, finish, now)
+            .await
     }
 
     /// Fails a job whose message the queue gave up on, unless it already finished or a live
@@ -312,12 +371,13 @@ mod tests {
     use pollster::block_on;
 
     use super::*;
+    use crate::objects::document_key;
     use crate::store::fixtures::*;
 
     #[test]
     fn new_job_is_queued_with_no_attempts() {
         let (store, doc, job) = store_with_job();
-        let row = block_on(store.job(&job)).unwrap().unwrap();
+        let row = block_on(store.job(&tenant(), &job)).unwrap().unwrap();
         assert_eq!(row.status, JobStatus::Queued);
         assert_eq!(row.attempts, 0);
         assert_eq!(row.document_id, doc);
@@ -328,13 +388,17 @@ mod tests {
     #[test]
     fn lease_is_exclusive_until_it_expires() {
         let (store, doc, job) = store_with_job();
-        let first = block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
+        let first = leased(block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap());
         assert_eq!(
             first,
-            LeaseOutcome::Acquired {
+            LeasedJob {
                 document_id: doc,
                 attempt: 1,
-                size_bytes: 42
+                size_bytes: Some(42),
+                object_key: document_key(&tenant(), &doc),
+                tenant_id: tenant(),
+                tokens_today: 0,
+                max_tokens_per_day: None,
             }
         );
         let second = block_on(store.acquire_lease(&job, "b", T0 + 1_000, LEASE)).unwrap();
@@ -344,15 +408,9 @@ mod tests {
                 until: Timestamp(T0 + LEASE)
             }
         );
-        let takeover = block_on(store.acquire_lease(&job, "c", T0 + LEASE + 1, LEASE)).unwrap();
-        assert_eq!(
-            takeover,
-            LeaseOutcome::Acquired {
-                document_id: doc,
-                attempt: 2,
-                size_bytes: 42
-            }
-        );
+        let takeover =
+            leased(block_on(store.acquire_lease(&job, "c", T0 + LEASE + 1, LEASE)).unwrap());
+        assert_eq!((takeover.document_id, takeover.attempt), (doc, 2));
     }
 
     #[test]
@@ -364,7 +422,10 @@ mod tests {
         assert_eq!(later, LeaseOutcome::Finished(JobStatus::Succeeded));
         assert!(!block_on(store.release(&job, "a", "x", &NO_USAGE, T0, T0)).unwrap());
         assert_eq!(
-            block_on(store.job(&job)).unwrap().unwrap().status,
+            block_on(store.job(&tenant(), &job))
+                .unwrap()
+                .unwrap()
+                .status,
             JobStatus::Succeeded
         );
     }
@@ -428,13 +489,13 @@ mod tests {
         let (store, _, job) = store_with_job();
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
         assert!(block_on(store.release(&job, "a", "AI busy", &NO_USAGE, T0 + 5_000, T0)).unwrap());
-        let row = block_on(store.job(&job)).unwrap().unwrap();
+        let row = block_on(store.job(&tenant(), &job)).unwrap().unwrap();
         assert_eq!(
             (row.status, row.error.as_deref()),
             (JobStatus::Queued, Some("AI busy"))
         );
         let again = block_on(store.acquire_lease(&job, "b", T0 + 6_000, LEASE)).unwrap();
-        assert!(matches!(again, LeaseOutcome::Acquired { attempt: 2, .. }));
+        assert_eq!(leased(again).attempt, 2);
     }
 
     #[test]
@@ -443,7 +504,7 @@ mod tests {
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
         assert!(!block_on(store.fail_dead_lettered(&job, "gone", T0 + 1)).unwrap());
         assert!(block_on(store.fail_dead_lettered(&job, "gone", T0 + LEASE + 1)).unwrap());
-        let row = block_on(store.job(&job)).unwrap().unwrap();
+        let row = block_on(store.job(&tenant(), &job)).unwrap().unwrap();
         assert_eq!(
             (row.status, row.error.as_deref()),
             (JobStatus::Failed, Some("gone"))
@@ -460,22 +521,39 @@ mod tests {
         let (store, doc, first) = store_with_job();
         let request = RequestId::parse("req-2").unwrap();
         assert_eq!(
-            block_on(store.create_job(&doc, &JobId::new(), &request, T0)),
+            block_on(store.create_job(
+                &tenant(),
+                &doc,
+                &JobId::new(),
+                &request,
+                &Quotas::default(),
+                T0
+            )),
             Ok(NewJob::InProgress { job_id: first })
         );
         block_on(store.acquire_lease(&first, "a", T0, LEASE)).unwrap();
         block_on(store.complete(&first, "a", &completion("one"), &NO_USAGE, T0)).unwrap();
         let second = JobId::new();
         assert_eq!(
-            block_on(store.create_job(&doc, &second, &request, T0)),
+            block_on(store.create_job(&tenant(), &doc, &second, &request, &Quotas::default(), T0)),
             Ok(NewJob::Created)
         );
         assert_eq!(
-            block_on(store.job(&second)).unwrap().unwrap().status,
+            block_on(store.job(&tenant(), &second))
+                .unwrap()
+                .unwrap()
+                .status,
             JobStatus::Queued
         );
         assert_eq!(
-            block_on(store.create_job(&DocumentId::new(), &JobId::new(), &request, T0)),
+            block_on(store.create_job(
+                &tenant(),
+                &DocumentId::new(),
+                &JobId::new(),
+                &request,
+                &Quotas::default(),
+                T0
+            )),
             Ok(NewJob::NoSuchDocument)
         );
     }
@@ -487,6 +565,6 @@ mod tests {
             block_on(store.acquire_lease(&JobId::new(), "a", T0, LEASE)).unwrap(),
             LeaseOutcome::NotFound
         );
-        assert_eq!(block_on(store.job(&JobId::new())).unwrap(), None);
+        assert_eq!(block_on(store.job(&tenant(), &JobId::new())).unwrap(), None);
     }
 }

@@ -2,26 +2,34 @@
 //! decode into typed values (ids, statuses, booleans, [`Timestamp`]s) once, through serde.
 //!
 //! ## Layout
+//! - [`documents`]: documents as their owners see them.
 //! - [`uploads`]: uploads in flight, recording a document with its first job, idempotency keys.
 //! - [`jobs`]: the job state machine (leases, finishing, hand-backs, dead letters) and model
 //!   usage.
+//! - [`keys`]: API keys: authentication, last use.
 //! - [`summaries`]: storing a summary with `succeeded`, and looking one up.
 //! - [`sweep`]: what the scheduled sweep claims and cleans.
+//! - [`tenants`]: quota counters and limits per tenant.
 //!
 //! [`Timestamp`]: crate::time::Timestamp
 
+pub mod documents;
 pub mod jobs;
+pub mod keys;
 pub mod summaries;
 pub mod sweep;
+pub mod tenants;
 pub mod uploads;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use jobs::{JobRow, LeaseOutcome, NewJob};
+pub use documents::DocumentRow;
+pub use jobs::{JobRow, LeaseOutcome, LeasedJob, NewJob};
 pub use summaries::{Completion, SummaryContent, SummaryLookup, SummaryRow};
 pub use sweep::{DueJob, StaleUpload};
-pub use uploads::{IdempotentUpload, NewDocument};
+pub use tenants::OverQuota;
+pub use uploads::{IdempotentUpload, NewDocument, NewUpload};
 
 /// The pipeline's view of D1.
 #[derive(Debug, Clone)]
@@ -40,5 +48,9 @@ impl<D> Store<D> {
 
     pub fn database_mut(&mut self) -> &mut D {
         &mut self.db
+    }
+
+    pub fn into_database(self) -> D {
+        self.db
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Store;
 use super::jobs::record_usage;
+use crate::auth::TenantId;
 use crate::db::{DbError, Statement, sql_bool};
 use crate::ports::Database;
 use crate::time::{Millis, Timestamp, timestamp};
@@ -98,13 +99,14 @@ impl<D: Database> Store<D> {
         usage: &Usage,
         now: Millis,
     ) -> Result<bool, DbError> {
+        let usage = record_usage(job, lease_id, usage, now);
         let now = timestamp(now);
         let content = &completion.content;
         let notes = (!content.notes.is_empty()).then(|| content.notes.join("\n"));
         let insert_summary = Statement::new(
             "INSERT INTO summaries (job_id, document_id, summary, backend, model, fallback_from, \
-             input_chars, truncated, created_at, source_type, notes, fallback_reason) \
-             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12 FROM jobs \
+             input_chars, truncated, created_at, source_type, notes, fallback_reason, tenant_id) \
+             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, tenant_id FROM jobs \
              WHERE id = ?1 AND status = 'processing' AND lease_id = ?9 \
              ON CONFLICT (job_id) DO NOTHING",
             vec![
@@ -138,22 +140,26 @@ impl<D: Database> Store<D> {
             ],
         );
         let mut statements = vec![insert_summary];
-        statements.extend(record_usage(job, lease_id, usage));
+        statements.extend(usage);
         statements.push(mark_succeeded);
         let changes = self.db.batch(statements).await?;
         Ok(changes.last().copied().unwrap_or(0) == 1)
     }
 
-    /// The newest successful summary of a document, or why there is none.
-    pub async fn latest_summary(&self, document: &DocumentId) -> Result<SummaryLookup, DbError> {
+    /// The newest successful summary of the tenant's document, or why there is none.
+    pub async fn latest_summary(
+        &self,
+        tenant: &TenantId,
+        document: &DocumentId,
+    ) -> Result<SummaryLookup, DbError> {
         let summaries: Vec<SummaryRow> = self
             .db
             .query(Statement::new(
                 "SELECT job_id, document_id, summary, backend, model, fallback_from, \
                  fallback_reason, input_chars, truncated, source_type, notes, created_at \
                  FROM summaries \
-                 WHERE document_id = ?1 ORDER BY job_id DESC LIMIT 1",
-                vec![document.into()],
+                 WHERE document_id = ?1 AND tenant_id = ?2 ORDER BY job_id DESC LIMIT 1",
+                vec![document.into(), tenant.as_str().into()],
             ))
             .await?;
         if let Some(summary) = summaries.into_iter().next() {
@@ -163,8 +169,8 @@ impl<D: Database> Store<D> {
             .db
             .query(Statement::new(
                 "SELECT id AS job_id, status, error FROM jobs WHERE document_id = ?1 \
-                 ORDER BY id DESC LIMIT 1",
-                vec![document.into()],
+                 AND tenant_id = ?2 ORDER BY id DESC LIMIT 1",
+                vec![document.into(), tenant.as_str().into()],
             ))
             .await?;
         let Some(job) = latest.into_iter().next() else {
@@ -205,7 +211,7 @@ mod tests {
         );
         assert!(!block_on(store.fail(&job, "a", "late failure", &NO_USAGE, T0)).unwrap());
 
-        let row = block_on(store.job(&job)).unwrap().unwrap();
+        let row = block_on(store.job(&tenant(), &job)).unwrap().unwrap();
         assert_eq!(row.status, JobStatus::Succeeded);
         assert_eq!(row.error, None);
         assert_eq!(
@@ -214,7 +220,7 @@ mod tests {
                 .scalar_i64("SELECT COUNT(*) FROM summaries"),
             1
         );
-        match block_on(store.latest_summary(&doc)).unwrap() {
+        match block_on(store.latest_summary(&tenant(), &doc)).unwrap() {
             SummaryLookup::Ready(summary) => assert_eq!(summary.content.summary, "first"),
             other => panic!("expected a summary, got {other:?}"),
         }
@@ -243,7 +249,7 @@ mod tests {
     fn summary_lookup_reports_pending_failed_and_missing() {
         let (store, doc, job) = store_with_job();
         assert_eq!(
-            block_on(store.latest_summary(&doc)).unwrap(),
+            block_on(store.latest_summary(&tenant(), &doc)).unwrap(),
             SummaryLookup::Pending {
                 job_id: job,
                 status: JobStatus::Queued
@@ -252,14 +258,14 @@ mod tests {
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
         block_on(store.fail(&job, "a", "not valid UTF-8", &NO_USAGE, T0)).unwrap();
         assert_eq!(
-            block_on(store.latest_summary(&doc)).unwrap(),
+            block_on(store.latest_summary(&tenant(), &doc)).unwrap(),
             SummaryLookup::Failed {
                 job_id: job,
                 error: "not valid UTF-8".into()
             }
         );
         assert_eq!(
-            block_on(store.latest_summary(&DocumentId::new())).unwrap(),
+            block_on(store.latest_summary(&tenant(), &DocumentId::new())).unwrap(),
             SummaryLookup::NoSuchDocument
         );
     }

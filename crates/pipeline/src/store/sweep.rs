@@ -75,15 +75,25 @@ impl<D: Database> Store<D> {
             .await
     }
 
-    /// Forgets uploads whose objects are gone.
+    /// Forgets uploads whose objects are gone, giving back what they counted against their
+    /// tenants' quotas.
     pub async fn forget_uploads(&self, documents: &[DocumentId]) -> Result<u64, DbError> {
         let ids = serde_json::to_string(documents).map_err(|e| DbError::Decode(e.to_string()))?;
-        self.db
-            .execute(Statement::new(
-                "DELETE FROM uploads WHERE document_id IN (SELECT value FROM json_each(?1))",
-                vec![ids.into()],
-            ))
-            .await
+        let release = Statement::new(
+            "UPDATE tenant_usage SET documents = MAX(documents - gone.n, 0), \
+             bytes = MAX(bytes - gone.b, 0) \
+             FROM (SELECT tenant_id, substr(created_at, 1, 10) AS day, COUNT(*) AS n, \
+             SUM(size_bytes) AS b FROM uploads \
+             WHERE document_id IN (SELECT value FROM json_each(?1)) GROUP BY 1, 2) AS gone \
+             WHERE tenant_usage.tenant_id = gone.tenant_id AND tenant_usage.day = gone.day",
+            vec![ids.clone().into()],
+        );
+        let forget = Statement::new(
+            "DELETE FROM uploads WHERE document_id IN (SELECT value FROM json_each(?1))",
+            vec![ids.into()],
+        );
+        let changes = self.db.batch(vec![release, forget]).await?;
+        Ok(changes.last().copied().unwrap_or(0))
     }
 }
 
@@ -99,13 +109,20 @@ mod tests {
     fn upload_swept_as_orphan_records_nothing() {
         let store = Store::new(Sqlite::migrated());
         let doc = document(DocumentId::new());
-        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        begin(&store, &doc);
         let stale = block_on(store.stale_uploads(T0, 10)).unwrap();
         assert_eq!(stale.len(), 1);
-        assert_eq!(stale[0].object_key, doc.id.object_key());
+        assert_eq!(stale[0].object_key, doc.object_key);
         assert_eq!(
             block_on(store.forget_uploads(&[stale[0].document_id])),
             Ok(1)
+        );
+        assert_eq!(
+            store
+                .database()
+                .scalar_i64("SELECT documents + bytes FROM tenant_usage"),
+            0,
+            "the orphan's reservation is given back"
         );
 
         assert_eq!(
@@ -120,8 +137,7 @@ mod tests {
     #[test]
     fn uploads_newer_than_the_cutoff_are_not_stale() {
         let store = Store::new(Sqlite::migrated());
-        let doc = document(DocumentId::new());
-        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        begin(&store, &document(DocumentId::new()));
         assert!(
             block_on(store.stale_uploads(T0 - 1, 10))
                 .unwrap()

@@ -1,18 +1,35 @@
-//! Uploads in flight and the documents they record: the `uploads` marker, the transaction that
-//! records a document with its first job, idempotency keys.
+//! Uploads in flight and the documents they record: admitting an upload within its tenant's
+//! quotas (the `uploads` marker), the transaction that records a document with its first job,
+//! idempotency keys (unique per tenant).
 
 use docpipe_jobs::{DocumentId, JobId, RequestId};
 use serde::Deserialize;
 
 use super::Store;
+use super::tenants::{OverQuota, release_reservation, reserve_document};
+use crate::auth::TenantId;
 use crate::db::{DbError, Statement, retry_failed};
 use crate::ports::{Clock, Database};
+use crate::quota::Quotas;
 use crate::time::{Millis, timestamp};
+
+/// An upload about to stream its body into storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpload {
+    pub tenant: TenantId,
+    pub document: DocumentId,
+    pub object_key: String,
+    pub request_id: RequestId,
+    /// Bytes the upload declares; counted against the tenant's bytes per day.
+    pub size: u64,
+}
 
 /// A document row to insert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDocument {
     pub id: DocumentId,
+    pub tenant: TenantId,
+    pub object_key: String,
     pub filename: Option<String>,
     pub content_type: String,
     pub size_bytes: u64,
@@ -33,36 +50,77 @@ pub struct IdempotentUpload {
 }
 
 impl<D: Database> Store<D> {
-    /// Notes that an upload of `document` is under way, before its bytes go to R2. Until
+    /// Admits an upload within its tenant's quotas and notes that it is under way, before its
+    /// bytes go to storage: the quota counters and the `uploads` row change in one transaction,
+    /// so concurrent uploads at the edge of a quota cannot both get in. Until
     /// [`Store::create_document`] records the document, the row marks a possible orphan object.
     pub async fn begin_upload(
         &self,
-        document: &DocumentId,
-        request_id: &RequestId,
+        upload: &NewUpload,
+        quotas: &Quotas,
         now: Millis,
-    ) -> Result<(), DbError> {
-        self.db
-            .execute(Statement::new(
-                "INSERT INTO uploads (document_id, object_key, request_id, created_at) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                vec![
-                    document.into(),
-                    document.object_key().into(),
-                    request_id.into(),
-                    timestamp(now).into(),
-                ],
-            ))
-            .await?;
-        Ok(())
+    ) -> Result<Result<(), OverQuota>, DbError> {
+        let reserve = reserve_document(&upload.tenant, now, upload.size, quotas);
+        // Only when the reservation changed a row (`changes()` is the statement before's).
+        let mark = Statement::new(
+            "INSERT INTO uploads (document_id, object_key, request_id, created_at, tenant_id, \
+             size_bytes) SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE changes() = 1",
+            vec![
+                upload.document.into(),
+                upload.object_key.clone().into(),
+                (&upload.request_id).into(),
+                timestamp(now).into(),
+                upload.tenant.as_str().into(),
+                upload.size.into(),
+            ],
+        );
+        let changes = self.db.batch(vec![reserve, mark]).await?;
+        if changes.last().copied().unwrap_or(0) == 1 {
+            return Ok(Ok(()));
+        }
+        Ok(Err(self
+            .over_quota(&upload.tenant, quotas, upload.size, now)
+            .await?))
     }
 
-    /// Forgets an upload that failed after its object was deleted.
-    pub async fn abandon_upload(&self, document: &DocumentId) -> Result<(), DbError> {
-        self.db
-            .execute(Statement::new(
-                "DELETE FROM uploads WHERE document_id = ?1",
+    /// [`Store::begin_upload`], tried again after each pause in `pauses_ms` while the database
+    /// fails. A try after a failed one first checks whether that one landed.
+    pub async fn begin_upload_retrying<C: Clock>(
+        &self,
+        upload: &NewUpload,
+        quotas: &Quotas,
+        clock: &C,
+        pauses_ms: &[u64],
+    ) -> Result<Result<(), OverQuota>, DbError> {
+        retry_failed(clock, pauses_ms, |try_number| async move {
+            if try_number > 0 && self.upload_begun(&upload.document).await? {
+                return Ok(Ok(()));
+            }
+            self.begin_upload(upload, quotas, clock.now_ms()).await
+        })
+        .await
+    }
+
+    async fn upload_begun(&self, document: &DocumentId) -> Result<bool, DbError> {
+        let rows: Vec<serde_json::Value> = self
+            .db
+            .query(Statement::new(
+                "SELECT 1 AS found FROM uploads WHERE document_id = ?1",
                 vec![document.into()],
             ))
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Forgets an upload that failed after its object was deleted, and gives back what it
+    /// counted against its tenant's quotas.
+    pub async fn abandon_upload(&self, document: &DocumentId) -> Result<(), DbError> {
+        let forget = Statement::new(
+            "DELETE FROM uploads WHERE document_id = ?1",
+            vec![document.into()],
+        );
+        self.db
+            .batch(vec![release_reservation(document), forget])
             .await?;
         Ok(())
     }
@@ -80,31 +138,40 @@ impl<D: Database> Store<D> {
         let now = timestamp(now);
         let insert_document = Statement::new(
             "INSERT INTO documents (id, object_key, filename, content_type, size_bytes, sha256, \
-             idempotency_key, request_id, upload_ms, created_at) \
+             request_id, upload_ms, created_at, tenant_id) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
              WHERE EXISTS (SELECT 1 FROM uploads WHERE document_id = ?1)",
             vec![
                 document.id.into(),
-                document.id.object_key().into(),
+                document.object_key.clone().into(),
                 document.filename.clone().into(),
                 document.content_type.clone().into(),
                 document.size_bytes.into(),
                 document.sha256.clone().into(),
-                document.idempotency_key.clone().into(),
                 (&document.request_id).into(),
                 document.upload_ms.into(),
                 now.clone().into(),
+                document.tenant.as_str().into(),
             ],
         );
-        let insert_job = insert_job(job_id, &document.id, &document.request_id, &now);
-        let close_upload = Statement::new(
+        let mut statements = vec![insert_document];
+        if let Some(key) = &document.idempotency_key {
+            statements.push(Statement::new(
+                "INSERT INTO idempotency_keys (tenant_id, key, document_id) \
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?3)",
+                vec![
+                    document.tenant.as_str().into(),
+                    key.clone().into(),
+                    document.id.into(),
+                ],
+            ));
+        }
+        statements.push(insert_job(job_id, document, &now));
+        statements.push(Statement::new(
             "DELETE FROM uploads WHERE document_id = ?1",
             vec![document.id.into()],
-        );
-        let changes = self
-            .db
-            .batch(vec![insert_document, insert_job, close_upload])
-            .await?;
+        ));
+        let changes = self.db.batch(statements).await?;
         Ok(changes.first().copied().unwrap_or(0) == 1)
     }
 
@@ -138,9 +205,10 @@ impl<D: Database> Store<D> {
         Ok(!rows.is_empty())
     }
 
-    /// The document recorded under an idempotency key, with its first job.
+    /// The tenant's document recorded under an idempotency key, with its first job.
     pub async fn upload_by_idempotency_key(
         &self,
+        tenant: &TenantId,
         key: &str,
     ) -> Result<Option<IdempotentUpload>, DbError> {
         let rows = self
@@ -148,8 +216,9 @@ impl<D: Database> Store<D> {
             .query(Statement::new(
                 "SELECT d.id AS document_id, \
                  (SELECT j.id FROM jobs j WHERE j.document_id = d.id ORDER BY j.id LIMIT 1) AS job_id, \
-                 d.sha256, d.size_bytes FROM documents d WHERE d.idempotency_key = ?1",
-                vec![key.into()],
+                 d.sha256, d.size_bytes FROM idempotency_keys k JOIN documents d ON d.id = k.document_id \
+                 WHERE k.tenant_id = ?1 AND k.key = ?2",
+                vec![tenant.as_str().into(), key.into()],
             ))
             .await?;
         Ok(rows.into_iter().next())
@@ -158,12 +227,18 @@ impl<D: Database> Store<D> {
 
 /// Inserts a `queued` job if its document exists (in the same transaction, the document insert
 /// may have been skipped).
-fn insert_job(job: &JobId, document: &DocumentId, request: &RequestId, now: &str) -> Statement {
+fn insert_job(job: &JobId, document: &NewDocument, now: &str) -> Statement {
     Statement::new(
         "INSERT INTO jobs (id, document_id, status, attempts, available_at, request_id, \
-         created_at, updated_at) SELECT ?1, ?2, 'queued', 0, ?3, ?4, ?3, ?3 \
+         created_at, updated_at, tenant_id) SELECT ?1, ?2, 'queued', 0, ?3, ?4, ?3, ?3, ?5 \
          WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?2)",
-        vec![job.into(), document.into(), now.into(), request.into()],
+        vec![
+            job.into(),
+            document.id.into(),
+            now.into(),
+            (&document.request_id).into(),
+            document.tenant.as_str().into(),
+        ],
     )
 }
 
@@ -174,7 +249,10 @@ mod tests {
     use pollster::block_on;
 
     use super::*;
+    use crate::auth::TenantId;
+    use crate::quota::Quota;
     use crate::sqlite::{ManualClock, ShakyWrites, Sqlite};
+    use crate::store::OverQuota;
     use crate::store::fixtures::*;
 
     #[test]
@@ -201,18 +279,20 @@ mod tests {
         );
     }
 
-    fn shaky_store(failures: u32, landing: bool) -> Store<ShakyWrites> {
-        Store::new(ShakyWrites {
-            landing,
-            ..ShakyWrites::new(Sqlite::migrated(), failures)
-        })
-    }
-
-    /// A store whose uploads begin; the new document and a clock for retries.
-    fn begun<D: Database>(store: &Store<D>) -> (NewDocument, ManualClock) {
+    /// An upload that has begun, then a database whose next `failures` transactions fail
+    /// (after committing, with `landing`); and a clock for retries.
+    fn begun_then_shaky(
+        failures: u32,
+        landing: bool,
+    ) -> (Store<ShakyWrites>, NewDocument, ManualClock) {
+        let store = Store::new(Sqlite::migrated());
         let doc = document(DocumentId::new());
-        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
-        (doc, ManualClock(Cell::new(T0)))
+        begin(&store, &doc);
+        let db = ShakyWrites {
+            landing,
+            ..ShakyWrites::new(store.into_database(), failures)
+        };
+        (Store::new(db), doc, ManualClock(Cell::new(T0)))
     }
 
     fn counts(db: &Sqlite) -> [i64; 3] {
@@ -222,8 +302,7 @@ mod tests {
 
     #[test]
     fn recording_a_document_is_retried_while_the_database_is_locked() {
-        let store = shaky_store(2, false);
-        let (doc, clock) = begun(&store);
+        let (store, doc, clock) = begun_then_shaky(2, false);
         let recorded =
             block_on(store.create_document_retrying(&doc, &JobId::new(), &clock, &[50, 200, 800]));
         assert_eq!(recorded, Ok(true));
@@ -233,8 +312,7 @@ mod tests {
 
     #[test]
     fn a_recording_whose_answer_was_lost_is_not_written_twice() {
-        let store = shaky_store(1, true);
-        let (doc, clock) = begun(&store);
+        let (store, doc, clock) = begun_then_shaky(1, true);
         let job = JobId::new();
         assert_eq!(
             block_on(store.create_document_retrying(&doc, &job, &clock, &[50])),
@@ -245,8 +323,7 @@ mod tests {
 
     #[test]
     fn recording_gives_up_after_its_pauses() {
-        let store = shaky_store(10, false);
-        let (doc, clock) = begun(&store);
+        let (store, doc, clock) = begun_then_shaky(10, false);
         let recorded =
             block_on(store.create_document_retrying(&doc, &JobId::new(), &clock, &[50, 200]));
         assert!(matches!(recorded, Err(DbError::Failed(_))), "{recorded:?}");
@@ -258,15 +335,121 @@ mod tests {
     }
 
     #[test]
-    fn beginning_an_upload_twice_is_harmless() {
-        let store = Store::new(Sqlite::migrated());
+    fn a_begun_upload_whose_answer_was_lost_is_begun_and_counted_once() {
+        let store = Store::new(ShakyWrites {
+            landing: true,
+            ..ShakyWrites::new(Sqlite::migrated(), 1)
+        });
         let doc = document(DocumentId::new());
-        block_on(store.begin_upload(&doc.id, &doc.request_id, T0)).unwrap();
+        let clock = ManualClock(Cell::new(T0));
+        let begun = block_on(store.begin_upload_retrying(
+            &new_upload(&doc),
+            &Quotas::default(),
+            &clock,
+            &[50],
+        ));
+        assert_eq!(begun, Ok(Ok(())));
+        let db = &store.database().inner;
+        assert_eq!(counts(db), [0, 0, 1]);
+        assert_eq!(db.scalar_i64("SELECT documents FROM tenant_usage"), 1);
+    }
+
+    fn quotas(documents_per_day: u64, bytes_per_day: u64, jobs_in_flight: u64) -> Quotas {
+        Quotas {
+            documents_per_day,
+            bytes_per_day,
+            jobs_in_flight,
+            tokens_per_day: 1_000,
+        }
+    }
+
+    fn begin_new(store: &Store<Sqlite>, limits: &Quotas) -> Result<(), OverQuota> {
+        let doc = document(DocumentId::new());
+        block_on(store.begin_upload(&new_upload(&doc), limits, T0)).unwrap()
+    }
+
+    #[test]
+    fn uploads_are_admitted_up_to_the_documents_and_bytes_of_the_day() {
+        let store = Store::new(Sqlite::migrated());
+        let limits = quotas(2, 1_000, 100);
+        assert_eq!(begin_new(&store, &limits), Ok(()));
+        assert_eq!(begin_new(&store, &limits), Ok(()));
         assert_eq!(
-            block_on(store.begin_upload(&doc.id, &doc.request_id, T0)),
+            begin_new(&store, &limits),
+            Err(OverQuota {
+                quota: Quota::DocumentsPerDay,
+                used: 2,
+                limit: 2
+            })
+        );
+        assert_eq!(
+            counts(store.database()),
+            [0, 0, 2],
+            "the refused one left nothing"
+        );
+        let bytes = quotas(10, 100, 100);
+        let other = Store::new(Sqlite::migrated());
+        assert_eq!(begin_new(&other, &bytes), Ok(()), "42 bytes");
+        assert_eq!(begin_new(&other, &bytes), Ok(()), "84 bytes");
+        assert_eq!(
+            begin_new(&other, &bytes).map_err(|e| e.quota),
+            Err(Quota::BytesPerDay)
+        );
+    }
+
+    #[test]
+    fn jobs_and_uploads_in_flight_count_against_their_quota() {
+        let store = Store::new(Sqlite::migrated());
+        let limits = quotas(100, 100_000, 2);
+        let (_, job) = (DocumentId::new(), JobId::new());
+        assert_eq!(upload(&store, &document(DocumentId::new()), &job), Ok(true));
+        assert_eq!(begin_new(&store, &limits), Ok(()), "one job and one upload");
+        assert_eq!(
+            begin_new(&store, &limits).map_err(|e| e.quota),
+            Err(Quota::JobsInFlight)
+        );
+        store
+            .database()
+            .run_sql("UPDATE jobs SET status = 'succeeded'");
+        assert_eq!(
+            begin_new(&store, &limits),
+            Ok(()),
+            "a finished job frees its place"
+        );
+    }
+
+    #[test]
+    fn a_tenants_own_limit_overrides_the_default() {
+        let store = Store::new(Sqlite::migrated());
+        block_on(store.set_quotas(&tenant(), Some(1), None, None, None)).unwrap();
+        let generous = quotas(100, 100_000, 100);
+        assert_eq!(begin_new(&store, &generous), Ok(()));
+        assert_eq!(
+            begin_new(&store, &generous),
+            Err(OverQuota {
+                quota: Quota::DocumentsPerDay,
+                used: 1,
+                limit: 1
+            })
+        );
+    }
+
+    #[test]
+    fn an_abandoned_upload_gives_its_reservation_back() {
+        let store = Store::new(Sqlite::migrated());
+        let limits = quotas(1, 1_000, 100);
+        let doc = document(DocumentId::new());
+        assert_eq!(
+            block_on(store.begin_upload(&new_upload(&doc), &limits, T0)).unwrap(),
             Ok(())
         );
-        assert_eq!(counts(store.database()), [0, 0, 1]);
+        block_on(store.abandon_upload(&doc.id)).unwrap();
+        let db = store.database();
+        assert_eq!(
+            db.scalar_i64("SELECT documents + bytes FROM tenant_usage"),
+            0
+        );
+        assert_eq!(begin_new(&store, &limits), Ok(()), "room again");
     }
 
     #[test]
@@ -277,20 +460,78 @@ mod tests {
         doc.sha256 = Some("ab".repeat(32));
         let job = JobId::new();
         assert_eq!(upload(&store, &doc, &job), Ok(true));
-        block_on(store.create_job(&doc.id, &JobId::new(), &doc.request_id, T0)).unwrap();
+        block_on(store.create_job(
+            &tenant(),
+            &doc.id,
+            &JobId::new(),
+            &doc.request_id,
+            &Quotas::default(),
+            T0,
+        ))
+        .unwrap();
 
-        let found = block_on(store.upload_by_idempotency_key("key-1"))
+        let found = block_on(store.upload_by_idempotency_key(&tenant(), "key-1"))
             .unwrap()
             .unwrap();
         assert_eq!(found.document_id, doc.id);
         assert_eq!(found.job_id, Some(job));
         assert_eq!(found.sha256, doc.sha256);
         assert_eq!(found.size_bytes, 42);
-        assert_eq!(block_on(store.upload_by_idempotency_key("key-2")), Ok(None));
+        assert_eq!(
+            block_on(store.upload_by_idempotency_key(&tenant(), "key-2")),
+            Ok(None)
+        );
 
         let mut again = document(DocumentId::new());
         again.idempotency_key = Some("key-1".into());
         let err = upload(&store, &again, &JobId::new());
         assert!(matches!(err, Err(DbError::Constraint(_))), "{err:?}");
+    }
+
+    #[test]
+    fn another_tenant_cannot_see_or_reuse_a_tenants_rows() {
+        let store = Store::new(Sqlite::migrated());
+        let acme = TenantId::parse("acme").unwrap();
+        let mut doc = document(DocumentId::new());
+        doc.idempotency_key = Some("invoice-2026-0001".into());
+        let job = JobId::new();
+        assert_eq!(upload(&store, &doc, &job), Ok(true));
+
+        assert_eq!(block_on(store.job(&acme, &job)), Ok(None));
+        assert_eq!(
+            block_on(store.latest_summary(&acme, &doc.id)),
+            Ok(crate::store::SummaryLookup::NoSuchDocument)
+        );
+        assert_eq!(block_on(store.document(&acme, &doc.id)), Ok(None));
+        assert_eq!(
+            block_on(store.upload_by_idempotency_key(&acme, "invoice-2026-0001")),
+            Ok(None),
+            "a guessed key reveals nothing of another tenant"
+        );
+        let refused = block_on(store.create_job(
+            &acme,
+            &doc.id,
+            &JobId::new(),
+            &doc.request_id,
+            &Quotas::default(),
+            T0,
+        ));
+        assert_eq!(refused, Ok(crate::store::NewJob::NoSuchDocument));
+
+        // The same key is free in another tenant.
+        let mut theirs = document(DocumentId::new());
+        theirs.tenant = acme.clone();
+        theirs.idempotency_key = Some("invoice-2026-0001".into());
+        assert_eq!(upload(&store, &theirs, &JobId::new()), Ok(true));
+        let found = block_on(store.upload_by_idempotency_key(&acme, "invoice-2026-0001"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.document_id, theirs.id);
+        assert_eq!(
+            store
+                .database()
+                .scalar_i64("SELECT COUNT(DISTINCT tenant_id) FROM jobs"),
+            2
+        );
     }
 }
