@@ -36,11 +36,15 @@ function d1(sql) {
   const target = values.remote
     ? ["--remote", "--env", "production"]
     : ["--local", "--persist-to", process.env.DOCPIPE_STATE ?? ".wrangler/state"];
-  const run = spawnSync(
-    "wrangler",
-    ["d1", "execute", "DB", ...target, "-c", "wrangler/summarizer.toml", "--json", "--command", sql],
-    { encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
-  );
+  const args = ["d1", "execute", "DB", ...target, "-c", "wrangler/summarizer.toml", "--json", "--command", sql];
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+  let run;
+  // A running `scripts/dev` shares the local database file: wait out a busy one.
+  for (let attempt = 1; attempt <= 10; attempt++) {
+    run = spawnSync("wrangler", args, { encoding: "utf8", env });
+    if (run.status === 0 || !`${run.stdout}${run.stderr}`.includes("SQLITE_BUSY")) break;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100 * attempt);
+  }
   if (run.status !== 0) die(`wrangler d1 execute failed:\n${run.stdout}${run.stderr}`);
   const start = run.stdout.indexOf("[");
   const results = JSON.parse(run.stdout.slice(start));

@@ -22,6 +22,9 @@ pub struct Options {
     pub summarizer_alone: bool,
     /// Summarizes with Workers AI through the local stand-in (`tests/standin/ai.js`).
     pub ai_standin: bool,
+    /// Starts `wrangler dev` without `--test-scheduled`, so `/__scheduled` is not served, as in
+    /// production.
+    pub without_test_scheduled: bool,
 }
 
 impl Options {

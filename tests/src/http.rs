@@ -75,6 +75,27 @@ impl HttpResponse {
         self.decode()
     }
 
+    /// The error body of a request refused with `status` and `code`, checked for the shape
+    /// every error has.
+    pub fn expect_error(&self, status: u16, code: &str) -> Result<ApiError> {
+        ensure!(
+            self.status == status,
+            "expected {status} {code}, got {}: {}",
+            self.status,
+            self.text()
+        );
+        let body = self.api_error()?;
+        ensure!(body.error.code == code, "expected {code}: {body:?}");
+        ensure!(!body.error.message.is_empty(), "{body:?}");
+        ensure!(!body.request_id.is_empty(), "{body:?}");
+        ensure!(
+            self.header("Content-Type") == Some("application/json"),
+            "{:?}",
+            self.headers
+        );
+        Ok(body)
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

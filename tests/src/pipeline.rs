@@ -39,7 +39,8 @@ fn spawn(
     inspector: u16,
 ) -> Result<(Child, PathBuf)> {
     let configs = write_configs(dir, options)?;
-    spawn_dev(dir, &configs, port, inspector)
+    let test_scheduled = !options.without_test_scheduled;
+    spawn_dev(dir, &configs, port, inspector, test_scheduled)
 }
 
 impl Pipeline {

@@ -47,12 +47,14 @@ pub(crate) fn free_port() -> Result<u16> {
 
 /// Starts `wrangler dev` with `configs` on the given ports and the state in `dir/state`,
 /// logging to a new file in `dir`, in its own process group (so stopping it also stops
-/// workerd and anything else it spawns).
+/// workerd and anything else it spawns). `test_scheduled` serves `/__scheduled`, which fires
+/// the cron trigger.
 pub(crate) fn spawn_dev(
     dir: &Path,
     configs: &[PathBuf],
     port: u16,
     inspector: u16,
+    test_scheduled: bool,
 ) -> Result<(Child, PathBuf)> {
     let mut index = 0;
     let log = loop {
@@ -65,6 +67,9 @@ pub(crate) fn spawn_dev(
     let out = File::create(&log)?;
     let mut command = wrangler_command();
     command.arg("dev");
+    if test_scheduled {
+        command.arg("--test-scheduled");
+    }
     for config in configs {
         command.arg("-c").arg(config);
     }
@@ -73,7 +78,7 @@ pub(crate) fn spawn_dev(
         .arg(dir.join("state"))
         .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--inspector-port", &inspector.to_string()])
-        .args(["--test-scheduled", "--show-interactive-dev-session=false"])
+        .arg("--show-interactive-dev-session=false")
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
@@ -136,7 +141,7 @@ impl Baseline {
             .tempdir()?;
         let port = free_port()?;
         let config = root().join("tests/bench/baseline.toml");
-        let (child, _) = spawn_dev(dir.path(), &[config], port, free_port()?)?;
+        let (child, _) = spawn_dev(dir.path(), &[config], port, free_port()?, false)?;
         let baseline = Baseline { child, dir, port };
         poll(Duration::from_secs(90), Duration::from_millis(100), || {
             let up = request(port, "GET", "/healthz", &[], None).is_ok_and(|r| r.status == 200);

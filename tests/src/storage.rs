@@ -89,14 +89,16 @@ impl LocalState {
             .collect())
     }
 
-    /// Adds a `queued` job for `document` that only D1 knows about (no message was sent),
-    /// due at `due` (RFC 3339): as if its message had been lost.
+    /// Adds a `queued` job for `document` (in its tenant) that only D1 knows about (no message
+    /// was sent), due at `due` (RFC 3339): as if its message had been lost.
     pub fn insert_queued_job(&self, job: &str, document: &str, due: &str) -> Result<()> {
-        self.sql(&format!(
-            "INSERT INTO jobs (id, document_id, status, available_at, request_id, created_at, \
-             updated_at) VALUES ('{job}', '{document}', 'queued', '{due}', 'inserted-by-test', \
-             '{due}', '{due}')"
+        let rows = self.sql(&format!(
+            "INSERT INTO jobs (id, document_id, tenant_id, status, available_at, request_id, \
+             created_at, updated_at) SELECT '{job}', id, tenant_id, 'queued', '{due}', \
+             'inserted-by-test', '{due}', '{due}' FROM documents WHERE id = '{document}' \
+             RETURNING id"
         ))?;
+        ensure!(rows.len() == 1, "no document {document}");
         Ok(())
     }
 

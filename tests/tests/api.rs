@@ -8,18 +8,7 @@ use docpipe_e2e::{HttpResponse, Options, Pipeline, raw_request};
 const LIMIT: usize = 2_000;
 
 fn assert_error(response: &HttpResponse, status: u16, code: &str) -> Result<()> {
-    assert_eq!(
-        response.status,
-        status,
-        "expected {code}, got {}",
-        response.text()
-    );
-    let body = response.api_error()?;
-    assert_eq!(body.error.code, code, "{body:?}");
-    assert!(!body.error.message.is_empty(), "{body:?}");
-    assert!(!body.request_id.is_empty(), "{body:?}");
-    assert_eq!(response.header("Content-Type"), Some("application/json"));
-    Ok(())
+    response.expect_error(status, code).map(drop)
 }
 
 #[test]

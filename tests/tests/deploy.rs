@@ -61,6 +61,15 @@ fn production_configs_pass_a_dry_run_deploy_and_the_workers_config_checks() -> R
                 "production summarizer must bind Workers AI:\n{log}"
             );
         }
+        // The dry-run lists the vars it would deploy: no bench or debug switch among them.
+        ensure!(
+            log.contains("LOG_LEVEL"),
+            "the dry-run lists the vars:\n{log}"
+        );
+        ensure!(
+            !log.contains("BENCH_ENDPOINTS"),
+            "production must not enable the bench endpoints:\n{log}"
+        );
         let text = std::fs::read_to_string(&config)?;
         match worker {
             "upload" => {
@@ -77,6 +86,23 @@ fn production_configs_pass_a_dry_run_deploy_and_the_workers_config_checks() -> R
             }
         }
     }
+    Ok(())
+}
+
+#[test]
+fn both_workers_count_model_tokens_against_the_same_daily_quota() -> Result<()> {
+    let upload = std::fs::read_to_string(root().join("wrangler/upload.toml"))?;
+    let summarizer = std::fs::read_to_string(root().join("wrangler/summarizer.toml"))?;
+    let (upload, summarizer) = (
+        UploadConfig::from_vars(production_vars(&upload)?)?,
+        summarizer_config(&summarizer)?,
+    );
+    ensure!(
+        upload.quotas.tokens_per_day == summarizer.quotas.tokens_per_day,
+        "{:?} vs {:?}",
+        upload.quotas,
+        summarizer.quotas
+    );
     Ok(())
 }
 
