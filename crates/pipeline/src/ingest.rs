@@ -22,9 +22,9 @@ use crate::quota::Quotas;
 use crate::store::{NewDocument, NewJob, NewUpload, OverQuota, Store};
 use crate::upload::{ValidUpload, replay};
 
-/// Pauses between tries of a D1 write that fails (a locked or unreachable database) while the
-/// client waits: about a second in all before it gets `503`.
-pub const WRITE_PAUSES_MS: [u64; 3] = [50, 200, 800];
+/// Pauses between tries of a D1 statement that fails (a locked or unreachable database) while
+/// a client waits: about a second in all before it gets `503`.
+pub const REQUEST_PAUSES_MS: [u64; 3] = [50, 200, 800];
 
 /// An upload whose headers passed, with its body, for a tenant.
 #[derive(Debug)]
@@ -135,7 +135,7 @@ where
             size: valid.size,
         };
         self.store
-            .begin_upload_retrying(&new_upload, self.quotas, self.clock, &WRITE_PAUSES_MS)
+            .begin_upload_retrying(&new_upload, self.quotas, self.clock, &REQUEST_PAUSES_MS)
             .await
             .map_err(unavailable("recording the upload"))?
             .map_err(|over| self.quota_error(over))?;
@@ -181,7 +181,7 @@ where
         };
         match self
             .store
-            .create_document_retrying(&record, &job_id, self.clock, &WRITE_PAUSES_MS)
+            .create_document_retrying(&record, &job_id, self.clock, &REQUEST_PAUSES_MS)
             .await
         {
             Ok(true) => {}

@@ -24,7 +24,8 @@ use docpipe_pipeline::api::{ApiError, Route};
 use docpipe_pipeline::auth::{Principal, Scope, bearer_key, key_hash};
 use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::cors::{self, Origin};
-use docpipe_pipeline::ingest::unavailable;
+use docpipe_pipeline::db::retry_failed;
+use docpipe_pipeline::ingest::{REQUEST_PAUSES_MS, unavailable};
 use docpipe_pipeline::ports::Clock;
 use serde::Serialize;
 use tracing::{Instrument, Span, error, info, warn};
@@ -121,11 +122,13 @@ async fn authenticate(
     let header = req.headers().get("Authorization").ok().flatten();
     let key = bearer_key(header.as_deref())?;
     let store = bindings::store(env).map_err(internal)?;
-    let caller = store
-        .authenticate(&key_hash(key))
-        .await
-        .map_err(unavailable("authenticating"))?
-        .ok_or(ApiError::InvalidApiKey)?;
+    let hash = key_hash(key);
+    let caller = retry_failed(&WorkerClock, &REQUEST_PAUSES_MS, |_| {
+        store.authenticate(&hash)
+    })
+    .await
+    .map_err(unavailable("authenticating"))?
+    .ok_or(ApiError::InvalidApiKey)?;
     let span = Span::current();
     span.record("tenant", caller.tenant.as_str());
     span.record("key_id", caller.key_id.as_str());
