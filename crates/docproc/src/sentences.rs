@@ -24,37 +24,50 @@ const ABBREVIATIONS: &[&str] = &[
 /// Splits `text` into sentences with white space collapsed to single spaces.
 pub fn split_sentences(text: &str) -> Vec<String> {
     let mut sentences = Vec::new();
-    for segment in segments(text) {
-        split_segment(&segment, &mut sentences);
-    }
+    segments(text, |segment| split_segment(segment, &mut sentences));
     sentences
 }
 
-/// Groups lines into segments that no sentence may cross: paragraphs, headings, list items.
-fn segments(text: &str) -> Vec<String> {
-    let mut segments = Vec::new();
-    let mut current = String::new();
+/// Groups lines into segments that no sentence may cross (paragraphs, headings, list items)
+/// and hands each to `each` as soon as it is complete. A segment of one line is handed over as
+/// it is; only lines that join are copied.
+fn segments<'a>(text: &'a str, mut each: impl FnMut(&str)) {
+    let mut first: Option<&'a str> = None;
+    let mut joined = String::new();
+    let mut flush = |first: &mut Option<&'a str>, joined: &mut String| {
+        if !joined.is_empty() {
+            each(joined);
+            joined.clear();
+        } else if let Some(line) = first {
+            each(line);
+        }
+        *first = None;
+    };
     for line in text.lines() {
         let line = line.trim();
         let starts_block = line.is_empty() || starts_list_item(line) || line.starts_with('#');
-        if starts_block && !current.is_empty() {
-            segments.push(std::mem::take(&mut current));
+        if starts_block {
+            flush(&mut first, &mut joined);
         }
         if line.is_empty() {
             continue;
         }
-        if !current.is_empty() {
-            current.push(' ');
+        let line = strip_list_marker(line);
+        match first {
+            None => first = Some(line),
+            Some(only) => {
+                if joined.is_empty() {
+                    joined.push_str(only);
+                }
+                joined.push(' ');
+                joined.push_str(line);
+            }
         }
-        current.push_str(strip_list_marker(line));
         if line.starts_with('#') {
-            segments.push(std::mem::take(&mut current));
+            flush(&mut first, &mut joined);
         }
     }
-    if !current.is_empty() {
-        segments.push(current);
-    }
-    segments
+    flush(&mut first, &mut joined);
 }
 
 fn starts_list_item(line: &str) -> bool {
@@ -91,59 +104,51 @@ fn is_closer(c: char) -> bool {
 }
 
 fn split_segment(segment: &str, out: &mut Vec<String>) {
-    let chars: Vec<(usize, char)> = segment.char_indices().collect();
     let mut start = 0;
-    let mut i = 0;
-    while i < chars.len() {
-        let (_, c) = chars[i];
+    let mut chars = segment.char_indices().peekable();
+    while let Some((first, c)) = chars.next() {
         if !is_terminator(c) {
-            i += 1;
             continue;
         }
         // Take the whole run of terminators and closing marks: `?!`, `..."`, `.)`.
-        let mut end = i + 1;
-        while end < chars.len() && (is_terminator(chars[end].1) || is_closer(chars[end].1)) {
-            end += 1;
+        let mut end = first + c.len_utf8();
+        while let Some(&(at, c)) = chars.peek() {
+            if !(is_terminator(c) || is_closer(c)) {
+                break;
+            }
+            end = at + c.len_utf8();
+            chars.next();
         }
-        let end_byte = chars.get(end).map_or(segment.len(), |&(b, _)| b);
-        if ends_sentence(segment, &chars, i, end) {
-            push_sentence(&segment[start..end_byte], out);
-            start = end_byte;
+        if ends_sentence(segment, first, end) {
+            push_sentence(&segment[start..end], out);
+            start = end;
         }
-        i = end;
     }
     push_sentence(&segment[start..], out);
 }
 
-/// Whether the terminator run `chars[first..end]` ends a sentence.
-fn ends_sentence(segment: &str, chars: &[(usize, char)], first: usize, end: usize) -> bool {
-    if chars[first..end].iter().any(|&(_, c)| is_cjk_terminator(c)) {
+/// Whether the terminator run `segment[first..end]` (byte offsets) ends a sentence.
+fn ends_sentence(segment: &str, first: usize, end: usize) -> bool {
+    let run = &segment[first..end];
+    if run.chars().any(is_cjk_terminator) {
         return true;
     }
-    let Some(&(_, after)) = chars.get(end) else {
+    let after = &segment[end..];
+    let Some(next) = after.chars().next() else {
         return true;
     };
-    if !after.is_whitespace() {
+    if !next.is_whitespace() {
         return false;
     }
-    let next = chars[end..]
-        .iter()
-        .map(|&(_, c)| c)
-        .find(|c| !c.is_whitespace());
-    let Some(next) = next else {
+    let Some(next) = after.chars().find(|c| !c.is_whitespace()) else {
         return true;
     };
     if next.is_lowercase() {
         return false;
     }
-    let only_periods = chars[first..end]
-        .iter()
-        .all(|&(_, c)| c == '.' || is_closer(c));
-    if only_periods && chars[first].1 == '.' {
-        let word = word_before(segment, chars[first].0);
-        if is_abbreviation(word) {
-            return false;
-        }
+    let only_periods = run.chars().all(|c| c == '.' || is_closer(c));
+    if only_periods && run.starts_with('.') && is_abbreviation(word_before(segment, first)) {
+        return false;
     }
     true
 }

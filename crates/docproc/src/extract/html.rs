@@ -7,7 +7,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use lol_html::{HtmlRewriter, Settings, doc_text, element, end_tag};
+use lol_html::errors::RewritingError;
+use lol_html::{HtmlRewriter, MemorySettings, Settings, doc_text, element, end_tag};
 
 use super::ExtractError;
 
@@ -21,11 +22,25 @@ const BLOCKS: &str = "p, div, section, article, main, h1, h2, h3, h4, h5, h6, li
 #[derive(Default)]
 struct State {
     out: String,
-    /// How many skipped elements enclose the current position.
-    skipping: u32,
+    /// Whether a skipped element encloses the current position.
+    skipping: bool,
+    /// Open elements being watched for their end tag.
+    watched: u32,
 }
 
+/// At most this many open elements are watched for their end tag (browsers' parsers stop
+/// nesting at 512 too): deeper ones are read as text of the deepest watched one, so memory stays
+/// bounded whatever the nesting.
+pub const MAX_WATCHED_DEPTH: u32 = 512;
+
 impl State {
+    /// Whether one more open element may be watched for its end tag; counts it if so.
+    fn watch(&mut self) -> bool {
+        let room = self.watched < MAX_WATCHED_DEPTH;
+        self.watched += u32::from(room);
+        room
+    }
+
     fn boundary(&mut self) {
         let trimmed = self.out.trim_end_matches([' ', '\n']).len();
         self.out.truncate(trimmed);
@@ -35,64 +50,107 @@ impl State {
     }
 }
 
-pub(super) fn to_text(html: &str) -> Result<String, ExtractError> {
-    let text = visible_text(html, &format!("{INVISIBLE}, {FURNITURE}"))?;
+/// Memory the rewriter may use for its buffers and its stack of open elements: enough for any
+/// page a browser renders; a page nested deeper than that is read without its structure.
+const REWRITER_MEMORY_BYTES: usize = 16 << 20;
+
+/// The page's text, and a note when its structure could not be followed.
+pub(super) fn to_text(html: &str) -> Result<(String, Option<String>), ExtractError> {
+    match structured_text(html) {
+        Err(Rewrite::TooDeep) => {
+            let note = "HTML nested too deeply to follow its structure: all of its text was read, \
+                        scripts and page furniture included";
+            let text = visible_text(html, None).map_err(|e| match e {
+                Rewrite::Failed(e) => e,
+                Rewrite::TooDeep => ExtractError::TooLarge {
+                    what: "the HTML's rewriting memory",
+                    limit: REWRITER_MEMORY_BYTES as u64,
+                },
+            })?;
+            Ok((text, Some(note.into())))
+        }
+        Err(Rewrite::Failed(e)) => Err(e),
+        Ok(text) => Ok((text, None)),
+    }
+}
+
+enum Rewrite {
+    /// The rewriter ran out of its memory (nesting, almost always).
+    TooDeep,
+    Failed(ExtractError),
+}
+
+fn structured_text(html: &str) -> Result<String, Rewrite> {
+    let text = visible_text(html, Some(&format!("{INVISIBLE}, {FURNITURE}")))?;
     if !text.trim().is_empty() {
         return Ok(text);
     }
     // A page that is all furniture (or whose furniture is never closed) still has its text.
-    visible_text(html, INVISIBLE)
+    visible_text(html, Some(INVISIBLE))
 }
 
-fn visible_text(html: &str, skip: &str) -> Result<String, ExtractError> {
+/// The text of `html`, leaving out the elements matching `skip`; with no `skip`, all of its text
+/// and no element handlers (and so no stack of open elements).
+fn visible_text(html: &str, skip: Option<&str>) -> Result<String, Rewrite> {
     let state = Rc::new(RefCell::new(State::default()));
-    let (skip_state, block_state) = (state.clone(), state.clone());
-    let (break_state, text_state) = (state.clone(), state.clone());
-    let settings = Settings::new()
-        .append_element_content_handler(element!(skip, move |el| {
-            if el.can_have_content() {
-                skip_state.borrow_mut().skipping += 1;
-                let state = skip_state.clone();
-                el.on_end_tag(end_tag!(move |_end| {
-                    let mut state = state.borrow_mut();
-                    state.skipping = state.skipping.saturating_sub(1);
-                    Ok(())
-                }))?;
-            }
-            Ok(())
-        }))
-        .append_element_content_handler(element!(BLOCKS, move |el| {
-            block_state.borrow_mut().boundary();
-            if el.can_have_content() {
-                let state = block_state.clone();
-                el.on_end_tag(end_tag!(move |_end| {
-                    state.borrow_mut().boundary();
-                    Ok(())
-                }))?;
-            }
-            Ok(())
-        }))
-        .append_element_content_handler(element!("br", move |_el| {
-            let mut state = break_state.borrow_mut();
-            if state.skipping == 0 {
-                state.out.push('\n');
-            }
-            Ok(())
-        }))
-        .append_document_content_handler(doc_text!(move |chunk| {
-            let mut state = text_state.borrow_mut();
-            if state.skipping == 0 {
-                push_collapsed(&mut state.out, &decode_entities(chunk.as_str()));
-            }
-            Ok(())
-        }));
+    let text_state = state.clone();
+    let mut settings = Settings::new().append_document_content_handler(doc_text!(move |chunk| {
+        let mut state = text_state.borrow_mut();
+        if !state.skipping {
+            push_collapsed(&mut state.out, &decode_entities(chunk.as_str()));
+        }
+        Ok(())
+    }));
+    if let Some(skip) = skip {
+        let (skip_state, block_state, break_state) = (state.clone(), state.clone(), state.clone());
+        settings = settings
+            .append_element_content_handler(element!(skip, move |el| {
+                // Only the outermost skipped element is watched: what it encloses is skipped
+                // with it, however deep.
+                if el.can_have_content() && !skip_state.borrow().skipping {
+                    skip_state.borrow_mut().skipping = true;
+                    let state = skip_state.clone();
+                    el.on_end_tag(end_tag!(move |_end| {
+                        state.borrow_mut().skipping = false;
+                        Ok(())
+                    }))?;
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!(BLOCKS, move |el| {
+                block_state.borrow_mut().boundary();
+                if el.can_have_content() && block_state.borrow_mut().watch() {
+                    let state = block_state.clone();
+                    el.on_end_tag(end_tag!(move |_end| {
+                        let mut state = state.borrow_mut();
+                        state.boundary();
+                        state.watched -= 1;
+                        Ok(())
+                    }))?;
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("br", move |_el| {
+                let mut state = break_state.borrow_mut();
+                if !state.skipping {
+                    state.out.push('\n');
+                }
+                Ok(())
+            }));
+    }
+    let settings = settings.with_memory_settings(
+        MemorySettings::new().with_max_allowed_memory_usage(REWRITER_MEMORY_BYTES),
+    );
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-    let corrupt = |e: lol_html::errors::RewritingError| ExtractError::Corrupt {
-        format: "HTML",
-        reason: e.to_string(),
+    let failed = |e: RewritingError| match e {
+        RewritingError::MemoryLimitExceeded(_) => Rewrite::TooDeep,
+        e => Rewrite::Failed(ExtractError::Corrupt {
+            format: "HTML",
+            reason: e.to_string(),
+        }),
     };
-    rewriter.write(html.as_bytes()).map_err(corrupt)?;
-    rewriter.end().map_err(corrupt)?;
+    rewriter.write(html.as_bytes()).map_err(failed)?;
+    rewriter.end().map_err(failed)?;
     let out = std::mem::take(&mut state.borrow_mut().out);
     Ok(out.trim().to_owned())
 }
@@ -195,6 +253,38 @@ fn entity(name: &str) -> Option<char> {
 mod tests {
     use super::*;
 
+    /// The text of a page whose structure could be followed.
+    fn text(html: &str) -> String {
+        let (text, note) = to_text(html).unwrap();
+        assert_eq!(note, None);
+        text
+    }
+
+    fn nested(depth: usize, inner: &str) -> String {
+        format!(
+            "<html><body>{}{inner}{}</body></html>",
+            "<div>".repeat(depth),
+            "</div>".repeat(depth)
+        )
+    }
+
+    #[test]
+    fn nesting_as_deep_as_browsers_build_keeps_the_structure() {
+        let page = nested(
+            MAX_WATCHED_DEPTH as usize * 4,
+            "<p>Inside.</p><script>var hidden = 1;</script><p>After.</p>",
+        );
+        assert_eq!(text(&page), "Inside.\n\nAfter.");
+    }
+
+    #[test]
+    fn a_page_nested_a_million_deep_is_read_without_its_structure_and_says_so() {
+        let page = nested(1_000_000, "Deep text sentence.");
+        let (text, note) = to_text(&page).unwrap();
+        assert_eq!(text, "Deep text sentence.");
+        assert!(note.unwrap().contains("nested too deeply"));
+    }
+
     #[test]
     fn keeps_visible_text_and_drops_scripts_styles_and_furniture() {
         let page = r#"<!doctype html><html><head><title>Tab title</title>
@@ -205,7 +295,7 @@ mod tests {
             <p>Libraries open on Sundays &amp; holidays.</p><div hidden>secret</div></main>
             <footer>© 2026 Example</footer></body></html>"#;
         assert_eq!(
-            to_text(page).unwrap(),
+            text(page),
             "Budget approved\n\nThe council approved the new budget.\n\nLibraries open on Sundays & holidays."
         );
     }
@@ -214,7 +304,7 @@ mod tests {
     fn blocks_and_breaks_separate_text() {
         let html = "<ul><li>first item</li><li>second item</li></ul><p>line one<br>line two</p><table><tr><td>a</td><td>b</td></tr></table>";
         assert_eq!(
-            to_text(html).unwrap(),
+            text(html),
             "first item\n\nsecond item\n\nline one\nline two\n\na\n\nb"
         );
     }
@@ -222,14 +312,14 @@ mod tests {
     #[test]
     fn a_page_of_only_furniture_still_gives_its_text() {
         assert_eq!(
-            to_text("<nav><p>Only navigation here</p>").unwrap(),
+            text("<nav><p>Only navigation here</p>"),
             "Only navigation here"
         );
     }
 
     #[test]
     fn white_space_collapses_like_a_browser() {
-        assert_eq!(to_text("<p>  a \n\n  b\t c </p>").unwrap(), "a b c");
+        assert_eq!(text("<p>  a \n\n  b\t c </p>"), "a b c");
     }
 
     #[test]

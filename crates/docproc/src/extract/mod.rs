@@ -122,13 +122,7 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
                 limit: bytes.len() as u64,
             });
         }
-        MediaType::Pdf => {
-            let text = pdf::to_text(bytes, limits)?;
-            if text.trim().is_empty() {
-                return Err(ExtractError::NoTextLayer);
-            }
-            text
-        }
+        MediaType::Pdf => pdf::to_text(bytes, limits)?,
         MediaType::Docx => docx::to_text(bytes, limits)?,
         _ => {
             let charset = input.content_type.charset.as_deref();
@@ -136,9 +130,17 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
             notes.extend(decoded.note);
             match media_type {
                 MediaType::Markdown => markdown::to_text(&decoded.text),
-                MediaType::Html => html::to_text(&decoded.text)?,
+                MediaType::Html => {
+                    let (text, note) = html::to_text(&decoded.text)?;
+                    notes.extend(note);
+                    text
+                }
                 MediaType::Csv => csv::to_text(&decoded.text)?,
-                MediaType::Json if input.complete => json::to_text(&decoded.text)?,
+                MediaType::Json if input.complete => {
+                    let (text, note) = json::to_text(&decoded.text)?;
+                    notes.extend(note);
+                    text
+                }
                 MediaType::Json => {
                     notes.push("JSON cut at the read limit; read as text".into());
                     media_type = MediaType::PlainText;

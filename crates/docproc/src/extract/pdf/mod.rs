@@ -48,10 +48,12 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
     }
     let mut out = String::new();
     let mut failed_pages = 0;
+    let mut painted = false;
     let read = pages.len().min(limits.max_pages);
     for &page in pages.iter().take(read) {
         match page_text(&document, page, bound) {
-            Ok(text) => {
+            Ok((text, paints)) => {
+                painted |= paints;
                 out.push_str(text.trim_end());
                 out.push_str("\n\n");
             }
@@ -74,15 +76,30 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
             reason: "no page could be read".into(),
         });
     }
-    // A file whose cross-reference data had to be rebuilt and that yields no text is more
-    // likely cut short or damaged than a scan.
-    if out.trim().is_empty() && document.xref_recovery.is_some() {
-        return Err(ExtractError::Corrupt {
-            format: "PDF",
-            reason: "it is truncated or damaged (no readable text)".into(),
-        });
+    if out.trim().is_empty() {
+        return Err(no_text(&document, read, failed_pages, painted));
     }
     Ok(out)
+}
+
+/// Why the pages that were read gave no text. Only pages that paint something (images, shapes)
+/// are called a scan; pages that paint nothing point at a broken structure.
+fn no_text(document: &Document, read: usize, failed_pages: usize, painted: bool) -> ExtractError {
+    // A file whose cross-reference data had to be rebuilt and that yields no text is more
+    // likely cut short or damaged than a scan.
+    let reason = if document.xref_recovery.is_some() {
+        "it is truncated or damaged (no readable text)".to_owned()
+    } else if failed_pages > 0 {
+        format!("{failed_pages} of {read} pages could not be read and the others have no text")
+    } else if painted {
+        return ExtractError::NoTextLayer;
+    } else {
+        "its pages paint nothing: their contents are missing or unreachable".to_owned()
+    };
+    ExtractError::Corrupt {
+        format: "PDF",
+        reason,
+    }
 }
 
 fn load_error(e: lopdf::Error, limit: u64) -> ExtractError {
@@ -104,8 +121,13 @@ fn load_error(e: lopdf::Error, limit: u64) -> ExtractError {
 /// `TJ` offsets (thousandths of an em) more negative than this are gaps between words.
 const WORD_GAP: f64 = -200.0;
 
-/// The text of one page, a line per text line.
-fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result<String> {
+/// Operators that paint something other than text: paths, images, shadings.
+const PAINTING: &[&str] = &[
+    "f", "F", "f*", "S", "s", "B", "B*", "b", "b*", "Do", "BI", "sh",
+];
+
+/// The text of one page, a line per text line, and whether it paints anything else.
+fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result<(String, bool)> {
     let fonts: BTreeMap<Vec<u8>, Font> = document
         .get_page_fonts(page)?
         .into_iter()
@@ -113,6 +135,7 @@ fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result
         .collect();
     let content = Content::decode(&document.get_page_content_with_limit(page, bound)?)?;
     let mut out = String::new();
+    let mut painted = false;
     let mut font: Option<&Font> = None;
     for operation in &content.operations {
         let operands = &operation.operands;
@@ -158,10 +181,10 @@ fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result
                 }
             }
             "T*" | "ET" => new_line(&mut out),
-            _ => {}
+            operator => painted |= PAINTING.contains(&operator),
         }
     }
-    Ok(out)
+    Ok((out, painted))
 }
 
 fn number(object: &Object) -> f64 {
@@ -241,5 +264,73 @@ pub(super) fn resolve<'a>(document: &'a Document, object: &'a Object) -> Option<
     match object {
         Object::Reference(id) => document.get_object(*id).ok(),
         other => Some(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lopdf::{Stream, dictionary};
+
+    use super::*;
+
+    /// A one-page PDF whose page has `contents` and whose page tree optionally loops back to
+    /// itself.
+    fn pdf(contents: impl FnOnce(&mut Document, ObjectId) -> Object, looping: bool) -> Vec<u8> {
+        let mut document = Document::with_version("1.5");
+        let pages = document.new_object_id();
+        let page = document.new_object_id();
+        let contents = contents(&mut document, page);
+        document.objects.insert(
+            page,
+            Object::Dictionary(dictionary! {
+                "Type" => "Page",
+                "Parent" => pages,
+                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+                "Contents" => contents,
+            }),
+        );
+        let mut kids = vec![Object::Reference(page)];
+        if looping {
+            kids.push(Object::Reference(pages));
+        }
+        document.objects.insert(
+            pages,
+            Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => 2 }),
+        );
+        let catalog = document.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        document.trailer.set("Root", catalog);
+        let mut bytes = Vec::new();
+        document.save_to(&mut bytes).unwrap();
+        bytes
+    }
+
+    fn stream(document: &mut Document, content: &str) -> Object {
+        let id = document.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
+        Object::Reference(id)
+    }
+
+    #[test]
+    fn pages_that_paint_shapes_but_no_text_have_no_text_layer() {
+        let bytes = pdf(
+            |d, _| stream(d, "0 0 m 100 100 l S 10 10 50 50 re f"),
+            false,
+        );
+        assert_eq!(
+            to_text(&bytes, &ExtractLimits::default()),
+            Err(ExtractError::NoTextLayer)
+        );
+    }
+
+    #[test]
+    fn a_circular_page_tree_with_unreachable_contents_is_called_broken_not_a_scan() {
+        for looping in [false, true] {
+            // The page's contents point back at the page itself.
+            let bytes = pdf(|_, page| Object::Reference(page), looping);
+            let error = to_text(&bytes, &ExtractLimits::default()).unwrap_err();
+            assert!(
+                matches!(&error, ExtractError::Corrupt { format: "PDF", reason } if reason.contains("paint nothing")),
+                "{error:?}"
+            );
+        }
     }
 }
