@@ -175,7 +175,8 @@ const ROUTES: [Route; 6] = [
 
 #[test]
 fn every_route_answers_each_kind_of_caller_exactly_and_refusals_change_nothing() -> Result<()> {
-    let pipeline = Pipeline::start()?;
+    // The owner reprocesses right after the upload: no minimum interval here.
+    let pipeline = Pipeline::start_with(Options::with_vars(["REPROCESS_MIN_INTERVAL_SECONDS:0"]))?;
     let state = pipeline.state();
     let callers = Callers {
         owner: state.create_key("acme", "owner", "read write")?,
@@ -463,9 +464,10 @@ fn assert_over_quota(response: &HttpResponse, quota: &str, used: u64, limit: u64
 fn quotas_hold_under_32_concurrent_clients_and_each_says_which_is_used_up() -> Result<()> {
     const CLIENTS: usize = 32;
     const PER_DAY: usize = 20;
-    let pipeline = Pipeline::start_with(Options::ai_standin([format!(
-        "QUOTA_DOCUMENTS_PER_DAY:{PER_DAY}"
-    )]))?;
+    let pipeline = Pipeline::start_with(Options::ai_standin([
+        format!("QUOTA_DOCUMENTS_PER_DAY:{PER_DAY}"),
+        "REPROCESS_MIN_INTERVAL_SECONDS:0".into(),
+    ]))?;
     let state = pipeline.state();
 
     // Documents per day: 32 clients at once against a quota of 20.

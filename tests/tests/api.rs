@@ -2,7 +2,7 @@
 
 #![allow(clippy::panic)] // Test helpers fail tests by panicking.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use docpipe_e2e::{HttpResponse, Options, Pipeline, raw_request};
 
 const LIMIT: usize = 2_000;
@@ -109,8 +109,26 @@ fn routes_ids_and_unfinished_summaries_answer_clearly() -> Result<()> {
     let wrong_method = pipeline.request("DELETE", "/v1/documents", &[], None)?;
     assert_error(&wrong_method, 405, "method_not_allowed")?;
     assert_eq!(wrong_method.header("Allow"), Some("POST"));
+    let wrong_method = pipeline.request("POST", "/healthz", &[], None)?;
+    assert_error(&wrong_method, 405, "method_not_allowed")?;
+    assert_eq!(wrong_method.header("Allow"), Some("GET, HEAD"));
     assert_error(&pipeline.get("/v1/jobs/not-a-uuid")?, 400, "invalid_id")?;
     let unknown = "01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d";
+    // An id has one spelling; the others are refused with it, a UUIDv4 with what an id is.
+    for other in [
+        unknown.to_uppercase(),
+        unknown.replace('-', ""),
+        format!("urn:uuid:{unknown}"),
+    ] {
+        let refused = pipeline.get(&format!("/v1/jobs/{other}"))?;
+        assert_error(&refused, 400, "invalid_id")?;
+        let message = refused.api_error()?.error.message;
+        assert!(message.contains(&format!("write it `{unknown}`")), "{message}");
+    }
+    let v4 = pipeline.get("/v1/jobs/5b7a3e0c-8d1f-4a2b-9c3d-1e2f3a4b5c6d")?;
+    assert_error(&v4, 400, "invalid_id")?;
+    let message = v4.api_error()?.error.message;
+    assert!(message.contains("an id is a UUIDv7"), "{message}");
     assert_error(
         &pipeline.get(&format!("/v1/jobs/{unknown}"))?,
         404,
@@ -237,8 +255,11 @@ fn idempotent_retries_answer_as_the_first_time_and_store_nothing_new() -> Result
 }
 
 #[test]
-fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
-    let pipeline = Pipeline::start()?;
+fn reprocess_makes_a_new_job_unless_one_is_unfinished_or_recent() -> Result<()> {
+    const INTERVAL: u64 = 3;
+    let pipeline = Pipeline::start_with(Options::with_vars([format!(
+        "REPROCESS_MIN_INTERVAL_SECONDS:{INTERVAL}"
+    )]))?;
     let first = pipeline.accept(
         b"The orchard harvest was early. Apples sold out fast.",
         "text/plain",
@@ -247,7 +268,22 @@ fn reprocess_makes_a_new_job_unless_one_is_unfinished() -> Result<()> {
     let document = first.document_id.clone();
     pipeline.wait_for_job(&first.job_id, std::time::Duration::from_secs(60))?;
 
+    // Repeats within the interval are refused, say when to come back, and add no job.
     let path = format!("/v1/documents/{document}/reprocess");
+    let too_soon = pipeline.request("POST", &path, &[], None)?;
+    assert_error(&too_soon, 429, "reprocess_too_soon")?;
+    let wait: u64 = too_soon
+        .header("Retry-After")
+        .context("Retry-After")?
+        .parse()?;
+    assert!((1..=INTERVAL).contains(&wait), "Retry-After {wait}");
+    assert_eq!(
+        pipeline.sql_count(&format!(
+            "SELECT COUNT(*) FROM jobs WHERE document_id = '{document}'"
+        ))?,
+        1
+    );
+    std::thread::sleep(std::time::Duration::from_secs(wait));
     let again = pipeline.request("POST", &path, &[], None)?;
     let again = again.accepted()?;
     assert_eq!(again.document_id, document);

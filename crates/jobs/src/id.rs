@@ -7,28 +7,44 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+/// How an id is written, for error messages.
+pub const ID_FORM: &str =
+    "a UUIDv7 in lowercase hyphenated form, like 01a20868-f734-773a-9278-7566c1ea5261";
+
 /// Why a string is not a valid id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("`{input}` is not a UUID")]
+    #[error("`{input}` is not a UUID; an id is {ID_FORM}")]
     NotUuid { input: String },
-    #[error("`{input}` is a UUID of version {version}, expected a UUIDv7")]
+    #[error("`{input}` is a UUID of version {version}; an id is {ID_FORM}")]
     NotV7 { input: String, version: usize },
+    #[error("`{input}` is not written as ids are; write it `{canonical}`")]
+    NotCanonical { input: String, canonical: String },
     #[error("request id must be 1 to {max} characters of [A-Za-z0-9._:-], got {len} characters")]
     BadRequestId { len: usize, max: usize },
 }
 
+/// Parses an id in its one written form: a UUIDv7, lowercase, hyphenated. Other spellings of
+/// the same UUID (uppercase, braces, `urn:uuid:`, no hyphens) are refused with the canonical
+/// form, so each id has one spelling in URLs, logs and SQL.
 fn parse_v7(input: &str) -> Result<Uuid, IdError> {
     let uuid = Uuid::try_parse(input).map_err(|_| IdError::NotUuid {
         input: truncate_for_error(input),
     })?;
-    match uuid.get_version_num() {
-        7 => Ok(uuid),
-        version => Err(IdError::NotV7 {
+    if uuid.get_version_num() != 7 {
+        return Err(IdError::NotV7 {
             input: truncate_for_error(input),
-            version,
-        }),
+            version: uuid.get_version_num(),
+        });
     }
+    let canonical = uuid.hyphenated().to_string();
+    if canonical != input {
+        return Err(IdError::NotCanonical {
+            input: truncate_for_error(input),
+            canonical,
+        });
+    }
+    Ok(uuid)
 }
 
 /// Ids come from URLs and message bodies; an error quoting one must stay short.
@@ -177,6 +193,42 @@ mod tests {
                 input: v4.into(),
                 version: 4
             })
+        );
+    }
+
+    #[test]
+    fn other_spellings_of_an_id_are_refused_with_its_canonical_form() {
+        let id = JobId::new();
+        let canonical = id.to_string();
+        for other in [
+            canonical.to_uppercase(),
+            canonical.replace('-', ""),
+            format!("urn:uuid:{canonical}"),
+            format!("{{{canonical}}}"),
+        ] {
+            let err = JobId::parse(&other).unwrap_err();
+            assert_eq!(
+                err,
+                IdError::NotCanonical {
+                    input: other.clone(),
+                    canonical: canonical.clone()
+                }
+            );
+            assert!(err.to_string().contains(&canonical), "{err}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_an_id_is() {
+        let v4 = JobId::parse("5b7a3e0c-8d1f-4a2b-9c3d-1e2f3a4b5c6d").unwrap_err();
+        assert!(
+            v4.to_string().contains("version 4; an id is a UUIDv7"),
+            "{v4}"
+        );
+        let garbage = JobId::parse("not-an-id").unwrap_err();
+        assert!(
+            garbage.to_string().contains("an id is a UUIDv7"),
+            "{garbage}"
         );
     }
 

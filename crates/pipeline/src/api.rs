@@ -6,7 +6,7 @@
 //! is stable and meant for programs, `message` is for people. Internal causes are logged, never
 //! sent.
 
-use docpipe_jobs::{DocumentId, JobId, JobStatus};
+use docpipe_jobs::{DocumentId, IdError, JobId, JobStatus};
 use serde::Serialize;
 use serde_json::json;
 
@@ -69,8 +69,14 @@ impl Route {
     }
 }
 
-fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::InvalidId { what })
+fn parse_id<T: std::str::FromStr<Err = IdError>>(
+    raw: &str,
+    what: &'static str,
+) -> Result<T, ApiError> {
+    raw.parse().map_err(|e: IdError| ApiError::InvalidId {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 /// Everything the API can answer with other than success.
@@ -100,8 +106,8 @@ pub enum ApiError {
     IdempotencyKeyReused { document_id: DocumentId },
     #[error("the document already has an unfinished job {job_id}")]
     JobInProgress { job_id: JobId },
-    #[error("`{what}` id is not a valid id")]
-    InvalidId { what: &'static str },
+    #[error("invalid {what} id: {reason}")]
+    InvalidId { what: &'static str, reason: String },
     #[error("no such route")]
     RouteNotFound,
     #[error("method not allowed; use {allowed}")]
@@ -133,6 +139,13 @@ pub enum ApiError {
         quota: Quota,
         used: u64,
         limit: u64,
+        retry_after_seconds: u32,
+    },
+    #[error(
+        "the document got a job less than {interval_seconds} s ago; it can be reprocessed again in {retry_after_seconds} s"
+    )]
+    ReprocessTooSoon {
+        interval_seconds: u64,
         retry_after_seconds: u32,
     },
     #[error("requests from origin `{origin}` are not allowed")]
@@ -167,7 +180,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused { .. } => 422,
             ApiError::MissingApiKey | ApiError::InvalidApiKey => 401,
             ApiError::InsufficientScope { .. } | ApiError::OriginNotAllowed { .. } => 403,
-            ApiError::QuotaExceeded { .. } => 429,
+            ApiError::QuotaExceeded { .. } | ApiError::ReprocessTooSoon { .. } => 429,
             ApiError::Unavailable => 503,
             ApiError::Internal => 500,
         }
@@ -202,9 +215,19 @@ impl ApiError {
             ApiError::InvalidApiKey => "invalid_api_key",
             ApiError::InsufficientScope { .. } => "insufficient_scope",
             ApiError::QuotaExceeded { .. } => "quota_exceeded",
+            ApiError::ReprocessTooSoon { .. } => "reprocess_too_soon",
             ApiError::OriginNotAllowed { .. } => "origin_not_allowed",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal_error",
+        }
+    }
+
+    /// The `Allow` header of a 405: the route's method, with `HEAD` wherever `GET` is.
+    pub fn allow(&self) -> Option<&'static str> {
+        match self {
+            ApiError::MethodNotAllowed { allowed: "GET" } => Some("GET, HEAD"),
+            ApiError::MethodNotAllowed { allowed } => Some(allowed),
+            _ => None,
         }
     }
 
@@ -214,6 +237,10 @@ impl ApiError {
         match self {
             ApiError::Unavailable => Some(1),
             ApiError::QuotaExceeded {
+                retry_after_seconds,
+                ..
+            }
+            | ApiError::ReprocessTooSoon {
                 retry_after_seconds,
                 ..
             } => Some(*retry_after_seconds),
@@ -374,6 +401,9 @@ mod tests {
     fn wrong_method_is_405_and_names_the_allowed_one() {
         let err = Route::parse("GET", "/v1/documents").unwrap_err();
         assert_eq!(err, ApiError::MethodNotAllowed { allowed: "POST" });
+        assert_eq!(err.allow(), Some("POST"));
+        let err = Route::parse("DELETE", "/healthz").unwrap_err();
+        assert_eq!(err.allow(), Some("GET, HEAD"));
         assert_eq!(err.status(), 405);
     }
 
@@ -388,8 +418,9 @@ mod tests {
     #[test]
     fn malformed_id_is_400() {
         let err = Route::parse("GET", "/v1/jobs/42").unwrap_err();
-        assert_eq!(err, ApiError::InvalidId { what: "job" });
+        assert!(matches!(err, ApiError::InvalidId { what: "job", .. }));
         assert_eq!(err.status(), 400);
+        assert!(err.to_string().contains("an id is a UUIDv7"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub mod names {
     pub const QUOTA_BYTES_PER_DAY: &str = "QUOTA_BYTES_PER_DAY";
     pub const QUOTA_JOBS_IN_FLIGHT: &str = "QUOTA_JOBS_IN_FLIGHT";
     pub const QUOTA_TOKENS_PER_DAY: &str = "QUOTA_TOKENS_PER_DAY";
+    pub const REPROCESS_MIN_INTERVAL_SECONDS: &str = "REPROCESS_MIN_INTERVAL_SECONDS";
     pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
 }
 
@@ -81,6 +82,12 @@ fn quotas(lookup: &impl Fn(&str) -> Option<String>) -> Result<Quotas, ConfigErro
             names::QUOTA_TOKENS_PER_DAY,
             defaults.tokens_per_day,
             between(0, max),
+        )?,
+        reprocess_interval_seconds: var(
+            lookup,
+            names::REPROCESS_MIN_INTERVAL_SECONDS,
+            defaults.reprocess_interval_seconds,
+            between(0, 86_400),
         )?,
     })
 }

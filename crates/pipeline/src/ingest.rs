@@ -227,7 +227,8 @@ where
         })
     }
 
-    /// A new job for the tenant's document, unless one is unfinished or a quota is reached.
+    /// A new job for the tenant's document, unless one is unfinished, its last one is younger
+    /// than the reprocess interval, or a quota is reached.
     pub async fn reprocess(
         &self,
         tenant: &TenantId,
@@ -251,6 +252,14 @@ where
             NewJob::Created => {}
             NewJob::NoSuchDocument => return Err(ApiError::DocumentNotFound),
             NewJob::InProgress { job_id } => return Err(ApiError::JobInProgress { job_id }),
+            NewJob::TooSoon {
+                retry_after_seconds,
+            } => {
+                return Err(ApiError::ReprocessTooSoon {
+                    interval_seconds: self.quotas.reprocess_interval_seconds,
+                    retry_after_seconds,
+                });
+            }
             NewJob::OverQuota(over) => return Err(self.quota_error(over)),
         }
         self.enqueue(&JobMessage::new(job_id, *document, request_id.clone()))
@@ -555,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn reprocess_makes_a_job_unless_one_is_unfinished_or_the_document_is_unknown() {
+    fn reprocess_makes_a_job_unless_one_is_unfinished_or_recent_or_the_document_is_unknown() {
         let f = Fixture::new();
         let first = f.accept(TestBody::whole(BODY), None).unwrap().answer;
         let request = RequestId::parse("req-2").unwrap();
@@ -572,12 +581,41 @@ mod tests {
         f.store
             .database()
             .run_sql("UPDATE jobs SET status = 'succeeded'");
+        // Finished, but created less than the interval ago.
+        f.clock.0.set(T0 + 59_500);
+        let too_soon = block_on(
+            f.ingest()
+                .reprocess(&tenant(), &first.document_id, &request),
+        );
+        assert_eq!(
+            too_soon,
+            Err(ApiError::ReprocessTooSoon {
+                interval_seconds: 60,
+                retry_after_seconds: 1
+            })
+        );
+        assert_eq!(counts(f.store.database())[1], 1, "no job was added");
+        f.clock.0.set(T0 + 60_000);
         let again = block_on(
             f.ingest()
                 .reprocess(&tenant(), &first.document_id, &request),
         )
         .unwrap();
         assert_ne!(again.job_id, first.job_id);
+        f.store
+            .database()
+            .run_sql("UPDATE jobs SET status = 'succeeded'");
+        f.clock.0.set(T0 + 61_000);
+        assert!(matches!(
+            block_on(
+                f.ingest()
+                    .reprocess(&tenant(), &first.document_id, &request)
+            ),
+            Err(ApiError::ReprocessTooSoon {
+                retry_after_seconds: 59,
+                ..
+            })
+        ));
         assert_eq!(f.queue.sent.borrow().last().unwrap().job_id, again.job_id);
         assert_eq!(
             block_on(

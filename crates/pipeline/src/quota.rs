@@ -52,6 +52,8 @@ pub struct Quotas {
     pub bytes_per_day: u64,
     pub jobs_in_flight: u64,
     pub tokens_per_day: u64,
+    /// A document gets a new job at most once per this many seconds.
+    pub reprocess_interval_seconds: u64,
 }
 
 impl Default for Quotas {
@@ -61,6 +63,7 @@ impl Default for Quotas {
             bytes_per_day: 10 * 1024 * 1024 * 1024,
             jobs_in_flight: 1_000,
             tokens_per_day: 10_000_000,
+            reprocess_interval_seconds: 60,
         }
     }
 }
@@ -142,6 +145,7 @@ mod tests {
             bytes_per_day: 1_000,
             jobs_in_flight: 5,
             tokens_per_day: 100,
+            ..Quotas::default()
         };
         let used = Used {
             documents: 3,

@@ -28,7 +28,7 @@ use docpipe_pipeline::consume::{self, HOLD_BACK_SECONDS};
 use docpipe_pipeline::process::{Action, Processor};
 use docpipe_pipeline::store::Store;
 use futures_util::StreamExt;
-use tracing::{Instrument, error};
+use tracing::{Instrument, error, info};
 use wasm_bindgen::JsValue;
 use worker::{
     Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result, event,
@@ -175,16 +175,25 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
         memory: &memory,
     };
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    let retried = std::cell::Cell::new(0u32);
     futures_util::stream::iter(&messages)
         .for_each_concurrent(bindings.config.concurrency, |raw| {
-            let processor = &processor;
+            let (processor, retried) = (&processor, &retried);
             async move {
                 let body = body_json(&raw.body());
                 let action = consume::job_message(processor, &body, &raw.id()).await;
+                if matches!(action, Action::Retry { .. }) {
+                    retried.set(retried.get() + 1);
+                }
                 carry_out(raw, action);
             }
         })
         .await;
+    info!(
+        messages = messages.len(),
+        retried = retried.get(),
+        "batch done"
+    );
 }
 
 /// Messages the queue gave up on: fail their jobs with the reason, unless they finished.

@@ -235,7 +235,7 @@ fn error_response(
         Response::from_json(&error.body(request_id.as_str()))?.with_status(error.status());
     set_header(&mut response, "X-Request-Id", request_id.as_str());
     set_header(&mut response, "Cache-Control", "no-store");
-    if let ApiError::MethodNotAllowed { allowed } = error {
+    if let Some(allowed) = error.allow() {
         set_header(&mut response, "Allow", allowed);
     }
     if let Some(seconds) = error.retry_after_seconds() {

@@ -43,6 +43,10 @@ pub enum NewJob {
     InProgress {
         job_id: JobId,
     },
+    /// The document's last job was created less than the reprocess interval ago.
+    TooSoon {
+        retry_after_seconds: u32,
+    },
     /// The tenant is at a quota (jobs in flight, or model tokens today).
     OverQuota(OverQuota),
 }
@@ -156,11 +160,16 @@ impl<D: Database> Store<D> {
         now: Millis,
     ) -> Result<NewJob, DbError> {
         let mut params = quota_params(tenant, now, 0, quotas);
+        let interval_ms = i64::try_from(quotas.reprocess_interval_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000);
+        let recent_after = timestamp(now.saturating_sub(interval_ms));
         params.extend([
             job.into(),
             timestamp(now).into(),
             request_id.into(),
             document.into(),
+            recent_after.clone().into(),
         ]);
         let changes = self
             .db
@@ -171,7 +180,9 @@ impl<D: Database> Store<D> {
                      SELECT ?8, id, 'queued', 0, ?9, ?10, ?9, ?9, ?1 FROM documents \
                      WHERE id = ?11 AND tenant_id = ?1 \
                      AND NOT EXISTS (SELECT 1 FROM jobs WHERE document_id = ?11 \
-                     AND status IN ('queued', 'processing')) AND ",
+                     AND status IN ('queued', 'processing')) \
+                     AND NOT EXISTS (SELECT 1 FROM jobs WHERE document_id = ?11 \
+                     AND created_at > ?12) AND ",
                     in_flight!(),
                     " < ",
                     limit!(in_flight),
@@ -188,12 +199,14 @@ impl<D: Database> Store<D> {
         #[derive(Deserialize)]
         struct Found {
             unfinished: Option<JobId>,
+            last_created: Option<Timestamp>,
         }
         let found: Vec<Found> = self
             .db
             .query(Statement::new(
                 "SELECT (SELECT id FROM jobs WHERE document_id = d.id \
-                 AND status IN ('queued', 'processing') ORDER BY id LIMIT 1) AS unfinished \
+                 AND status IN ('queued', 'processing') ORDER BY id LIMIT 1) AS unfinished, \
+                 (SELECT MAX(created_at) FROM jobs WHERE document_id = d.id) AS last_created \
                  FROM documents d WHERE d.id = ?1 AND d.tenant_id = ?2",
                 vec![document.into(), tenant.as_str().into()],
             ))
@@ -202,10 +215,18 @@ impl<D: Database> Store<D> {
             None => NewJob::NoSuchDocument,
             Some(Found {
                 unfinished: Some(job_id),
+                ..
             }) => NewJob::InProgress { job_id },
-            Some(Found { unfinished: None }) => {
-                NewJob::OverQuota(self.over_quota(tenant, quotas, 0, now).await?)
+            Some(Found {
+                last_created: Some(Timestamp(last)),
+                ..
+            }) if last.saturating_add(interval_ms) > now => {
+                let wait_ms = last.saturating_add(interval_ms) - now;
+                NewJob::TooSoon {
+                    retry_after_seconds: u32::try_from((wait_ms + 999) / 1_000).unwrap_or(u32::MAX),
+                }
             }
+            Some(_) => NewJob::OverQuota(self.over_quota(tenant, quotas, 0, now).await?),
         })
     }
 
@@ -536,6 +557,20 @@ mod tests {
         let second = JobId::new();
         assert_eq!(
             block_on(store.create_job(&tenant(), &doc, &second, &request, &Quotas::default(), T0)),
+            Ok(NewJob::TooSoon {
+                retry_after_seconds: 60
+            })
+        );
+        let later = T0 + 60_000;
+        assert_eq!(
+            block_on(store.create_job(
+                &tenant(),
+                &doc,
+                &second,
+                &request,
+                &Quotas::default(),
+                later
+            )),
             Ok(NewJob::Created)
         );
         assert_eq!(

@@ -159,6 +159,7 @@ impl<D: Database> Store<D> {
             bytes_per_day: row.max_bytes_per_day.unwrap_or(defaults.bytes_per_day),
             jobs_in_flight: row.max_jobs_in_flight.unwrap_or(defaults.jobs_in_flight),
             tokens_per_day: row.max_tokens_per_day.unwrap_or(defaults.tokens_per_day),
+            ..*defaults
         };
         let used = Used {
             documents: row.documents,

@@ -360,6 +360,7 @@ mod tests {
             bytes_per_day,
             jobs_in_flight,
             tokens_per_day: 1_000,
+            ..Quotas::default()
         }
     }
 
