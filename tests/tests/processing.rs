@@ -128,9 +128,9 @@ fn undecodable_documents_fail_their_jobs_readably_and_others_still_succeed() -> 
     let pipeline = Pipeline::start()?;
     let cases: [(&[u8], &str, &str); 4] = [
         (
-            b"caf\xe9 cr\xe8me, not UTF-8",
+            b"\x80\x81\x01\x02\x03\x04\x05 binary, declared UTF-8",
             "text/plain; charset=utf-8",
-            "document is declared UTF-8 but is not (invalid byte at offset 3)",
+            "document looks binary (byte 0x01 at offset 2), not text/plain text",
         ),
         (
             b"PK\x03\x04\x14\x00\x00\x00binary",

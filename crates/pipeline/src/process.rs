@@ -417,14 +417,17 @@ mod tests {
     #[test]
     fn bad_document_fails_its_job_with_a_readable_error() {
         let mut f = Fixture::new();
-        let message = f.upload(b"caf\xe9 au lait", "text/plain; charset=utf-8");
+        let message = f.upload(
+            b"\x80\x81\x01\x02\x03\x04\x05 binary",
+            "text/plain; charset=utf-8",
+        );
         let outcome = f.process(&ExtractiveSummarizer, &message, "lease-1");
         assert_eq!(outcome.action(), Action::Ack);
         let (status, _, error) = f.status(&message);
         assert_eq!(status, JobStatus::Failed);
         assert_eq!(
             error.as_deref(),
-            Some("document is declared UTF-8 but is not (invalid byte at offset 3)")
+            Some("document looks binary (byte 0x01 at offset 2), not text/plain text")
         );
         assert_eq!(f.summaries(), 0);
         assert_eq!(

@@ -5,6 +5,7 @@
 //! `415` missing or unsupported media type → `400` bad filename or request id.
 
 use docpipe_jobs::{ContentType, MediaType, MediaTypeError, RequestId};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::api::{ApiError, UploadAccepted};
 use crate::store::IdempotentUpload;
@@ -48,11 +49,10 @@ pub fn validate(headers: &UploadHeaders<'_>, max_bytes: u64) -> Result<ValidUplo
         return Err(ApiError::EmptyBody);
     }
     let content_type = ContentType::parse(headers.content_type).map_err(media_error)?;
-    let filename = match headers.filename_param {
-        Some(name) => Some(name.to_owned()),
-        None => headers
-            .content_disposition
-            .and_then(filename_from_disposition),
+    let filename = match (headers.filename_param, headers.content_disposition) {
+        (Some(name), _) => Some(name.to_owned()),
+        (None, Some(header)) => filename_from_disposition(header)?,
+        (None, None) => None,
     };
     let filename = filename.map(|name| clean_filename(&name)).transpose()?;
     Ok(ValidUpload {
@@ -131,86 +131,36 @@ pub fn replay(
     }
 }
 
-/// Reads `filename*=UTF-8''…` (RFC 6266/8187) in preference to `filename="…"`.
-fn filename_from_disposition(header: &str) -> Option<String> {
-    let mut plain = None;
-    for param in split_params(header).into_iter().skip(1) {
-        let Some((name, value)) = param.split_once('=') else {
-            continue;
-        };
-        let name = name.trim().to_ascii_lowercase();
-        let value = value.trim();
-        if name == "filename*" {
-            if let Some(decoded) = decode_ext_value(value) {
-                return Some(decoded);
-            }
-        } else if name == "filename" {
-            plain = Some(unquote(value));
-        }
-    }
-    plain
+/// The file name of a `Content-Disposition` (RFC 6266): `filename*` (RFC 8187, UTF-8 or
+/// ISO-8859-1, percent-encoded) in preference to `filename`. A header that does not parse, or a
+/// `filename*` that does not decode, is refused rather than read some other way.
+fn filename_from_disposition(header: &str) -> Result<Option<String>, ApiError> {
+    let invalid = |e: parse_net::ParseError| ApiError::InvalidFilename {
+        reason: format!("Content-Disposition: {e}"),
+    };
+    let disposition = parse_net::parse_content_disposition(header.as_bytes()).map_err(invalid)?;
+    let Some(name) = disposition.filename() else {
+        return Ok(None);
+    };
+    let mut decoded = vec![0; name.max_decoded_len()];
+    let name = name.decode_into(&mut decoded).map_err(invalid)?;
+    Ok(Some(name.to_owned()))
 }
 
-/// Splits on `;` outside double quotes.
-fn split_params(header: &str) -> Vec<&str> {
-    let mut params = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in header.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ';' if !quoted => {
-                params.push(&header[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    params.push(&header[start..]);
-    params
-}
-
-fn unquote(value: &str) -> String {
-    match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-        Some(inner) => {
-            let mut out = String::with_capacity(inner.len());
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                if c == '\\' {
-                    out.extend(chars.next());
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-        None => value.to_owned(),
-    }
-}
-
-/// `UTF-8''na%C3%AFve.txt` → `naïve.txt`. Other charsets are not decoded.
-fn decode_ext_value(value: &str) -> Option<String> {
-    let mut parts = value.splitn(3, '\'');
-    let charset = parts.next()?;
-    let _language = parts.next()?;
-    let encoded = parts.next()?;
-    if !charset.eq_ignore_ascii_case("utf-8") {
-        return None;
-    }
-    percent_encoding::percent_decode_str(encoded)
-        .decode_utf8()
-        .ok()
-        .map(|name| name.into_owned())
-}
-
-/// Keeps the last path component, refuses control characters and over-long names. The name is
-/// only ever stored and shown, never used as a path or key, so quotes, SQL and the like are
-/// kept as given.
+/// Keeps the last path component; refuses over-long names and names with characters that
+/// make a name show something other than what it is: controls, line and paragraph separators,
+/// and format characters (Unicode category Cf: bidirectional controls such as U+202E that turn
+/// `invoice\u{202e}fdp.exe` into "invoiceexe.pdf" on screen, zero-width spaces and joiners, the
+/// BOM, soft hyphens, tags). The name is only ever stored and shown, never used as a path or
+/// key, so quotes, SQL and the like are kept as given.
 fn clean_filename(name: &str) -> Result<Option<String>, ApiError> {
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
+    if let Some((at, c)) = name.char_indices().find(|&(_, c)| misleading(c)) {
         return Err(ApiError::InvalidFilename {
-            reason: format!("control character U+{:04X} is not allowed", u32::from(c)),
+            reason: format!(
+                "{} U+{:04X} at byte {at} is not allowed in a file name",
+                misleading_kind(c),
+                u32::from(c)
+            ),
         });
     }
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
@@ -226,6 +176,29 @@ fn clean_filename(name: &str) -> Result<Option<String>, ApiError> {
         "" | "." | ".." => None,
         base => Some(base.to_owned()),
     })
+}
+
+fn misleading(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+}
+
+fn misleading_kind(c: char) -> &'static str {
+    match c {
+        '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{200e}'
+        | '\u{200f}'
+        | '\u{061c}' => "bidirectional control",
+        '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => "zero-width character",
+        c if c.is_control() => "control character",
+        _ => "invisible format character",
+    }
 }
 
 #[cfg(test)]
@@ -342,10 +315,76 @@ mod tests {
         ];
         for (header, expected) in cases {
             assert_eq!(
-                filename_from_disposition(header).as_deref(),
+                filename_from_disposition(header).unwrap().as_deref(),
                 Some(expected),
                 "{header}"
             );
+        }
+    }
+
+    #[test]
+    fn decodes_rfc_8187_names_in_latin_1_and_refuses_broken_ones() {
+        for (header, expected) in [
+            ("attachment; filename*=ISO-8859-1''caf%E9.txt", "café.txt"),
+            (
+                "attachment; filename*=utf-8'en'%E2%82%AC%20rates.txt",
+                "€ rates.txt",
+            ),
+            (
+                "attachment; filename*=UTF-8''plain.txt; filename=\"x.txt\"",
+                "plain.txt",
+            ),
+        ] {
+            assert_eq!(
+                filename_from_disposition(header).unwrap().as_deref(),
+                Some(expected),
+                "{header}"
+            );
+        }
+        assert_eq!(filename_from_disposition("inline").unwrap(), None);
+        for header in [
+            // Truncated escape, invalid UTF-8, unknown charset, a control once decoded.
+            "attachment; filename*=UTF-8''report%E",
+            "attachment; filename*=UTF-8''%FF.txt",
+            "attachment; filename*=KOI8-R''%E1.txt",
+            "attachment; filename*=UTF-8''a%0Ab.txt",
+            "attachment; filename=\"unterminated",
+        ] {
+            let err = filename_from_disposition(header).unwrap_err();
+            assert_eq!(err.code(), "invalid_filename", "{header}");
+            assert!(err.to_string().contains("Content-Disposition"), "{err}");
+        }
+    }
+
+    #[test]
+    fn names_that_display_other_than_they_are_are_refused_naming_the_character() {
+        for (name, kind) in [
+            (
+                "invoice\u{202e}fdp.exe",
+                "bidirectional control U+202E at byte 7",
+            ),
+            (
+                "\u{2067}report.pdf",
+                "bidirectional control U+2067 at byte 0",
+            ),
+            ("in\u{200b}voice.pdf", "zero-width character U+200B"),
+            ("\u{feff}notes.txt", "zero-width character U+FEFF"),
+            ("soft\u{ad}hyphen.txt", "invisible format character U+00AD"),
+            ("tag\u{e0041}.txt", "invisible format character U+E0041"),
+            ("line\u{2028}break.txt", "invisible format character U+2028"),
+            ("bell\u{7}.txt", "control character U+0007"),
+        ] {
+            let err = clean_filename(name).unwrap_err();
+            assert_eq!(err.code(), "invalid_filename");
+            assert!(err.to_string().contains(kind), "{name:?}: {err}");
+        }
+        for fine in [
+            "naïve résumé.txt",
+            "日本語.pdf",
+            "отчёт 2026.docx",
+            "a😀b.md",
+        ] {
+            assert_eq!(clean_filename(fine).unwrap().as_deref(), Some(fine));
         }
     }
 

@@ -85,8 +85,6 @@ pub enum ExtractError {
         byte: u8,
         declared: MediaType,
     },
-    #[error("document is declared UTF-8 but is not (invalid byte at offset {offset})")]
-    InvalidUtf8 { offset: usize },
     #[error("document is {what}, which has no text to read")]
     Unsupported { what: String },
     #[error("document is encrypted")]

@@ -2,11 +2,13 @@
 //!
 //! The encoding is decided in this order, and the decision is recorded:
 //! 1. a byte-order mark (UTF-8, UTF-16LE, UTF-16BE);
-//! 2. the declared `charset` — if it says UTF-8 (or nothing was declared) and the bytes are
-//!    valid UTF-8, that is that; if it names another encoding, that encoding is used;
-//! 3. for HTML, a `<meta charset>` in the first kilobyte;
-//! 4. otherwise, bytes that are not valid UTF-8 go to the detector Firefox uses (`chardetng`),
-//!    unless they are not text at all (NUL bytes or many control bytes), which is an error.
+//! 2. the declared `charset`, unless the bytes contradict it: invalid sequences in it, or
+//!    bytes that are UTF-8 text declared as another encoding (UTF-16 included). A contradicted
+//!    or unknown charset is noted and decoding goes on as if none was declared:
+//! 3. valid UTF-8 is UTF-8;
+//! 4. for HTML, a `<meta charset>` in the first kilobyte;
+//! 5. otherwise the detector Firefox uses (`chardetng`), unless the bytes are not text at all
+//!    (NUL bytes or many control bytes), which is an error.
 
 use std::borrow::Cow;
 
@@ -37,19 +39,79 @@ pub(super) fn decode<'a>(
             .then(|| format!("decoded as {} (byte-order mark)", encoding.name()));
         return Ok(Decoded { text, note });
     }
+    // What became of the declaration, when it was not simply followed.
+    let mut declaration = None;
+    if let Some(label) = charset {
+        match Encoding::for_label(label.trim().as_bytes()) {
+            None => {
+                declaration = Some(format!("unknown charset `{}` ignored", label.trim()));
+            }
+            Some(encoding) => match contradiction(bytes, encoding, complete) {
+                None if encoding == UTF_8 => {}
+                None => {
+                    let (text, _, _) = encoding.decode(bytes);
+                    return Ok(Decoded {
+                        text,
+                        note: Some(format!("decoded as {} (declared)", encoding.name())),
+                    });
+                }
+                Some(why) => {
+                    declaration = Some(format!(
+                        "declared charset {} does not fit the bytes ({why})",
+                        encoding.name()
+                    ));
+                }
+            },
+        }
+    }
+    let undeclared = undeclared(bytes, declared, complete)?;
+    let note = match (declaration, undeclared.note) {
+        (Some(declaration), Some(how)) => Some(format!("{declaration}; {how}")),
+        (Some(declaration), None) => Some(format!("{declaration}; decoded as UTF-8")),
+        (None, how) => how,
+    };
+    Ok(Decoded {
+        text: undeclared.text,
+        note,
+    })
+}
+
+/// Why bytes cannot be text in `encoding`, if they cannot: invalid sequences, or text that
+/// only another encoding explains (UTF-8 bytes declared as UTF-16 or as a one-byte encoding).
+fn contradiction(bytes: &[u8], encoding: &'static Encoding, complete: bool) -> Option<String> {
+    let utf8 = std::str::from_utf8(bytes);
+    if encoding == UTF_8 {
+        return match utf8 {
+            // The input ends in the middle of a character: that is the cut, not the text.
+            Err(e) if !complete && e.error_len().is_none() => None,
+            Err(e) => Some(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+            Ok(_) => None,
+        };
+    }
+    if utf8.is_ok() && !bytes.is_ascii() {
+        return Some("they are UTF-8 text".into());
+    }
+    let utf16 = encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE;
+    if utf16 && utf8.is_ok() && !bytes.contains(&0) {
+        return Some("they are ASCII text, with none of the zero bytes of UTF-16".into());
+    }
+    let (_, _, had_errors) = encoding.decode(bytes);
+    let cut_short = !complete && utf16;
+    (had_errors && !cut_short).then(|| "invalid byte sequences".into())
+}
+
+/// Decoding with no usable declaration: UTF-8 when the bytes are, else `<meta charset>` for
+/// HTML, else detection; bytes that are not text at all are an error.
+fn undeclared<'a>(
+    bytes: &'a [u8],
+    declared: MediaType,
+    complete: bool,
+) -> Result<Decoded<'a>, ExtractError> {
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
         return Err(ExtractError::Binary {
             offset,
             byte: 0,
             declared,
-        });
-    }
-    let declared_encoding = charset.and_then(|label| Encoding::for_label(label.as_bytes()));
-    if let Some(encoding) = declared_encoding.filter(|e| *e != UTF_8) {
-        let (text, _, _) = encoding.decode(bytes);
-        return Ok(Decoded {
-            text,
-            note: Some(format!("decoded as {} (declared)", encoding.name())),
         });
     }
     match std::str::from_utf8(bytes) {
@@ -65,12 +127,6 @@ pub(super) fn decode<'a>(
             return Ok(Decoded {
                 text: Cow::Borrowed(valid),
                 note: None,
-            });
-        }
-        Err(e) if declared_encoding == Some(UTF_8) => {
-            // The client said UTF-8; do not second-guess it.
-            return Err(ExtractError::InvalidUtf8 {
-                offset: e.valid_up_to(),
             });
         }
         Err(_) => {}
@@ -216,11 +272,74 @@ mod tests {
         );
     }
 
+    fn declared(bytes: &[u8], charset: &str) -> (String, Option<String>) {
+        let decoded = decode(bytes, MediaType::PlainText, Some(charset), true).unwrap();
+        (decoded.text.into_owned(), decoded.note)
+    }
+
     #[test]
-    fn declared_utf8_that_is_not_utf8_is_an_error() {
+    fn bytes_that_contradict_the_declared_charset_are_detected_instead() {
+        let latin = b"Les \xE9l\xE8ves \xE9tudient \xE0 l'\xE9cole et les \xE9t\xE9s sont chauds.";
+        let (text, note) = declared(latin, "utf-8");
+        assert!(text.starts_with("Les élèves"), "{text}");
         assert_eq!(
-            decode(b"ab\xFFcd", MediaType::PlainText, Some("utf-8"), true).unwrap_err(),
-            ExtractError::InvalidUtf8 { offset: 2 }
+            note.as_deref(),
+            Some(
+                "declared charset UTF-8 does not fit the bytes (invalid UTF-8 at byte 4); decoded as windows-1252 (detected)"
+            )
+        );
+        let ascii = b"The harbour opened in May. Cranes arrived in June.";
+        for charset in ["utf-16", "UTF-16LE", "utf-16be"] {
+            let (text, note) = declared(ascii, charset);
+            assert_eq!(text.as_bytes(), ascii, "{charset}");
+            assert!(
+                note.as_deref()
+                    .is_some_and(|n| n.contains("none of the zero bytes of UTF-16")
+                        && n.ends_with("decoded as UTF-8")),
+                "{charset}: {note:?}"
+            );
+        }
+        let (text, note) = declared("café crème".as_bytes(), "iso-8859-1");
+        assert_eq!(text, "café crème");
+        assert_eq!(
+            note.as_deref(),
+            Some(
+                "declared charset windows-1252 does not fit the bytes (they are UTF-8 text); decoded as UTF-8"
+            )
+        );
+        // Shift_JIS declared, but the bytes hold sequences it does not have.
+        let (_, note) = declared(b"\x82\xA0\xFF\xFF\xFF plain", "shift_jis");
+        assert!(note.unwrap().contains("(invalid byte sequences)"));
+    }
+
+    #[test]
+    fn a_declared_charset_the_bytes_fit_is_followed() {
+        let utf16: Vec<u8> = "Grüße aus Köln"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(
+            declared(&utf16, "utf-16le"),
+            (
+                "Grüße aus Köln".into(),
+                Some("decoded as UTF-16LE (declared)".into())
+            )
+        );
+        assert_eq!(declared(b"plain ASCII", "iso-8859-1").0, "plain ASCII");
+        assert_eq!(
+            declared("naïve".as_bytes(), "utf-8"),
+            ("naïve".into(), None)
+        );
+    }
+
+    #[test]
+    fn an_unknown_charset_is_named_in_a_note() {
+        assert_eq!(
+            declared(b"Plain words.", "bogus"),
+            (
+                "Plain words.".into(),
+                Some("unknown charset `bogus` ignored; decoded as UTF-8".into())
+            )
         );
     }
 
