@@ -123,7 +123,10 @@ fn routes_ids_and_unfinished_summaries_answer_clearly() -> Result<()> {
         let refused = pipeline.get(&format!("/v1/jobs/{other}"))?;
         assert_error(&refused, 400, "invalid_id")?;
         let message = refused.api_error()?.error.message;
-        assert!(message.contains(&format!("write it `{unknown}`")), "{message}");
+        assert!(
+            message.contains(&format!("write it `{unknown}`")),
+            "{message}"
+        );
     }
     let v4 = pipeline.get("/v1/jobs/5b7a3e0c-8d1f-4a2b-9c3d-1e2f3a4b5c6d")?;
     assert_error(&v4, 400, "invalid_id")?;

@@ -37,9 +37,12 @@ fn bucket(env: &Env) -> Result<worker::Bucket, BindingError> {
     binding("R2", names::DOCUMENTS, env.bucket(names::DOCUMENTS))
 }
 
-/// The documents bucket, as the upload sink.
-pub fn uploads(env: &Env) -> Result<R2Uploads, BindingError> {
-    Ok(R2Uploads(bucket(env)?))
+/// The documents bucket, as the upload sink; bodies may stall for `stall_ms` at most.
+pub fn uploads(env: &Env, stall_ms: u64) -> Result<R2Uploads, BindingError> {
+    Ok(R2Uploads {
+        bucket: bucket(env)?,
+        stall_ms,
+    })
 }
 
 /// The documents bucket, as the processing source.

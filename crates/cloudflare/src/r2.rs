@@ -10,9 +10,13 @@ use worker::{Bucket, HttpMetadata, Range};
 
 use crate::stream::{hash_only, put_hashed};
 
-/// R2 as an [`UploadSink`]: request bodies stream in, never buffered.
+/// R2 as an [`UploadSink`]: request bodies stream in, never buffered. A body that sends
+/// nothing for `stall_ms` fails.
 #[derive(Debug)]
-pub struct R2Uploads(pub Bucket);
+pub struct R2Uploads {
+    pub bucket: Bucket,
+    pub stall_ms: u64,
+}
 
 impl UploadSink for R2Uploads {
     type Body = ReadableStream;
@@ -24,15 +28,15 @@ impl UploadSink for R2Uploads {
         length: u64,
         content_type: &str,
     ) -> Result<Stored, SinkError> {
-        put_hashed(&self.0, key, body, length, content_type).await
+        put_hashed(&self.bucket, key, body, length, content_type, self.stall_ms).await
     }
 
     async fn hash_only(&self, body: ReadableStream, length: u64) -> Result<String, SinkError> {
-        hash_only(body, length).await
+        hash_only(body, length, self.stall_ms).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
-        self.0
+        self.bucket
             .delete(key)
             .await
             .map_err(|e| BlobError(e.to_string()))

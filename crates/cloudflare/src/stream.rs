@@ -7,7 +7,10 @@
 //! WebAssembly memory.
 
 use docpipe_pipeline::ports::{SinkError, Stored};
-use futures_util::future::join;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{Either, join, select};
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -17,7 +20,7 @@ use web_sys::{
     WritableStreamDefaultWriter,
 };
 use worker::worker_sys::FixedLengthStream;
-use worker::{Bucket, Data, HttpMetadata};
+use worker::{Bucket, Data, Delay, HttpMetadata};
 
 use crate::js::error_message;
 
@@ -63,35 +66,49 @@ fn read_step(reader: &ByobReader, remaining: u64) -> JsFuture {
 
 /// Copies exactly `length` bytes of `body` into every writer, then closes them. The next read
 /// is already under way while a chunk is being written. Every read must make progress, so a
-/// misbehaving stream ends in an error, never in a busy loop.
+/// misbehaving stream ends in an error, never in a busy loop, and a read that waits more than
+/// `stall_ms` ends it too.
 async fn pump(
     body: &ReadableStream,
     length: u64,
     writers: &[WritableStreamDefaultWriter],
-) -> Result<(), String> {
+    stall_ms: u64,
+) -> Result<(), SinkError> {
     let options = ReadableStreamGetReaderOptions::new();
     options.set_mode(ReadableStreamReaderMode::Byob);
     let reader: ByobReader = body.get_reader_with_options(&options).unchecked_into();
     let mut read = 0u64;
     let mut next = (length > 0).then(|| read_step(&reader, length));
+    let failed = |e: JsValue| SinkError::Body(error_message(&e));
     while let Some(step) = next.take() {
-        let step = step.await.map_err(|e| error_message(&e))?;
+        let timer = pin!(Delay::from(Duration::from_millis(stall_ms)));
+        let step = match select(step, timer).await {
+            Either::Left((step, _)) => step.map_err(failed)?,
+            Either::Right(((), _)) => {
+                let _ = JsFuture::from(reader.cancel()).await;
+                return Err(SinkError::Stalled {
+                    seconds: stall_ms / 1_000,
+                });
+            }
+        };
         let done = Reflect::get(&step, &"done".into())
-            .map_err(|e| error_message(&e))?
+            .map_err(failed)?
             .as_bool()
             .unwrap_or(true);
-        let value = Reflect::get(&step, &"value".into()).map_err(|e| error_message(&e))?;
+        let value = Reflect::get(&step, &"value".into()).map_err(failed)?;
         let chunk: Option<Uint8Array> = value.dyn_into().ok();
         let bytes = chunk.as_ref().map_or(0, |c| u64::from(c.byte_length()));
         read += bytes;
         if read > length {
-            return Err(format!(
+            return Err(SinkError::Body(format!(
                 "body is longer than its Content-Length of {length} bytes"
-            ));
+            )));
         }
         if read < length {
             if done || bytes == 0 {
-                return Err(format!("body ended after {read} of {length} bytes"));
+                return Err(SinkError::Body(format!(
+                    "body ended after {read} of {length} bytes"
+                )));
             }
             next = Some(read_step(&reader, length - read));
         }
@@ -103,13 +120,11 @@ async fn pump(
             _ => Vec::new(),
         };
         for write in writes {
-            write.await.map_err(|e| error_message(&e))?;
+            write.await.map_err(failed)?;
         }
     }
     for writer in writers {
-        JsFuture::from(writer.close())
-            .await
-            .map_err(|e| error_message(&e))?;
+        JsFuture::from(writer.close()).await.map_err(failed)?;
     }
     Ok(())
 }
@@ -142,6 +157,7 @@ pub async fn put_hashed(
     body: ReadableStream,
     length: u64,
     content_type: &str,
+    stall_ms: u64,
 ) -> Result<Stored, SinkError> {
     let metadata = HttpMetadata {
         content_type: Some(content_type.to_owned()),
@@ -158,11 +174,13 @@ pub async fn put_hashed(
         .put(key, Data::ReadableStream(fixed.readable()))
         .http_metadata(metadata)
         .execute();
-    let (stored, pumped) = join(put, pump(&body, length, &writers)).await;
+    let (stored, pumped) = join(put, pump(&body, length, &writers, stall_ms)).await;
     if let Err(e) = &pumped {
-        abort(&writers, e).await;
+        abort(&writers, &e.to_string()).await;
     }
+    // A body that failed fails the put too: the body is the cause.
     match (stored, pumped) {
+        (_, Err(e)) => Err(e),
         (Ok(Some(object)), Ok(())) => {
             let sha256 = finish_digest(&digest).await.map_err(SinkError::Storage)?;
             Ok(Stored {
@@ -171,19 +189,20 @@ pub async fn put_hashed(
             })
         }
         (Ok(None), Ok(())) => Err(SinkError::Storage("no object returned".into())),
-        (Err(e), _) => Err(SinkError::Storage(e.to_string())),
-        (_, Err(e)) => Err(SinkError::Body(e)),
+        (Err(e), Ok(())) => Err(SinkError::Storage(e.to_string())),
     }
 }
 
 /// The SHA-256 of `body` (`length` bytes), read and discarded.
-pub async fn hash_only(body: ReadableStream, length: u64) -> Result<String, SinkError> {
+pub async fn hash_only(
+    body: ReadableStream,
+    length: u64,
+    stall_ms: u64,
+) -> Result<String, SinkError> {
     let digest = DigestStream::new("SHA-256").map_err(|e| SinkError::Storage(error_message(&e)))?;
     let writer = digest
         .get_writer()
         .map_err(|e| SinkError::Storage(error_message(&e)))?;
-    pump(&body, length, std::slice::from_ref(&writer))
-        .await
-        .map_err(SinkError::Body)?;
+    pump(&body, length, std::slice::from_ref(&writer), stall_ms).await?;
     finish_digest(&digest).await.map_err(SinkError::Body)
 }

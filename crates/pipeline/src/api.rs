@@ -150,6 +150,8 @@ pub enum ApiError {
     },
     #[error("requests from origin `{origin}` are not allowed")]
     OriginNotAllowed { origin: String },
+    #[error("the body stalled: no bytes arrived for {seconds} s; nothing was stored")]
+    BodyStalled { seconds: u64 },
     #[error("storage is unavailable, try again")]
     Unavailable,
     #[error("internal error")]
@@ -168,6 +170,7 @@ impl ApiError {
             | ApiError::InvalidIdempotencyKey { .. }
             | ApiError::InvalidId { .. }
             | ApiError::IncompleteBody { .. } => 400,
+            ApiError::BodyStalled { .. } => 408,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::RouteNotFound | ApiError::JobNotFound | ApiError::DocumentNotFound => 404,
@@ -211,6 +214,7 @@ impl ApiError {
             ApiError::TextPending { .. } => "text_not_ready",
             ApiError::TextUnavailable { .. } => "text_unavailable",
             ApiError::IncompleteBody { .. } => "incomplete_body",
+            ApiError::BodyStalled { .. } => "body_stalled",
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",
             ApiError::InsufficientScope { .. } => "insufficient_scope",

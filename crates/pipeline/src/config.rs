@@ -24,6 +24,8 @@ pub mod names {
     pub const SUMMARY_SENTENCES: &str = "SUMMARY_SENTENCES";
     pub const SUMMARY_MAX_BYTES: &str = "SUMMARY_MAX_BYTES";
     pub const LEASE_SECONDS: &str = "LEASE_SECONDS";
+    pub const BODY_STALL_SECONDS: &str = "BODY_STALL_SECONDS";
+    pub const JOB_DEADLINE_SECONDS: &str = "JOB_DEADLINE_SECONDS";
     pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
     pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
     pub const RETRY_MAX_SECONDS: &str = "RETRY_MAX_SECONDS";
@@ -323,6 +325,8 @@ pub struct UploadConfig {
     pub quotas: Quotas,
     /// Origins browsers may call the API from, besides its own.
     pub allowed_origins: Vec<String>,
+    /// An upload whose body sends no byte for this long is refused (408) and forgotten.
+    pub body_stall_ms: u64,
     /// The scheduled sweep, which this Worker runs.
     pub sweep: SweepConfig,
 }
@@ -342,6 +346,7 @@ impl UploadConfig {
             )?,
             quotas: quotas(&lookup)?,
             allowed_origins: allowed_origins(&lookup)?,
+            body_stall_ms: var(&lookup, names::BODY_STALL_SECONDS, 30, between(1, 600))? * 1_000,
             sweep: SweepConfig {
                 grace_ms: var(&lookup, names::SWEEP_GRACE_SECONDS, 120, between(0, 86_400))?
                     * 1_000,
@@ -415,6 +420,9 @@ pub struct SummarizerConfig {
     /// How long a consumer owns a job before another may take it over. Must outlast the
     /// slowest processing run.
     pub lease_ms: i64,
+    /// How long one job may run before it is handed back, so that it never holds its batch.
+    /// Shorter than the lease, so nobody takes the job over while it still runs.
+    pub job_deadline_ms: u64,
     pub retry: RetryPolicy,
     /// Default quotas per tenant (the summarizer enforces the model-token one).
     pub quotas: Quotas,
@@ -478,6 +486,14 @@ impl SummarizerConfig {
                 )?,
             },
             lease_ms: lease_seconds * 1_000,
+            job_deadline_ms: var(
+                &lookup,
+                names::JOB_DEADLINE_SECONDS,
+                u64::try_from(lease_seconds * 2 / 5)
+                    .unwrap_or(1)
+                    .clamp(1, 120),
+                between(1, u64::try_from(lease_seconds - 1).unwrap_or(1).max(1)),
+            )? * 1_000,
             quotas: quotas(&lookup)?,
             retry: RetryPolicy {
                 max_attempts: var(&lookup, names::MAX_ATTEMPTS, 5, at_least(1))?,

@@ -2,8 +2,11 @@
 //! (so an unreadable message still gets an answer), process it, and say whether to ack or
 //! retry. A message never fails its batch; the Worker only carries the [`Action`] out.
 
+use std::pin::pin;
+
 use docpipe_docproc::Summarizer;
 use docpipe_jobs::{DecodeError, JobMessage};
+use futures_util::future::{Either, select};
 use tracing::{Instrument, error, info, warn};
 
 use crate::ports::{Clock, Database, DocumentSource};
@@ -61,7 +64,7 @@ where
     );
     async {
         let lease_id = new_lease_id(processor.clock);
-        let outcome = processor.process(&message, &lease_id).await;
+        let outcome = within_deadline(processor, &message, &lease_id).await;
         match &outcome {
             Outcome::Succeeded { attempt } => info!(attempt, "job succeeded"),
             Outcome::Failed { error } => warn!(%error, "job failed"),
@@ -72,6 +75,36 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// Processes a job, or hands it back if it runs past the job deadline: its lease is still
+/// held, so the message comes back when the lease has expired, and the attempt counts. The
+/// deadline is checked whenever the job waits (storage, models); extraction and summarization
+/// between waits are bounded by the document and text limits.
+async fn within_deadline<D, B, S, C>(
+    processor: &Processor<'_, D, B, S, C>,
+    message: &JobMessage,
+    lease_id: &str,
+) -> Outcome
+where
+    D: Database,
+    B: DocumentSource,
+    S: Summarizer,
+    C: Clock,
+{
+    let deadline_ms = processor.config.job_deadline_ms;
+    let work = pin!(processor.process(message, lease_id));
+    let timer = pin!(processor.clock.sleep(deadline_ms));
+    match select(work, timer).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(((), _)) => Outcome::Retry {
+            delay_ms: processor.config.lease_ms,
+            error: format!(
+                "the job ran past its {} s deadline and was handed back",
+                deadline_ms / 1_000
+            ),
+        },
+    }
 }
 
 /// One message the queue gave up on: fail its job with the reason, unless it finished or is
@@ -123,6 +156,64 @@ mod tests {
     fn consume(f: &ProcessFixture, body: &str) -> Action {
         let processor = f.processor(&f.store, &ExtractiveSummarizer);
         block_on(job_message(&processor, body, "message-1"))
+    }
+
+    /// A summarizer that never answers: a model or storage call that hangs.
+    struct Hangs;
+
+    impl docpipe_docproc::Summarizer for Hangs {
+        async fn summarize(
+            &self,
+            _: &str,
+            _: &docpipe_docproc::SummaryOptions,
+            _: &mut docpipe_docproc::summarize::Usage,
+        ) -> Result<docpipe_docproc::Summary, docpipe_docproc::SummarizeError> {
+            std::future::pending().await
+        }
+    }
+
+    #[test]
+    fn a_job_that_hangs_is_handed_back_at_its_deadline_and_taken_over_after_its_lease() {
+        let (f, message) = queued();
+        let started = f.clock.now_ms();
+        let hung = f.processor(&f.store, &Hangs);
+        assert_eq!(
+            block_on(job_message(&hung, &message.to_json(), "message-1")),
+            Action::Retry { delay_seconds: 300 },
+            "handed back until its lease has expired"
+        );
+        assert_eq!(
+            f.clock.now_ms() - started,
+            i64::try_from(f.config.job_deadline_ms).unwrap(),
+            "the deadline ended it"
+        );
+        assert_eq!(f.status(&message), (JobStatus::Processing, 1, None));
+        assert_eq!(f.summaries(), 0);
+
+        // Redelivered after the lease: another attempt takes the job over and finishes it.
+        f.clock.0.set(started + f.config.lease_ms + 1);
+        assert_eq!(consume(&f, &message.to_json()), Action::Ack);
+        assert_eq!(f.status(&message).0, JobStatus::Succeeded);
+        assert_eq!(f.summaries(), 1);
+    }
+
+    #[test]
+    fn a_job_that_always_hangs_fails_after_its_attempts() {
+        let (f, message) = queued();
+        let hung = f.processor(&f.store, &Hangs);
+        for _ in 0..f.config.retry.max_attempts {
+            let action = block_on(job_message(&hung, &message.to_json(), "message-1"));
+            assert!(matches!(action, Action::Retry { .. }), "{action:?}");
+            f.clock.0.set(f.clock.now_ms() + f.config.lease_ms + 1);
+        }
+        assert_eq!(
+            block_on(job_message(&hung, &message.to_json(), "message-1")),
+            Action::Ack
+        );
+        let (status, _, error) = f.status(&message);
+        assert_eq!(status, JobStatus::Failed);
+        let attempts = f.config.retry.max_attempts;
+        assert_eq!(error, Some(format!("gave up after {attempts} attempts")));
     }
 
     #[test]

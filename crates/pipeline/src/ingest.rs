@@ -55,6 +55,7 @@ pub fn unavailable(what: &'static str) -> impl Fn(DbError) -> ApiError {
 fn body_error(e: SinkError) -> ApiError {
     match e {
         SinkError::Body(reason) => ApiError::IncompleteBody { reason },
+        SinkError::Stalled { seconds } => ApiError::BodyStalled { seconds },
         SinkError::Storage(_) => ApiError::Unavailable,
     }
 }

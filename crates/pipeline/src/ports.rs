@@ -83,6 +83,9 @@ pub enum SinkError {
     /// different number of bytes than it declared.
     #[error("reading the body failed: {0}")]
     Body(String),
+    /// No byte of the body arrived for this long.
+    #[error("the body stalled: no bytes for {seconds} s")]
+    Stalled { seconds: u64 },
     /// Storage refused or failed the write.
     #[error("storing the body failed: {0}")]
     Storage(String),

@@ -10,7 +10,9 @@ use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::ingest::{Accepted, Ingest, Upload};
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::upload::{self, UploadHeaders};
-use worker::{Env, Request};
+use futures_channel::oneshot;
+use tracing::{Instrument, Span, info};
+use worker::{Context, Env, Request};
 
 use crate::{ApiResult, internal, json, set_header};
 
@@ -22,10 +24,10 @@ struct Ports {
 }
 
 impl Ports {
-    fn from_env(env: &Env) -> Result<Self, ApiError> {
+    fn from_env(env: &Env, config: &UploadConfig) -> Result<Self, ApiError> {
         Ok(Self {
             store: bindings::store(env).map_err(internal)?,
-            sink: bindings::uploads(env).map_err(internal)?,
+            sink: bindings::uploads(env, config.body_stall_ms).map_err(internal)?,
             queue: bindings::jobs_queue(env).map_err(internal)?,
         })
     }
@@ -47,6 +49,7 @@ impl Ports {
 pub async fn create(
     req: &Request,
     env: &Env,
+    ctx: &Context,
     config: &UploadConfig,
     caller: &Principal,
     request_id: &RequestId,
@@ -75,17 +78,28 @@ pub async fn create(
     )?;
     let idempotency_key = upload::idempotency_key(idempotency_key.as_deref())?;
     let body = req.inner().body().ok_or(ApiError::EmptyBody)?;
-    let ports = Ports::from_env(env)?;
-    let accepted = ports
-        .ingest(config)
-        .accept(Upload {
-            tenant: caller.tenant.clone(),
-            valid,
-            idempotency_key,
-            request_id: request_id.clone(),
-            body,
-        })
-        .await?;
+    let ports = Ports::from_env(env, config)?;
+    let upload = Upload {
+        tenant: caller.tenant.clone(),
+        valid,
+        idempotency_key,
+        request_id: request_id.clone(),
+        body,
+    };
+    // The upload runs to its end even when the client goes away mid-body: the body then fails,
+    // and the upload's own failure path deletes what was stored and gives the quota back.
+    let (answer, answered) = oneshot::channel();
+    let config = config.clone();
+    ctx.wait_until(
+        async move {
+            let accepted = ports.ingest(&config).accept(upload).await;
+            if answer.send(accepted).is_err() {
+                info!("the client left before the upload was answered");
+            }
+        }
+        .instrument(Span::current()),
+    );
+    let accepted = answered.await.map_err(|_| ApiError::Internal)??;
     accepted_response(&accepted, request_id)
 }
 
@@ -96,7 +110,7 @@ pub async fn reprocess(
     document: &DocumentId,
     request_id: &RequestId,
 ) -> ApiResult {
-    let answer = Ports::from_env(env)?
+    let answer = Ports::from_env(env, config)?
         .ingest(config)
         .reprocess(&caller.tenant, document, request_id)
         .await?;

@@ -102,7 +102,9 @@ async fn handle(
     let caller = authenticate(&req, env, ctx, scope).await?;
     match route {
         Route::Health => json(200, &serde_json::json!({ "status": "ok" }), request_id),
-        Route::CreateDocument => documents::create(&req, env, config, &caller, request_id).await,
+        Route::CreateDocument => {
+            documents::create(&req, env, ctx, config, &caller, request_id).await
+        }
         Route::Reprocess(id) => documents::reprocess(env, config, &caller, &id, request_id).await,
         Route::GetJob(id) => reads::job(env, &caller, &id, request_id).await,
         Route::GetDocument(id) => reads::document(env, &caller, &id, request_id).await,
