@@ -171,7 +171,7 @@ pub fn raw_request(port: u16, raw: &[u8]) -> Result<HttpResponse> {
 
 /// Reads one response: the head, then a body delimited by `Content-Length`, by chunked
 /// encoding, or by the end of the connection.
-fn read_response(stream: &mut TcpStream) -> Result<HttpResponse> {
+pub fn read_response(stream: &mut TcpStream) -> Result<HttpResponse> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
     let head_end = loop {

@@ -10,7 +10,7 @@ use docpipe_pipeline::ports::{SinkError, Stored};
 use std::pin::pin;
 use std::time::Duration;
 
-use futures_util::future::{Either, join, select};
+use futures_util::future::{Either, select};
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -174,22 +174,38 @@ pub async fn put_hashed(
         .put(key, Data::ReadableStream(fixed.readable()))
         .http_metadata(metadata)
         .execute();
-    let (stored, pumped) = join(put, pump(&body, length, &writers, stall_ms)).await;
-    if let Err(e) = &pumped {
-        abort(&writers, &e.to_string()).await;
-    }
-    // A body that failed fails the put too: the body is the cause.
-    match (stored, pumped) {
-        (_, Err(e)) => Err(e),
-        (Ok(Some(object)), Ok(())) => {
+    let put = pin!(put);
+    let pumped = pin!(pump(&body, length, &writers, stall_ms));
+    let stored = match select(put, pumped).await {
+        // The body failed: abort the streams and stop there. The put fails with the aborted
+        // stream; it is not waited for, since a put whose stream was aborted mid-way may
+        // never settle, and the body is the cause anyway.
+        Either::Right((Err(e), _put)) => {
+            abort(&writers, &e.to_string()).await;
+            return Err(e);
+        }
+        Either::Right((Ok(()), put)) => put.await,
+        Either::Left((stored, pumped)) => match stored {
+            Err(e) => {
+                abort(&writers, &e.to_string()).await;
+                return Err(SinkError::Storage(e.to_string()));
+            }
+            Ok(object) => {
+                pumped.await?;
+                Ok(object)
+            }
+        },
+    };
+    match stored {
+        Ok(Some(object)) => {
             let sha256 = finish_digest(&digest).await.map_err(SinkError::Storage)?;
             Ok(Stored {
                 size: object.size(),
                 sha256,
             })
         }
-        (Ok(None), Ok(())) => Err(SinkError::Storage("no object returned".into())),
-        (Err(e), Ok(())) => Err(SinkError::Storage(e.to_string())),
+        Ok(None) => Err(SinkError::Storage("no object returned".into())),
+        Err(e) => Err(SinkError::Storage(e.to_string())),
     }
 }
 

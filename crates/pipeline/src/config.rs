@@ -331,6 +331,15 @@ pub struct UploadConfig {
     pub sweep: SweepConfig,
 }
 
+impl SweepConfig {
+    /// How often an upload in progress notes that it is alive: well within the orphan age.
+    pub fn heartbeat_ms(&self) -> u64 {
+        u64::try_from(self.orphan_after_ms / 4)
+            .unwrap_or(1_000)
+            .clamp(500, 10_000)
+    }
+}
+
 impl UploadConfig {
     pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
     /// R2's single-PUT limit.
@@ -353,8 +362,8 @@ impl UploadConfig {
                 orphan_after_ms: var(
                     &lookup,
                     names::ORPHAN_UPLOAD_SECONDS,
-                    3_600,
-                    between(0, 7 * 86_400),
+                    120,
+                    between(3, 7 * 86_400),
                 )? * 1_000,
                 batch: 100,
                 rounds: 10,
@@ -392,8 +401,8 @@ pub struct SweepConfig {
     /// A queued job whose message has not been consumed this long after it was due is
     /// re-enqueued; so is a job whose lease expired. Also the pause between re-enqueues.
     pub grace_ms: i64,
-    /// An upload that has not recorded its document this long after it began is an orphan:
-    /// its object is deleted.
+    /// An upload not heard of for this long (it notes that it is alive every
+    /// [`SweepConfig::heartbeat_ms`]) is an orphan: its object is deleted and its row forgotten.
     pub orphan_after_ms: i64,
     /// Jobs re-enqueued per round, and rounds per sweep.
     pub batch: u32,

@@ -10,7 +10,11 @@
 //!    failure before this point the object is deleted.
 //! 5. The job is enqueued. If that fails, the job is `queued` in D1 and the sweep enqueues it.
 
+use std::convert::Infallible;
+use std::pin::pin;
+
 use docpipe_jobs::{DocumentId, JobId, JobMessage, RequestId};
+use futures_util::future::{Either, select};
 use tracing::{error, info, warn};
 
 use crate::api::{ApiError, UploadAccepted};
@@ -69,6 +73,8 @@ pub struct Ingest<'a, D, S, Q, C> {
     pub queue: &'a Q,
     pub clock: &'a C,
     pub quotas: &'a Quotas,
+    /// How often an upload in progress notes that it is alive (see `SweepConfig`).
+    pub heartbeat_ms: u64,
 }
 
 impl<D, S, Q, C: Clock> Ingest<'_, D, S, Q, C> {
@@ -143,11 +149,13 @@ where
 
         let started = self.clock.now_ms();
         let content_type = valid.content_type.header_value();
-        let stored = match self
-            .sink
-            .put_hashed(&key, body, valid.size, &content_type)
-            .await
-        {
+        let put = pin!(self.sink.put_hashed(&key, body, valid.size, &content_type));
+        let alive = pin!(self.keep_alive(&document_id));
+        let stored = match select(put, alive).await {
+            Either::Left((stored, _)) => stored,
+            Either::Right((never, _)) => match never {},
+        };
+        let stored = match stored {
             Ok(stored) => stored,
             Err(e) => {
                 warn!(error = %e, key, "storing the body failed");
@@ -301,6 +309,17 @@ where
 
     /// Deletes the object of an upload that will not be recorded, then its `uploads` row. If
     /// either step fails the row stays, and the sweep finishes the job later.
+    /// Notes every `heartbeat_ms` that the upload is alive, until dropped. If this Worker is
+    /// cancelled with its client, the notes stop and the sweep removes what was stored.
+    async fn keep_alive(&self, document: &DocumentId) -> Infallible {
+        loop {
+            self.clock.sleep(self.heartbeat_ms).await;
+            if let Err(e) = self.store.upload_alive(document, self.clock.now_ms()).await {
+                warn!(error = %e, "could not note that the upload is alive");
+            }
+        }
+    }
+
     async fn discard(&self, document: &DocumentId, key: &str) {
         if let Err(e) = self.sink.delete(key).await {
             error!(error = %e, key, "could not delete the object of a failed upload");
@@ -358,6 +377,7 @@ mod tests {
                 queue: &self.queue,
                 clock: &self.clock,
                 quotas: &self.quotas,
+                heartbeat_ms: 10_000,
             }
         }
 

@@ -42,6 +42,7 @@ impl Ports {
             queue: &self.queue,
             clock: &WorkerClock,
             quotas: &config.quotas,
+            heartbeat_ms: config.sweep.heartbeat_ms(),
         }
     }
 }

@@ -68,8 +68,8 @@ impl<D: Database> Store<D> {
     ) -> Result<Vec<StaleUpload>, DbError> {
         self.db
             .query(Statement::new(
-                "SELECT document_id, object_key FROM uploads WHERE created_at <= ?1 \
-                 ORDER BY created_at LIMIT ?2",
+                "SELECT document_id, object_key FROM uploads \
+                 WHERE COALESCE(alive_at, created_at) <= ?1 ORDER BY created_at LIMIT ?2",
                 vec![timestamp(cutoff).into(), limit.into()],
             ))
             .await
@@ -132,6 +132,23 @@ mod tests {
         let db = store.database();
         assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM documents"), 0);
         assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM jobs"), 0);
+    }
+
+    #[test]
+    fn an_upload_is_stale_once_it_has_not_been_heard_of_since_the_cutoff() {
+        let store = Store::new(Sqlite::migrated());
+        let (alive, silent) = (document(DocumentId::new()), document(DocumentId::new()));
+        begin(&store, &alive);
+        begin(&store, &silent);
+        block_on(store.upload_alive(&alive.id, T0 + 100_000)).unwrap();
+        let stale = block_on(store.stale_uploads(T0 + 50_000, 10)).unwrap();
+        assert_eq!(
+            stale.iter().map(|u| u.document_id).collect::<Vec<_>>(),
+            [silent.id],
+            "begun before the cutoff, but the alive one spoke since"
+        );
+        let stale = block_on(store.stale_uploads(T0 + 100_000, 10)).unwrap();
+        assert_eq!(stale.len(), 2);
     }
 
     #[test]

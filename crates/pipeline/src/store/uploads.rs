@@ -114,6 +114,17 @@ impl<D: Database> Store<D> {
 
     /// Forgets an upload that failed after its object was deleted, and gives back what it
     /// counted against its tenant's quotas.
+    /// Notes that an upload is still streaming, so the sweep leaves it alone.
+    pub async fn upload_alive(&self, document: &DocumentId, now: Millis) -> Result<(), DbError> {
+        self.db
+            .execute(Statement::new(
+                "UPDATE uploads SET alive_at = ?2 WHERE document_id = ?1",
+                vec![document.into(), timestamp(now).into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
     pub async fn abandon_upload(&self, document: &DocumentId) -> Result<(), DbError> {
         let forget = Statement::new(
             "DELETE FROM uploads WHERE document_id = ?1",
