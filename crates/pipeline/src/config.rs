@@ -363,7 +363,7 @@ impl UploadConfig {
                     &lookup,
                     names::ORPHAN_UPLOAD_SECONDS,
                     120,
-                    between(3, 7 * 86_400),
+                    between(0, 7 * 86_400),
                 )? * 1_000,
                 batch: 100,
                 rounds: 10,
