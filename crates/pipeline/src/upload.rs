@@ -178,7 +178,9 @@ fn clean_filename(name: &str) -> Result<Option<String>, ApiError> {
     })
 }
 
-fn misleading(c: char) -> bool {
+/// Whether a file name may not contain `c`: controls, line and paragraph separators, and
+/// format characters: the rule `validate` applies to every file name.
+pub fn misleading(c: char) -> bool {
     c.is_control()
         || matches!(
             c.general_category(),
