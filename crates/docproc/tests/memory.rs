@@ -56,8 +56,16 @@ static ALLOCATOR: Counting = Counting;
 fn peak_of<T>(work: impl FnOnce() -> T) -> (T, usize) {
     let before = CURRENT.load(Relaxed);
     PEAK.store(before, Relaxed);
+    let started = std::time::Instant::now();
     let out = work();
-    (out, PEAK.load(Relaxed) - before)
+    let peak = PEAK.load(Relaxed) - before;
+    // Shown with `--nocapture`, for BENCHMARKS.md section 7.
+    eprintln!(
+        "peak {:.1} MB in {:.0} ms",
+        peak as f64 / MB as f64,
+        started.elapsed().as_secs_f64() * 1_000.0
+    );
+    (out, peak)
 }
 
 const MB: usize = 1 << 20;

@@ -704,16 +704,16 @@ fn main() -> Result<()> {
             let _ = writeln!(out, "- {miss}");
         }
     }
-    // Section 6 comes from scripts/rouge; keep it.
-    if let Ok(previous) = std::fs::read_to_string(&args.out)
-        && let (Some(start), Some(end)) = (
-            previous.find("<!-- rouge -->"),
-            previous.find("<!-- /rouge -->"),
-        )
-    {
-        out.push('\n');
-        out.push_str(&previous[start..end + "<!-- /rouge -->".len()]);
-        out.push('\n');
+    // Sections measured by other commands (6: scripts/rouge, 7: the memory tests); keep them.
+    if let Ok(previous) = std::fs::read_to_string(&args.out) {
+        for name in ["rouge", "memory"] {
+            let (open, close) = (format!("<!-- {name} -->"), format!("<!-- /{name} -->"));
+            if let (Some(start), Some(end)) = (previous.find(&open), previous.find(&close)) {
+                out.push('\n');
+                out.push_str(&previous[start..end + close.len()]);
+                out.push('\n');
+            }
+        }
     }
     std::fs::write(&args.out, out)?;
     println!(
