@@ -498,9 +498,10 @@ impl SummarizerConfig {
             job_deadline_ms: var(
                 &lookup,
                 names::JOB_DEADLINE_SECONDS,
-                u64::try_from(lease_seconds * 2 / 5)
+                // The lease less 30 s (less a tenth for short leases): time to hand back.
+                u64::try_from((lease_seconds - 30).max(lease_seconds * 9 / 10))
                     .unwrap_or(1)
-                    .clamp(1, 120),
+                    .max(1),
                 between(1, u64::try_from(lease_seconds - 1).unwrap_or(1).max(1)),
             )? * 1_000,
             quotas: quotas(&lookup)?,
@@ -544,6 +545,7 @@ mod tests {
         assert_eq!(upload.max_upload_bytes, 100 * 1024 * 1024);
         let summarizer = summarizer(&[]);
         assert_eq!(summarizer.lease_ms, 300_000);
+        assert_eq!(summarizer.job_deadline_ms, 270_000);
         assert_eq!(summarizer.retry.max_attempts, 5);
         assert_eq!(summarizer.summary, SummaryOptions::default());
     }
