@@ -3,12 +3,13 @@
 
 use docpipe_pipeline::objects::text_key;
 use docpipe_pipeline::ports::{
-    BlobError, DocumentSource, ObjectDeleter, SinkError, Stored, StoredDocument, UploadSink,
+    BlobError, BodyLength, DocumentSource, ObjectDeleter, SinkError, Stored, StoredDocument,
+    UploadSink,
 };
 use web_sys::ReadableStream;
 use worker::{Bucket, HttpMetadata, Range};
 
-use crate::stream::{hash_only, put_hashed};
+use crate::stream::{hash_only, hash_unsized, put_hashed, put_unsized};
 
 /// R2 as an [`UploadSink`]: request bodies stream in, never buffered. A body that sends
 /// nothing for `stall_ms` fails.
@@ -25,14 +26,29 @@ impl UploadSink for R2Uploads {
         &self,
         key: &str,
         body: ReadableStream,
-        length: u64,
+        length: BodyLength,
         content_type: &str,
     ) -> Result<Stored, SinkError> {
-        put_hashed(&self.bucket, key, body, length, content_type, self.stall_ms).await
+        let (bucket, stall) = (&self.bucket, self.stall_ms);
+        match length {
+            BodyLength::Exactly(length) => {
+                put_hashed(bucket, key, body, length, content_type, stall).await
+            }
+            BodyLength::AtMost(max) => {
+                put_unsized(bucket, key, body, max, content_type, stall).await
+            }
+        }
     }
 
-    async fn hash_only(&self, body: ReadableStream, length: u64) -> Result<String, SinkError> {
-        hash_only(body, length, self.stall_ms).await
+    async fn hash_only(
+        &self,
+        body: ReadableStream,
+        length: BodyLength,
+    ) -> Result<Stored, SinkError> {
+        match length {
+            BodyLength::Exactly(length) => hash_only(body, length, self.stall_ms).await,
+            BodyLength::AtMost(max) => hash_unsized(body, max, self.stall_ms).await,
+        }
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

@@ -20,7 +20,7 @@ use web_sys::{
     WritableStreamDefaultWriter,
 };
 use worker::worker_sys::FixedLengthStream;
-use worker::{Bucket, Data, Delay, HttpMetadata};
+use worker::{Bucket, Data, Delay, HttpMetadata, MultipartUpload, UploadedPart};
 
 use crate::js::error_message;
 
@@ -209,16 +209,273 @@ pub async fn put_hashed(
     }
 }
 
-/// The SHA-256 of `body` (`length` bytes), read and discarded.
+/// The size and SHA-256 of `body` (`length` bytes), read and discarded.
 pub async fn hash_only(
     body: ReadableStream,
     length: u64,
     stall_ms: u64,
-) -> Result<String, SinkError> {
+) -> Result<Stored, SinkError> {
     let digest = DigestStream::new("SHA-256").map_err(|e| SinkError::Storage(error_message(&e)))?;
     let writer = digest
         .get_writer()
         .map_err(|e| SinkError::Storage(error_message(&e)))?;
     pump(&body, length, std::slice::from_ref(&writer), stall_ms).await?;
-    finish_digest(&digest).await.map_err(SinkError::Body)
+    let sha256 = finish_digest(&digest).await.map_err(SinkError::Body)?;
+    Ok(Stored {
+        size: length,
+        sha256,
+    })
+}
+
+/// Parts of a body of unknown length: R2 wants at least 5 MiB per part but the last, and all
+/// parts but the last the same size. One part is all a body of unknown length holds in memory.
+const PART_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The next step of a body of unknown length: its chunk (`None` at the end), within the stall
+/// bound.
+async fn next_chunk(reader: &ByobReader, stall_ms: u64) -> Result<Option<Uint8Array>, SinkError> {
+    let failed = |e: JsValue| SinkError::Body(error_message(&e));
+    let step = read_step(reader, u64::from(STEP_BYTES));
+    let timer = pin!(Delay::from(Duration::from_millis(stall_ms)));
+    let step = match select(step, timer).await {
+        Either::Left((step, _)) => step.map_err(failed)?,
+        Either::Right(((), _)) => {
+            let _ = JsFuture::from(reader.cancel()).await;
+            return Err(SinkError::Stalled {
+                seconds: stall_ms / 1_000,
+            });
+        }
+    };
+    let done = Reflect::get(&step, &"done".into())
+        .map_err(failed)?
+        .as_bool()
+        .unwrap_or(true);
+    let chunk: Option<Uint8Array> = Reflect::get(&step, &"value".into())
+        .map_err(failed)?
+        .dyn_into()
+        .ok();
+    match chunk {
+        Some(chunk) if chunk.byte_length() > 0 => Ok(Some(chunk)),
+        _ if done => Ok(None),
+        _ => Err(SinkError::Body("the body stopped making progress".into())),
+    }
+}
+
+/// Chunks held back for the next part, in JavaScript memory.
+#[derive(Default)]
+struct Held {
+    chunks: Vec<Uint8Array>,
+    bytes: u64,
+}
+
+impl Held {
+    fn push(&mut self, chunk: Uint8Array) {
+        self.bytes += u64::from(chunk.byte_length());
+        self.chunks.push(chunk);
+    }
+
+    /// Takes the first `bytes` held (all of them at most), splitting a chunk if need be.
+    fn take(&mut self, bytes: u64) -> Vec<Uint8Array> {
+        let mut taken = Vec::new();
+        let mut left = bytes.min(self.bytes);
+        self.bytes -= left;
+        let mut rest = std::mem::take(&mut self.chunks).into_iter();
+        for chunk in rest.by_ref() {
+            let length = u64::from(chunk.byte_length());
+            if length <= left {
+                left -= length;
+                taken.push(chunk);
+                if left == 0 {
+                    break;
+                }
+            } else {
+                let cut = u32::try_from(left).unwrap_or(u32::MAX);
+                taken.push(chunk.subarray(0, cut));
+                self.chunks.push(chunk.subarray(cut, chunk.byte_length()));
+                break;
+            }
+        }
+        self.chunks.extend(rest);
+        taken
+    }
+}
+
+/// Writes `chunks` (`length` bytes in all) through a `FixedLengthStream` whose readable side
+/// `consume` is given, and waits for both.
+async fn write_through<F, T>(
+    chunks: &[Uint8Array],
+    length: u64,
+    consume: impl FnOnce(ReadableStream) -> F,
+) -> Result<T, SinkError>
+where
+    F: std::future::Future<Output = worker::Result<T>>,
+{
+    let storage = |e: JsValue| SinkError::Storage(error_message(&e));
+    let fixed = fixed_length(length).map_err(storage)?;
+    let writer = fixed.writable().get_writer().map_err(storage)?;
+    let consumer = pin!(consume(fixed.readable()));
+    let writes = pin!(async {
+        for chunk in chunks {
+            JsFuture::from(writer.write_with_chunk(chunk))
+                .await
+                .map_err(storage)?;
+        }
+        JsFuture::from(writer.close()).await.map_err(storage)
+    });
+    let (consumed, written) = futures_util::future::join(consumer, writes).await;
+    written?;
+    consumed.map_err(|e| SinkError::Storage(e.to_string()))
+}
+
+/// Streams `body`, of unknown length (a chunked request), into R2 under `key`, hashing it, and
+/// fails with [`SinkError::TooLarge`] past `max_bytes`. A body that fits one part is one put
+/// once its size is known; a larger one is a multipart upload of [`PART_BYTES`] parts, aborted
+/// if anything fails. Memory: one part.
+pub async fn put_unsized(
+    bucket: &Bucket,
+    key: &str,
+    body: ReadableStream,
+    max_bytes: u64,
+    content_type: &str,
+    stall_ms: u64,
+) -> Result<Stored, SinkError> {
+    let storage = |e: JsValue| SinkError::Storage(error_message(&e));
+    let metadata = HttpMetadata {
+        content_type: Some(content_type.to_owned()),
+        ..HttpMetadata::default()
+    };
+    let digest = DigestStream::new("SHA-256").map_err(storage)?;
+    let hasher = digest.get_writer().map_err(storage)?;
+    let options = ReadableStreamGetReaderOptions::new();
+    options.set_mode(ReadableStreamReaderMode::Byob);
+    let reader: ByobReader = body.get_reader_with_options(&options).unchecked_into();
+    let mut multipart: Option<MultipartUpload> = None;
+    let mut parts: Vec<UploadedPart> = Vec::new();
+    let mut held = Held::default();
+    let mut total = 0u64;
+    let streamed: Result<(), SinkError> = async {
+        while let Some(chunk) = next_chunk(&reader, stall_ms).await? {
+            total += u64::from(chunk.byte_length());
+            if total > max_bytes {
+                let _ = JsFuture::from(reader.cancel()).await;
+                return Err(SinkError::TooLarge { limit: max_bytes });
+            }
+            JsFuture::from(hasher.write_with_chunk(&chunk))
+                .await
+                .map_err(storage)?;
+            held.push(chunk);
+            while held.bytes > PART_BYTES {
+                if multipart.is_none() {
+                    let created = bucket
+                        .create_multipart_upload(key)
+                        .http_metadata(metadata.clone())
+                        .execute()
+                        .await
+                        .map_err(|e| SinkError::Storage(e.to_string()))?;
+                    multipart = Some(created);
+                }
+                let Some(upload) = multipart.as_ref() else {
+                    break;
+                };
+                let number = u16::try_from(parts.len() + 1)
+                    .map_err(|_| SinkError::TooLarge { limit: max_bytes })?;
+                let chunks = held.take(PART_BYTES);
+                let part = write_through(&chunks, PART_BYTES, |readable| {
+                    upload.upload_part(number, Data::ReadableStream(readable))
+                })
+                .await?;
+                parts.push(part);
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let stored = match streamed {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let last = held.bytes;
+            let chunks = held.take(last);
+            match multipart.take() {
+                None => write_through(&chunks, last, |readable| {
+                    bucket
+                        .put(key, Data::ReadableStream(readable))
+                        .http_metadata(metadata.clone())
+                        .execute()
+                })
+                .await
+                .map(|_| ()),
+                Some(upload) => {
+                    let finished = async {
+                        if last > 0 {
+                            let number = u16::try_from(parts.len() + 1)
+                                .map_err(|_| SinkError::TooLarge { limit: max_bytes })?;
+                            let part = write_through(&chunks, last, |readable| {
+                                upload.upload_part(number, Data::ReadableStream(readable))
+                            })
+                            .await?;
+                            parts.push(part);
+                        }
+                        Ok::<_, SinkError>(())
+                    }
+                    .await;
+                    match finished {
+                        Ok(()) => upload
+                            .complete(parts)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| SinkError::Storage(e.to_string())),
+                        Err(e) => {
+                            multipart = Some(upload);
+                            Err(e)
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = stored {
+        if let Some(upload) = multipart {
+            let _ = upload.abort().await;
+        }
+        let _ = JsFuture::from(hasher.abort_with_reason(&JsValue::from_str(&e.to_string()))).await;
+        return Err(e);
+    }
+    JsFuture::from(hasher.close()).await.map_err(storage)?;
+    let sha256 = finish_digest(&digest).await.map_err(SinkError::Storage)?;
+    Ok(Stored {
+        size: total,
+        sha256,
+    })
+}
+
+/// The size and SHA-256 of `body`, of unknown length, read and discarded; past `max_bytes`
+/// it fails with [`SinkError::TooLarge`].
+pub async fn hash_unsized(
+    body: ReadableStream,
+    max_bytes: u64,
+    stall_ms: u64,
+) -> Result<Stored, SinkError> {
+    let storage = |e: JsValue| SinkError::Storage(error_message(&e));
+    let digest = DigestStream::new("SHA-256").map_err(storage)?;
+    let hasher = digest.get_writer().map_err(storage)?;
+    let options = ReadableStreamGetReaderOptions::new();
+    options.set_mode(ReadableStreamReaderMode::Byob);
+    let reader: ByobReader = body.get_reader_with_options(&options).unchecked_into();
+    let mut total = 0u64;
+    while let Some(chunk) = next_chunk(&reader, stall_ms).await? {
+        total += u64::from(chunk.byte_length());
+        if total > max_bytes {
+            let _ = JsFuture::from(reader.cancel()).await;
+            return Err(SinkError::TooLarge { limit: max_bytes });
+        }
+        JsFuture::from(hasher.write_with_chunk(&chunk))
+            .await
+            .map_err(storage)?;
+    }
+    JsFuture::from(hasher.close()).await.map_err(storage)?;
+    let sha256 = finish_digest(&digest).await.map_err(SinkError::Body)?;
+    Ok(Stored {
+        size: total,
+        sha256,
+    })
 }

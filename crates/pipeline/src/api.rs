@@ -82,12 +82,12 @@ fn parse_id<T: std::str::FromStr<Err = IdError>>(
 /// Everything the API can answer with other than success.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
-    #[error("Content-Length is required: send the document as a body of known length")]
-    LengthRequired,
     #[error("Content-Length `{value}` is not a valid length")]
     InvalidContentLength { value: String },
     #[error("document is {size} bytes, the limit is {limit} bytes")]
     PayloadTooLarge { size: u64, limit: u64 },
+    #[error("the body went past the limit of {limit} bytes; nothing was stored")]
+    BodyTooLarge { limit: u64 },
     #[error("the request body is empty: send the document as the body")]
     EmptyBody,
     #[error("Content-Type is missing: declare the document's media type ({accepted})")]
@@ -161,7 +161,6 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::LengthRequired => 411,
             ApiError::InvalidContentLength { .. }
             | ApiError::EmptyBody
             | ApiError::InvalidContentType { .. }
@@ -171,7 +170,7 @@ impl ApiError {
             | ApiError::InvalidId { .. }
             | ApiError::IncompleteBody { .. } => 400,
             ApiError::BodyStalled { .. } => 408,
-            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge { .. } => 413,
             ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::RouteNotFound | ApiError::JobNotFound | ApiError::DocumentNotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
@@ -192,9 +191,8 @@ impl ApiError {
     /// The stable, machine-readable name of the error.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::LengthRequired => "length_required",
             ApiError::InvalidContentLength { .. } => "invalid_content_length",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge { .. } => "payload_too_large",
             ApiError::EmptyBody => "empty_body",
             ApiError::MissingContentType { .. } => "missing_content_type",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
@@ -279,7 +277,9 @@ impl ApiError {
                 error["job_id"] = json!(job_id);
                 error["status"] = json!(JobStatus::Failed);
             }
-            ApiError::PayloadTooLarge { limit, .. } => error["limit_bytes"] = json!(limit),
+            ApiError::PayloadTooLarge { limit, .. } | ApiError::BodyTooLarge { limit } => {
+                error["limit_bytes"] = json!(limit);
+            }
             ApiError::JobInProgress { job_id } => error["job_id"] = json!(job_id),
             ApiError::IdempotencyKeyReused { document_id } => {
                 error["document_id"] = json!(document_id);
@@ -453,7 +453,6 @@ mod tests {
     #[test]
     fn every_error_maps_to_a_client_or_server_status() {
         let errors = [
-            ApiError::LengthRequired,
             ApiError::EmptyBody,
             ApiError::Internal,
             ApiError::Unavailable,

@@ -21,8 +21,8 @@ use crate::api::{ApiError, UploadAccepted};
 use crate::auth::TenantId;
 use crate::db::DbError;
 use crate::objects::document_key;
-use crate::ports::{Clock, Database, JobQueue, SinkError, UploadSink};
-use crate::quota::Quotas;
+use crate::ports::{BodyLength, Clock, Database, JobQueue, SinkError, UploadSink};
+use crate::quota::{Quota, Quotas};
 use crate::store::{NewDocument, NewJob, NewUpload, OverQuota, Store};
 use crate::upload::{ValidUpload, replay};
 
@@ -61,6 +61,7 @@ fn body_error(e: SinkError) -> ApiError {
         SinkError::Body(reason) => ApiError::IncompleteBody { reason },
         SinkError::Stalled { seconds } => ApiError::BodyStalled { seconds },
         SinkError::Storage(_) => ApiError::Unavailable,
+        SinkError::TooLarge { limit } => ApiError::BodyTooLarge { limit },
     }
 }
 
@@ -117,12 +118,12 @@ where
                 .await
                 .map_err(unavailable("looking up an idempotency key"))?;
             if let Some(original) = original {
-                let sha256 = self
+                let hashed = self
                     .sink
-                    .hash_only(body, valid.size)
+                    .hash_only(body, valid.length)
                     .await
                     .map_err(body_error)?;
-                let answer = replay(&original, &sha256, valid.size)?;
+                let answer = replay(&original, &hashed.sha256, hashed.size)?;
                 info!(document_id = %answer.document_id, "idempotent retry answered");
                 return Ok(Accepted {
                     answer,
@@ -134,22 +135,36 @@ where
         let document_id = DocumentId::new();
         let job_id = JobId::new();
         let key = document_key(&tenant, &document_id);
-        let new_upload = NewUpload {
+        let mut new_upload = NewUpload {
             tenant: tenant.clone(),
             document: document_id,
             object_key: key.clone(),
             request_id: request_id.clone(),
-            size: valid.size,
+            size: match valid.length {
+                BodyLength::Exactly(size) | BodyLength::AtMost(size) => size,
+            },
         };
-        self.store
-            .begin_upload_retrying(&new_upload, self.quotas, self.clock, &REQUEST_PAUSES_MS)
-            .await
-            .map_err(unavailable("recording the upload"))?
-            .map_err(|over| self.quota_error(over))?;
+        // A body of unknown length reserves the most it may be, and what is left of the
+        // tenant's bytes for the day when that is less; it is held to what it reserved.
+        let mut begun = self.begin(&new_upload).await?;
+        let mut bytes_quota = None;
+        if let (BodyLength::AtMost(_), Err(over)) = (valid.length, &begun)
+            && over.quota == Quota::BytesPerDay
+            && over.limit > over.used
+        {
+            new_upload.size = over.limit - over.used;
+            bytes_quota = Some(over.limit);
+            begun = self.begin(&new_upload).await?;
+        }
+        begun.map_err(|over| self.quota_error(over))?;
+        let length = match valid.length {
+            BodyLength::AtMost(_) => BodyLength::AtMost(new_upload.size),
+            exactly => exactly,
+        };
 
         let started = self.clock.now_ms();
         let content_type = valid.content_type.header_value();
-        let put = pin!(self.sink.put_hashed(&key, body, valid.size, &content_type));
+        let put = pin!(self.sink.put_hashed(&key, body, length, &content_type));
         let alive = pin!(self.keep_alive(&document_id));
         let stored = match select(put, alive).await {
             Either::Left((stored, _)) => stored,
@@ -160,20 +175,47 @@ where
             Err(e) => {
                 warn!(error = %e, key, "storing the body failed");
                 self.discard(&document_id, &key).await;
-                return Err(body_error(e));
+                return Err(match (e, bytes_quota) {
+                    // Held to what was left of the tenant's bytes for the day.
+                    (SinkError::TooLarge { .. }, Some(limit)) => self.quota_error(OverQuota {
+                        quota: Quota::BytesPerDay,
+                        used: limit,
+                        limit,
+                    }),
+                    (e, _) => body_error(e),
+                });
             }
         };
         let upload_ms = self.clock.now_ms() - started;
-        if stored.size != valid.size {
-            warn!(
-                stored = stored.size,
-                expected = valid.size,
-                "stored object has the wrong size"
-            );
-            self.discard(&document_id, &key).await;
-            return Err(ApiError::IncompleteBody {
-                reason: format!("expected {} bytes, stored {}", valid.size, stored.size),
-            });
+        match length {
+            BodyLength::Exactly(size) if stored.size != size => {
+                warn!(
+                    stored = stored.size,
+                    expected = size,
+                    "stored object has the wrong size"
+                );
+                self.discard(&document_id, &key).await;
+                return Err(ApiError::IncompleteBody {
+                    reason: format!("expected {size} bytes, stored {}", stored.size),
+                });
+            }
+            BodyLength::AtMost(_) if stored.size == 0 => {
+                self.discard(&document_id, &key).await;
+                return Err(ApiError::EmptyBody);
+            }
+            // The reservation becomes the size that arrived.
+            BodyLength::AtMost(reserved) => {
+                let settled = self
+                    .store
+                    .settle_upload_size(&document_id, reserved, stored.size)
+                    .await;
+                if let Err(e) = settled {
+                    error!(error = %e, "recording the body's size failed");
+                    self.discard(&document_id, &key).await;
+                    return Err(ApiError::Unavailable);
+                }
+            }
+            BodyLength::Exactly(_) => {}
         }
 
         let record = NewDocument {
@@ -182,7 +224,7 @@ where
             object_key: key.clone(),
             filename: valid.filename.clone(),
             content_type: content_type.clone(),
-            size_bytes: valid.size,
+            size_bytes: stored.size,
             sha256: Some(stored.sha256.clone()),
             idempotency_key: idempotency_key.clone(),
             request_id: request_id.clone(),
@@ -208,7 +250,7 @@ where
                         &tenant,
                         idempotency_key.as_deref(),
                         &stored.sha256,
-                        valid.size,
+                        stored.size,
                     )
                     .await;
             }
@@ -224,7 +266,7 @@ where
         info!(
             %document_id,
             %job_id,
-            size_bytes = valid.size,
+            size_bytes = stored.size,
             content_type,
             sha256 = stored.sha256,
             upload_ms,
@@ -320,6 +362,13 @@ where
         }
     }
 
+    async fn begin(&self, upload: &NewUpload) -> Result<Result<(), OverQuota>, ApiError> {
+        self.store
+            .begin_upload_retrying(upload, self.quotas, self.clock, &REQUEST_PAUSES_MS)
+            .await
+            .map_err(unavailable("recording the upload"))
+    }
+
     async fn discard(&self, document: &DocumentId, key: &str) {
         if let Err(e) = self.sink.delete(key).await {
             error!(error = %e, key, "could not delete the object of a failed upload");
@@ -382,10 +431,19 @@ mod tests {
         }
 
         fn accept(&self, body: TestBody, key: Option<&str>) -> Result<Accepted, ApiError> {
+            self.accept_sized(body, key, BodyLength::Exactly(BODY.len() as u64))
+        }
+
+        fn accept_sized(
+            &self,
+            body: TestBody,
+            key: Option<&str>,
+            length: BodyLength,
+        ) -> Result<Accepted, ApiError> {
             let upload = Upload {
                 tenant: tenant(),
                 valid: ValidUpload {
-                    size: BODY.len() as u64,
+                    length,
                     content_type: ContentType::new(MediaType::PlainText),
                     filename: Some("harbour.txt".into()),
                 },
@@ -582,6 +640,72 @@ mod tests {
         assert_eq!(err, ApiError::Unavailable);
         assert!(f.objects.keys().is_empty());
         assert_eq!(counts(&f.store.database().inner), [0, 0, 0]);
+    }
+
+    fn usage_bytes(f: &Fixture<Sqlite>) -> i64 {
+        f.store
+            .database()
+            .scalar_i64("SELECT COALESCE(SUM(bytes), 0) FROM tenant_usage")
+    }
+
+    #[test]
+    fn a_body_of_unknown_length_is_stored_and_counted_at_its_real_size() {
+        let f = Fixture::new();
+        let accepted = f
+            .accept_sized(TestBody::whole(BODY), None, BodyLength::AtMost(1 << 20))
+            .unwrap();
+        assert_eq!(counts(f.store.database()), [1, 1, 0]);
+        assert_eq!(
+            usage_bytes(&f),
+            BODY.len() as i64,
+            "the reservation was settled"
+        );
+        let document = block_on(f.store.document(&tenant(), &accepted.answer.document_id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(document.size_bytes, BODY.len() as u64);
+    }
+
+    #[test]
+    fn a_body_of_unknown_length_past_the_limit_is_413_and_leaves_nothing() {
+        let f = Fixture::new();
+        let err = f
+            .accept_sized(TestBody::whole(BODY), None, BodyLength::AtMost(10))
+            .unwrap_err();
+        assert_eq!(err, ApiError::BodyTooLarge { limit: 10 });
+        assert_eq!(err.status(), 413);
+        assert!(f.objects.keys().is_empty());
+        assert_eq!(counts(f.store.database()), [0, 0, 0]);
+        assert_eq!(usage_bytes(&f), 0);
+    }
+
+    #[test]
+    fn a_body_of_unknown_length_is_held_to_the_bytes_left_for_the_day() {
+        let mut f = Fixture::new();
+        f.quotas.bytes_per_day = BODY.len() as u64 + 5;
+        // More than is left may be sent; what arrives must fit what is left.
+        let unknown = BodyLength::AtMost(1 << 20);
+        f.accept_sized(TestBody::whole(BODY), None, unknown)
+            .unwrap();
+        assert_eq!(usage_bytes(&f), BODY.len() as i64);
+        let err = f
+            .accept_sized(TestBody::whole(BODY), None, unknown)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ApiError::QuotaExceeded {
+                    quota: Quota::BytesPerDay,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(counts(f.store.database()), [1, 1, 0]);
+        assert_eq!(usage_bytes(&f), BODY.len() as i64, "nothing more counted");
+        let small = TestBody::whole(b"tiny.");
+        f.accept_sized(small, None, unknown).unwrap();
+        assert_eq!(usage_bytes(&f), BODY.len() as i64 + 5);
     }
 
     #[test]

@@ -89,6 +89,16 @@ pub enum SinkError {
     /// Storage refused or failed the write.
     #[error("storing the body failed: {0}")]
     Storage(String),
+    /// A body of unknown length went past its limit; nothing was kept.
+    #[error("the body is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+}
+
+/// How long a body is: declared by `Content-Length`, or unknown (chunked) up to a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLength {
+    Exactly(u64),
+    AtMost(u64),
 }
 
 /// An upload's body as stored: its size and SHA-256 (lowercase hex).
@@ -103,17 +113,20 @@ pub struct Stored {
 pub trait UploadSink {
     type Body;
 
-    /// Streams exactly `length` bytes of `body` to `key`, hashing them on the way.
+    /// Streams `body` to `key`, hashing it on the way: exactly its declared length, or, when
+    /// its length is unknown, all of it unless it goes past the limit ([`SinkError::TooLarge`],
+    /// nothing kept).
     async fn put_hashed(
         &self,
         key: &str,
         body: Self::Body,
-        length: u64,
+        length: BodyLength,
         content_type: &str,
     ) -> Result<Stored, SinkError>;
 
-    /// Reads `length` bytes of `body`, keeps nothing, and returns their SHA-256.
-    async fn hash_only(&self, body: Self::Body, length: u64) -> Result<String, SinkError>;
+    /// Reads `body` as [`Self::put_hashed`] would, keeps nothing, and returns its size and
+    /// SHA-256.
+    async fn hash_only(&self, body: Self::Body, length: BodyLength) -> Result<Stored, SinkError>;
 
     /// Deletes the object at `key`, if there is one.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;

@@ -14,8 +14,8 @@ use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
 use crate::objects::{document_key, text_key};
 use crate::ports::{
-    BlobError, Database, DocumentSource, JobQueue, ObjectDeleter, QueueError, SinkError, Stored,
-    StoredDocument, UploadSink,
+    BlobError, BodyLength, Database, DocumentSource, JobQueue, ObjectDeleter, QueueError,
+    SinkError, Stored, StoredDocument, UploadSink,
 };
 use crate::process::{Outcome, Processor};
 use crate::sqlite::{ManualClock, ShakyWrites, Sqlite};
@@ -38,19 +38,18 @@ impl TestBody {
     }
 
     /// The bytes a reader gets before the body ends or breaks.
-    fn read(&self, length: u64) -> Result<&[u8], SinkError> {
+    fn read(&self, length: BodyLength) -> Result<&[u8], SinkError> {
         if let Some(at) = self.breaks_after {
-            return Err(SinkError::Body(format!(
-                "body ended after {at} of {length} bytes"
-            )));
+            return Err(SinkError::Body(format!("body ended after {at} bytes")));
         }
-        if self.bytes.len() as u64 != length {
-            return Err(SinkError::Body(format!(
-                "body is {} bytes, declared {length}",
-                self.bytes.len()
-            )));
+        let size = self.bytes.len() as u64;
+        match length {
+            BodyLength::Exactly(length) if size != length => Err(SinkError::Body(format!(
+                "body is {size} bytes, declared {length}"
+            ))),
+            BodyLength::AtMost(limit) if size > limit => Err(SinkError::TooLarge { limit }),
+            _ => Ok(&self.bytes),
         }
-        Ok(&self.bytes)
     }
 }
 
@@ -111,7 +110,7 @@ impl UploadSink for MemoryObjects {
         &self,
         key: &str,
         body: TestBody,
-        length: u64,
+        length: BodyLength,
         content_type: &str,
     ) -> Result<Stored, SinkError> {
         if self.fail_puts.get() {
@@ -125,9 +124,13 @@ impl UploadSink for MemoryObjects {
         })
     }
 
-    async fn hash_only(&self, body: TestBody, length: u64) -> Result<String, SinkError> {
+    async fn hash_only(&self, body: TestBody, length: BodyLength) -> Result<Stored, SinkError> {
         self.hashed.set(self.hashed.get() + 1);
-        Ok(sha256_hex(body.read(length)?))
+        let bytes = body.read(length)?;
+        Ok(Stored {
+            size: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

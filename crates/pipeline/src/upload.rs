@@ -8,6 +8,7 @@ use docpipe_jobs::{ContentType, MediaType, MediaTypeError, RequestId};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::api::{ApiError, UploadAccepted};
+use crate::ports::BodyLength;
 use crate::store::IdempotentUpload;
 
 /// The longest filename kept, in bytes (the usual file-system limit).
@@ -26,28 +27,35 @@ pub struct UploadHeaders<'a> {
 /// An upload that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidUpload {
-    pub size: u64,
+    /// `Content-Length`, or, for a body without one (chunked), at most the upload limit.
+    pub length: BodyLength,
     pub content_type: ContentType,
     pub filename: Option<String>,
 }
 
 pub fn validate(headers: &UploadHeaders<'_>, max_bytes: u64) -> Result<ValidUpload, ApiError> {
-    let raw_length = headers.content_length.ok_or(ApiError::LengthRequired)?;
-    let size: u64 = raw_length
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::InvalidContentLength {
-            value: raw_length.chars().take(40).collect(),
-        })?;
-    if size > max_bytes {
-        return Err(ApiError::PayloadTooLarge {
-            size,
-            limit: max_bytes,
-        });
-    }
-    if size == 0 {
-        return Err(ApiError::EmptyBody);
-    }
+    let length = match headers.content_length {
+        None => BodyLength::AtMost(max_bytes),
+        Some(raw_length) => {
+            let size: u64 =
+                raw_length
+                    .trim()
+                    .parse()
+                    .map_err(|_| ApiError::InvalidContentLength {
+                        value: raw_length.chars().take(40).collect(),
+                    })?;
+            if size > max_bytes {
+                return Err(ApiError::PayloadTooLarge {
+                    size,
+                    limit: max_bytes,
+                });
+            }
+            if size == 0 {
+                return Err(ApiError::EmptyBody);
+            }
+            BodyLength::Exactly(size)
+        }
+    };
     let content_type = ContentType::parse(headers.content_type).map_err(media_error)?;
     let filename = match (headers.filename_param, headers.content_disposition) {
         (Some(name), _) => Some(name.to_owned()),
@@ -56,7 +64,7 @@ pub fn validate(headers: &UploadHeaders<'_>, max_bytes: u64) -> Result<ValidUplo
     };
     let filename = filename.map(|name| clean_filename(&name)).transpose()?;
     Ok(ValidUpload {
-        size,
+        length,
         content_type,
         filename: filename.flatten(),
     })
@@ -229,16 +237,18 @@ mod tests {
     #[test]
     fn accepts_a_plain_upload() {
         let upload = validate(&headers(Some("12"), Some("text/plain")), LIMIT).unwrap();
-        assert_eq!(upload.size, 12);
+        assert_eq!(upload.length, BodyLength::Exactly(12));
         assert_eq!(upload.content_type.media_type, MediaType::PlainText);
         assert_eq!(upload.filename, None);
     }
 
     #[test]
-    fn missing_length_is_411() {
+    fn a_body_without_a_length_may_be_up_to_the_limit() {
         assert_eq!(
-            status(validate(&headers(None, Some("text/plain")), LIMIT)),
-            411
+            validate(&headers(None, Some("text/plain")), LIMIT)
+                .unwrap()
+                .length,
+            BodyLength::AtMost(LIMIT)
         );
     }
 

@@ -114,6 +114,29 @@ impl<D: Database> Store<D> {
 
     /// Forgets an upload that failed after its object was deleted, and gives back what it
     /// counted against its tenant's quotas.
+    /// Turns an upload's reservation of `reserved` bytes into the `size` that arrived: the
+    /// difference goes back to (or, never more than reserved, comes from) the tenant's day.
+    pub async fn settle_upload_size(
+        &self,
+        document: &DocumentId,
+        reserved: u64,
+        size: u64,
+    ) -> Result<(), DbError> {
+        let give_back = Statement::new(
+            "UPDATE tenant_usage SET bytes = MAX(bytes - ?2 + ?3, 0) \
+             WHERE (tenant_id, day) = (SELECT tenant_id, substr(created_at, 1, 10) FROM uploads \
+             WHERE document_id = ?1) \
+             AND (SELECT size_bytes FROM uploads WHERE document_id = ?1) = ?2",
+            vec![document.into(), reserved.into(), size.into()],
+        );
+        let resize = Statement::new(
+            "UPDATE uploads SET size_bytes = ?2 WHERE document_id = ?1",
+            vec![document.into(), size.into()],
+        );
+        self.db.batch(vec![give_back, resize]).await?;
+        Ok(())
+    }
+
     /// Notes that an upload is still streaming, so the sweep leaves it alone.
     pub async fn upload_alive(&self, document: &DocumentId, now: Millis) -> Result<(), DbError> {
         self.db
