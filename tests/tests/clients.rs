@@ -100,3 +100,143 @@ fn a_chunked_body_past_the_limit_is_413_midway_and_leaves_nothing() -> Result<()
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A form's answer: one entry per file part.
+#[derive(Debug, serde::Deserialize)]
+struct FormAnswer {
+    documents: Vec<serde_json::Value>,
+}
+
+#[test]
+fn curl_form_uploads_make_one_document_per_file_part() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let dir = tempfile::tempdir()?;
+    let notes = dir.path().join("notes.md");
+    let report = dir.path().join("report.txt");
+    std::fs::write(
+        &notes,
+        "# Harbour notes\n\nThe cranes were repaired in March. Ships returned.\n",
+    )?;
+    let report_bytes = prose(3 << 20);
+    std::fs::write(&report, &report_bytes)?;
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-H"])
+        .arg(format!("Authorization: Bearer {}", pipeline.key))
+        .arg("-F")
+        .arg(format!("first=@{};type=text/markdown", notes.display()))
+        .arg("-F")
+        .arg("comment=not a file")
+        .arg("-F")
+        .arg(format!("second=@{}", report.display()))
+        .arg("-w")
+        .arg("\n%{http_code}")
+        .arg(format!("http://127.0.0.1:{}/v1/documents", pipeline.port))
+        .output()?;
+    let out = String::from_utf8_lossy(&output.stdout);
+    let (body, status) = out.rsplit_once('\n').unwrap_or_default();
+    ensure!(status == "202", "curl -F: {status} {body}");
+    let answer: FormAnswer = serde_json::from_str(body)?;
+    ensure!(answer.documents.len() == 2, "{body}");
+    let expected = [
+        ("notes.md", "text/markdown", std::fs::read(&notes)?),
+        ("report.txt", "text/plain", report_bytes),
+    ];
+    for (document, (name, content_type, bytes)) in answer.documents.iter().zip(&expected) {
+        ensure!(document["filename"] == *name, "{document}");
+        let job_id = document["job_id"].as_str().unwrap_or_default();
+        let job = pipeline.wait_for_job(job_id, JOB_TIMEOUT)?;
+        ensure!(job.status == "succeeded", "{name}: {job:?}");
+        let row = pipeline.state().column(&format!(
+            "SELECT content_type || ' ' || size_bytes || ' ' || sha256 FROM documents WHERE id = '{}'",
+            document["document_id"].as_str().unwrap_or_default()
+        ))?;
+        let sha256 = hex(&Sha256::digest(bytes));
+        ensure!(
+            row.len() == 1
+                && row[0].starts_with(content_type)
+                && row[0].ends_with(&format!("{} {sha256}", bytes.len())),
+            "{name}: {row:?}"
+        );
+    }
+    Ok(())
+}
+
+/// A `multipart/form-data` body with the given parts: (field name, file name, content type,
+/// bytes).
+fn form_body(boundary: &str, parts: &[(&str, Option<&str>, &str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, content_type, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let disposition = match filename {
+            Some(file) => format!("form-data; name=\"{name}\"; filename=\"{file}\""),
+            None => format!("form-data; name=\"{name}\""),
+        };
+        body.extend_from_slice(
+            format!("Content-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    body
+}
+
+#[test]
+fn a_form_answers_per_file_and_a_form_without_files_is_refused() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let boundary = "docpipe-test-boundary";
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let good: &[u8] = b"The lighthouse was repainted. Keepers logged every ship.";
+    let body = form_body(
+        boundary,
+        &[
+            ("a", Some("invoice\u{202e}fdp.exe"), "text/plain", good),
+            ("b", Some("log.txt"), "text/plain", good),
+            ("c", Some("tool.exe"), "application/x-msdownload", b"MZ"),
+        ],
+    );
+    let response = pipeline.request(
+        "POST",
+        "/v1/documents",
+        &[("Content-Type", &content_type)],
+        Some(&body),
+    )?;
+    ensure!(response.status == 202, "{}", response.text());
+    let answer: FormAnswer = serde_json::from_str(&response.text())?;
+    let codes: Vec<String> = answer
+        .documents
+        .iter()
+        .map(|d| d["error"]["code"].as_str().unwrap_or("accepted").to_owned())
+        .collect();
+    ensure!(
+        codes == ["invalid_filename", "accepted", "unsupported_media_type"],
+        "{codes:?}"
+    );
+    let job_id = answer.documents[1]["job_id"].as_str().unwrap_or_default();
+    ensure!(pipeline.wait_for_job(job_id, JOB_TIMEOUT)?.status == "succeeded");
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM documents")? == 1);
+
+    let fields_only = form_body(boundary, &[("comment", None, "text/plain", b"hello")]);
+    let response = pipeline.request(
+        "POST",
+        "/v1/documents",
+        &[("Content-Type", &content_type)],
+        Some(&fields_only),
+    )?;
+    response.expect_error(400, "no_file_in_form")?;
+    let broken = pipeline.request(
+        "POST",
+        "/v1/documents",
+        &[("Content-Type", "multipart/form-data")],
+        Some(b"x"),
+    )?;
+    response_is(&broken, 400, "malformed_form")?;
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM documents")? == 1);
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM uploads")? == 0);
+    Ok(())
+}
+
+fn response_is(response: &docpipe_e2e::HttpResponse, status: u16, code: &str) -> Result<()> {
+    response.expect_error(status, code).map(drop)
+}

@@ -16,6 +16,7 @@
 pub mod ai;
 pub mod bindings;
 pub mod d1;
+pub mod form;
 pub mod js;
 pub mod logging;
 pub mod queue;

@@ -88,6 +88,10 @@ pub enum ApiError {
     PayloadTooLarge { size: u64, limit: u64 },
     #[error("the body went past the limit of {limit} bytes; nothing was stored")]
     BodyTooLarge { limit: u64 },
+    #[error("the form has no file part: send each document as a part with a filename")]
+    NoFileInForm,
+    #[error("the form is malformed: {reason}")]
+    MalformedForm { reason: String },
     #[error("the request body is empty: send the document as the body")]
     EmptyBody,
     #[error("Content-Type is missing: declare the document's media type ({accepted})")]
@@ -168,7 +172,9 @@ impl ApiError {
             | ApiError::InvalidRequestId { .. }
             | ApiError::InvalidIdempotencyKey { .. }
             | ApiError::InvalidId { .. }
-            | ApiError::IncompleteBody { .. } => 400,
+            | ApiError::IncompleteBody { .. }
+            | ApiError::NoFileInForm
+            | ApiError::MalformedForm { .. } => 400,
             ApiError::BodyStalled { .. } => 408,
             ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge { .. } => 413,
             ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
@@ -212,6 +218,8 @@ impl ApiError {
             ApiError::TextPending { .. } => "text_not_ready",
             ApiError::TextUnavailable { .. } => "text_unavailable",
             ApiError::IncompleteBody { .. } => "incomplete_body",
+            ApiError::NoFileInForm => "no_file_in_form",
+            ApiError::MalformedForm { .. } => "malformed_form",
             ApiError::BodyStalled { .. } => "body_stalled",
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",
@@ -316,6 +324,38 @@ impl UploadAccepted {
             document_id,
             job_id,
             status: JobStatus::Queued,
+        }
+    }
+}
+
+/// `202 Accepted` for a form: one result per file part, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FormAccepted {
+    pub documents: Vec<FormResult>,
+}
+
+/// A form's file part: the document it became, or why it did not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FormResult {
+    Accepted {
+        filename: Option<String>,
+        #[serde(flatten)]
+        accepted: UploadAccepted,
+    },
+    Refused {
+        filename: Option<String>,
+        status: u16,
+        error: serde_json::Value,
+    },
+}
+
+impl FormResult {
+    pub fn refused(filename: Option<String>, error: &ApiError) -> Self {
+        Self::Refused {
+            filename,
+            status: error.status(),
+            error: json!({ "code": error.code(), "message": error.to_string() }),
         }
     }
 }

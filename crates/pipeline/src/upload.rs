@@ -74,6 +74,32 @@ fn accepted() -> String {
     MediaType::accepted().collect::<Vec<_>>().join(", ")
 }
 
+/// Whether a request's `Content-Type` is a form (`multipart/form-data`), whose file parts are
+/// documents.
+pub fn is_form(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/form-data"))
+}
+
+/// A file part of a form, as an upload of unknown length: its own `Content-Type` (a part
+/// without one is `application/octet-stream`, read by its bytes) and its file name, under the
+/// same rules as a whole request's.
+pub fn validate_part(
+    filename: Option<&str>,
+    content_type: Option<&str>,
+    max_bytes: u64,
+) -> Result<ValidUpload, ApiError> {
+    let content_type = ContentType::parse(Some(content_type.unwrap_or("application/octet-stream")))
+        .map_err(media_error)?;
+    let filename = filename.map(clean_filename).transpose()?.flatten();
+    Ok(ValidUpload {
+        length: BodyLength::AtMost(max_bytes),
+        content_type,
+        filename,
+    })
+}
+
 fn media_error(error: MediaTypeError) -> ApiError {
     match error {
         MediaTypeError::Missing => ApiError::MissingContentType {
@@ -240,6 +266,24 @@ mod tests {
         assert_eq!(upload.length, BodyLength::Exactly(12));
         assert_eq!(upload.content_type.media_type, MediaType::PlainText);
         assert_eq!(upload.filename, None);
+    }
+
+    #[test]
+    fn form_parts_are_uploads_of_unknown_length_under_the_same_rules() {
+        assert!(is_form(Some("multipart/form-data; boundary=x")));
+        assert!(is_form(Some("Multipart/Form-Data")));
+        assert!(!is_form(Some("text/plain")) && !is_form(None));
+        let part = validate_part(Some("dir/report.md"), Some("text/markdown"), LIMIT).unwrap();
+        assert_eq!(part.length, BodyLength::AtMost(LIMIT));
+        assert_eq!(part.filename.as_deref(), Some("report.md"));
+        assert_eq!(part.content_type.media_type, MediaType::Markdown);
+        let untyped = validate_part(Some("scan.pdf"), None, LIMIT).unwrap();
+        assert_eq!(untyped.content_type.media_type, MediaType::Unspecified);
+        let err = validate_part(Some("a\u{202e}b.txt"), Some("text/plain"), LIMIT).unwrap_err();
+        assert_eq!(err.code(), "invalid_filename");
+        let err =
+            validate_part(Some("x.exe"), Some("application/x-msdownload"), LIMIT).unwrap_err();
+        assert_eq!(err.status(), 415);
     }
 
     #[test]

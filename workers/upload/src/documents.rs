@@ -2,16 +2,17 @@
 //! pipeline's types, the upload protocol (`docpipe_pipeline::ingest`) run over R2, D1 and the
 //! jobs queue, and its answer written back.
 
+use docpipe_cloudflare::form::FormParts;
 use docpipe_cloudflare::{D1, JobsQueue, R2Uploads, WorkerClock, bindings};
 use docpipe_jobs::{DocumentId, RequestId};
-use docpipe_pipeline::api::{ApiError, UploadAccepted};
+use docpipe_pipeline::api::{ApiError, FormAccepted, FormResult, UploadAccepted};
 use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::ingest::{Accepted, Ingest, Upload};
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::upload::{self, UploadHeaders};
 use futures_channel::oneshot;
-use tracing::{Instrument, Span, info};
+use tracing::{Instrument, Span, info, warn};
 use worker::{Context, Env, Request};
 
 use crate::{ApiResult, internal, json, set_header};
@@ -63,6 +64,10 @@ pub async fn create(
         header("Content-Disposition"),
         header("Idempotency-Key"),
     );
+    if upload::is_form(content_type.as_deref()) {
+        let content_type = content_type.unwrap_or_default();
+        return form(req, env, ctx, config, caller, request_id, &content_type).await;
+    }
     let filename_param = req.url().ok().and_then(|url| {
         url.query_pairs()
             .find(|(key, _)| key == "filename")
@@ -102,6 +107,88 @@ pub async fn create(
     );
     let accepted = answered.await.map_err(|_| ApiError::Internal)??;
     accepted_response(&accepted, request_id)
+}
+
+/// A `multipart/form-data` upload: each file part becomes a document, streamed as the form is
+/// parsed, and the answer lists one result per file part. Other fields are ignored.
+async fn form(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    config: &UploadConfig,
+    caller: &Principal,
+    request_id: &RequestId,
+    content_type: &str,
+) -> ApiResult {
+    let body = req.inner().body().ok_or(ApiError::EmptyBody)?;
+    let mut parts =
+        FormParts::new(body, content_type).map_err(|reason| ApiError::MalformedForm { reason })?;
+    let ports = Ports::from_env(env, config)?;
+    let (tenant, request_id_owned) = (caller.tenant.clone(), request_id.clone());
+    let (answer, answered) = oneshot::channel();
+    let config = config.clone();
+    // As for a single upload: the work outlives a client that leaves.
+    ctx.wait_until(
+        async move {
+            let ingest = ports.ingest(&config);
+            let mut results = Vec::new();
+            let ended = loop {
+                let part = match parts.next_file().await {
+                    Ok(Some(part)) => part,
+                    Ok(None) => break Ok(()),
+                    Err(reason) => break Err(ApiError::MalformedForm { reason }),
+                };
+                let valid = match upload::validate_part(
+                    Some(&part.filename),
+                    part.content_type.as_deref(),
+                    config.max_upload_bytes,
+                ) {
+                    Ok(valid) => valid,
+                    Err(e) => {
+                        let _ = wasm_bindgen_futures::JsFuture::from(part.body.cancel()).await;
+                        results.push((Some(part.filename), Err(e)));
+                        continue;
+                    }
+                };
+                let filename = valid.filename.clone();
+                let accepted = ingest
+                    .accept(Upload {
+                        tenant: tenant.clone(),
+                        valid,
+                        idempotency_key: None,
+                        request_id: request_id_owned.clone(),
+                        body: part.body,
+                    })
+                    .await;
+                results.push((filename, accepted.map(|accepted| accepted.answer)));
+            };
+            if answer.send((results, ended)).is_err() {
+                info!("the client left before the form was answered");
+            }
+        }
+        .instrument(Span::current()),
+    );
+    let (results, ended) = answered.await.map_err(|_| ApiError::Internal)?;
+    if results.is_empty() {
+        ended?;
+        return Err(ApiError::NoFileInForm);
+    }
+    if let Err(e) = ended {
+        warn!(error = %e, "the form ended badly after some of its files");
+    }
+    // Not one document: the first file's error, as any failed upload answers.
+    if !results.iter().any(|(_, result)| result.is_ok()) {
+        let first = results.into_iter().find_map(|(_, result)| result.err());
+        return Err(first.unwrap_or(ApiError::NoFileInForm));
+    }
+    let documents = results
+        .into_iter()
+        .map(|(filename, result)| match result {
+            Ok(accepted) => FormResult::Accepted { filename, accepted },
+            Err(e) => FormResult::refused(filename, &e),
+        })
+        .collect();
+    json(202, &FormAccepted { documents }, request_id)
 }
 
 pub async fn reprocess(
