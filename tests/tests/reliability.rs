@@ -89,6 +89,9 @@ fn a_runtime_killed_mid_run_loses_nothing_after_restart_and_sweep() -> Result<()
             "LEASE_SECONDS:5".into(),
             "SWEEP_GRACE_SECONDS:5".into(),
             "ORPHAN_UPLOAD_SECONDS:10".into(),
+            // Uploads cut by the crash stay in flight until the sweep finds them: with the
+            // default quota (1,000, this test's document count) a retry could be refused.
+            "QUOTA_JOBS_IN_FLIGHT:100000".into(),
         ],
         ..Options::default()
     })?;
