@@ -240,3 +240,69 @@ fn a_form_answers_per_file_and_a_form_without_files_is_refused() -> Result<()> {
 fn response_is(response: &docpipe_e2e::HttpResponse, status: u16, code: &str) -> Result<()> {
     response.expect_error(status, code).map(drop)
 }
+
+/// The Python interpreter that has `requests` (Debian's `python3-requests`, installed by
+/// `scripts/setup`).
+const PYTHON: &str = "/usr/bin/python3";
+
+#[test]
+fn python_requests_files_uploads_make_one_document_per_file() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let dir = tempfile::tempdir()?;
+    let first = dir.path().join("minutes.txt");
+    let second = dir.path().join("agenda.md");
+    std::fs::write(
+        &first,
+        "The board met on Monday. The budget was approved.\n",
+    )?;
+    std::fs::write(
+        &second,
+        "# Agenda\n\n- Cranes\n- Dredging\n\nThe dredging starts in May.\n",
+    )?;
+    let script = r#"
+import json, sys, requests
+url, key, first, second = sys.argv[1:5]
+with open(first, "rb") as a, open(second, "rb") as b:
+    response = requests.post(url, headers={"Authorization": "Bearer " + key},
+        files={"first": a, "second": ("agenda.md", b, "text/markdown")})
+print(response.status_code)
+print(json.dumps(response.json()))
+"#;
+    let output = std::process::Command::new(PYTHON)
+        .arg("-c")
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{}/v1/documents", pipeline.port))
+        .arg(&pipeline.key)
+        .arg(&first)
+        .arg(&second)
+        .output()?;
+    let out = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "python: {out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (status, body) = out.trim().split_once('\n').unwrap_or_default();
+    ensure!(status == "202", "requests: {status} {body}");
+    let answer: FormAnswer = serde_json::from_str(body)?;
+    let names: Vec<&str> = answer
+        .documents
+        .iter()
+        .map(|d| d["filename"].as_str().unwrap_or_default())
+        .collect();
+    ensure!(names == ["minutes.txt", "agenda.md"], "{body}");
+    for document in &answer.documents {
+        let job_id = document["job_id"].as_str().unwrap_or_default();
+        let job = pipeline.wait_for_job(job_id, JOB_TIMEOUT)?;
+        ensure!(job.status == "succeeded", "{document}: {job:?}");
+    }
+    let types = pipeline
+        .state()
+        .column("SELECT content_type FROM documents ORDER BY filename")?;
+    // requests sends no type for a bare file object: the bytes decide.
+    ensure!(
+        types == ["text/markdown", "application/octet-stream"],
+        "{types:?}"
+    );
+    Ok(())
+}
