@@ -306,3 +306,41 @@ print(json.dumps(response.json()))
     );
     Ok(())
 }
+
+#[test]
+fn curl_sends_stdin_chunked_and_it_is_summarized() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let body = prose(200_000);
+    let mut child = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-X",
+            "POST",
+            "-T",
+            "-",
+            "-H",
+            "Content-Type: text/plain",
+            "-H",
+        ])
+        .arg(format!("Authorization: Bearer {}", pipeline.key))
+        .arg("-w")
+        .arg("\n%{http_code}")
+        .arg(format!("http://127.0.0.1:{}/v1/documents", pipeline.port))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&body)?;
+    }
+    let output = child.wait_with_output()?;
+    let out = String::from_utf8_lossy(&output.stdout);
+    let (answer, status) = out.rsplit_once('\n').unwrap_or_default();
+    ensure!(status == "202", "curl -T -: {status} {answer}");
+    let accepted: serde_json::Value = serde_json::from_str(answer)?;
+    let job =
+        pipeline.wait_for_job(accepted["job_id"].as_str().unwrap_or_default(), JOB_TIMEOUT)?;
+    ensure!(job.status == "succeeded", "{job:?}");
+    let size = pipeline.sql_count("SELECT size_bytes FROM documents")?;
+    ensure!(size == body.len() as i64, "stored {size} bytes");
+    Ok(())
+}
