@@ -64,6 +64,36 @@ fn read_step(reader: &ByobReader, remaining: u64) -> JsFuture {
     JsFuture::from(reader.read_at_least(at_least, &buffer))
 }
 
+/// Waits for a read started on `reader`: whether the stream is done and the chunk it gave. A
+/// read that waits more than `stall_ms` cancels the stream and fails with
+/// [`SinkError::Stalled`].
+async fn within_stall(
+    reader: &ByobReader,
+    step: JsFuture,
+    stall_ms: u64,
+) -> Result<(bool, Option<Uint8Array>), SinkError> {
+    let failed = |e: JsValue| SinkError::Body(error_message(&e));
+    let timer = pin!(Delay::from(Duration::from_millis(stall_ms)));
+    let step = match select(step, timer).await {
+        Either::Left((step, _)) => step.map_err(failed)?,
+        Either::Right(((), _)) => {
+            let _ = JsFuture::from(reader.cancel()).await;
+            return Err(SinkError::Stalled {
+                seconds: stall_ms / 1_000,
+            });
+        }
+    };
+    let done = Reflect::get(&step, &"done".into())
+        .map_err(failed)?
+        .as_bool()
+        .unwrap_or(true);
+    let chunk = Reflect::get(&step, &"value".into())
+        .map_err(failed)?
+        .dyn_into()
+        .ok();
+    Ok((done, chunk))
+}
+
 /// Copies exactly `length` bytes of `body` into every writer, then closes them. The next read
 /// is already under way while a chunk is being written. Every read must make progress, so a
 /// misbehaving stream ends in an error, never in a busy loop, and a read that waits more than
@@ -81,22 +111,7 @@ async fn pump(
     let mut next = (length > 0).then(|| read_step(&reader, length));
     let failed = |e: JsValue| SinkError::Body(error_message(&e));
     while let Some(step) = next.take() {
-        let timer = pin!(Delay::from(Duration::from_millis(stall_ms)));
-        let step = match select(step, timer).await {
-            Either::Left((step, _)) => step.map_err(failed)?,
-            Either::Right(((), _)) => {
-                let _ = JsFuture::from(reader.cancel()).await;
-                return Err(SinkError::Stalled {
-                    seconds: stall_ms / 1_000,
-                });
-            }
-        };
-        let done = Reflect::get(&step, &"done".into())
-            .map_err(failed)?
-            .as_bool()
-            .unwrap_or(true);
-        let value = Reflect::get(&step, &"value".into()).map_err(failed)?;
-        let chunk: Option<Uint8Array> = value.dyn_into().ok();
+        let (done, chunk) = within_stall(&reader, step, stall_ms).await?;
         let bytes = chunk.as_ref().map_or(0, |c| u64::from(c.byte_length()));
         read += bytes;
         if read > length {
@@ -234,26 +249,8 @@ const PART_BYTES: u64 = 8 * 1024 * 1024;
 /// The next step of a body of unknown length: its chunk (`None` at the end), within the stall
 /// bound.
 async fn next_chunk(reader: &ByobReader, stall_ms: u64) -> Result<Option<Uint8Array>, SinkError> {
-    let failed = |e: JsValue| SinkError::Body(error_message(&e));
     let step = read_step(reader, u64::from(STEP_BYTES));
-    let timer = pin!(Delay::from(Duration::from_millis(stall_ms)));
-    let step = match select(step, timer).await {
-        Either::Left((step, _)) => step.map_err(failed)?,
-        Either::Right(((), _)) => {
-            let _ = JsFuture::from(reader.cancel()).await;
-            return Err(SinkError::Stalled {
-                seconds: stall_ms / 1_000,
-            });
-        }
-    };
-    let done = Reflect::get(&step, &"done".into())
-        .map_err(failed)?
-        .as_bool()
-        .unwrap_or(true);
-    let chunk: Option<Uint8Array> = Reflect::get(&step, &"value".into())
-        .map_err(failed)?
-        .dyn_into()
-        .ok();
+    let (done, chunk) = within_stall(reader, step, stall_ms).await?;
     match chunk {
         Some(chunk) if chunk.byte_length() > 0 => Ok(Some(chunk)),
         _ if done => Ok(None),

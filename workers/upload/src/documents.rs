@@ -94,19 +94,31 @@ pub async fn create(
     };
     // The upload runs to its end even when the client goes away mid-body: the body then fails,
     // and the upload's own failure path deletes what was stored and gives the quota back.
-    let (answer, answered) = oneshot::channel();
     let config = config.clone();
+    let accepted = outliving_the_client(
+        ctx,
+        async move { ports.ingest(&config).accept(upload).await },
+    )
+    .await??;
+    accepted_response(&accepted, request_id)
+}
+
+/// Runs `work` under `ctx.waitUntil`, so that it goes on to its end when the client leaves
+/// (its failure paths then clean up), and waits for its result.
+async fn outliving_the_client<T: 'static>(
+    ctx: &Context,
+    work: impl std::future::Future<Output = T> + 'static,
+) -> Result<T, ApiError> {
+    let (answer, answered) = oneshot::channel();
     ctx.wait_until(
         async move {
-            let accepted = ports.ingest(&config).accept(upload).await;
-            if answer.send(accepted).is_err() {
-                info!("the client left before the upload was answered");
+            if answer.send(work.await).is_err() {
+                info!("the client left before it was answered");
             }
         }
         .instrument(Span::current()),
     );
-    let accepted = answered.await.map_err(|_| ApiError::Internal)??;
-    accepted_response(&accepted, request_id)
+    answered.await.map_err(|_| ApiError::Internal)
 }
 
 /// A `multipart/form-data` upload: each file part becomes a document, streamed as the form is
@@ -125,50 +137,44 @@ async fn form(
         FormParts::new(body, content_type).map_err(|reason| ApiError::MalformedForm { reason })?;
     let ports = Ports::from_env(env, config)?;
     let (tenant, request_id_owned) = (caller.tenant.clone(), request_id.clone());
-    let (answer, answered) = oneshot::channel();
     let config = config.clone();
     // As for a single upload: the work outlives a client that leaves.
-    ctx.wait_until(
-        async move {
-            let ingest = ports.ingest(&config);
-            let mut results = Vec::new();
-            let ended = loop {
-                let part = match parts.next_file().await {
-                    Ok(Some(part)) => part,
-                    Ok(None) => break Ok(()),
-                    Err(reason) => break Err(ApiError::MalformedForm { reason }),
-                };
-                let valid = match upload::validate_part(
-                    Some(&part.filename),
-                    part.content_type.as_deref(),
-                    config.max_upload_bytes,
-                ) {
-                    Ok(valid) => valid,
-                    Err(e) => {
-                        let _ = wasm_bindgen_futures::JsFuture::from(part.body.cancel()).await;
-                        results.push((Some(part.filename), Err(e)));
-                        continue;
-                    }
-                };
-                let filename = valid.filename.clone();
-                let accepted = ingest
-                    .accept(Upload {
-                        tenant: tenant.clone(),
-                        valid,
-                        idempotency_key: None,
-                        request_id: request_id_owned.clone(),
-                        body: part.body,
-                    })
-                    .await;
-                results.push((filename, accepted.map(|accepted| accepted.answer)));
+    let (results, ended) = outliving_the_client(ctx, async move {
+        let ingest = ports.ingest(&config);
+        let mut results = Vec::new();
+        let ended = loop {
+            let part = match parts.next_file().await {
+                Ok(Some(part)) => part,
+                Ok(None) => break Ok(()),
+                Err(reason) => break Err(ApiError::MalformedForm { reason }),
             };
-            if answer.send((results, ended)).is_err() {
-                info!("the client left before the form was answered");
-            }
-        }
-        .instrument(Span::current()),
-    );
-    let (results, ended) = answered.await.map_err(|_| ApiError::Internal)?;
+            let valid = match upload::validate_part(
+                Some(&part.filename),
+                part.content_type.as_deref(),
+                config.max_upload_bytes,
+            ) {
+                Ok(valid) => valid,
+                Err(e) => {
+                    let _ = wasm_bindgen_futures::JsFuture::from(part.body.cancel()).await;
+                    results.push((Some(part.filename), Err(e)));
+                    continue;
+                }
+            };
+            let filename = valid.filename.clone();
+            let accepted = ingest
+                .accept(Upload {
+                    tenant: tenant.clone(),
+                    valid,
+                    idempotency_key: None,
+                    request_id: request_id_owned.clone(),
+                    body: part.body,
+                })
+                .await;
+            results.push((filename, accepted.map(|accepted| accepted.answer)));
+        };
+        (results, ended)
+    })
+    .await?;
     if results.is_empty() {
         ended?;
         return Err(ApiError::NoFileInForm);
