@@ -161,18 +161,41 @@ fn prose(len: usize, seed: u64) -> String {
     text
 }
 
-/// Sends one request with a body written from memory; returns the status and the seconds from
-/// connecting to the end of the response.
-fn timed_post(port: u16, path: &str, content_type: &str, body: &[u8]) -> Result<(u16, f64)> {
+/// Sends one request with a body written from memory (with `Content-Length`, or chunked in
+/// 1 MB chunks); returns the status and the seconds from connecting to the end of the response.
+fn timed_post(
+    port: u16,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    chunked: bool,
+    key: Option<&str>,
+) -> Result<(u16, f64)> {
+    let auth = key.map_or(String::new(), |key| {
+        format!("Authorization: Bearer {key}\r\n")
+    });
     let started = Instant::now();
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(600)))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
+    if chunked {
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )?;
+        for part in body.chunks(1 << 20) {
+            write!(stream, "{:x}\r\n", part.len())?;
+            stream.write_all(part)?;
+            stream.write_all(b"\r\n")?;
+        }
+        stream.write_all(b"0\r\n\r\n")?;
+    } else {
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        stream.write_all(body)?;
+    }
     let mut response = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -375,7 +398,8 @@ fn upload(report: &mut Report, quick: bool) -> Result<()> {
          runs the Workers, sampled every 2 ms. *baseline*: a JavaScript Worker doing \
          `env.BUCKET.put(key, request.body)`. *docpipe*: `POST /v1/documents` (streams into R2 \
          while computing SHA-256, records the upload, document and job in D1, enqueues). \
-         *hashing*: the JavaScript Worker streaming the body into R2 and through \
+         *docpipe, chunked*: the same body sent without a length, in 1 MB chunks (R2 multipart \
+         parts of 8 MiB above one part). *hashing*: the JavaScript Worker streaming the body into R2 and through \
          `crypto.DigestStream` (SHA-256) at once, the least that gives what docpipe needs. \
          *buffered*: the JavaScript Worker reading the whole body, then putting it. Each in its \
          own `wrangler dev` (same workerd build, local R2 on disk); runs alternate between them. \
@@ -400,18 +424,27 @@ fn upload(report: &mut Report, quick: bool) -> Result<()> {
     report.line("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     for &(size, runs) in plan {
         let body = random_bytes(size, size as u64);
-        let mut times: [Samples; 4] = Default::default();
-        let mut rss: [Samples; 4] = Default::default();
+        let mut times: [Samples; 5] = Default::default();
+        let mut rss: [Samples; 5] = Default::default();
         for _ in 0..runs {
             let targets = [
-                (baseline.port, baseline_pid, "/put", 201),
-                (pipeline.port, pipeline_pid, "/v1/documents", 202),
-                (baseline.port, baseline_pid, "/buffered", 201),
-                (baseline.port, baseline_pid, "/hashed", 201),
+                (baseline.port, baseline_pid, "/put", 201, false),
+                (pipeline.port, pipeline_pid, "/v1/documents", 202, false),
+                (baseline.port, baseline_pid, "/buffered", 201, false),
+                (baseline.port, baseline_pid, "/hashed", 201, false),
+                (
+                    pipeline.port,
+                    pipeline_pid,
+                    "/v1/documents?filename=chunked.txt",
+                    202,
+                    true,
+                ),
             ];
-            for (i, &(port, pid, path, expected)) in targets.iter().enumerate() {
-                let ((status, secs), growth) =
-                    with_peak_rss(pid, || timed_post(port, path, "text/plain", &body))?;
+            for (i, &(port, pid, path, expected, chunked)) in targets.iter().enumerate() {
+                let key = (port == pipeline.port).then_some(pipeline.key.as_str());
+                let ((status, secs), growth) = with_peak_rss(pid, || {
+                    timed_post(port, path, "text/plain", &body, chunked, key)
+                })?;
                 ensure!(status == expected, "{path} answered {status}");
                 times[i].0.push(secs);
                 rss[i].0.push(growth);
@@ -423,6 +456,7 @@ fn upload(report: &mut Report, quick: bool) -> Result<()> {
             "docpipe",
             "buffered (JS)",
             "hashing (JS put + SHA-256)",
+            "docpipe, chunked (no length)",
         ]
         .iter()
         .enumerate()
@@ -443,7 +477,7 @@ fn upload(report: &mut Report, quick: bool) -> Result<()> {
         let streaming = Samples(
             pipeline
                 .sql(&format!(
-                    "SELECT upload_ms FROM documents WHERE size_bytes = {size}"
+                    "SELECT upload_ms FROM documents WHERE size_bytes = {size} AND filename IS NULL"
                 ))?
                 .iter()
                 .filter_map(|row| row["upload_ms"].as_f64())
@@ -533,6 +567,8 @@ fn summarizer(report: &mut Report, quick: bool) -> Result<()> {
                 "/__bench/echo",
                 "text/plain",
                 text.as_bytes(),
+                false,
+                Some(&pipeline.key),
             )?;
             ensure!(status == 200, "echo answered {status}");
             echo.0.push(secs * 1_000.0);
@@ -541,6 +577,8 @@ fn summarizer(report: &mut Report, quick: bool) -> Result<()> {
                 "/__bench/summarize",
                 "text/plain",
                 text.as_bytes(),
+                false,
+                Some(&pipeline.key),
             )?;
             ensure!(status == 200, "summarize answered {status}");
             work.0.push(secs * 1_000.0);
