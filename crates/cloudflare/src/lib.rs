@@ -10,6 +10,7 @@
 //!   document source and the sweep's deleter.
 //! - [`queue`]: the jobs queue.
 //! - [`ai`]: the Workers AI binding and `fetch` for the model backends.
+//! - [`origin`]: `fetch` for documents named by URL.
 //! - [`runtime`]: the Workers clock and vars; [`logging`]: JSON logs to the console;
 //!   [`js`]: thrown JavaScript values as text.
 
@@ -19,6 +20,7 @@ pub mod d1;
 pub mod form;
 pub mod js;
 pub mod logging;
+pub mod origin;
 pub mod queue;
 pub mod r2;
 pub mod runtime;
@@ -27,6 +29,7 @@ pub mod stream;
 pub use ai::{AiBinding, FetchClient};
 pub use bindings::BindingError;
 pub use d1::D1;
+pub use origin::FetchOrigin;
 pub use queue::JobsQueue;
 pub use r2::{R2Documents, R2Objects, R2Uploads};
 pub use runtime::{WorkerClock, vars};

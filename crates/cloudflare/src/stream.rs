@@ -476,3 +476,28 @@ pub async fn hash_unsized(
         sha256,
     })
 }
+
+/// Reads a body known to be small (at most `max` bytes) into memory.
+pub async fn read_small(body: ReadableStream, max: u64) -> Result<Vec<u8>, String> {
+    use futures_util::StreamExt;
+    let mut chunks = wasm_streams::ReadableStream::from_raw(body).into_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| error_message(&e))?;
+        let chunk: Uint8Array = chunk
+            .dyn_into()
+            .map_err(|_| "the body is not bytes".to_owned())?;
+        if bytes.len() as u64 + u64::from(chunk.length()) > max {
+            return Err(format!("the body is larger than {max} bytes"));
+        }
+        bytes.extend(chunk.to_vec());
+    }
+    Ok(bytes)
+}
+
+/// A body of bytes already in memory, as a stream.
+pub fn stream_of(bytes: Vec<u8>) -> ReadableStream {
+    let chunk: Result<JsValue, JsValue> = Ok(Uint8Array::from(bytes.as_slice()).into());
+    wasm_streams::ReadableStream::from_stream(futures_util::stream::once(async move { chunk }))
+        .into_raw()
+}

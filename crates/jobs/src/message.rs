@@ -1,8 +1,9 @@
 //! The queue message. It carries ids only: the D1 job row is the source of truth and the
 //! document lives in R2, so a message is a wake-up call that stays far below the 128 KB limit.
 //!
-//! Wire format (JSON): `{"v":1,"job_id":"…","document_id":"…","request_id":"…"}`. A consumer
-//! refuses a version it does not know instead of guessing at its fields.
+//! Wire format (JSON): `{"v":1,"job_id":"…","document_id":"…","request_id":"…"}`, plus
+//! `"fetch":true` when the document is still to be fetched from the URL it was named by. A
+//! consumer refuses a version it does not know instead of guessing at its fields.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,9 @@ pub struct JobMessage {
     pub document_id: DocumentId,
     /// The id of the HTTP request that created the job, so its logs can be followed end to end.
     pub request_id: RequestId,
+    /// The document is still to be fetched from its URL: the job's first stage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fetch: bool,
 }
 
 /// Why a queue message body could not be read as a [`JobMessage`].
@@ -54,6 +58,15 @@ impl JobMessage {
             job_id,
             document_id,
             request_id,
+            fetch: false,
+        }
+    }
+
+    /// The message of a job whose document is first fetched from its URL.
+    pub fn to_fetch(job_id: JobId, document_id: DocumentId, request_id: RequestId) -> Self {
+        Self {
+            fetch: true,
+            ..Self::new(job_id, document_id, request_id)
         }
     }
 
@@ -117,6 +130,15 @@ mod tests {
             sample().to_json(),
             r#"{"v":1,"job_id":"01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d","document_id":"01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0e","request_id":"req-1"}"#
         );
+    }
+
+    #[test]
+    fn a_fetch_says_so_and_round_trips() {
+        let plain = sample();
+        let fetch = JobMessage::to_fetch(plain.job_id, plain.document_id, plain.request_id);
+        let json = fetch.to_json();
+        assert!(json.ends_with(r#","fetch":true}"#), "{json}");
+        assert_eq!(JobMessage::decode(&json).unwrap(), fetch);
     }
 
     #[test]

@@ -92,6 +92,12 @@ pub enum ApiError {
     NoFileInForm,
     #[error("the form is malformed: {reason}")]
     MalformedForm { reason: String },
+    #[error(
+        "{reason}; a URL request is {{\"url\": \"https://…\", \"filename\": \"…\"}} (`file_url` for `url` also accepted)"
+    )]
+    InvalidUrlRequest { reason: String },
+    #[error("the URL is not fetched: {reason}")]
+    UrlRefused { reason: String },
     #[error("the request body is empty: send the document as the body")]
     EmptyBody,
     #[error("Content-Type is missing: declare the document's media type ({accepted})")]
@@ -174,7 +180,9 @@ impl ApiError {
             | ApiError::InvalidId { .. }
             | ApiError::IncompleteBody { .. }
             | ApiError::NoFileInForm
-            | ApiError::MalformedForm { .. } => 400,
+            | ApiError::MalformedForm { .. }
+            | ApiError::InvalidUrlRequest { .. }
+            | ApiError::UrlRefused { .. } => 400,
             ApiError::BodyStalled { .. } => 408,
             ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge { .. } => 413,
             ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
@@ -220,6 +228,8 @@ impl ApiError {
             ApiError::IncompleteBody { .. } => "incomplete_body",
             ApiError::NoFileInForm => "no_file_in_form",
             ApiError::MalformedForm { .. } => "malformed_form",
+            ApiError::InvalidUrlRequest { .. } => "invalid_url_request",
+            ApiError::UrlRefused { .. } => "url_refused",
             ApiError::BodyStalled { .. } => "body_stalled",
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",

@@ -8,6 +8,7 @@ use docpipe_docproc::summarize::workers_ai::{Gateway, RunOptions};
 use docpipe_docproc::{ExtractLimits, SummaryOptions};
 
 use crate::quota::Quotas;
+use crate::remote::AllowedHosts;
 
 /// Binding and var names, shared by both Workers and their wrangler configs.
 pub mod names {
@@ -54,6 +55,9 @@ pub mod names {
     pub const QUOTA_TOKENS_PER_DAY: &str = "QUOTA_TOKENS_PER_DAY";
     pub const REPROCESS_MIN_INTERVAL_SECONDS: &str = "REPROCESS_MIN_INTERVAL_SECONDS";
     pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
+    pub const FETCH_ALLOWED_HOSTS: &str = "FETCH_ALLOWED_HOSTS";
+    pub const FETCH_MAX_BYTES: &str = "FETCH_MAX_BYTES";
+    pub const FETCH_TIMEOUT_SECONDS: &str = "FETCH_TIMEOUT_SECONDS";
 }
 
 /// The default quotas (`QUOTA_*`), which a tenant's row may override.
@@ -96,6 +100,42 @@ fn quotas(lookup: &impl Fn(&str) -> Option<String>) -> Result<Quotas, ConfigErro
 
 /// `CORS_ALLOWED_ORIGINS`: origins (`https://app.example.com`), comma or space separated, that
 /// browsers may call the API from. The API's own origin is always allowed.
+/// Fetching documents named by URL: the upload Worker checks the URL, the consumer fetches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchConfig {
+    /// Hosts fetched from although the address rules refuse them (`FETCH_ALLOWED_HOSTS`).
+    pub allowed_hosts: AllowedHosts,
+    /// Largest document fetched; the origin's body is cut off past it.
+    pub max_bytes: u64,
+    /// How long one fetch may take, redirects and body included.
+    pub timeout_ms: u64,
+    /// A body that sends no byte for this long is given up.
+    pub stall_ms: u64,
+}
+
+impl FetchConfig {
+    pub fn from_vars(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let raw = lookup(names::FETCH_ALLOWED_HOSTS).unwrap_or_default();
+        let allowed_hosts = AllowedHosts::parse(&raw).map_err(|reason| ConfigError {
+            name: names::FETCH_ALLOWED_HOSTS,
+            value: raw.clone(),
+            reason,
+        })?;
+        let timeout_seconds: u64 = var(lookup, names::FETCH_TIMEOUT_SECONDS, 120, between(1, 600))?;
+        Ok(Self {
+            allowed_hosts,
+            max_bytes: var(
+                lookup,
+                names::FETCH_MAX_BYTES,
+                UploadConfig::DEFAULT_MAX_UPLOAD_BYTES,
+                between(1, UploadConfig::MAX_SINGLE_PUT_BYTES),
+            )?,
+            timeout_ms: timeout_seconds * 1_000,
+            stall_ms: var(lookup, names::BODY_STALL_SECONDS, 30, between(1, 600))? * 1_000,
+        })
+    }
+}
+
 fn allowed_origins(lookup: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
     let raw = lookup(names::CORS_ALLOWED_ORIGINS).unwrap_or_default();
     raw.split([',', ' '])
@@ -329,6 +369,8 @@ pub struct UploadConfig {
     pub body_stall_ms: u64,
     /// The scheduled sweep, which this Worker runs.
     pub sweep: SweepConfig,
+    /// Which URLs documents may be fetched from.
+    pub fetch: FetchConfig,
 }
 
 impl SweepConfig {
@@ -368,6 +410,7 @@ impl UploadConfig {
                 batch: 100,
                 rounds: 10,
             },
+            fetch: FetchConfig::from_vars(&lookup)?,
         })
     }
 }
@@ -435,6 +478,8 @@ pub struct SummarizerConfig {
     pub retry: RetryPolicy,
     /// Default quotas per tenant (the summarizer enforces the model-token one).
     pub quotas: Quotas,
+    /// Fetching documents named by URL, the first stage of their jobs.
+    pub fetch: FetchConfig,
 }
 
 impl SummarizerConfig {
@@ -510,6 +555,7 @@ impl SummarizerConfig {
                 base_delay_ms: retry_base * 1_000,
                 max_delay_ms: retry_max * 1_000,
             },
+            fetch: FetchConfig::from_vars(&lookup)?,
         })
     }
 }

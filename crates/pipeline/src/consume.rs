@@ -9,6 +9,7 @@ use docpipe_jobs::{DecodeError, JobMessage};
 use futures_util::future::{Either, select};
 use tracing::{Instrument, error, info, warn};
 
+use crate::fetch::{FetchStage, Fetched};
 use crate::ports::{Clock, Database, DocumentSource};
 use crate::process::{Action, Outcome, Processor, new_lease_id};
 use crate::store::Store;
@@ -20,9 +21,10 @@ pub const HOLD_BACK_SECONDS: u32 = 300;
 /// How long before a dead letter whose failure could not be recorded comes back.
 pub const DEAD_LETTER_RETRY_SECONDS: u32 = 60;
 
-/// One message of the jobs queue.
+/// One message of the jobs queue: its fetching stage first, when it has one.
 pub async fn job_message<D, B, S, C>(
     processor: &Processor<'_, D, B, S, C>,
+    fetcher: &impl FetchStage,
     body: &str,
     message_id: &str,
 ) -> Action
@@ -63,6 +65,23 @@ where
         message_id,
     );
     async {
+        if message.fetch {
+            match fetcher.fetch(&message).await {
+                Fetched::Ready => {}
+                Fetched::Failed { error } => {
+                    warn!(%error, "fetch failed; the job is failed");
+                    return Action::Ack;
+                }
+                Fetched::Retry { delay_ms, error } => {
+                    warn!(%error, delay_ms, "fetch will be retried");
+                    return Outcome::Retry { delay_ms, error }.action();
+                }
+                Fetched::Skipped { reason } => {
+                    info!(%reason, "message skipped");
+                    return Action::Ack;
+                }
+            }
+        }
         let lease_id = new_lease_id(processor.clock);
         let outcome = within_deadline(processor, &message, &lease_id).await;
         match &outcome {
@@ -142,7 +161,7 @@ mod tests {
 
     use super::*;
     use crate::sqlite::{ShakyWrites, Sqlite};
-    use crate::testing::ProcessFixture;
+    use crate::testing::{NoFetching, ProcessFixture};
 
     const TEXT: &[u8] = b"Queues deliver messages at least once. Consumers must be idempotent.";
 
@@ -155,7 +174,7 @@ mod tests {
 
     fn consume(f: &ProcessFixture, body: &str) -> Action {
         let processor = f.processor(&f.store, &ExtractiveSummarizer);
-        block_on(job_message(&processor, body, "message-1"))
+        block_on(job_message(&processor, &NoFetching, body, "message-1"))
     }
 
     /// A summarizer that never answers: a model or storage call that hangs.
@@ -178,7 +197,12 @@ mod tests {
         let started = f.clock.now_ms();
         let hung = f.processor(&f.store, &Hangs);
         assert_eq!(
-            block_on(job_message(&hung, &message.to_json(), "message-1")),
+            block_on(job_message(
+                &hung,
+                &NoFetching,
+                &message.to_json(),
+                "message-1"
+            )),
             Action::Retry { delay_seconds: 300 },
             "handed back until its lease has expired"
         );
@@ -202,12 +226,22 @@ mod tests {
         let (f, message) = queued();
         let hung = f.processor(&f.store, &Hangs);
         for _ in 0..f.config.retry.max_attempts {
-            let action = block_on(job_message(&hung, &message.to_json(), "message-1"));
+            let action = block_on(job_message(
+                &hung,
+                &NoFetching,
+                &message.to_json(),
+                "message-1",
+            ));
             assert!(matches!(action, Action::Retry { .. }), "{action:?}");
             f.clock.0.set(f.clock.now_ms() + f.config.lease_ms + 1);
         }
         assert_eq!(
-            block_on(job_message(&hung, &message.to_json(), "message-1")),
+            block_on(job_message(
+                &hung,
+                &NoFetching,
+                &message.to_json(),
+                "message-1"
+            )),
             Action::Ack
         );
         let (status, _, error) = f.status(&message);

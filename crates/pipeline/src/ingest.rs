@@ -23,8 +23,9 @@ use crate::db::DbError;
 use crate::objects::document_key;
 use crate::ports::{BodyLength, Clock, Database, JobQueue, SinkError, UploadSink};
 use crate::quota::{Quota, Quotas};
-use crate::store::{NewDocument, NewJob, NewUpload, OverQuota, Store};
-use crate::upload::{ValidUpload, replay};
+use crate::remote::{self, AllowedHosts};
+use crate::store::{NewDocument, NewFetch, NewJob, NewUpload, OverQuota, Store};
+use crate::upload::{UrlRequest, ValidUpload, replay};
 
 /// Pauses between tries of a D1 statement that fails (a locked or unreachable database) while
 /// a client waits: about a second in all before it gets `503`.
@@ -229,6 +230,7 @@ where
             idempotency_key: idempotency_key.clone(),
             request_id: request_id.clone(),
             upload_ms: Some(upload_ms),
+            source_url: None,
         };
         match self
             .store
@@ -276,6 +278,42 @@ where
             answer: UploadAccepted::new(document_id, job_id),
             replayed: false,
         })
+    }
+
+    /// Admits a document named by URL: the URL passes the fetch rules, the fetch is recorded
+    /// within the tenant's quotas, and its job's message is sent. The consumer fetches it.
+    pub async fn accept_url(
+        &self,
+        tenant: &TenantId,
+        request: UrlRequest,
+        allowed: &AllowedHosts,
+        request_id: &RequestId,
+    ) -> Result<UploadAccepted, ApiError> {
+        let url = remote::check(&request.url, allowed).map_err(|refused| ApiError::UrlRefused {
+            reason: refused.to_string(),
+        })?;
+        let (document_id, job_id) = (DocumentId::new(), JobId::new());
+        let fetch = NewFetch {
+            job: job_id,
+            document: document_id,
+            tenant: tenant.clone(),
+            url: url.to_string(),
+            filename: request.filename,
+            request_id: request_id.clone(),
+        };
+        self.store
+            .begin_fetch(&fetch, self.quotas, self.clock.now_ms())
+            .await
+            .map_err(unavailable("recording a fetch"))?
+            .map_err(|over| self.quota_error(over))?;
+        self.enqueue(&JobMessage::to_fetch(
+            job_id,
+            document_id,
+            request_id.clone(),
+        ))
+        .await;
+        info!(%document_id, %job_id, host = url.host_str(), "document to fetch accepted");
+        Ok(UploadAccepted::new(document_id, job_id))
     }
 
     /// A new job for the tenant's document, unless one is unfinished, its last one is younger
@@ -768,6 +806,48 @@ mod tests {
                     .reprocess(&tenant(), &DocumentId::new(), &request)
             ),
             Err(ApiError::DocumentNotFound)
+        );
+    }
+
+    #[test]
+    fn a_url_is_checked_recorded_as_a_fetch_and_enqueued_with_its_stage() {
+        let f = Fixture::new();
+        let accept = |url: &str| {
+            let request = UrlRequest {
+                url: url.into(),
+                filename: None,
+            };
+            let id = RequestId::parse("req-url").unwrap();
+            block_on(
+                f.ingest()
+                    .accept_url(&tenant(), request, &AllowedHosts::default(), &id),
+            )
+        };
+        let err = accept("http://10.0.0.7/secret").unwrap_err();
+        assert_eq!((err.status(), err.code()), (400, "url_refused"));
+        assert!(err.to_string().contains("private"), "{err}");
+        assert!(f.queue.sent.borrow().is_empty());
+
+        let answer = accept("https://example.com/a.pdf").unwrap();
+        let db = f.store.database();
+        assert_eq!(
+            db.scalar_i64("SELECT COUNT(*) FROM fetches WHERE status = 'queued'"),
+            1
+        );
+        assert_eq!(counts(db), [0, 0, 0], "no document until fetched");
+        let sent = f.queue.sent.borrow();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].fetch);
+        assert_eq!(
+            (sent[0].job_id, sent[0].document_id),
+            (answer.job_id, answer.document_id)
+        );
+        let job = block_on(f.store.job(&tenant(), &answer.job_id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (job.status, job.stage.as_deref()),
+            (JobStatus::Queued, Some("fetching"))
         );
     }
 }

@@ -15,6 +15,8 @@
 //! - [`quota`]: per-tenant quotas.
 //! - [`upload`]: header checks that run before a byte is stored.
 //! - [`ingest`]: the upload protocol: store, record, enqueue, or clean up.
+//! - [`fetch`]: the `fetching` stage of a job whose document was named by URL.
+//! - [`remote`]: which URLs docpipe fetches documents from.
 //! - [`objects`]: where documents and their texts live in R2.
 //! - [`ports`]: the traits the Workers implement over D1, R2, Queues and the clock.
 //! - [`db`]: [`db::Statement`], SQL values and database errors.
@@ -33,11 +35,13 @@ pub mod config;
 pub mod consume;
 pub mod cors;
 pub mod db;
+pub mod fetch;
 pub mod ingest;
 pub mod objects;
 pub mod ports;
 pub mod process;
 pub mod quota;
+pub mod remote;
 pub mod store;
 pub mod sweep;
 pub mod time;

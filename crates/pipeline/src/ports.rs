@@ -131,3 +131,26 @@ pub trait UploadSink {
     /// Deletes the object at `key`, if there is one.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
 }
+
+/// A document's origin answered, before its body is read.
+#[derive(Debug)]
+pub struct OriginResponse<B> {
+    pub status: u16,
+    pub location: Option<String>,
+    pub content_type: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_length: Option<u64>,
+    pub body: Option<B>,
+}
+
+/// The origin could not be reached, or broke off before answering.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OriginError(pub String);
+
+/// Where documents named by URL come from (the Worker's `fetch`). Redirects are answered, not
+/// followed: the pipeline checks each target before it goes there.
+pub trait Origin {
+    type Body;
+    async fn get(&self, url: &str) -> Result<OriginResponse<Self::Body>, OriginError>;
+}

@@ -55,6 +55,13 @@ impl Sqlite {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Runs ad-hoc SQL returning text, for assertions.
+    pub fn scalar_text(&self, sql: &str) -> String {
+        self.connection
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     fn run(&self, statement: &Statement) -> Result<u64, DbError> {
         let changes = self
             .connection

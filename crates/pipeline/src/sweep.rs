@@ -27,25 +27,40 @@ pub async fn sweep<D: Database>(
 ) -> SweepReport {
     let mut report = SweepReport::default();
     for _ in 0..config.rounds {
-        let due = match store
-            .claim_due_jobs(clock.now_ms(), config.grace_ms, config.batch)
-            .await
-        {
-            Ok(due) => due,
+        let (now, grace, batch) = (clock.now_ms(), config.grace_ms, config.batch);
+        let claimed = match store.claim_due_jobs(now, grace, batch).await {
+            Ok(jobs) => match store.claim_due_fetches(now, grace, batch).await {
+                Ok(fetches) => (jobs, fetches),
+                Err(e) => {
+                    report.errors.push(format!("claiming due fetches: {e}"));
+                    (jobs, Vec::new())
+                }
+            },
             Err(e) => {
                 report.errors.push(format!("claiming due jobs: {e}"));
                 break;
             }
         };
-        let claimed = due.len();
-        let messages: Vec<JobMessage> = due.iter().map(DueJob::message).collect();
-        if !messages.is_empty() {
-            // On failure the claimed jobs come due again after the grace period.
-            if let Err(e) = queue.send_batch(&messages).await {
-                report.errors.push(e.to_string());
+        let (jobs, fetches) = claimed;
+        let claimed = jobs.len().max(fetches.len());
+        let messages: Vec<JobMessage> = jobs
+            .iter()
+            .map(DueJob::message)
+            .chain(fetches.iter().map(DueJob::fetch_message))
+            .collect();
+        // A queue takes at most 100 messages at once. On failure the claimed jobs come due
+        // again after the grace period.
+        let mut sent = Ok(());
+        for chunk in messages.chunks(100) {
+            sent = queue.send_batch(chunk).await;
+            if sent.is_err() {
                 break;
             }
-            report.requeued += messages.len();
+            report.requeued += chunk.len();
+        }
+        if let Err(e) = sent {
+            report.errors.push(e.to_string());
+            break;
         }
         if claimed < config.batch as usize {
             break;

@@ -359,3 +359,14 @@ impl Summarizer for Scripted {
         ExtractiveSummarizer.summarize(text, options, usage).await
     }
 }
+
+/// A consumer that fetches nothing: every fetch is skipped.
+pub struct NoFetching;
+
+impl crate::fetch::FetchStage for NoFetching {
+    async fn fetch(&self, _: &JobMessage) -> crate::fetch::Fetched {
+        crate::fetch::Fetched::Skipped {
+            reason: "fetching is not part of this test".into(),
+        }
+    }
+}

@@ -100,6 +100,83 @@ pub fn validate_part(
     })
 }
 
+/// The largest body read as a possible URL request; a larger JSON body is a document.
+pub const MAX_URL_REQUEST_BYTES: u64 = 8 * 1024;
+
+/// A document named by URL, for docpipe to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlRequest {
+    pub url: String,
+    pub filename: Option<String>,
+}
+
+/// Whether an upload's `Content-Type` and `Content-Length` may make it a URL request: JSON of
+/// at most [`MAX_URL_REQUEST_BYTES`].
+pub fn may_be_url_request(content_type: Option<&str>, content_length: Option<&str>) -> bool {
+    let json = content_type
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    let small = content_length
+        .and_then(|length| length.trim().parse::<u64>().ok())
+        .is_some_and(|length| length <= MAX_URL_REQUEST_BYTES);
+    json && small
+}
+
+/// A small JSON body read as a URL request: an object whose keys are `url` (or `file_url`)
+/// and, optionally, `filename`, and nothing else. `None` when it is not one (it is then a
+/// JSON document to store).
+pub fn url_request(body: &[u8]) -> Option<Result<UrlRequest, ApiError>> {
+    const KEYS: [&str; 3] = ["url", "file_url", "filename"];
+    let serde_json::Value::Object(fields) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    let names_a_url = fields.contains_key("url") || fields.contains_key("file_url");
+    if !names_a_url || fields.keys().any(|key| !KEYS.contains(&key.as_str())) {
+        return None;
+    }
+    let invalid = |reason: &str| ApiError::InvalidUrlRequest {
+        reason: reason.into(),
+    };
+    let text = |key: &str| match fields.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(value)) => Ok(Some(value.clone())),
+        Some(_) => Err(invalid(&format!("`{key}` must be a string"))),
+    };
+    Some((|| {
+        let url = match (text("url")?, text("file_url")?) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(invalid("`url` and `file_url` name different URLs"));
+            }
+            (Some(url), _) | (None, Some(url)) => url,
+            (None, None) => return Err(invalid("the URL is missing")),
+        };
+        let filename = text("filename")?
+            .map(|name| clean_filename(&name))
+            .transpose()?
+            .flatten();
+        Ok(UrlRequest { url, filename })
+    })())
+}
+
+/// A document fetched from its origin, as an upload of unknown length: the origin's
+/// `Content-Type` (none is `application/octet-stream`, read by its bytes) and a file name, the
+/// client's if it gave one, else the origin's `Content-Disposition`, else the URL's last path
+/// segment, under the same rules as an upload's.
+pub fn validate_fetched(
+    client_filename: Option<&str>,
+    content_type: Option<&str>,
+    content_disposition: Option<&str>,
+    url_filename: Option<String>,
+    max_bytes: u64,
+) -> Result<ValidUpload, ApiError> {
+    let filename = match (client_filename, content_disposition) {
+        (Some(name), _) => Some(name.to_owned()),
+        (None, Some(header)) => filename_from_disposition(header)?.or(url_filename),
+        (None, None) => url_filename,
+    };
+    validate_part(filename.as_deref(), content_type, max_bytes)
+}
+
 fn media_error(error: MediaTypeError) -> ApiError {
     match error {
         MediaTypeError::Missing => ApiError::MissingContentType {
@@ -508,5 +585,51 @@ mod tests {
         assert_eq!(request_id(Some("abc-1")).unwrap().as_str(), "abc-1");
         assert!(request_id(None).is_ok());
         assert_eq!(request_id(Some("a b")).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn a_small_json_object_naming_a_url_is_a_url_request() {
+        assert!(may_be_url_request(
+            Some("application/json; charset=utf-8"),
+            Some("60")
+        ));
+        assert!(!may_be_url_request(Some("application/json"), Some("8193")));
+        assert!(!may_be_url_request(Some("application/json"), None));
+        assert!(!may_be_url_request(Some("text/plain"), Some("60")));
+        let read = |json: &str| url_request(json.as_bytes());
+        assert_eq!(
+            read(r#"{"url": "https://example.com/a.pdf", "filename": "a.pdf"}"#),
+            Some(Ok(UrlRequest {
+                url: "https://example.com/a.pdf".into(),
+                filename: Some("a.pdf".into()),
+            }))
+        );
+        assert_eq!(
+            read(r#"{"file_url": "https://example.com/b"}"#),
+            Some(Ok(UrlRequest {
+                url: "https://example.com/b".into(),
+                filename: None,
+            }))
+        );
+        // Any other JSON is a document.
+        for document in [
+            r#"{"url": "x", "title": "a"}"#,
+            r#"{"name": 1}"#,
+            "[1]",
+            "{",
+        ] {
+            assert_eq!(read(document), None, "{document}");
+        }
+        let refused = |json: &str| read(json).unwrap().unwrap_err().code();
+        assert_eq!(refused(r#"{"url": 7}"#), "invalid_url_request");
+        assert_eq!(
+            refused(r#"{"url": "https://a.example/x", "file_url": "https://b.example/x"}"#),
+            "invalid_url_request"
+        );
+        assert_eq!(refused(r#"{"url": null}"#), "invalid_url_request");
+        assert_eq!(
+            refused(r#"{"url": "https://a.example/x", "filename": "a\u202efdp.exe"}"#),
+            "invalid_filename"
+        );
     }
 }

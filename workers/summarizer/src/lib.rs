@@ -3,9 +3,10 @@
 //! Consumes the jobs queue and its dead-letter queue. A thin
 //! adapter: each message is decoded on its own, handed to
 //! `docpipe_pipeline::process::Processor` with R2, D1 and the summarizer plugged in, and acked
-//! or retried according to the outcome. The messages of a batch run concurrently, within a
-//! shared memory budget. The handler always returns `Ok(())`: returning an error would make
-//! workers-rs retry the whole batch.
+//! or retried according to the outcome; a job whose document was named by URL is fetched into
+//! R2 first (its `fetching` stage). The messages of a batch run concurrently, within a shared
+//! memory budget. The handler always returns `Ok(())`, each message carrying its own ack or
+//! retry: workers-rs turns a returned error into a panic, which leaves the batch unsettled.
 //!
 //! Its only HTTP surface is `/healthz`, and in builds with the `bench` feature (made by
 //! `scripts/build --bench` for `scripts/bench`, never deployed) the timing endpoints of `bench`.
@@ -16,7 +17,8 @@ mod bench;
 use std::time::Duration;
 
 use docpipe_cloudflare::{
-    AiBinding, D1, FetchClient, R2Documents, WorkerClock, bindings, logging, vars,
+    AiBinding, D1, FetchClient, FetchOrigin, R2Documents, R2Uploads, WorkerClock, bindings,
+    logging, vars,
 };
 use docpipe_docproc::summarize::mapreduce::{MapReduce, Model};
 use docpipe_docproc::summarize::openai::OpenAiChat;
@@ -25,6 +27,7 @@ use docpipe_docproc::{Backend, ExtractiveSummarizer};
 use docpipe_pipeline::budget::MemoryBudget;
 use docpipe_pipeline::config::{BackendChoice, SummarizerConfig, names};
 use docpipe_pipeline::consume::{self, HOLD_BACK_SECONDS};
+use docpipe_pipeline::fetch::Fetcher;
 use docpipe_pipeline::process::{Action, Processor};
 use docpipe_pipeline::store::Store;
 use futures_util::StreamExt;
@@ -101,6 +104,8 @@ type Summarizer = Backend<AiBinding, FetchClient>;
 struct Bindings {
     store: Store<D1>,
     documents: R2Documents,
+    /// Where fetched documents are written.
+    uploads: R2Uploads,
     summarizer: Summarizer,
     config: SummarizerConfig,
 }
@@ -111,6 +116,7 @@ fn bindings(env: &Env) -> std::result::Result<Bindings, String> {
     Ok(Bindings {
         store: bindings::store(env).map_err(|e| e.to_string())?,
         documents: bindings::documents(env).map_err(|e| e.to_string())?,
+        uploads: bindings::uploads(env, config.fetch.stall_ms).map_err(|e| e.to_string())?,
         summarizer,
         config,
     })
@@ -174,14 +180,24 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
         config: &bindings.config,
         memory: &memory,
     };
+    let fetcher = Fetcher {
+        store: &bindings.store,
+        sink: &bindings.uploads,
+        origin: &FetchOrigin,
+        clock: &WorkerClock,
+        config: &bindings.config.fetch,
+        quotas: &bindings.config.quotas,
+        retry: &bindings.config.retry,
+        lease_ms: bindings.config.lease_ms,
+    };
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
     let retried = std::cell::Cell::new(0u32);
     futures_util::stream::iter(&messages)
         .for_each_concurrent(bindings.config.concurrency, |raw| {
-            let (processor, retried) = (&processor, &retried);
+            let (processor, fetcher, retried) = (&processor, &fetcher, &retried);
             async move {
                 let body = body_json(&raw.body());
-                let action = consume::job_message(processor, &body, &raw.id()).await;
+                let action = consume::job_message(processor, fetcher, &body, &raw.id()).await;
                 if matches!(action, Action::Retry { .. }) {
                     retried.set(retried.get() + 1);
                 }

@@ -3,6 +3,7 @@
 //! jobs queue, and its answer written back.
 
 use docpipe_cloudflare::form::FormParts;
+use docpipe_cloudflare::stream;
 use docpipe_cloudflare::{D1, JobsQueue, R2Uploads, WorkerClock, bindings};
 use docpipe_jobs::{DocumentId, RequestId};
 use docpipe_pipeline::api::{ApiError, FormAccepted, FormResult, UploadAccepted};
@@ -83,8 +84,40 @@ pub async fn create(
         config.max_upload_bytes,
     )?;
     let idempotency_key = upload::idempotency_key(idempotency_key.as_deref())?;
-    let body = req.inner().body().ok_or(ApiError::EmptyBody)?;
+    let mut body = req.inner().body().ok_or(ApiError::EmptyBody)?;
     let ports = Ports::from_env(env, config)?;
+    // A small JSON body may name a URL to fetch instead of being the document.
+    if upload::may_be_url_request(content_type.as_deref(), length.as_deref()) {
+        let bytes = stream::read_small(body, upload::MAX_URL_REQUEST_BYTES)
+            .await
+            .map_err(|reason| ApiError::IncompleteBody { reason })?;
+        match upload::url_request(&bytes) {
+            Some(request) => {
+                if idempotency_key.is_some() {
+                    return Err(ApiError::InvalidUrlRequest {
+                        reason: "Idempotency-Key is not supported for URL requests".into(),
+                    });
+                }
+                let answer = ports
+                    .ingest(config)
+                    .accept_url(
+                        &caller.tenant,
+                        request?,
+                        &config.fetch.allowed_hosts,
+                        request_id,
+                    )
+                    .await?;
+                return accepted_response(
+                    &Accepted {
+                        answer,
+                        replayed: false,
+                    },
+                    request_id,
+                );
+            }
+            None => body = stream::stream_of(bytes),
+        }
+    }
     let upload = Upload {
         tenant: caller.tenant.clone(),
         valid,

@@ -40,6 +40,7 @@ pub fn document(id: DocumentId) -> NewDocument {
         idempotency_key: None,
         request_id: RequestId::parse("req-1").unwrap(),
         upload_ms: Some(3),
+        source_url: None,
     }
 }
 

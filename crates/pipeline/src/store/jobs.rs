@@ -32,6 +32,9 @@ pub struct JobRow {
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
+    /// `fetching` while the job's document is fetched from its URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
 }
 
 /// What adding a job to an existing document did.
@@ -240,6 +243,20 @@ impl<D: Database> Store<D> {
                 vec![id.into(), tenant.as_str().into()],
             ))
             .await?;
+        if let Some(row) = rows.into_iter().next() {
+            return Ok(Some(row));
+        }
+        // A job in its fetching stage has no row yet: its fetch stands for it.
+        let rows = self
+            .db
+            .query(Statement::new(
+                "SELECT job_id AS id, document_id, CASE status WHEN 'fetching' THEN 'processing' \
+                 ELSE status END AS status, attempts, error, request_id, created_at, updated_at, \
+                 NULL AS started_at, finished_at, 'fetching' AS stage FROM fetches \
+                 WHERE job_id = ?1 AND tenant_id = ?2 AND status != 'fetched'",
+                vec![id.into(), tenant.as_str().into()],
+            ))
+            .await?;
         Ok(rows.into_iter().next())
     }
 
@@ -374,16 +391,31 @@ impl<D: Database> Store<D> {
         now: Millis,
     ) -> Result<bool, DbError> {
         let now = timestamp(now);
+        let fail_job = Statement::new(
+            fail_job_where!(
+                "(status = 'queued' OR (status = 'processing' AND lease_expires_at < ?2))"
+            ),
+            vec![reason.into(), now.clone().into(), job.into()],
+        );
+        // A job still in its fetching stage has a fetch row and no job row yet.
+        let release_fetch = Statement::new(
+            "UPDATE tenant_usage SET documents = MAX(documents - 1, 0) \
+             WHERE (tenant_id, day) = (SELECT tenant_id, substr(created_at, 1, 10) FROM fetches \
+             WHERE job_id = ?1 AND (status = 'queued' \
+             OR (status = 'fetching' AND lease_expires_at < ?2)))",
+            vec![job.into(), now.clone().into()],
+        );
+        let fail_fetch = Statement::new(
+            "UPDATE fetches SET status = 'failed', error = ?2, lease_expires_at = NULL, \
+             updated_at = ?3, finished_at = ?3 WHERE job_id = ?1 AND (status = 'queued' \
+             OR (status = 'fetching' AND lease_expires_at < ?3))",
+            vec![job.into(), reason.into(), now.into()],
+        );
         let changes = self
             .db
-            .execute(Statement::new(
-                fail_job_where!(
-                    "(status = 'queued' OR (status = 'processing' AND lease_expires_at < ?2))"
-                ),
-                vec![reason.into(), now.into(), job.into()],
-            ))
+            .batch(vec![fail_job, release_fetch, fail_fetch])
             .await?;
-        Ok(changes == 1)
+        Ok(changes.first() == Some(&1) || changes.last() == Some(&1))
     }
 }
 

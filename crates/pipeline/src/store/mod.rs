@@ -3,6 +3,7 @@
 //!
 //! ## Layout
 //! - [`documents`]: documents as their owners see them.
+//! - [`fetches`]: documents named by URL until they are fetched.
 //! - [`uploads`]: uploads in flight, recording a document with its first job, idempotency keys.
 //! - [`jobs`]: the job state machine (leases, finishing, hand-backs, dead letters) and model
 //!   usage.
@@ -14,6 +15,7 @@
 //! [`Timestamp`]: crate::time::Timestamp
 
 pub mod documents;
+pub mod fetches;
 pub mod jobs;
 pub mod keys;
 pub mod summaries;
@@ -25,6 +27,7 @@ pub mod uploads;
 pub(crate) mod fixtures;
 
 pub use documents::DocumentRow;
+pub use fetches::{FetchLease, LeasedFetch, NewFetch};
 pub use jobs::{JobRow, LeaseOutcome, LeasedJob, NewJob};
 pub use summaries::{Completion, SummaryContent, SummaryLookup, SummaryRow};
 pub use sweep::{DueJob, StaleUpload};

@@ -22,8 +22,16 @@ pub struct DueJob {
 impl DueJob {
     /// The message that re-enqueues the job.
     pub fn message(&self) -> JobMessage {
-        let request = RequestId::parse(&self.request_id).unwrap_or_else(|_| RequestId::generate());
-        JobMessage::new(self.job_id, self.document_id, request)
+        JobMessage::new(self.job_id, self.document_id, self.request())
+    }
+
+    /// The message that re-enqueues a job still in its fetching stage.
+    pub fn fetch_message(&self) -> JobMessage {
+        JobMessage::to_fetch(self.job_id, self.document_id, self.request())
+    }
+
+    fn request(&self) -> RequestId {
+        RequestId::parse(&self.request_id).unwrap_or_else(|_| RequestId::generate())
     }
 }
 
@@ -51,6 +59,29 @@ impl<D: Database> Store<D> {
                  OR (status = 'processing' AND lease_expires_at <= ?1 AND available_at <= ?2) \
                  ORDER BY available_at LIMIT ?3) \
                  RETURNING id AS job_id, document_id, request_id",
+                vec![
+                    timestamp(now).into(),
+                    timestamp(now - grace_ms).into(),
+                    limit.into(),
+                ],
+            ))
+            .await
+    }
+
+    /// [`Store::claim_due_jobs`] for jobs still in their fetching stage.
+    pub async fn claim_due_fetches(
+        &self,
+        now: Millis,
+        grace_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueJob>, DbError> {
+        self.db
+            .query(Statement::new(
+                "UPDATE fetches SET available_at = ?1 WHERE job_id IN (SELECT job_id FROM fetches \
+                 WHERE (status = 'queued' AND available_at <= ?2) \
+                 OR (status = 'fetching' AND lease_expires_at <= ?1 AND available_at <= ?2) \
+                 ORDER BY available_at LIMIT ?3) \
+                 RETURNING job_id, document_id, request_id",
                 vec![
                     timestamp(now).into(),
                     timestamp(now - grace_ms).into(),

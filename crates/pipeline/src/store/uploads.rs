@@ -13,6 +13,20 @@ use crate::ports::{Clock, Database};
 use crate::quota::Quotas;
 use crate::time::{Millis, timestamp};
 
+/// SQL inserting a document row (parameters as [`insert_document`] binds them) if `$guard`
+/// holds, where `?1` is the document's id.
+macro_rules! insert_document_where {
+    ($guard:literal) => {
+        concat!(
+            "INSERT INTO documents (id, object_key, filename, content_type, size_bytes, sha256, \
+             request_id, upload_ms, created_at, tenant_id, source_url) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE ",
+            $guard
+        )
+    };
+}
+pub(super) use insert_document_where;
+
 /// An upload about to stream its body into storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUpload {
@@ -37,6 +51,8 @@ pub struct NewDocument {
     pub idempotency_key: Option<String>,
     pub request_id: RequestId,
     pub upload_ms: Option<i64>,
+    /// The URL a fetched document came from.
+    pub source_url: Option<String>,
 }
 
 /// A document found by its idempotency key.
@@ -170,23 +186,10 @@ impl<D: Database> Store<D> {
         now: Millis,
     ) -> Result<bool, DbError> {
         let now = timestamp(now);
-        let insert_document = Statement::new(
-            "INSERT INTO documents (id, object_key, filename, content_type, size_bytes, sha256, \
-             request_id, upload_ms, created_at, tenant_id) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
-             WHERE EXISTS (SELECT 1 FROM uploads WHERE document_id = ?1)",
-            vec![
-                document.id.into(),
-                document.object_key.clone().into(),
-                document.filename.clone().into(),
-                document.content_type.clone().into(),
-                document.size_bytes.into(),
-                document.sha256.clone().into(),
-                (&document.request_id).into(),
-                document.upload_ms.into(),
-                now.clone().into(),
-                document.tenant.as_str().into(),
-            ],
+        let insert_document = insert_document(
+            document,
+            &now,
+            insert_document_where!("EXISTS (SELECT 1 FROM uploads WHERE document_id = ?1)"),
         );
         let mut statements = vec![insert_document];
         if let Some(key) = &document.idempotency_key {
@@ -259,9 +262,29 @@ impl<D: Database> Store<D> {
     }
 }
 
+/// A document row, inserted by `sql` (from [`insert_document_where`]).
+pub(super) fn insert_document(document: &NewDocument, now: &str, sql: &'static str) -> Statement {
+    Statement::new(
+        sql,
+        vec![
+            document.id.into(),
+            document.object_key.clone().into(),
+            document.filename.clone().into(),
+            document.content_type.clone().into(),
+            document.size_bytes.into(),
+            document.sha256.clone().into(),
+            (&document.request_id).into(),
+            document.upload_ms.into(),
+            now.into(),
+            document.tenant.as_str().into(),
+            document.source_url.clone().into(),
+        ],
+    )
+}
+
 /// Inserts a `queued` job if its document exists (in the same transaction, the document insert
 /// may have been skipped).
-fn insert_job(job: &JobId, document: &NewDocument, now: &str) -> Statement {
+pub(super) fn insert_job(job: &JobId, document: &NewDocument, now: &str) -> Statement {
     Statement::new(
         "INSERT INTO jobs (id, document_id, status, attempts, available_at, request_id, \
          created_at, updated_at, tenant_id) SELECT ?1, ?2, 'queued', 0, ?3, ?4, ?3, ?3, ?5 \
