@@ -28,6 +28,9 @@ pub struct Job {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub summary_url: Option<String>,
+    /// `fetching` while a document named by URL is fetched.
+    #[serde(default)]
+    pub stage: Option<String>,
 }
 
 impl Job {

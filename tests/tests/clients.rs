@@ -344,3 +344,225 @@ fn curl_sends_stdin_chunked_and_it_is_summarized() -> Result<()> {
     ensure!(size == body.len() as i64, "stored {size} bytes");
     Ok(())
 }
+
+/// A document origin on a local port: redirects, a named report, and origins that fail in
+/// each way a fetch must survive.
+fn serve_origin() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || answer_origin(stream));
+        }
+    });
+    Ok(port)
+}
+
+fn answer_origin(mut stream: TcpStream) {
+    use std::io::{BufRead, BufReader};
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(stream) => stream,
+        Err(_) => return,
+    });
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    // The rest of the request's head.
+    loop {
+        let mut header = String::new();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if header == "\r\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let report = prose(30_000);
+    let head = |status: &str, headers: &str| {
+        format!("HTTP/1.1 {status}\r\nConnection: close\r\n{headers}\r\n").into_bytes()
+    };
+    let redirect = |to: &str| {
+        head(
+            "302 Found",
+            &format!("Location: {to}\r\nContent-Length: 0\r\n"),
+        )
+    };
+    let written = match path.as_str() {
+        "/r1" => stream.write_all(&redirect("/r2")),
+        "/r2" => stream.write_all(&redirect("/files/report")),
+        "/files/report" => stream.write_all(
+            &[
+                head(
+                    "200 OK",
+                    &format!(
+                        "Content-Type: text/plain; charset=utf-8\r\n\
+                         Content-Disposition: attachment; filename=\"river-report.txt\"\r\n\
+                         Content-Length: {}\r\n",
+                        report.len()
+                    ),
+                ),
+                report,
+            ]
+            .concat(),
+        ),
+        "/to-metadata" => stream.write_all(&redirect("http://169.254.169.254/latest/meta-data/")),
+        "/missing" => stream.write_all(&head("404 Not Found", "Content-Length: 0\r\n")),
+        "/slow" => {
+            // Headers, then nothing for longer than the fetch may take.
+            let _ = stream.write_all(&head(
+                "200 OK",
+                "Content-Type: text/plain\r\nContent-Length: 1000\r\n",
+            ));
+            std::thread::sleep(Duration::from_secs(20));
+            Ok(())
+        }
+        "/liar" => stream.write_all(
+            &[
+                head(
+                    "200 OK",
+                    "Content-Type: text/plain\r\nContent-Length: 5000\r\n",
+                ),
+                prose(100),
+            ]
+            .concat(),
+        ),
+        "/big" => {
+            // Chunked, so the size shows only while streaming.
+            let _ = stream.write_all(&head(
+                "200 OK",
+                "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n",
+            ));
+            for _ in 0..30 {
+                let chunk = prose(10_000);
+                let framed = [
+                    format!("{:x}\r\n", chunk.len()).into_bytes(),
+                    chunk,
+                    b"\r\n".to_vec(),
+                ];
+                if stream.write_all(&framed.concat()).is_err() {
+                    break;
+                }
+            }
+            stream.write_all(b"0\r\n\r\n")
+        }
+        _ => stream.write_all(&head("400 Bad Request", "Content-Length: 0\r\n")),
+    };
+    let _ = written;
+}
+
+fn post_url(pipeline: &Pipeline, json: &str) -> Result<docpipe_e2e::HttpResponse> {
+    pipeline.request(
+        "POST",
+        "/v1/documents",
+        &[("Content-Type", "application/json")],
+        Some(json.as_bytes()),
+    )
+}
+
+#[test]
+fn documents_named_by_url_are_fetched_and_every_failure_is_a_readable_job_error() -> Result<()> {
+    let port = serve_origin()?;
+    let origin = format!("http://127.0.0.1:{port}");
+    let pipeline = Pipeline::start_with(Options::with_vars([
+        format!("FETCH_ALLOWED_HOSTS:127.0.0.1:{port}"),
+        "FETCH_TIMEOUT_SECONDS:4".into(),
+        "FETCH_MAX_BYTES:200000".into(),
+        "MAX_ATTEMPTS:2".into(),
+        "RETRY_BASE_SECONDS:1".into(),
+        "RETRY_MAX_SECONDS:2".into(),
+    ]))?;
+
+    // Refused before anything is recorded.
+    for url in [
+        "http://10.1.2.3/report.pdf",
+        "http://127.0.0.1:1/not-allowed-port",
+        "http://169.254.169.254/latest/meta-data/",
+        "ftp://example.com/report.pdf",
+        "https://user:secret@example.com/report.pdf",
+    ] {
+        let response = post_url(&pipeline, &format!(r#"{{"url": "{url}"}}"#))?;
+        response_is(&response, 400, "url_refused")?;
+    }
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM fetches")? == 0);
+
+    // Through two redirects, named by the origin's Content-Disposition.
+    let fetched = post_url(&pipeline, &format!(r#"{{"url": "{origin}/r1"}}"#))?.accepted()?;
+    // Named by the client, with the pattern's `file_url`.
+    let named = post_url(
+        &pipeline,
+        &format!(r#"{{"file_url": "{origin}/files/report", "filename": "mine.txt"}}"#),
+    )?
+    .accepted()?;
+    let slow = post_url(&pipeline, &format!(r#"{{"url": "{origin}/slow"}}"#))?.accepted()?;
+    let stage = pipeline.get(&format!("/v1/jobs/{}", slow.job_id))?.job()?;
+    ensure!(stage.stage.as_deref() == Some("fetching"), "{stage:?}");
+    let failing = [
+        ("/missing", "404 from origin"),
+        ("/to-metadata", "169.254.169.254"),
+        ("/liar", "5000"),
+        ("/big", "too large: more than 200000 bytes"),
+    ]
+    .map(|(path, expected)| {
+        post_url(&pipeline, &format!(r#"{{"url": "{origin}{path}"}}"#))
+            .and_then(|response| response.accepted())
+            .map(|accepted| (path, expected, accepted))
+    });
+
+    for (accepted, filename) in [(&fetched, "river-report.txt"), (&named, "mine.txt")] {
+        let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
+        ensure!(job.status == "succeeded", "{job:?}");
+        ensure!(job.stage.is_none(), "{job:?}");
+        let document = pipeline
+            .get(&format!("/v1/documents/{}", accepted.document_id))?
+            .json()?;
+        ensure!(document["filename"] == filename, "{document}");
+        ensure!(document["size_bytes"] == 30_000, "{document}");
+        let summary = pipeline.summary(&accepted.document_id)?;
+        ensure!(summary.summary.contains("river traffic"), "{summary:?}");
+    }
+    let source = pipeline.sql(&format!(
+        "SELECT source_url FROM documents WHERE id = '{}'",
+        fetched.document_id
+    ))?;
+    ensure!(
+        source[0]["source_url"] == format!("{origin}/r1"),
+        "{source:?}"
+    );
+
+    let job = pipeline.wait_for_job(&slow.job_id, JOB_TIMEOUT)?;
+    ensure!(
+        job.status == "failed"
+            && job.error.as_deref() == Some("timed out: the fetch took longer than 4 s"),
+        "{job:?}"
+    );
+    for result in failing {
+        let (path, expected, accepted) = result?;
+        let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
+        let error = job.error.clone().unwrap_or_default();
+        ensure!(
+            job.status == "failed"
+                && error.contains(expected)
+                && job.stage.as_deref() == Some("fetching"),
+            "{path}: {job:?}"
+        );
+    }
+
+    // Two documents, nothing else kept from the failed fetches.
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM documents")? == 2);
+    ensure!(pipeline.sql_count("SELECT COUNT(*) FROM fetches WHERE status = 'failed'")? == 5);
+    let keys = pipeline.document_keys()?;
+    ensure!(keys.len() == 2, "{keys:?}");
+    let usage = pipeline.sql("SELECT documents, bytes FROM tenant_usage")?;
+    ensure!(
+        usage[0]["documents"] == 2 && usage[0]["bytes"] == 60_000,
+        "{usage:?}"
+    );
+
+    // A JSON document that names no URL is a document like any other.
+    let json = br#"{"station": "Harbour", "report": "Boats returned the same week."}"#;
+    let accepted = pipeline.accept(json, "application/json", "?filename=station.json")?;
+    let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
+    ensure!(job.status == "succeeded", "{job:?}");
+    Ok(())
+}

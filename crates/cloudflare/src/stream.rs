@@ -495,9 +495,12 @@ pub async fn read_small(body: ReadableStream, max: u64) -> Result<Vec<u8>, Strin
     Ok(bytes)
 }
 
-/// A body of bytes already in memory, as a stream.
-pub fn stream_of(bytes: Vec<u8>) -> ReadableStream {
-    let chunk: Result<JsValue, JsValue> = Ok(Uint8Array::from(bytes.as_slice()).into());
-    wasm_streams::ReadableStream::from_stream(futures_util::stream::once(async move { chunk }))
-        .into_raw()
+/// A body of bytes already in memory, as a byte stream (the runtime's own, so it can be read
+/// as any request body is).
+pub fn stream_of(mut bytes: Vec<u8>) -> Result<ReadableStream, String> {
+    let response = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes))
+        .map_err(|e| error_message(&e))?;
+    response
+        .body()
+        .ok_or_else(|| "a response of bytes has no body".to_owned())
 }

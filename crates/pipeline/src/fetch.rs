@@ -263,9 +263,12 @@ where
                 SinkError::Stalled { seconds } => Failure::Permanent(format!(
                     "timed out: the origin sent no byte for {seconds} s"
                 )),
-                SinkError::Body(reason) => {
-                    Failure::Transient(format!("the origin's body broke off: {reason}"))
-                }
+                SinkError::Body(reason) => Failure::Transient(match content_length {
+                    Some(declared) => format!(
+                        "the origin's body broke off before its declared {declared} bytes: {reason}"
+                    ),
+                    None => format!("the origin's body broke off: {reason}"),
+                }),
                 SinkError::Storage(reason) => Failure::Transient(reason),
             })?;
         if let Some(declared) = content_length

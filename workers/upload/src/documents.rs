@@ -115,7 +115,12 @@ pub async fn create(
                     request_id,
                 );
             }
-            None => body = stream::stream_of(bytes),
+            None => {
+                body = stream::stream_of(bytes).map_err(|e| {
+                    tracing::error!(error = %e, "could not replay a small body");
+                    ApiError::Internal
+                })?;
+            }
         }
     }
     let upload = Upload {
