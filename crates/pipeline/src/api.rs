@@ -24,6 +24,10 @@ pub enum Route {
     GetText(DocumentId),
     GetDocument(DocumentId),
     Reprocess(DocumentId),
+    /// tus: `POST /v1/uploads` creates a resumable upload.
+    CreateUpload,
+    /// tus: `HEAD` (offset), `PATCH` (append), `DELETE` (terminate) `/v1/uploads/{id}`.
+    Upload(DocumentId),
 }
 
 impl Route {
@@ -31,7 +35,10 @@ impl Route {
     pub fn scope(&self) -> Option<Scope> {
         match self {
             Route::Health => None,
-            Route::CreateDocument | Route::Reprocess(_) => Some(Scope::Write),
+            Route::CreateDocument
+            | Route::Reprocess(_)
+            | Route::CreateUpload
+            | Route::Upload(_) => Some(Scope::Write),
             Route::GetJob(_) | Route::GetSummary(_) | Route::GetText(_) | Route::GetDocument(_) => {
                 Some(Scope::Read)
             }
@@ -56,12 +63,18 @@ impl Route {
             ["v1", "documents", id, "reprocess"] => {
                 ("POST", Some(Route::Reprocess(parse_id(id, "document")?)))
             }
+            ["v1", "uploads"] => ("POST", Some(Route::CreateUpload)),
+            ["v1", "uploads", id] => (
+                "HEAD, PATCH, DELETE",
+                Some(Route::Upload(parse_id(id, "upload")?)),
+            ),
             _ => ("", None),
         };
         let Some(route) = route else {
             return Err(ApiError::RouteNotFound);
         };
-        let method_ok = method == allowed || (allowed == "GET" && method == "HEAD");
+        let method_ok =
+            allowed.split(", ").any(|m| m == method) || (allowed == "GET" && method == "HEAD");
         if !method_ok {
             return Err(ApiError::MethodNotAllowed { allowed });
         }
@@ -98,6 +111,14 @@ pub enum ApiError {
     InvalidUrlRequest { reason: String },
     #[error("the URL is not fetched: {reason}")]
     UrlRefused { reason: String },
+    #[error("Tus-Resumable must be 1.0.0: this server speaks tus 1.0.0")]
+    TusVersion,
+    #[error("{reason}")]
+    InvalidTusRequest { reason: String },
+    #[error("Upload-Offset {given} does not match the upload's offset {offset}: ask with HEAD")]
+    UploadOffsetMismatch { given: u64, offset: u64 },
+    #[error("no such upload: it finished, expired or was terminated, or never existed")]
+    UploadNotFound,
     #[error("the request body is empty: send the document as the body")]
     EmptyBody,
     #[error("Content-Type is missing: declare the document's media type ({accepted})")]
@@ -182,7 +203,11 @@ impl ApiError {
             | ApiError::NoFileInForm
             | ApiError::MalformedForm { .. }
             | ApiError::InvalidUrlRequest { .. }
-            | ApiError::UrlRefused { .. } => 400,
+            | ApiError::UrlRefused { .. }
+            | ApiError::InvalidTusRequest { .. } => 400,
+            ApiError::TusVersion => 412,
+            ApiError::UploadOffsetMismatch { .. } => 409,
+            ApiError::UploadNotFound => 404,
             ApiError::BodyStalled { .. } => 408,
             ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge { .. } => 413,
             ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
@@ -230,6 +255,10 @@ impl ApiError {
             ApiError::MalformedForm { .. } => "malformed_form",
             ApiError::InvalidUrlRequest { .. } => "invalid_url_request",
             ApiError::UrlRefused { .. } => "url_refused",
+            ApiError::TusVersion => "tus_version",
+            ApiError::InvalidTusRequest { .. } => "invalid_tus_request",
+            ApiError::UploadOffsetMismatch { .. } => "upload_offset_mismatch",
+            ApiError::UploadNotFound => "upload_not_found",
             ApiError::BodyStalled { .. } => "body_stalled",
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",

@@ -17,6 +17,7 @@
 //! - [`ingest`]: the upload protocol: store, record, enqueue, or clean up.
 //! - [`fetch`]: the `fetching` stage of a job whose document was named by URL.
 //! - [`remote`]: which URLs docpipe fetches documents from.
+//! - [`resumable`]: resumable uploads (tus 1.0.0), part by part into R2.
 //! - [`objects`]: where documents and their texts live in R2.
 //! - [`ports`]: the traits the Workers implement over D1, R2, Queues and the clock.
 //! - [`db`]: [`db::Statement`], SQL values and database errors.
@@ -42,6 +43,7 @@ pub mod ports;
 pub mod process;
 pub mod quota;
 pub mod remote;
+pub mod resumable;
 pub mod store;
 pub mod sweep;
 pub mod time;

@@ -154,3 +154,28 @@ pub trait Origin {
     type Body;
     async fn get(&self, url: &str) -> Result<OriginResponse<Self::Body>, OriginError>;
 }
+
+/// Objects assembled from parts across requests (R2 multipart uploads), for resumable uploads.
+pub trait MultipartStore {
+    type Body;
+    /// Starts an object at `key`; returns the multipart upload's id.
+    async fn begin(&self, key: &str, content_type: &str) -> Result<String, BlobError>;
+    /// Streams exactly `length` bytes of `body` as part `number`; returns its etag.
+    async fn put_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u16,
+        body: Self::Body,
+        length: u64,
+    ) -> Result<String, SinkError>;
+    /// Makes the object from its parts, in order.
+    async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u16, String)],
+    ) -> Result<(), BlobError>;
+    /// Drops the parts of an upload that will not be completed.
+    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), BlobError>;
+}

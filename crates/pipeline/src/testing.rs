@@ -139,6 +139,75 @@ impl UploadSink for MemoryObjects {
     }
 }
 
+/// Multipart uploads in memory: parts by upload id, completed into an object.
+#[derive(Debug, Default)]
+pub struct MemoryMultipart {
+    pub objects: MemoryObjects,
+    pub uploads: RefCell<BTreeMap<String, BTreeMap<u16, Vec<u8>>>>,
+    pub aborted: RefCell<Vec<String>>,
+}
+
+impl crate::ports::MultipartStore for MemoryMultipart {
+    type Body = TestBody;
+
+    async fn begin(&self, key: &str, _: &str) -> Result<String, BlobError> {
+        let id = format!("mpu-{}-{key}", self.uploads.borrow().len());
+        self.uploads
+            .borrow_mut()
+            .insert(id.clone(), BTreeMap::new());
+        Ok(id)
+    }
+
+    async fn put_part(
+        &self,
+        _: &str,
+        upload_id: &str,
+        number: u16,
+        body: TestBody,
+        length: u64,
+    ) -> Result<String, SinkError> {
+        let bytes = body.read(BodyLength::Exactly(length))?.to_vec();
+        let mut uploads = self.uploads.borrow_mut();
+        let parts = uploads
+            .get_mut(upload_id)
+            .ok_or_else(|| SinkError::Storage("no such multipart upload".into()))?;
+        parts.insert(number, bytes);
+        Ok(format!("etag-{number}"))
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u16, String)],
+    ) -> Result<(), BlobError> {
+        let stored = self
+            .uploads
+            .borrow_mut()
+            .remove(upload_id)
+            .ok_or_else(|| BlobError("no such multipart upload".into()))?;
+        let mut bytes = Vec::new();
+        for (number, etag) in parts {
+            if *etag != format!("etag-{number}") {
+                return Err(BlobError(format!("part {number} has another etag")));
+            }
+            let part = stored
+                .get(number)
+                .ok_or_else(|| BlobError(format!("no part {number}")))?;
+            bytes.extend_from_slice(part);
+        }
+        self.objects
+            .insert(key.to_owned(), &bytes, "application/octet-stream");
+        Ok(())
+    }
+
+    async fn abort(&self, _: &str, upload_id: &str) -> Result<(), BlobError> {
+        self.uploads.borrow_mut().remove(upload_id);
+        self.aborted.borrow_mut().push(upload_id.to_owned());
+        Ok(())
+    }
+}
+
 impl DocumentSource for MemoryObjects {
     async fn fetch(
         &self,

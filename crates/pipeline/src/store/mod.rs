@@ -8,6 +8,7 @@
 //! - [`jobs`]: the job state machine (leases, finishing, hand-backs, dead letters) and model
 //!   usage.
 //! - [`keys`]: API keys: authentication, last use.
+//! - [`resumable`]: resumable (tus) uploads, part by part.
 //! - [`summaries`]: storing a summary with `succeeded`, and looking one up.
 //! - [`sweep`]: what the scheduled sweep claims and cleans.
 //! - [`tenants`]: quota counters and limits per tenant.
@@ -18,6 +19,7 @@ pub mod documents;
 pub mod fetches;
 pub mod jobs;
 pub mod keys;
+pub mod resumable;
 pub mod summaries;
 pub mod sweep;
 pub mod tenants;
@@ -29,6 +31,7 @@ pub(crate) mod fixtures;
 pub use documents::DocumentRow;
 pub use fetches::{FetchLease, LeasedFetch, NewFetch};
 pub use jobs::{JobRow, LeaseOutcome, LeasedJob, NewJob};
+pub use resumable::{LandedPart, NewResumable, ResumableRow};
 pub use summaries::{Completion, SummaryContent, SummaryLookup, SummaryRow};
 pub use sweep::{DueJob, StaleUpload};
 pub use tenants::OverQuota;

@@ -37,12 +37,13 @@ macro_rules! limit {
 }
 pub(super) use limit;
 
-/// SQL for the jobs, uploads and fetches the tenant `?1` has in flight.
+/// SQL for the jobs, uploads, fetches and resumable uploads the tenant `?1` has in flight.
 macro_rules! in_flight {
     () => {
         "((SELECT COUNT(*) FROM jobs WHERE tenant_id = ?1 AND status IN ('queued', 'processing')) \
          + (SELECT COUNT(*) FROM uploads WHERE tenant_id = ?1) \
-         + (SELECT COUNT(*) FROM fetches WHERE tenant_id = ?1 AND status IN ('queued', 'fetching')))"
+         + (SELECT COUNT(*) FROM fetches WHERE tenant_id = ?1 AND status IN ('queued', 'fetching')) \
+         + (SELECT COUNT(*) FROM resumable_uploads WHERE tenant_id = ?1))"
     };
 }
 pub(super) use in_flight;
