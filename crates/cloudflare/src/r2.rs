@@ -1,15 +1,15 @@
-//! R2 as the pipeline's object ports: the upload sink, the document source, the sweep's
-//! deleter.
+//! R2 as the pipeline's object ports: the upload sink, multipart parts of resumable uploads,
+//! the document source, the sweep's deleter.
 
 use docpipe_pipeline::objects::text_key;
 use docpipe_pipeline::ports::{
-    BlobError, BodyLength, DocumentSource, ObjectDeleter, SinkError, Stored, StoredDocument,
-    UploadSink,
+    BlobError, BodyLength, DocumentSource, MultipartStore, ObjectDeleter, SinkError, Stored,
+    StoredDocument, UploadSink,
 };
 use web_sys::ReadableStream;
-use worker::{Bucket, HttpMetadata, Range};
+use worker::{Bucket, HttpMetadata, Range, UploadedPart};
 
-use crate::stream::{hash_only, hash_unsized, put_hashed, put_unsized};
+use crate::stream::{hash_only, hash_unsized, put_hashed, put_part, put_unsized};
 
 /// R2 as an [`UploadSink`]: request bodies stream in, never buffered. A body that sends
 /// nothing for `stall_ms` fails.
@@ -56,6 +56,74 @@ impl UploadSink for R2Uploads {
             .delete(key)
             .await
             .map_err(|e| BlobError(e.to_string()))
+    }
+}
+
+impl MultipartStore for R2Uploads {
+    type Body = ReadableStream;
+
+    async fn begin(&self, key: &str, content_type: &str) -> Result<String, BlobError> {
+        let metadata = HttpMetadata {
+            content_type: Some(content_type.to_owned()),
+            ..HttpMetadata::default()
+        };
+        let upload = self
+            .bucket
+            .create_multipart_upload(key)
+            .http_metadata(metadata)
+            .execute()
+            .await
+            .map_err(|e| BlobError(e.to_string()))?;
+        Ok(upload.upload_id().await)
+    }
+
+    async fn put_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u16,
+        body: ReadableStream,
+        length: u64,
+    ) -> Result<String, SinkError> {
+        put_part(
+            &self.bucket,
+            key,
+            upload_id,
+            number,
+            body,
+            length,
+            self.stall_ms,
+        )
+        .await
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u16, String)],
+    ) -> Result<(), BlobError> {
+        let upload = self
+            .bucket
+            .resume_multipart_upload(key, upload_id)
+            .map_err(|e| BlobError(e.to_string()))?;
+        let parts = parts
+            .iter()
+            .map(|(number, etag)| UploadedPart::new(*number, etag.clone()))
+            .collect::<Vec<_>>();
+        upload
+            .complete(parts)
+            .await
+            .map(drop)
+            .map_err(|e| BlobError(e.to_string()))
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), BlobError> {
+        let upload = self
+            .bucket
+            .resume_multipart_upload(key, upload_id)
+            .map_err(|e| BlobError(e.to_string()))?;
+        upload.abort().await.map_err(|e| BlobError(e.to_string()))
     }
 }
 

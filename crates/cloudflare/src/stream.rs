@@ -189,39 +189,70 @@ pub async fn put_hashed(
         .put(key, Data::ReadableStream(fixed.readable()))
         .http_metadata(metadata)
         .execute();
-    let put = pin!(put);
-    let pumped = pin!(pump(&body, length, &writers, stall_ms));
-    let stored = match select(put, pumped).await {
-        // The body failed: abort the streams and stop there. The put fails with the aborted
-        // stream; it is not waited for, since a put whose stream was aborted mid-way may
-        // never settle, and the body is the cause anyway.
-        Either::Right((Err(e), _put)) => {
-            abort(&writers, &e.to_string()).await;
-            return Err(e);
-        }
-        Either::Right((Ok(()), put)) => put.await,
-        Either::Left((stored, pumped)) => match stored {
-            Err(e) => {
-                abort(&writers, &e.to_string()).await;
-                return Err(SinkError::Storage(e.to_string()));
-            }
-            Ok(object) => {
-                pumped.await?;
-                Ok(object)
-            }
-        },
-    };
-    match stored {
-        Ok(Some(object)) => {
+    let stored = pump_while(&body, length, &writers, stall_ms, put).await;
+    match stored? {
+        Some(object) => {
             let sha256 = finish_digest(&digest).await.map_err(SinkError::Storage)?;
             Ok(Stored {
                 size: object.size(),
                 sha256,
             })
         }
-        Ok(None) => Err(SinkError::Storage("no object returned".into())),
-        Err(e) => Err(SinkError::Storage(e.to_string())),
+        None => Err(SinkError::Storage("no object returned".into())),
     }
+}
+
+/// Pumps `body` (exactly `length` bytes) into `writers` while `sink` consumes what the first
+/// one feeds, and returns what `sink` made of it.
+async fn pump_while<T>(
+    body: &ReadableStream,
+    length: u64,
+    writers: &[WritableStreamDefaultWriter],
+    stall_ms: u64,
+    sink: impl std::future::Future<Output = worker::Result<T>>,
+) -> Result<T, SinkError> {
+    let sink = pin!(sink);
+    let pumped = pin!(pump(body, length, writers, stall_ms));
+    match select(sink, pumped).await {
+        // The body failed: abort the streams and stop there. The sink fails with the aborted
+        // stream; it is not waited for, since a write whose stream was aborted mid-way may
+        // never settle, and the body is the cause anyway.
+        Either::Right((Err(e), _sink)) => {
+            abort(writers, &e.to_string()).await;
+            Err(e)
+        }
+        Either::Right((Ok(()), sink)) => sink.await.map_err(|e| SinkError::Storage(e.to_string())),
+        Either::Left((Err(e), _pumped)) => {
+            abort(writers, &e.to_string()).await;
+            Err(SinkError::Storage(e.to_string()))
+        }
+        Either::Left((Ok(stored), pumped)) => {
+            pumped.await?;
+            Ok(stored)
+        }
+    }
+}
+
+/// Streams `body` (exactly `length` bytes) as part `number` of the multipart upload
+/// `upload_id` of `key`, and returns the part's etag.
+pub async fn put_part(
+    bucket: &Bucket,
+    key: &str,
+    upload_id: &str,
+    number: u16,
+    body: ReadableStream,
+    length: u64,
+    stall_ms: u64,
+) -> Result<String, SinkError> {
+    let storage = |e: JsValue| SinkError::Storage(error_message(&e));
+    let upload = bucket
+        .resume_multipart_upload(key, upload_id)
+        .map_err(|e| SinkError::Storage(e.to_string()))?;
+    let fixed = fixed_length(length).map_err(storage)?;
+    let writers = [fixed.writable().get_writer().map_err(storage)?];
+    let part = upload.upload_part(number, Data::ReadableStream(fixed.readable()));
+    let part = pump_while(&body, length, &writers, stall_ms, part).await?;
+    Ok(part.etag())
 }
 
 /// The size and SHA-256 of `body` (`length` bytes), read and discarded.

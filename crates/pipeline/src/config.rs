@@ -56,6 +56,8 @@ pub mod names {
     pub const REPROCESS_MIN_INTERVAL_SECONDS: &str = "REPROCESS_MIN_INTERVAL_SECONDS";
     pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
     pub const FETCH_ALLOWED_HOSTS: &str = "FETCH_ALLOWED_HOSTS";
+    pub const RESUMABLE_MAX_BYTES: &str = "RESUMABLE_MAX_BYTES";
+    pub const RESUMABLE_EXPIRY_SECONDS: &str = "RESUMABLE_EXPIRY_SECONDS";
     pub const FETCH_MAX_BYTES: &str = "FETCH_MAX_BYTES";
     pub const FETCH_TIMEOUT_SECONDS: &str = "FETCH_TIMEOUT_SECONDS";
 }
@@ -371,6 +373,10 @@ pub struct UploadConfig {
     pub sweep: SweepConfig,
     /// Which URLs documents may be fetched from.
     pub fetch: FetchConfig,
+    /// Largest resumable (tus) upload.
+    pub resumable_max_bytes: u64,
+    /// A resumable upload with no `PATCH` for this long expires and is aborted by the sweep.
+    pub resumable_expiry_ms: i64,
 }
 
 impl SweepConfig {
@@ -384,6 +390,7 @@ impl SweepConfig {
 
 impl UploadConfig {
     pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
+    pub const DEFAULT_RESUMABLE_MAX_BYTES: u64 = 10 * 1024 * 1024 * 1024;
     /// R2's single-PUT limit.
     pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -411,6 +418,18 @@ impl UploadConfig {
                 rounds: 10,
             },
             fetch: FetchConfig::from_vars(&lookup)?,
+            resumable_max_bytes: var(
+                &lookup,
+                names::RESUMABLE_MAX_BYTES,
+                Self::DEFAULT_RESUMABLE_MAX_BYTES,
+                between(1, 5 * 1024 * 1024 * 1024 * 1024),
+            )?,
+            resumable_expiry_ms: var(
+                &lookup,
+                names::RESUMABLE_EXPIRY_SECONDS,
+                86_400,
+                between(60, 7 * 86_400),
+            )? * 1_000,
         })
     }
 }

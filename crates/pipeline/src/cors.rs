@@ -4,13 +4,14 @@
 //! from being stored, only its answer from being read.
 
 /// Request headers a browser may send cross-origin.
-pub const ALLOWED_HEADERS: &str =
-    "Authorization, Content-Type, Content-Disposition, Idempotency-Key, X-Request-Id";
+pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Content-Disposition, \
+     Idempotency-Key, X-Request-Id, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata";
 /// Response headers a page may read.
-pub const EXPOSED_HEADERS: &str =
-    "Location, X-Request-Id, Idempotent-Replayed, Retry-After, WWW-Authenticate";
+pub const EXPOSED_HEADERS: &str = "Location, X-Request-Id, Idempotent-Replayed, Retry-After, \
+     WWW-Authenticate, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Upload-Offset, \
+     Upload-Length, Upload-Expires, Docpipe-Document-Id, Docpipe-Job-Id";
 /// Methods a page may use.
-pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, OPTIONS";
+pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
 /// How long a browser may cache a preflight's answer, in seconds.
 pub const MAX_AGE_SECONDS: u32 = 600;
 

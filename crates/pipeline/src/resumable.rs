@@ -37,6 +37,13 @@ pub const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// R2's most parts.
 const MAX_PARTS: u64 = 10_000;
 
+/// A time as `Upload-Expires` writes it (RFC 9110 HTTP-date).
+pub fn http_date(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|at| at.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .unwrap_or_default()
+}
+
 /// The tus request headers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TusHeaders<'a> {
@@ -589,6 +596,11 @@ mod tests {
             "both uploads' reservations given back"
         );
         assert!(f.parts.objects.keys().is_empty());
+    }
+
+    #[test]
+    fn expiry_is_an_http_date() {
+        assert_eq!(http_date(T0), "Sun, 22 Nov 2026 21:06:00 GMT");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - this file: the fetch handler, routing, responses.
 //! - [`documents`]: `POST /v1/documents` and `POST /v1/documents/{id}/reprocess`.
 //! - [`reads`]: `GET /v1/jobs/{id}`, `GET /v1/documents/{id}`, `…/summary` and `…/text`.
+//! - [`resumable`]: resumable uploads (tus 1.0.0) at `/v1/uploads`.
 //!
 //! Every `/v1` route needs `Authorization: Bearer <key>`; the key's tenant scopes everything
 //! the request reads or writes. Browsers may call from this API's own origin and those in
@@ -16,6 +17,7 @@
 
 mod documents;
 mod reads;
+mod resumable;
 mod sweeping;
 
 use docpipe_cloudflare::{BindingError, WorkerClock, bindings, logging, vars};
@@ -64,7 +66,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             Origin::Refused(origin) => Err(ApiError::OriginNotAllowed {
                 origin: origin.clone(),
             }),
-            _ if req.method() == worker::Method::Options => preflight(&req, &request_id),
+            _ if req.method() == worker::Method::Options => preflight(&req, &config, &request_id),
             _ => handle(req, &env, &ctx, &config, &request_id).await,
         };
         match answer {
@@ -110,6 +112,14 @@ async fn handle(
         Route::GetDocument(id) => reads::document(env, &caller, &id, request_id).await,
         Route::GetSummary(id) => reads::summary(env, &caller, &id, request_id).await,
         Route::GetText(id) => reads::text(env, &caller, &id, request_id).await,
+        Route::CreateUpload => resumable::create(&req, env, config, &caller, request_id).await,
+        Route::Upload(id) => match req.method() {
+            worker::Method::Head => resumable::head(env, config, &caller, &id, request_id).await,
+            worker::Method::Patch => {
+                resumable::patch(&req, env, config, &caller, &id, request_id).await
+            }
+            _ => resumable::terminate(env, config, &caller, &id, request_id).await,
+        },
     }
 }
 
@@ -158,7 +168,7 @@ fn origin(req: &Request, config: &UploadConfig) -> Origin {
 }
 
 /// A browser's preflight from an allowed origin: what it may send.
-fn preflight(req: &Request, request_id: &RequestId) -> ApiResult {
+fn preflight(req: &Request, config: &UploadConfig, request_id: &RequestId) -> ApiResult {
     // The route must exist; its method is checked when the real request comes.
     match Route::parse("GET", &req.path()) {
         Ok(_) | Err(ApiError::MethodNotAllowed { .. }) => {}
@@ -183,6 +193,9 @@ fn preflight(req: &Request, request_id: &RequestId) -> ApiResult {
         &cors::MAX_AGE_SECONDS.to_string(),
     );
     set_header(&mut response, "X-Request-Id", request_id.as_str());
+    if req.path().starts_with("/v1/uploads") {
+        resumable::discovery(&mut response, config);
+    }
     Ok(response)
 }
 
@@ -242,6 +255,9 @@ fn error_response(
     }
     if let Some(seconds) = error.retry_after_seconds() {
         set_header(&mut response, "Retry-After", &seconds.to_string());
+    }
+    if matches!(error, ApiError::TusVersion) {
+        set_header(&mut response, "Tus-Version", "1.0.0");
     }
     if let Some(challenge) = error.www_authenticate() {
         set_header(&mut response, "WWW-Authenticate", &challenge);

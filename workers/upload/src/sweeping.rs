@@ -29,17 +29,29 @@ async fn run(env: &Env) {
             return;
         }
     };
-    let report = sweep(&store, &queue, &objects, &WorkerClock, &config.sweep).await;
+    let mut report = sweep(&store, &queue, &objects, &WorkerClock, &config.sweep).await;
+    let expired = match crate::resumable::sweep_expired(env, &config).await {
+        Ok((expired, errors)) => {
+            report.errors.extend(errors);
+            expired
+        }
+        Err(e) => {
+            report.errors.push(format!("resumable uploads: {e}"));
+            0
+        }
+    };
     if report.errors.is_empty() {
         info!(
             requeued = report.requeued,
             orphans_removed = report.orphans_removed,
+            expired_uploads_aborted = expired,
             "sweep finished"
         );
     } else {
         warn!(
             requeued = report.requeued,
             orphans_removed = report.orphans_removed,
+            expired_uploads_aborted = expired,
             errors = ?report.errors,
             "sweep finished with errors"
         );
