@@ -36,7 +36,7 @@ pub mod storage;
 pub use configs::Options;
 pub use http::{HttpResponse, raw_request, request};
 pub use pipeline::Pipeline;
-pub use runtime::{Baseline, rss_bytes, runtime_pid, wrangler_command};
+pub use runtime::{Baseline, rss_bytes, runtime_pid, with_peak_rss, wrangler_command};
 
 /// The repository root.
 pub fn root() -> PathBuf {

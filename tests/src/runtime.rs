@@ -5,7 +5,7 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -124,6 +124,29 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Runs `f` while sampling the resident memory of `pid` every 2 ms; returns `f`'s result and
+/// the peak growth over the starting RSS, in MB.
+pub fn with_peak_rss<T>(pid: u32, f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let start = rss_bytes(pid).context("process is gone")?;
+    let peak = AtomicU64::new(start);
+    let stop = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(rss) = rss_bytes(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let result = f();
+        stop.store(true, Ordering::Relaxed);
+        result
+    })?;
+    let growth = peak.load(Ordering::Relaxed).saturating_sub(start) as f64 / 1e6;
+    Ok((result, growth))
 }
 
 /// The JavaScript baseline Worker (`tests/bench/baseline.toml`), alone in its own workerd.

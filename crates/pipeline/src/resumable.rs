@@ -284,6 +284,10 @@ where
         body: M::Body,
     ) -> Result<Appended, ApiError> {
         let row = self.find(tenant, id).await?;
+        if row.upload_offset == row.length {
+            // Every part landed but the completion did not: complete it now.
+            return self.status(tenant, id).await;
+        }
         let (number, part_size) = place_part(&row, offset, length)?;
         let etag = self
             .parts
@@ -334,6 +338,23 @@ where
             offset: part.to,
             expires_at,
             finished: Some(finished),
+        })
+    }
+
+    /// Where the upload stands (`HEAD`). One whose parts all landed, but whose completion
+    /// failed, is completed here.
+    pub async fn status(&self, tenant: &TenantId, id: &DocumentId) -> Result<Appended, ApiError> {
+        let row = self.find(tenant, id).await?;
+        let finished = if row.upload_offset == row.length {
+            let parts = row.parts().map_err(unavailable("reading the parts"))?;
+            Some(self.finish(&row, &parts).await?)
+        } else {
+            None
+        };
+        Ok(Appended {
+            offset: row.upload_offset,
+            expires_at: row.expires_at.0,
+            finished,
         })
     }
 

@@ -11,13 +11,12 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use docpipe_docproc::{ExtractLimits, ExtractiveSummarizer, Input, SummaryOptions, extract_text};
 use docpipe_e2e::load::{Document, corpus, upload_corpus};
-use docpipe_e2e::{Baseline, Options, Pipeline, eventually, root, rss_bytes, runtime_pid};
+use docpipe_e2e::{Baseline, Options, Pipeline, eventually, root, runtime_pid, with_peak_rss};
 use docpipe_jobs::{ContentType, MediaType};
 use serde_json::Value;
 
@@ -224,29 +223,6 @@ fn timed_post(
         .and_then(|s| s.parse().ok())
         .context("no status in response")?;
     Ok((status, elapsed))
-}
-
-/// Runs `f` while sampling the resident memory of `pid` every 2 ms; returns `f`'s result and
-/// the peak growth over the starting RSS, in MB.
-fn with_peak_rss<T>(pid: u32, f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
-    let start = rss_bytes(pid).context("process is gone")?;
-    let peak = AtomicU64::new(start);
-    let stop = AtomicBool::new(false);
-    let result = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                if let Some(rss) = rss_bytes(pid) {
-                    peak.fetch_max(rss, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        });
-        let result = f();
-        stop.store(true, Ordering::Relaxed);
-        result
-    })?;
-    let growth = peak.load(Ordering::Relaxed).saturating_sub(start) as f64 / 1e6;
-    Ok((result, growth))
 }
 
 struct Report {

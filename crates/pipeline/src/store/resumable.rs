@@ -135,7 +135,7 @@ impl<D: Database> Store<D> {
             .db
             .execute(Statement::new(
                 "UPDATE resumable_uploads SET upload_offset = ?3, part_size = ?4, \
-                 parts = json_insert(parts, '$[#]', json_array(?5, ?6)), updated_at = ?7, \
+                 parts = json_insert(parts, '$[#]', json_array(CAST(?5 AS INTEGER), ?6)), updated_at = ?7, \
                  expires_at = ?8 WHERE id = ?1 AND upload_offset = ?2",
                 vec![
                     id.into(),
