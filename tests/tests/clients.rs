@@ -685,3 +685,54 @@ fn tus_js_client_uploads_a_gigabyte_in_parts_resumes_after_a_drop_and_memory_sta
     ensure!(pipeline.peek_count("SELECT COUNT(*) FROM documents")? == 1);
     Ok(())
 }
+
+#[test]
+fn an_expired_resumable_upload_is_aborted_by_the_sweep_and_leaves_nothing() -> Result<()> {
+    let pipeline = Pipeline::start_with(Options::with_vars(["RESUMABLE_EXPIRY_SECONDS:2"]))?;
+    let created = pipeline.request(
+        "POST",
+        "/v1/uploads",
+        &[("Tus-Resumable", "1.0.0"), ("Upload-Length", "20000000")],
+        None,
+    )?;
+    ensure!(created.status == 201, "{created:?}");
+    ensure!(created.header("Upload-Expires").is_some(), "{created:?}");
+    let location = created
+        .header("Location")
+        .context("no Location")?
+        .to_owned();
+    let patched = pipeline.request(
+        "PATCH",
+        &location,
+        &[
+            ("Tus-Resumable", "1.0.0"),
+            ("Upload-Offset", "0"),
+            ("Content-Type", "application/offset+octet-stream"),
+        ],
+        Some(&prose(6 << 20)),
+    )?;
+    ensure!(patched.status == 204, "{patched:?}");
+    let reserved = pipeline.sql("SELECT documents, bytes FROM tenant_usage")?;
+    ensure!(reserved[0]["bytes"] == 20_000_000, "{reserved:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    let head = pipeline.request("HEAD", &location, &[("Tus-Resumable", "1.0.0")], None)?;
+    ensure!(head.status == 404, "expired: {head:?}");
+    pipeline.fire_sweep()?;
+    docpipe_e2e::eventually(Duration::from_secs(30), || {
+        Ok((pipeline.peek_count("SELECT COUNT(*) FROM resumable_uploads")? == 0).then_some(()))
+    })?;
+    let usage = pipeline.sql("SELECT documents, bytes FROM tenant_usage")?;
+    ensure!(
+        usage[0]["documents"] == 0 && usage[0]["bytes"] == 0,
+        "{usage:?}"
+    );
+    ensure!(pipeline.document_keys()?.is_empty());
+    ensure!(
+        pipeline
+            .log_events()
+            .iter()
+            .any(|e| e["fields"]["expired_uploads_aborted"] == 1),
+        "the sweep reports the aborted upload"
+    );
+    Ok(())
+}

@@ -428,7 +428,7 @@ impl UploadConfig {
                 &lookup,
                 names::RESUMABLE_EXPIRY_SECONDS,
                 86_400,
-                between(60, 7 * 86_400),
+                between(1, 7 * 86_400),
             )? * 1_000,
         })
     }

@@ -577,6 +577,24 @@ mod tests {
     }
 
     #[test]
+    fn a_completion_that_failed_is_completed_by_the_next_head() {
+        let f = Fixture::new();
+        let upload = f.create(100);
+        f.parts.fail_complete.set(true);
+        let err = f.patch(&upload.id, 0, &bytes(100, b'a')).unwrap_err();
+        assert_eq!(err, ApiError::Unavailable);
+        f.parts.fail_complete.set(false);
+        let status = block_on(f.tus().status(&tenant(), &upload.id)).unwrap();
+        assert_eq!(status.offset, 100);
+        assert_eq!(status.finished.unwrap().job_id, upload.job);
+        assert_eq!(f.queue.sent.borrow().len(), 1);
+        assert_eq!(
+            f.parts.objects.get(&upload.object_key).unwrap().bytes.len(),
+            100
+        );
+    }
+
+    #[test]
     fn small_parts_are_refused_unless_they_finish_the_upload() {
         let f = Fixture::new();
         let small = f.create(100);

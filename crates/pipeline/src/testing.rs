@@ -145,6 +145,8 @@ pub struct MemoryMultipart {
     pub objects: MemoryObjects,
     pub uploads: RefCell<BTreeMap<String, BTreeMap<u16, Vec<u8>>>>,
     pub aborted: RefCell<Vec<String>>,
+    /// Completions fail as a storage outage would.
+    pub fail_complete: Cell<bool>,
 }
 
 impl crate::ports::MultipartStore for MemoryMultipart {
@@ -181,6 +183,9 @@ impl crate::ports::MultipartStore for MemoryMultipart {
         upload_id: &str,
         parts: &[(u16, String)],
     ) -> Result<(), BlobError> {
+        if self.fail_complete.get() {
+            return Err(BlobError("R2 is down".into()));
+        }
         let stored = self
             .uploads
             .borrow_mut()
