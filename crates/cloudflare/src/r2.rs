@@ -171,6 +171,13 @@ impl DocumentSource for R2Documents {
             .map(|_| ())
             .map_err(|e| BlobError(e.to_string()))
     }
+
+    async fn delete_text(&self, object_key: &str) -> Result<(), BlobError> {
+        self.0
+            .delete(text_key(object_key))
+            .await
+            .map_err(|e| BlobError(e.to_string()))
+    }
 }
 
 /// R2 as an [`ObjectDeleter`].

@@ -19,10 +19,16 @@ use crate::store::{JobRow, SummaryLookup, SummaryRow};
 pub enum Route {
     Health,
     CreateDocument,
+    /// `GET /v1/documents`: the tenant's documents, newest first.
+    ListDocuments,
+    /// `GET /v1/jobs`: the tenant's jobs, newest first.
+    ListJobs,
     GetJob(JobId),
     GetSummary(DocumentId),
     GetText(DocumentId),
     GetDocument(DocumentId),
+    /// `DELETE /v1/documents/{id}`: the document, its text, jobs and summaries.
+    DeleteDocument(DocumentId),
     Reprocess(DocumentId),
     /// tus: `POST /v1/uploads` creates a resumable upload.
     CreateUpload,
@@ -38,10 +44,14 @@ impl Route {
             Route::CreateDocument
             | Route::Reprocess(_)
             | Route::CreateUpload
-            | Route::Upload(_) => Some(Scope::Write),
-            Route::GetJob(_) | Route::GetSummary(_) | Route::GetText(_) | Route::GetDocument(_) => {
-                Some(Scope::Read)
-            }
+            | Route::Upload(_)
+            | Route::DeleteDocument(_) => Some(Scope::Write),
+            Route::GetJob(_)
+            | Route::GetSummary(_)
+            | Route::GetText(_)
+            | Route::GetDocument(_)
+            | Route::ListDocuments
+            | Route::ListJobs => Some(Scope::Read),
         }
     }
 
@@ -51,9 +61,20 @@ impl Route {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         let (allowed, route) = match segments.as_slice() {
             ["healthz"] => ("GET", Some(Route::Health)),
-            ["v1", "documents"] => ("POST", Some(Route::CreateDocument)),
+            ["v1", "documents"] if method == "POST" => {
+                ("GET, HEAD, POST", Some(Route::CreateDocument))
+            }
+            ["v1", "documents"] => ("GET, HEAD, POST", Some(Route::ListDocuments)),
+            ["v1", "jobs"] => ("GET", Some(Route::ListJobs)),
             ["v1", "jobs", id] => ("GET", Some(Route::GetJob(parse_id(id, "job")?))),
-            ["v1", "documents", id] => ("GET", Some(Route::GetDocument(parse_id(id, "document")?))),
+            ["v1", "documents", id] if method == "DELETE" => (
+                "GET, HEAD, DELETE",
+                Some(Route::DeleteDocument(parse_id(id, "document")?)),
+            ),
+            ["v1", "documents", id] => (
+                "GET, HEAD, DELETE",
+                Some(Route::GetDocument(parse_id(id, "document")?)),
+            ),
             ["v1", "documents", id, "summary"] => {
                 ("GET", Some(Route::GetSummary(parse_id(id, "document")?)))
             }
@@ -111,6 +132,8 @@ pub enum ApiError {
     InvalidUrlRequest { reason: String },
     #[error("the URL is not fetched: {reason}")]
     UrlRefused { reason: String },
+    #[error("{reason}")]
+    InvalidQuery { reason: String },
     #[error("Tus-Resumable must be 1.0.0: this server speaks tus 1.0.0")]
     TusVersion,
     #[error("{reason}")]
@@ -204,7 +227,8 @@ impl ApiError {
             | ApiError::MalformedForm { .. }
             | ApiError::InvalidUrlRequest { .. }
             | ApiError::UrlRefused { .. }
-            | ApiError::InvalidTusRequest { .. } => 400,
+            | ApiError::InvalidTusRequest { .. }
+            | ApiError::InvalidQuery { .. } => 400,
             ApiError::TusVersion => 412,
             ApiError::UploadOffsetMismatch { .. } => 409,
             ApiError::UploadNotFound => 404,
@@ -256,6 +280,7 @@ impl ApiError {
             ApiError::InvalidUrlRequest { .. } => "invalid_url_request",
             ApiError::UrlRefused { .. } => "url_refused",
             ApiError::TusVersion => "tus_version",
+            ApiError::InvalidQuery { .. } => "invalid_query",
             ApiError::InvalidTusRequest { .. } => "invalid_tus_request",
             ApiError::UploadOffsetMismatch { .. } => "upload_offset_mismatch",
             ApiError::UploadNotFound => "upload_not_found",
@@ -482,9 +507,19 @@ mod tests {
 
     #[test]
     fn wrong_method_is_405_and_names_the_allowed_one() {
-        let err = Route::parse("GET", "/v1/documents").unwrap_err();
-        assert_eq!(err, ApiError::MethodNotAllowed { allowed: "POST" });
-        assert_eq!(err.allow(), Some("POST"));
+        let err = Route::parse("PUT", "/v1/documents").unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::MethodNotAllowed {
+                allowed: "GET, HEAD, POST"
+            }
+        );
+        assert_eq!(err.allow(), Some("GET, HEAD, POST"));
+        assert_eq!(
+            Route::parse("GET", "/v1/documents"),
+            Ok(Route::ListDocuments)
+        );
+        assert_eq!(Route::parse("GET", "/v1/jobs/"), Ok(Route::ListJobs));
         let err = Route::parse("DELETE", "/healthz").unwrap_err();
         assert_eq!(err.allow(), Some("GET, HEAD"));
         assert_eq!(err.status(), 405);
@@ -492,7 +527,7 @@ mod tests {
 
     #[test]
     fn unknown_path_is_404() {
-        for path in ["/", "/v1", "/v2/documents", "/v1/jobs", "/healthz/x"] {
+        for path in ["/", "/v1", "/v2/documents", "/v1/job", "/healthz/x"] {
             let err = Route::parse("GET", path).unwrap_err();
             assert_eq!(err.status(), 404, "{path}");
         }

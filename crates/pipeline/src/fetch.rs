@@ -179,10 +179,21 @@ where
                 );
                 Fetched::Ready
             }
-            // Another lease finished it, or failed it, meanwhile; it wrote the same key.
-            Ok(false) => Fetched::Skipped {
-                reason: "the fetch was finished by another consumer".into(),
-            },
+            Ok(false) => {
+                if let Ok(false) = self.store.job_exists(&message.job_id).await {
+                    // Its document was deleted meanwhile: what was stored goes too.
+                    if let Err(e) = self.sink.delete(&document.object_key).await {
+                        warn!(error = %e, "could not delete a fetch of a deleted document");
+                    }
+                    return Fetched::Skipped {
+                        reason: "canceled: the document was deleted while it was fetched".into(),
+                    };
+                }
+                // Another lease finished it, or failed it, meanwhile; it wrote the same key.
+                Fetched::Skipped {
+                    reason: "the fetch was finished by another consumer".into(),
+                }
+            }
             Err(e) => Fetched::Retry {
                 delay_ms: self.retry.delay_ms(1, self.clock.random_unit()),
                 error: format!("could not record the fetched document: {e}"),

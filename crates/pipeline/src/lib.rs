@@ -16,6 +16,7 @@
 //! - [`upload`]: header checks that run before a byte is stored.
 //! - [`ingest`]: the upload protocol: store, record, enqueue, or clean up.
 //! - [`fetch`]: the `fetching` stage of a job whose document was named by URL.
+//! - [`listing`]: listing documents and jobs: filters, pages, cursors.
 //! - [`remote`]: which URLs docpipe fetches documents from.
 //! - [`resumable`]: resumable uploads (tus 1.0.0), part by part into R2.
 //! - [`objects`]: where documents and their texts live in R2.
@@ -38,6 +39,7 @@ pub mod cors;
 pub mod db;
 pub mod fetch;
 pub mod ingest;
+pub mod listing;
 pub mod objects;
 pub mod ports;
 pub mod process;

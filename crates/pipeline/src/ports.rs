@@ -56,6 +56,9 @@ pub trait DocumentSource {
 
     /// Stores the text extracted from the document at `object_key` next to it.
     async fn put_text(&self, object_key: &str, text: &str) -> Result<(), BlobError>;
+
+    /// Deletes that text (its document was deleted while its job ran).
+    async fn delete_text(&self, object_key: &str) -> Result<(), BlobError>;
 }
 
 /// Deleting objects (R2 in the Worker).

@@ -166,9 +166,7 @@ where
                     .await;
                 match stored {
                     Ok(true) => Outcome::Succeeded { attempt },
-                    Ok(false) => Outcome::Skipped {
-                        reason: "lease was lost before the summary was stored".into(),
-                    },
+                    Ok(false) => self.lease_lost(job, &leased.object_key).await,
                     Err(e) => {
                         let error = format!("storing the summary: {e}");
                         self.handle_transient(job, lease_id, attempt, error, &usage)
@@ -181,6 +179,22 @@ where
                 self.handle_transient(job, lease_id, attempt, error, &usage)
                     .await
             }
+        }
+    }
+
+    /// The summary could not be stored because the lease was gone: taken over, or the job
+    /// went with its deleted document, in which case the text this attempt stored goes too.
+    async fn lease_lost(&self, job: &JobId, object_key: &str) -> Outcome {
+        if let Ok(false) = self.store.job_exists(job).await {
+            if let Err(e) = self.documents.delete_text(object_key).await {
+                warn!(error = %e, "could not delete the text of a deleted document");
+            }
+            return Outcome::Skipped {
+                reason: "canceled: the document was deleted while its job ran".into(),
+            };
+        }
+        Outcome::Skipped {
+            reason: "lease was lost before the summary was stored".into(),
         }
     }
 

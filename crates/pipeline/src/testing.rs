@@ -239,6 +239,11 @@ impl DocumentSource for MemoryObjects {
         );
         Ok(())
     }
+
+    async fn delete_text(&self, object_key: &str) -> Result<(), BlobError> {
+        self.objects.borrow_mut().remove(&text_key(object_key));
+        Ok(())
+    }
 }
 
 impl ObjectDeleter for MemoryObjects {

@@ -10,6 +10,8 @@ use docpipe_pipeline::api::{ApiError, FormAccepted, FormResult, UploadAccepted};
 use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::ingest::{Accepted, Ingest, Upload};
+use docpipe_pipeline::objects::{document_key, text_key};
+use docpipe_pipeline::ports::ObjectDeleter;
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::upload::{self, UploadHeaders};
 use futures_channel::oneshot;
@@ -262,5 +264,33 @@ fn accepted_response(accepted: &Accepted, request_id: &RequestId) -> ApiResult {
     if accepted.replayed {
         set_header(&mut response, "Idempotent-Replayed", "true");
     }
+    Ok(response)
+}
+
+/// `DELETE /v1/documents/{id}`: every row of the document, then its original and extracted
+/// text in R2 (their keys follow from the id, so a retry after a failure finishes the job).
+/// A job running meanwhile finds its rows gone, writes nothing, and deletes what it stored.
+pub async fn delete(
+    env: &Env,
+    caller: &Principal,
+    document: &DocumentId,
+    request_id: &RequestId,
+) -> ApiResult {
+    let store = bindings::store(env).map_err(internal)?;
+    let existed = store
+        .delete_document(&caller.tenant, document)
+        .await
+        .map_err(docpipe_pipeline::ingest::unavailable("deleting a document"))?;
+    let key = document_key(&caller.tenant, document);
+    let objects = bindings::objects(env).map_err(internal)?;
+    objects.delete(&[text_key(&key), key]).await.map_err(|e| {
+        warn!(error = %e, "could not delete a document's objects; a retry will");
+        ApiError::Unavailable
+    })?;
+    info!(document_id = %document, existed, "document deleted");
+    let mut response = worker::Response::empty()
+        .map_err(crate::platform("building a response"))?
+        .with_status(204);
+    set_header(&mut response, "X-Request-Id", request_id.as_str());
     Ok(response)
 }

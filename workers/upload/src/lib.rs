@@ -5,8 +5,10 @@
 //!
 //! ## Layout
 //! - this file: the fetch handler, routing, responses.
-//! - [`documents`]: `POST /v1/documents` and `POST /v1/documents/{id}/reprocess`.
-//! - [`reads`]: `GET /v1/jobs/{id}`, `GET /v1/documents/{id}`, `…/summary` and `…/text`.
+//! - [`documents`]: `POST /v1/documents`, `POST /v1/documents/{id}/reprocess`, and
+//!   `DELETE /v1/documents/{id}`.
+//! - [`reads`]: `GET /v1/jobs/{id}`, `GET /v1/documents/{id}`, `…/summary` and `…/text`, and
+//!   the listings `GET /v1/documents` and `GET /v1/jobs`.
 //! - [`resumable`]: resumable uploads (tus 1.0.0) at `/v1/uploads`.
 //!
 //! Every `/v1` route needs `Authorization: Bearer <key>`; the key's tenant scopes everything
@@ -108,8 +110,11 @@ async fn handle(
             documents::create(&req, env, ctx, config, &caller, request_id).await
         }
         Route::Reprocess(id) => documents::reprocess(env, config, &caller, &id, request_id).await,
+        Route::ListDocuments => reads::documents(&req, env, &caller, request_id).await,
+        Route::ListJobs => reads::jobs(&req, env, &caller, request_id).await,
         Route::GetJob(id) => reads::job(env, &caller, &id, request_id).await,
         Route::GetDocument(id) => reads::document(env, &caller, &id, request_id).await,
+        Route::DeleteDocument(id) => documents::delete(env, &caller, &id, request_id).await,
         Route::GetSummary(id) => reads::summary(env, &caller, &id, request_id).await,
         Route::GetText(id) => reads::text(env, &caller, &id, request_id).await,
         Route::CreateUpload => resumable::create(&req, env, config, &caller, request_id).await,

@@ -6,9 +6,10 @@ use docpipe_jobs::{DocumentId, JobId, RequestId};
 use docpipe_pipeline::api::{ApiError, JobView, summary_answer, text_missing};
 use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::ingest::unavailable;
+use docpipe_pipeline::listing;
 use docpipe_pipeline::objects::text_key;
 use tracing::error;
-use worker::{Env, Response};
+use worker::{Env, Request, Response};
 
 use crate::{ApiResult, internal, json, platform, set_header};
 
@@ -86,4 +87,58 @@ pub async fn text(
         .await
         .map_err(unavailable("reading a job"))?;
     Err(text_missing(lookup))
+}
+
+/// The request's query parameters, percent-decoded.
+fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    req.url()
+        .map(|url| {
+            url.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /v1/documents`: a page of the caller's documents.
+pub async fn documents(
+    req: &Request,
+    env: &Env,
+    caller: &Principal,
+    request_id: &RequestId,
+) -> ApiResult {
+    let query = listing::parse(&query_pairs(req), true)?;
+    let rows = bindings::store(env)
+        .map_err(internal)?
+        .list_documents(&caller.tenant, &query)
+        .await
+        .map_err(unavailable("listing documents"))?;
+    let (documents, next_cursor) = listing::page(rows, query.limit, |d| d.document_id.to_string());
+    json(
+        200,
+        &serde_json::json!({ "documents": documents, "next_cursor": next_cursor }),
+        request_id,
+    )
+}
+
+/// `GET /v1/jobs`: a page of the caller's jobs.
+pub async fn jobs(
+    req: &Request,
+    env: &Env,
+    caller: &Principal,
+    request_id: &RequestId,
+) -> ApiResult {
+    let query = listing::parse(&query_pairs(req), false)?;
+    let rows = bindings::store(env)
+        .map_err(internal)?
+        .list_jobs(&caller.tenant, &query)
+        .await
+        .map_err(unavailable("listing jobs"))?;
+    let (jobs, next_cursor) = listing::page(rows, query.limit, |j| j.id.to_string());
+    let jobs: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
+    json(
+        200,
+        &serde_json::json!({ "jobs": jobs, "next_cursor": next_cursor }),
+        request_id,
+    )
 }

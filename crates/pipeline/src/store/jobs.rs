@@ -260,6 +260,47 @@ impl<D: Database> Store<D> {
         Ok(rows.into_iter().next())
     }
 
+    /// A page of the tenant's jobs, newest first: at most `query.limit + 1`, so the caller can
+    /// tell whether another page follows.
+    pub async fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        query: &crate::listing::ListQuery,
+    ) -> Result<Vec<JobRow>, DbError> {
+        self.db
+            .query(Statement::new(
+                "SELECT id, document_id, status, attempts, error, request_id, created_at, \
+                 updated_at, started_at, finished_at FROM jobs \
+                 WHERE tenant_id = ?1 AND (?2 IS NULL OR id < ?2) \
+                 AND (?3 IS NULL OR status = ?3) \
+                 AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5) \
+                 AND (?6 IS NULL OR document_id = ?6) ORDER BY id DESC LIMIT ?7",
+                vec![
+                    tenant.as_str().into(),
+                    query.before.clone().into(),
+                    query.status.map(|s| s.as_str()).into(),
+                    query.created_after.clone().into(),
+                    query.created_before.clone().into(),
+                    query.document_id.as_ref().into(),
+                    (query.limit + 1).into(),
+                ],
+            ))
+            .await
+    }
+
+    /// Whether the job still exists (it goes with its deleted document).
+    pub async fn job_exists(&self, job: &JobId) -> Result<bool, DbError> {
+        let rows: Vec<serde_json::Value> = self
+            .db
+            .query(Statement::new(
+                "SELECT 1 AS found FROM jobs WHERE id = ?1 \
+                 UNION ALL SELECT 1 FROM fetches WHERE job_id = ?1",
+                vec![job.into()],
+            ))
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
     /// Takes the job's processing lease until `now + lease_ms`, if nobody holds it.
     pub async fn acquire_lease(
         &self,

@@ -28,7 +28,7 @@ pub mod uploads;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use documents::DocumentRow;
+pub use documents::{DocumentListItem, DocumentRow};
 pub use fetches::{FetchLease, LeasedFetch, NewFetch};
 pub use jobs::{JobRow, LeaseOutcome, LeasedJob, NewJob};
 pub use resumable::{LandedPart, NewResumable, ResumableRow};
