@@ -222,3 +222,126 @@ fn deleting_removes_every_row_and_object_even_while_the_job_runs() -> Result<()>
     ensure!(keys.is_empty(), "R2 still holds {keys:?}");
     Ok(())
 }
+
+/// `q` for a URL: the few characters the tests' queries use, percent-encoded.
+fn encode(q: &str) -> String {
+    q.replace('%', "%25")
+        .replace(' ', "%20")
+        .replace('"', "%22")
+        .replace('(', "%28")
+        .replace(')', "%29")
+        .replace('*', "%2A")
+        .replace(':', "%3A")
+}
+
+#[test]
+fn search_ranks_phrases_within_the_tenant_and_refuses_hostile_queries() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let other = pipeline
+        .state()
+        .create_key("other", "other", "read write")?;
+    let timeout = std::time::Duration::from_secs(120);
+    let upload = |key: &str, name: &str, text: &str| -> Result<String> {
+        let accepted = pipeline
+            .request_as(
+                key,
+                "POST",
+                &format!("/v1/documents?filename={name}"),
+                &[("Content-Type", "text/plain")],
+                Some(text.as_bytes()),
+            )?
+            .accepted()?;
+        Ok(accepted.document_id)
+    };
+    let once = upload(
+        &pipeline.key,
+        "once.txt",
+        "The lighthouse keeper wrote one letter. Storms closed the harbour for a week.",
+    )?;
+    let often = upload(
+        &pipeline.key,
+        "often.txt",
+        "The lighthouse keeper kept a log. Every night the lighthouse keeper climbed the stairs. \
+         Ships trusted the lighthouse keeper.",
+    )?;
+    let theirs = upload(
+        &other.key,
+        "theirs.txt",
+        "Another tenant's lighthouse keeper wrote about gulls.",
+    )?;
+    upload(
+        &pipeline.key,
+        "unrelated.txt",
+        "Bakers rise early. Bread cools on racks.",
+    )?;
+    for (key, id) in [
+        (&pipeline.key, &once),
+        (&pipeline.key, &often),
+        (&other.key, &theirs),
+    ] {
+        docpipe_e2e::eventually(timeout, || {
+            let status = pipeline
+                .request_as(
+                    key,
+                    "GET",
+                    &format!("/v1/documents/{id}/summary"),
+                    &[],
+                    None,
+                )?
+                .status;
+            Ok((status == 200).then_some(()))
+        })?;
+    }
+
+    let hits = |key: &str, q: &str| -> Result<Vec<Value>> {
+        let body = page(&pipeline, key, &format!("/v1/search?q={}", encode(q)))?;
+        Ok(body["results"].as_array().cloned().unwrap_or_default())
+    };
+    let ids = |results: &[Value]| -> Vec<String> {
+        results
+            .iter()
+            .filter_map(|r| r["document_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let phrase = hits(&pipeline.key, "\"lighthouse keeper\"")?;
+    ensure!(ids(&phrase) == [often.clone(), once.clone()], "{phrase:?}");
+    ensure!(
+        phrase[0]["text_snippet"]
+            .as_str()
+            .is_some_and(|s| s.contains("<mark>lighthouse keeper</mark>")),
+        "{phrase:?}"
+    );
+    ensure!(ids(&hits(&pipeline.key, "storm*")?) == std::slice::from_ref(&once));
+    ensure!(ids(&hits(&other.key, "\"lighthouse keeper\"")?) == [theirs]);
+
+    for hostile in [
+        "\"unbalanced",
+        "NEAR(",
+        "*",
+        "nosuchcolumn:x",
+        "a OR",
+        "'; DROP TABLE documents; --",
+    ] {
+        let response = pipeline.get(&format!("/v1/search?q={}", encode(hostile)))?;
+        ensure!(
+            response.status == 400 || response.status == 200,
+            "{hostile}: {response:?}"
+        );
+        if response.status == 400 {
+            response.expect_error(400, "invalid_query")?;
+        }
+    }
+    pipeline
+        .get(&format!("/v1/search?q={}", encode("\"unbalanced")))?
+        .expect_error(400, "invalid_query")?;
+    pipeline
+        .get("/v1/search")?
+        .expect_error(400, "invalid_query")?;
+    ensure!(pipeline.peek_count("SELECT COUNT(*) FROM documents")? == 4);
+
+    // A deleted document is no longer found.
+    let deleted = pipeline.request("DELETE", &format!("/v1/documents/{often}"), &[], None)?;
+    ensure!(deleted.status == 204);
+    ensure!(ids(&hits(&pipeline.key, "\"lighthouse keeper\"")?) == [once]);
+    Ok(())
+}

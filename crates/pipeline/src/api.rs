@@ -23,6 +23,8 @@ pub enum Route {
     ListDocuments,
     /// `GET /v1/jobs`: the tenant's jobs, newest first.
     ListJobs,
+    /// `GET /v1/search?q=`: full-text search over the tenant's documents.
+    Search,
     GetJob(JobId),
     GetSummary(DocumentId),
     GetText(DocumentId),
@@ -51,7 +53,8 @@ impl Route {
             | Route::GetText(_)
             | Route::GetDocument(_)
             | Route::ListDocuments
-            | Route::ListJobs => Some(Scope::Read),
+            | Route::ListJobs
+            | Route::Search => Some(Scope::Read),
         }
     }
 
@@ -66,6 +69,7 @@ impl Route {
             }
             ["v1", "documents"] => ("GET, HEAD, POST", Some(Route::ListDocuments)),
             ["v1", "jobs"] => ("GET", Some(Route::ListJobs)),
+            ["v1", "search"] => ("GET", Some(Route::Search)),
             ["v1", "jobs", id] => ("GET", Some(Route::GetJob(parse_id(id, "job")?))),
             ["v1", "documents", id] if method == "DELETE" => (
                 "GET, HEAD, DELETE",

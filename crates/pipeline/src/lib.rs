@@ -19,6 +19,7 @@
 //! - [`listing`]: listing documents and jobs: filters, pages, cursors.
 //! - [`remote`]: which URLs docpipe fetches documents from.
 //! - [`resumable`]: resumable uploads (tus 1.0.0), part by part into R2.
+//! - [`search`]: full-text search: what is indexed, reading a query.
 //! - [`objects`]: where documents and their texts live in R2.
 //! - [`ports`]: the traits the Workers implement over D1, R2, Queues and the clock.
 //! - [`db`]: [`db::Statement`], SQL values and database errors.
@@ -46,6 +47,7 @@ pub mod process;
 pub mod quota;
 pub mod remote;
 pub mod resumable;
+pub mod search;
 pub mod store;
 pub mod sweep;
 pub mod time;

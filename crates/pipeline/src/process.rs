@@ -295,6 +295,7 @@ where
                 source_type: Some(extracted.media_type.essence().to_owned()),
                 notes: extracted.notes,
             },
+            search_text: crate::search::indexed_prefix(&extracted.text).to_owned(),
             fetch_ms: extract_started - fetch_started,
             extract_ms: summarize_started - extract_started,
             summarize_ms: finished - summarize_started,

@@ -8,7 +8,7 @@
 //! - [`documents`]: `POST /v1/documents`, `POST /v1/documents/{id}/reprocess`, and
 //!   `DELETE /v1/documents/{id}`.
 //! - [`reads`]: `GET /v1/jobs/{id}`, `GET /v1/documents/{id}`, `…/summary` and `…/text`, and
-//!   the listings `GET /v1/documents` and `GET /v1/jobs`.
+//!   the listings `GET /v1/documents` and `GET /v1/jobs`, and `GET /v1/search`.
 //! - [`resumable`]: resumable uploads (tus 1.0.0) at `/v1/uploads`.
 //!
 //! Every `/v1` route needs `Authorization: Bearer <key>`; the key's tenant scopes everything
@@ -112,6 +112,7 @@ async fn handle(
         Route::Reprocess(id) => documents::reprocess(env, config, &caller, &id, request_id).await,
         Route::ListDocuments => reads::documents(&req, env, &caller, request_id).await,
         Route::ListJobs => reads::jobs(&req, env, &caller, request_id).await,
+        Route::Search => reads::search(&req, env, &caller, request_id).await,
         Route::GetJob(id) => reads::job(env, &caller, &id, request_id).await,
         Route::GetDocument(id) => reads::document(env, &caller, &id, request_id).await,
         Route::DeleteDocument(id) => documents::delete(env, &caller, &id, request_id).await,

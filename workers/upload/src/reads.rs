@@ -142,3 +142,22 @@ pub async fn jobs(
         request_id,
     )
 }
+
+/// `GET /v1/search?q=`: the caller's documents that match, best first.
+pub async fn search(
+    req: &Request,
+    env: &Env,
+    caller: &Principal,
+    request_id: &RequestId,
+) -> ApiResult {
+    let query = docpipe_pipeline::search::parse(&query_pairs(req))?;
+    let results = bindings::store(env)
+        .map_err(internal)?
+        .search(&caller.tenant, &query)
+        .await
+        .map_err(|e| match docpipe_pipeline::search::query_error(&e) {
+            Some(refused) => refused,
+            None => unavailable("searching")(e),
+        })?;
+    json(200, &serde_json::json!({ "results": results }), request_id)
+}

@@ -58,7 +58,7 @@ pub struct DocumentListItem {
 }
 
 impl<D: Database> Store<D> {
-    /// Deletes every row of the tenant's document: summaries, jobs, a pending fetch, its
+    /// Deletes every row of the tenant's document: its search row, summaries, jobs, a pending fetch, its
     /// idempotency key, the document. Returns whether there was a document (or fetch) to delete.
     pub async fn delete_document(
         &self,
@@ -69,6 +69,11 @@ impl<D: Database> Store<D> {
         let changes = self
             .db
             .batch(vec![
+                Statement::new(
+                    "DELETE FROM search_index WHERE rowid = \
+                     (SELECT rowid FROM documents WHERE id = ?1 AND tenant_id = ?2)",
+                    params(),
+                ),
                 Statement::new(
                     "DELETE FROM summaries WHERE document_id = ?1 AND tenant_id = ?2",
                     params(),

@@ -57,6 +57,7 @@ pub fn completion(summary: &str) -> Completion {
             source_type: Some("text/plain".into()),
             notes: Vec::new(),
         },
+        search_text: format!("The text of: {summary}"),
         fetch_ms: 4,
         extract_ms: 1,
         summarize_ms: 2,

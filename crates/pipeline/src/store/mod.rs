@@ -32,7 +32,7 @@ pub use documents::{DocumentListItem, DocumentRow};
 pub use fetches::{FetchLease, LeasedFetch, NewFetch};
 pub use jobs::{JobRow, LeaseOutcome, LeasedJob, NewJob};
 pub use resumable::{LandedPart, NewResumable, ResumableRow};
-pub use summaries::{Completion, SummaryContent, SummaryLookup, SummaryRow};
+pub use summaries::{Completion, SearchHit, SummaryContent, SummaryLookup, SummaryRow};
 pub use sweep::{DueJob, StaleUpload};
 pub use tenants::OverQuota;
 pub use uploads::{IdempotentUpload, NewDocument, NewUpload};

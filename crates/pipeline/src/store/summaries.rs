@@ -75,10 +75,24 @@ pub enum SummaryLookup {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     pub content: SummaryContent,
+    /// What the search index holds of the document's text (its start).
+    pub search_text: String,
     pub fetch_ms: i64,
     pub extract_ms: i64,
     pub summarize_ms: i64,
     pub lease_write_ms: i64,
+}
+
+/// A document a search found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub document_id: DocumentId,
+    pub filename: String,
+    /// The summary and the text around the matches, matches in `<mark>`.
+    pub summary_snippet: String,
+    pub text_snippet: String,
+    /// BM25, higher is better; comparable within one search.
+    pub score: f64,
 }
 
 #[derive(Deserialize)]
@@ -139,11 +153,53 @@ impl<D: Database> Store<D> {
                 completion.fetch_ms.into(),
             ],
         );
-        let mut statements = vec![insert_summary];
+        // The document's search row, replaced, while this lease holds the job.
+        let unindex = Statement::new(
+            "DELETE FROM search_index WHERE rowid = (SELECT d.rowid FROM jobs j \
+             JOIN documents d ON d.id = j.document_id \
+             WHERE j.id = ?1 AND j.status = 'processing' AND j.lease_id = ?2)",
+            vec![job.into(), lease_id.into()],
+        );
+        let index = Statement::new(
+            "INSERT INTO search_index (rowid, document_id, tenant_id, filename, summary, body) \
+             SELECT d.rowid, d.id, d.tenant_id, COALESCE(d.filename, ''), ?3, ?4 FROM jobs j \
+             JOIN documents d ON d.id = j.document_id \
+             WHERE j.id = ?1 AND j.status = 'processing' AND j.lease_id = ?2",
+            vec![
+                job.into(),
+                lease_id.into(),
+                content.summary.clone().into(),
+                completion.search_text.clone().into(),
+            ],
+        );
+        let mut statements = vec![insert_summary, unindex, index];
         statements.extend(usage);
         statements.push(mark_succeeded);
         let changes = self.db.batch(statements).await?;
         Ok(changes.last().copied().unwrap_or(0) == 1)
+    }
+
+    /// The tenant's documents that match an FTS5 query, best first.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        query: &crate::search::SearchQuery,
+    ) -> Result<Vec<SearchHit>, DbError> {
+        self.db
+            .query(Statement::new(
+                "SELECT document_id, filename, \
+                 snippet(search_index, 3, '<mark>', '</mark>', '…', 16) AS summary_snippet, \
+                 snippet(search_index, 4, '<mark>', '</mark>', '…', 16) AS text_snippet, \
+                 -bm25(search_index, 0.0, 0.0, 4.0, 2.0, 1.0) AS score \
+                 FROM search_index WHERE search_index MATCH ?1 AND tenant_id = ?2 \
+                 ORDER BY score DESC LIMIT ?3",
+                vec![
+                    query.q.clone().into(),
+                    tenant.as_str().into(),
+                    query.limit.into(),
+                ],
+            ))
+            .await
     }
 
     /// The newest successful summary of the tenant's document, or why there is none.
