@@ -345,3 +345,43 @@ fn search_ranks_phrases_within_the_tenant_and_refuses_hostile_queries() -> Resul
     ensure!(ids(&hits(&pipeline.key, "\"lighthouse keeper\"")?) == [once]);
     Ok(())
 }
+
+#[test]
+fn the_sweep_deletes_documents_past_their_retention() -> Result<()> {
+    let pipeline = Pipeline::start_with(Options::with_vars(["RETENTION_DAYS:30"]))?;
+    let timeout = std::time::Duration::from_secs(120);
+    let old = pipeline.accept(
+        b"An old report on tides.",
+        "text/plain",
+        "?filename=old.txt",
+    )?;
+    let new = pipeline.accept(b"A new report on tides.", "text/plain", "?filename=new.txt")?;
+    for accepted in [&old, &new] {
+        let job = pipeline.wait_for_job(&accepted.job_id, timeout)?;
+        ensure!(job.status == "succeeded", "{job:?}");
+    }
+    pipeline.sql(&format!(
+        "UPDATE documents SET created_at = '2020-01-01T00:00:00.000Z' WHERE id = '{}'",
+        old.document_id
+    ))?;
+    pipeline.fire_sweep()?;
+    docpipe_e2e::eventually(timeout, || {
+        Ok((pipeline.peek_count("SELECT COUNT(*) FROM documents")? == 1).then_some(()))
+    })?;
+    pipeline
+        .get(&format!("/v1/documents/{}", old.document_id))?
+        .expect_error(404, "document_not_found")?;
+    ensure!(
+        pipeline
+            .get(&format!("/v1/documents/{}", new.document_id))?
+            .status
+            == 200
+    );
+    ensure!(pipeline.peek_count("SELECT COUNT(*) FROM summaries")? == 1);
+    let keys = pipeline.r2_keys()?;
+    ensure!(
+        keys.len() == 2 && keys.iter().all(|k| k.contains(&new.document_id)),
+        "{keys:?}"
+    );
+    Ok(())
+}

@@ -57,6 +57,7 @@ pub mod names {
     pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
     pub const FETCH_ALLOWED_HOSTS: &str = "FETCH_ALLOWED_HOSTS";
     pub const RESUMABLE_MAX_BYTES: &str = "RESUMABLE_MAX_BYTES";
+    pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
     pub const RESUMABLE_EXPIRY_SECONDS: &str = "RESUMABLE_EXPIRY_SECONDS";
     pub const FETCH_MAX_BYTES: &str = "FETCH_MAX_BYTES";
     pub const FETCH_TIMEOUT_SECONDS: &str = "FETCH_TIMEOUT_SECONDS";
@@ -416,6 +417,7 @@ impl UploadConfig {
                 )? * 1_000,
                 batch: 100,
                 rounds: 10,
+                retention_days: var(&lookup, names::RETENTION_DAYS, 0, between(0, 36_500))?,
             },
             fetch: FetchConfig::from_vars(&lookup)?,
             resumable_max_bytes: var(
@@ -469,6 +471,9 @@ pub struct SweepConfig {
     /// Jobs re-enqueued per round, and rounds per sweep.
     pub batch: u32,
     pub rounds: u32,
+    /// Documents older than this many days are deleted (a tenant's `retention_days` overrides
+    /// it); 0 keeps them.
+    pub retention_days: u32,
 }
 
 /// The summarizer Worker's settings.

@@ -6,6 +6,7 @@
 use docpipe_jobs::{DocumentId, JobMessage};
 
 use crate::config::SweepConfig;
+use crate::objects::{document_key, text_key};
 use crate::ports::{Clock, Database, JobQueue, ObjectDeleter};
 use crate::store::{DueJob, Store};
 
@@ -14,6 +15,8 @@ use crate::store::{DueJob, Store};
 pub struct SweepReport {
     pub requeued: usize,
     pub orphans_removed: usize,
+    /// Documents deleted for being older than their tenant's retention.
+    pub expired_documents: usize,
     /// Problems met on the way; the sweep carries on where it can and the next one retries.
     pub errors: Vec<String>,
 }
@@ -83,7 +86,47 @@ pub async fn sweep<D: Database>(
         Ok(_) => {}
         Err(e) => report.errors.push(format!("finding stale uploads: {e}")),
     }
+    retention(store, objects, clock, config, &mut report).await;
     report
+}
+
+/// Deletes one batch of documents past their tenant's retention: rows first (a job running
+/// on one then stores nothing), then the original and the text.
+async fn retention<D: Database>(
+    store: &Store<D>,
+    objects: &impl ObjectDeleter,
+    clock: &impl Clock,
+    config: &SweepConfig,
+    report: &mut SweepReport,
+) {
+    let expired = match store
+        .expired_documents(clock.now_ms(), config.retention_days, config.batch)
+        .await
+    {
+        Ok(expired) => expired,
+        Err(e) => {
+            report
+                .errors
+                .push(format!("finding expired documents: {e}"));
+            return;
+        }
+    };
+    for document in expired {
+        if let Err(e) = store
+            .delete_document(&document.tenant_id, &document.id)
+            .await
+        {
+            report.errors.push(format!("deleting {}: {e}", document.id));
+            continue;
+        }
+        let key = document_key(&document.tenant_id, &document.id);
+        match objects.delete(&[text_key(&key), key]).await {
+            Ok(()) => report.expired_documents += 1,
+            Err(e) => report
+                .errors
+                .push(format!("deleting the objects of {}: {e}", document.id)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +153,7 @@ mod tests {
             orphan_after_ms: 3_600_000,
             batch: 2,
             rounds: 10,
+            retention_days: 0,
         }
     }
 
@@ -200,5 +244,59 @@ mod tests {
             store.database().scalar_i64("SELECT COUNT(*) FROM uploads"),
             0
         );
+    }
+
+    #[test]
+    fn documents_past_their_tenants_retention_are_deleted_in_batches() {
+        let store = Store::new(Sqlite::migrated());
+        let old: Vec<_> = (0..3).map(|_| add_job(&store)).collect();
+        let objects = MemoryObjects::default();
+        for (doc, _) in &old {
+            objects.insert(document_key(&tenant(), doc), b"x", "text/plain");
+        }
+        let day = 86_400_000;
+        let clock = ManualClock(Cell::new(T0 + 31 * day));
+        let queue = MemoryQueue::default();
+        let keep = SweepConfig {
+            retention_days: 0,
+            ..config()
+        };
+        let report = block_on(sweep(&store, &queue, &objects, &clock, &keep));
+        assert_eq!(report.expired_documents, 0, "0 keeps documents");
+        // A tenant's own retention wins over the default.
+        store
+            .database()
+            .run_sql("INSERT INTO tenants (id, name, created_at, retention_days) VALUES ('default2', 'x', 'x', 1)");
+        store
+            .database()
+            .run_sql("UPDATE tenants SET retention_days = 60 WHERE id = 'default'");
+        let thirty = SweepConfig {
+            retention_days: 30,
+            ..config()
+        };
+        assert_eq!(
+            block_on(sweep(&store, &queue, &objects, &clock, &thirty)).expired_documents,
+            0
+        );
+        store
+            .database()
+            .run_sql("UPDATE tenants SET retention_days = NULL WHERE id = 'default'");
+        // Two per sweep (the batch), then the last.
+        assert_eq!(
+            block_on(sweep(&store, &queue, &objects, &clock, &thirty)).expired_documents,
+            2
+        );
+        assert_eq!(
+            block_on(sweep(&store, &queue, &objects, &clock, &thirty)).expired_documents,
+            1
+        );
+        assert_eq!(
+            store
+                .database()
+                .scalar_i64("SELECT COUNT(*) FROM documents"),
+            0
+        );
+        assert_eq!(store.database().scalar_i64("SELECT COUNT(*) FROM jobs"), 0);
+        assert!(objects.keys().is_empty());
     }
 }

@@ -45,6 +45,7 @@ async fn run(env: &Env) {
             requeued = report.requeued,
             orphans_removed = report.orphans_removed,
             expired_uploads_aborted = expired,
+            expired_documents = report.expired_documents,
             "sweep finished"
         );
     } else {
@@ -52,6 +53,7 @@ async fn run(env: &Env) {
             requeued = report.requeued,
             orphans_removed = report.orphans_removed,
             expired_uploads_aborted = expired,
+            expired_documents = report.expired_documents,
             errors = ?report.errors,
             "sweep finished with errors"
         );

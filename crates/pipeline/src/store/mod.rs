@@ -33,7 +33,7 @@ pub use fetches::{FetchLease, LeasedFetch, NewFetch};
 pub use jobs::{JobRow, LeaseOutcome, LeasedJob, NewJob};
 pub use resumable::{LandedPart, NewResumable, ResumableRow};
 pub use summaries::{Completion, SearchHit, SummaryContent, SummaryLookup, SummaryRow};
-pub use sweep::{DueJob, StaleUpload};
+pub use sweep::{DueJob, ExpiredDocument, StaleUpload};
 pub use tenants::OverQuota;
 pub use uploads::{IdempotentUpload, NewDocument, NewUpload};
 

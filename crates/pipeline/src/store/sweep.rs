@@ -35,6 +35,13 @@ impl DueJob {
     }
 }
 
+/// A document past its tenant's retention.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ExpiredDocument {
+    pub id: DocumentId,
+    pub tenant_id: crate::auth::TenantId,
+}
+
 /// An upload that never finished: its object (if any) is an orphan.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct StaleUpload {
@@ -87,6 +94,25 @@ impl<D: Database> Store<D> {
                     timestamp(now - grace_ms).into(),
                     limit.into(),
                 ],
+            ))
+            .await
+    }
+
+    /// Up to `limit` documents older than their tenant's retention (`default_days` where the
+    /// tenant sets none; 0 keeps documents), oldest first.
+    pub async fn expired_documents(
+        &self,
+        now: Millis,
+        default_days: u32,
+        limit: u32,
+    ) -> Result<Vec<ExpiredDocument>, DbError> {
+        self.db
+            .query(Statement::new(
+                "SELECT d.id, d.tenant_id FROM documents d LEFT JOIN tenants t ON t.id = d.tenant_id \
+                 WHERE COALESCE(t.retention_days, ?2) > 0 AND d.created_at < \
+                 strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '-' || COALESCE(t.retention_days, ?2) || ' days') \
+                 ORDER BY d.id LIMIT ?3",
+                vec![timestamp(now).into(), default_days.into(), limit.into()],
             ))
             .await
     }
