@@ -51,9 +51,16 @@ fn args() -> Args {
         args.out = out;
     }
     if args.sections.is_empty() {
-        args.sections = ["sizes", "startup", "upload", "summarizer", "pipeline"]
-            .map(String::from)
-            .to_vec();
+        args.sections = [
+            "sizes",
+            "startup",
+            "upload",
+            "summarizer",
+            "pipeline",
+            "search",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     args
 }
@@ -684,6 +691,74 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// The bytes D1's search index takes per document, measured on SQLite (D1's engine) with
+/// docpipe's migrations, and what that means for one database.
+fn search_index(report: &mut Report, quick: bool) -> Result<()> {
+    report.section(
+        "8. Search index size",
+        "scripts/bench search",
+        "Documents of generated prose indexed as docpipe indexes them (name, a 600-character \
+         summary, the first 256 KiB of text) into `search_index` (FTS5, unicode61) in a SQLite \
+         database made by `migrations/`; bytes are the database's pages before and after, so \
+         they include FTS5's own tables (which keep a copy of what is indexed, for snippets). D1 \
+         holds at most 10 GB per database.",
+    );
+    let count = if quick { 100 } else { 400 };
+    let mut rows = Vec::new();
+    for &size in &[2_000usize, 20_000, 200_000, 1_000_000] {
+        let db = rusqlite::Connection::open_in_memory()?;
+        let mut files: Vec<_> = std::fs::read_dir(root().join("migrations"))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for file in files {
+            db.execute_batch(&std::fs::read_to_string(file)?)?;
+        }
+        let bytes = |db: &rusqlite::Connection| -> Result<i64> {
+            let pages: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let size: i64 = db.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            Ok(pages * size)
+        };
+        let before = bytes(&db)?;
+        let started = Instant::now();
+        for i in 0..count {
+            let text = prose(size, i as u64 + 1);
+            let indexed = docpipe_pipeline::search::indexed_prefix(&text);
+            let summary: String = text.chars().take(600).collect();
+            db.execute(
+                "INSERT INTO search_index (rowid, document_id, tenant_id, filename, summary, body) \
+                 VALUES (?1, ?2, 'default', ?3, ?4, ?5)",
+                rusqlite::params![
+                    i as i64 + 1,
+                    format!("doc-{i}"),
+                    format!("report-{i}.txt"),
+                    summary,
+                    indexed
+                ],
+            )?;
+        }
+        let elapsed = started.elapsed().as_secs_f64() * 1_000.0 / count as f64;
+        let per_doc = (bytes(&db)? - before) as f64 / count as f64;
+        let indexed = size.min(docpipe_pipeline::search::INDEXED_TEXT_BYTES);
+        rows.push(format!(
+            "| {size} | {indexed} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            per_doc,
+            per_doc / indexed as f64,
+            10e9 / per_doc / 1e3,
+            elapsed
+        ));
+    }
+    report.line(
+        "| text bytes | indexed bytes | index bytes / document | per indexed byte | documents per 10 GB, index alone (thousands) | ms / insert (native) |",
+    );
+    report.line("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        report.line(&row);
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = args();
     let started = Instant::now();
@@ -698,6 +773,7 @@ fn main() -> Result<()> {
             "upload" => upload(&mut report, args.quick)?,
             "summarizer" => summarizer(&mut report, args.quick)?,
             "pipeline" => pipeline_throughput(&mut report, args.quick)?,
+            "search" => search_index(&mut report, args.quick)?,
             other => bail!("unknown section {other}"),
         }
     }
