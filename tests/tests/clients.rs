@@ -736,3 +736,84 @@ fn an_expired_resumable_upload_is_aborted_by_the_sweep_and_leaves_nothing() -> R
     );
     Ok(())
 }
+
+#[test]
+fn tus_discovery_and_checksums_refuse_a_corrupted_part() -> Result<()> {
+    use base64::Engine;
+    let pipeline = Pipeline::start()?;
+    let options = pipeline.request("OPTIONS", "/v1/uploads", &[], None)?;
+    ensure!(
+        options.header("Tus-Version") == Some("1.0.0")
+            && options
+                .header("Tus-Extension")
+                .is_some_and(|e| e.contains("creation") && e.contains("checksum"))
+            && options.header("Tus-Checksum-Algorithm") == Some("sha1,sha256"),
+        "{options:?}"
+    );
+    let old = pipeline.request(
+        "POST",
+        "/v1/uploads",
+        &[("Tus-Resumable", "0.2.2"), ("Upload-Length", "10")],
+        None,
+    )?;
+    old.expect_error(412, "tus_version")?;
+
+    let body = prose(1_000);
+    let created = pipeline.request(
+        "POST",
+        "/v1/uploads",
+        &[
+            ("Tus-Resumable", "1.0.0"),
+            ("Upload-Length", "1000"),
+            // filename "small.txt", filetype "text/plain"
+            (
+                "Upload-Metadata",
+                "filename c21hbGwudHh0,filetype dGV4dC9wbGFpbg==",
+            ),
+        ],
+        None,
+    )?;
+    ensure!(created.status == 201, "{created:?}");
+    let location = created
+        .header("Location")
+        .context("no Location")?
+        .to_owned();
+    let sha256 = |bytes: &[u8]| {
+        format!(
+            "sha256 {}",
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+        )
+    };
+    let patch = |checksum: &str| {
+        pipeline.request(
+            "PATCH",
+            &location,
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("Upload-Offset", "0"),
+                ("Content-Type", "application/offset+octet-stream"),
+                ("Upload-Checksum", checksum),
+            ],
+            Some(&body),
+        )
+    };
+    patch(&sha256(b"something else"))?.expect_error(460, "checksum_mismatch")?;
+    let head = pipeline.request("HEAD", &location, &[("Tus-Resumable", "1.0.0")], None)?;
+    ensure!(head.header("Upload-Offset") == Some("0"), "{head:?}");
+    let done = patch(&sha256(&body))?;
+    ensure!(done.status == 204, "{done:?}");
+    let job_id = done
+        .header("Docpipe-Job-Id")
+        .context("no job id")?
+        .to_owned();
+    let job = pipeline.wait_for_job(&job_id, JOB_TIMEOUT)?;
+    ensure!(job.status == "succeeded", "{job:?}");
+    let document = pipeline
+        .get(&format!("/v1/documents/{}", job.document_id))?
+        .json()?;
+    ensure!(
+        document["filename"] == "small.txt" && document["size_bytes"] == 1000,
+        "{document}"
+    );
+    Ok(())
+}

@@ -9,7 +9,7 @@ use docpipe_pipeline::ports::{
 use web_sys::ReadableStream;
 use worker::{Bucket, HttpMetadata, Range, UploadedPart};
 
-use crate::stream::{hash_only, hash_unsized, put_hashed, put_part, put_unsized};
+use crate::stream::{PartTarget, hash_only, hash_unsized, put_hashed, put_part, put_unsized};
 
 /// R2 as an [`UploadSink`]: request bodies stream in, never buffered. A body that sends
 /// nothing for `stall_ms` fails.
@@ -84,17 +84,14 @@ impl MultipartStore for R2Uploads {
         number: u16,
         body: ReadableStream,
         length: u64,
-    ) -> Result<String, SinkError> {
-        put_part(
-            &self.bucket,
+        digest: Option<&'static str>,
+    ) -> Result<(String, Option<Vec<u8>>), SinkError> {
+        let part = PartTarget {
             key,
             upload_id,
             number,
-            body,
-            length,
-            self.stall_ms,
-        )
-        .await
+        };
+        put_part(&self.bucket, &part, body, length, digest, self.stall_ms).await
     }
 
     async fn complete(

@@ -233,26 +233,46 @@ async fn pump_while<T>(
     }
 }
 
-/// Streams `body` (exactly `length` bytes) as part `number` of the multipart upload
-/// `upload_id` of `key`, and returns the part's etag.
+/// Where a part goes: the object, its multipart upload, the part's number.
+#[derive(Debug, Clone, Copy)]
+pub struct PartTarget<'a> {
+    pub key: &'a str,
+    pub upload_id: &'a str,
+    pub number: u16,
+}
+
+/// Streams `body` (exactly `length` bytes) as a part of a multipart upload, and returns the
+/// part's etag and, under `digest` (a Web Crypto name), the body's digest.
 pub async fn put_part(
     bucket: &Bucket,
-    key: &str,
-    upload_id: &str,
-    number: u16,
+    part: &PartTarget<'_>,
     body: ReadableStream,
     length: u64,
+    digest: Option<&'static str>,
     stall_ms: u64,
-) -> Result<String, SinkError> {
+) -> Result<(String, Option<Vec<u8>>), SinkError> {
     let storage = |e: JsValue| SinkError::Storage(error_message(&e));
     let upload = bucket
-        .resume_multipart_upload(key, upload_id)
+        .resume_multipart_upload(part.key, part.upload_id)
         .map_err(|e| SinkError::Storage(e.to_string()))?;
     let fixed = fixed_length(length).map_err(storage)?;
-    let writers = [fixed.writable().get_writer().map_err(storage)?];
-    let part = upload.upload_part(number, Data::ReadableStream(fixed.readable()));
-    let part = pump_while(&body, length, &writers, stall_ms, part).await?;
-    Ok(part.etag())
+    let hasher = digest
+        .map(|name| DigestStream::new(name).map_err(storage))
+        .transpose()?;
+    let mut writers = vec![fixed.writable().get_writer().map_err(storage)?];
+    if let Some(hasher) = &hasher {
+        writers.push(hasher.get_writer().map_err(storage)?);
+    }
+    let uploaded = upload.upload_part(part.number, Data::ReadableStream(fixed.readable()));
+    let uploaded = pump_while(&body, length, &writers, stall_ms, uploaded).await?;
+    let digest = match &hasher {
+        Some(hasher) => {
+            let buffer = JsFuture::from(hasher.digest()).await.map_err(storage)?;
+            Some(Uint8Array::new(&buffer).to_vec())
+        }
+        None => None,
+    };
+    Ok((uploaded.etag(), digest))
 }
 
 /// The size and SHA-256 of `body` (`length` bytes), read and discarded.

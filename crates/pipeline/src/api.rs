@@ -146,6 +146,8 @@ pub enum ApiError {
     UploadOffsetMismatch { given: u64, offset: u64 },
     #[error("no such upload: it finished, expired or was terminated, or never existed")]
     UploadNotFound,
+    #[error("the PATCH body does not match its Upload-Checksum; nothing was stored, send it again")]
+    ChecksumMismatch,
     #[error("the request body is empty: send the document as the body")]
     EmptyBody,
     #[error("Content-Type is missing: declare the document's media type ({accepted})")]
@@ -236,6 +238,7 @@ impl ApiError {
             ApiError::TusVersion => 412,
             ApiError::UploadOffsetMismatch { .. } => 409,
             ApiError::UploadNotFound => 404,
+            ApiError::ChecksumMismatch => 460,
             ApiError::BodyStalled { .. } => 408,
             ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge { .. } => 413,
             ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
@@ -288,6 +291,7 @@ impl ApiError {
             ApiError::InvalidTusRequest { .. } => "invalid_tus_request",
             ApiError::UploadOffsetMismatch { .. } => "upload_offset_mismatch",
             ApiError::UploadNotFound => "upload_not_found",
+            ApiError::ChecksumMismatch => "checksum_mismatch",
             ApiError::BodyStalled { .. } => "body_stalled",
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",

@@ -5,10 +5,11 @@
 
 /// Request headers a browser may send cross-origin.
 pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Content-Disposition, \
-     Idempotency-Key, X-Request-Id, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata";
+     Idempotency-Key, X-Request-Id, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Checksum";
 /// Response headers a page may read.
 pub const EXPOSED_HEADERS: &str = "Location, X-Request-Id, Idempotent-Replayed, Retry-After, \
-     WWW-Authenticate, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Upload-Offset, \
+     WWW-Authenticate, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, \
+     Tus-Checksum-Algorithm, Upload-Offset, \
      Upload-Length, Upload-Expires, Docpipe-Document-Id, Docpipe-Job-Id";
 /// Methods a page may use.
 pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";

@@ -163,7 +163,8 @@ pub trait MultipartStore {
     type Body;
     /// Starts an object at `key`; returns the multipart upload's id.
     async fn begin(&self, key: &str, content_type: &str) -> Result<String, BlobError>;
-    /// Streams exactly `length` bytes of `body` as part `number`; returns its etag.
+    /// Streams exactly `length` bytes of `body` as part `number`; returns its etag, and the
+    /// body's digest under `digest` (a Web Crypto name: `SHA-1`, `SHA-256`) when asked.
     async fn put_part(
         &self,
         key: &str,
@@ -171,7 +172,8 @@ pub trait MultipartStore {
         number: u16,
         body: Self::Body,
         length: u64,
-    ) -> Result<String, SinkError>;
+        digest: Option<&'static str>,
+    ) -> Result<(String, Option<Vec<u8>>), SinkError>;
     /// Makes the object from its parts, in order.
     async fn complete(
         &self,

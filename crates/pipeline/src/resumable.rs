@@ -29,7 +29,9 @@ use crate::upload::{self, ValidUpload};
 /// The protocol version spoken.
 pub const TUS_VERSION: &str = "1.0.0";
 /// The extensions supported.
-pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
+pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration,checksum";
+/// The checksum algorithms a `PATCH` may carry (`Upload-Checksum`).
+pub const TUS_CHECKSUM_ALGORITHMS: &str = "sha1,sha256";
 /// R2's smallest part (but the last).
 pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
 /// R2's largest part.
@@ -52,8 +54,38 @@ pub struct TusHeaders<'a> {
     pub upload_defer_length: Option<&'a str>,
     pub upload_offset: Option<&'a str>,
     pub upload_metadata: Option<&'a str>,
+    pub upload_checksum: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub content_length: Option<&'a str>,
+}
+
+/// A `PATCH` body's expected digest (`Upload-Checksum: sha256 <base64>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    /// The Web Crypto name of the algorithm.
+    pub algorithm: &'static str,
+    pub digest: Vec<u8>,
+}
+
+/// `Upload-Checksum`, if the request has one.
+pub fn checksum(headers: &TusHeaders<'_>) -> Result<Option<Checksum>, ApiError> {
+    let Some(raw) = headers.upload_checksum else {
+        return Ok(None);
+    };
+    let (name, value) = raw.trim().split_once(' ').unwrap_or((raw.trim(), ""));
+    let algorithm = match name.to_ascii_lowercase().as_str() {
+        "sha1" => "SHA-1",
+        "sha256" => "SHA-256",
+        other => {
+            return Err(invalid(format!(
+                "Upload-Checksum algorithm `{other}` is not supported: use {TUS_CHECKSUM_ALGORITHMS}"
+            )));
+        }
+    };
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .map_err(|_| invalid("Upload-Checksum: the digest is not base64"))?;
+    Ok(Some(Checksum { algorithm, digest }))
 }
 
 fn invalid(reason: impl Into<String>) -> ApiError {
@@ -282,6 +314,7 @@ where
         offset: u64,
         length: u64,
         body: M::Body,
+        checksum: Option<&Checksum>,
     ) -> Result<Appended, ApiError> {
         let row = self.find(tenant, id).await?;
         if row.upload_offset == row.length {
@@ -289,9 +322,17 @@ where
             return self.status(tenant, id).await;
         }
         let (number, part_size) = place_part(&row, offset, length)?;
-        let etag = self
+        let algorithm = checksum.map(|c| c.algorithm);
+        let (etag, digest) = self
             .parts
-            .put_part(&row.object_key, &row.r2_upload_id, number, body, length)
+            .put_part(
+                &row.object_key,
+                &row.r2_upload_id,
+                number,
+                body,
+                length,
+                algorithm,
+            )
             .await
             .map_err(|e| match e {
                 SinkError::Body(reason) => ApiError::IncompleteBody { reason },
@@ -302,6 +343,12 @@ where
                     ApiError::Unavailable
                 }
             })?;
+        if let Some(expected) = checksum
+            && digest.as_deref() != Some(expected.digest.as_slice())
+        {
+            // The part stays unrecorded; the next PATCH at this offset overwrites it.
+            return Err(ApiError::ChecksumMismatch);
+        }
         let now = self.clock.now_ms();
         let expires_at = now + self.expiry_ms;
         let part = LandedPart {
@@ -503,7 +550,7 @@ mod tests {
             let body = TestBody::whole(bytes);
             block_on(
                 self.tus()
-                    .append(&tenant(), id, offset, bytes.len() as u64, body),
+                    .append(&tenant(), id, offset, bytes.len() as u64, body, None),
             )
         }
     }
@@ -567,7 +614,11 @@ mod tests {
             bytes: bytes(MIB, b'a'),
             breaks_after: Some(MIB as usize),
         };
-        let err = block_on(f.tus().append(&tenant(), &upload.id, 0, 5 * MIB, broken)).unwrap_err();
+        let err = block_on(
+            f.tus()
+                .append(&tenant(), &upload.id, 0, 5 * MIB, broken, None),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "incomplete_body");
         let row = block_on(f.tus().find(&tenant(), &upload.id)).unwrap();
         assert_eq!((row.upload_offset, row.part_size), (0, None));
@@ -592,6 +643,48 @@ mod tests {
             f.parts.objects.get(&upload.object_key).unwrap().bytes.len(),
             100
         );
+    }
+
+    #[test]
+    fn a_part_that_does_not_match_its_checksum_is_not_recorded() {
+        use sha2::{Digest, Sha256};
+        let f = Fixture::new();
+        let upload = f.create(100);
+        let body = bytes(100, b'a');
+        let header = |bytes: &[u8]| {
+            format!(
+                "sha256 {}",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+            )
+        };
+        let append = |checksum: &str| {
+            let headers = TusHeaders {
+                upload_checksum: Some(checksum),
+                ..TusHeaders::default()
+            };
+            let checksum = super::checksum(&headers).unwrap();
+            block_on(f.tus().append(
+                &tenant(),
+                &upload.id,
+                0,
+                100,
+                TestBody::whole(&body),
+                checksum.as_ref(),
+            ))
+        };
+        assert_eq!(
+            append(&header(b"other bytes")),
+            Err(ApiError::ChecksumMismatch)
+        );
+        assert_eq!(ApiError::ChecksumMismatch.status(), 460);
+        let row = block_on(f.tus().find(&tenant(), &upload.id)).unwrap();
+        assert_eq!(row.upload_offset, 0);
+        assert!(append(&header(&body)).unwrap().finished.is_some());
+        let unsupported = TusHeaders {
+            upload_checksum: Some("md5 AAAA"),
+            ..TusHeaders::default()
+        };
+        assert_eq!(checksum(&unsupported).unwrap_err().status(), 400);
     }
 
     #[test]

@@ -167,14 +167,20 @@ impl crate::ports::MultipartStore for MemoryMultipart {
         number: u16,
         body: TestBody,
         length: u64,
-    ) -> Result<String, SinkError> {
+        digest: Option<&'static str>,
+    ) -> Result<(String, Option<Vec<u8>>), SinkError> {
         let bytes = body.read(BodyLength::Exactly(length))?.to_vec();
+        let digest = match digest {
+            None => None,
+            Some("SHA-256") => Some(Sha256::digest(&bytes).to_vec()),
+            Some(other) => return Err(SinkError::Storage(format!("{other} is not in the fake"))),
+        };
         let mut uploads = self.uploads.borrow_mut();
         let parts = uploads
             .get_mut(upload_id)
             .ok_or_else(|| SinkError::Storage("no such multipart upload".into()))?;
         parts.insert(number, bytes);
-        Ok(format!("etag-{number}"))
+        Ok((format!("etag-{number}"), digest))
     }
 
     async fn complete(

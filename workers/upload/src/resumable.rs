@@ -8,7 +8,8 @@ use docpipe_pipeline::api::ApiError;
 use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::resumable::{
-    self, Appended, Resumable, TUS_EXTENSIONS, TUS_VERSION, TusHeaders, http_date,
+    self, Appended, Resumable, TUS_CHECKSUM_ALGORITHMS, TUS_EXTENSIONS, TUS_VERSION, TusHeaders,
+    http_date,
 };
 use docpipe_pipeline::store::Store;
 use tracing::warn;
@@ -54,7 +55,7 @@ impl Ports {
 struct Headers(Vec<Option<String>>);
 
 impl Headers {
-    const NAMES: [&'static str; 7] = [
+    const NAMES: [&'static str; 8] = [
         "Tus-Resumable",
         "Upload-Length",
         "Upload-Defer-Length",
@@ -62,6 +63,7 @@ impl Headers {
         "Upload-Metadata",
         "Content-Type",
         "Content-Length",
+        "Upload-Checksum",
     ];
 
     fn of(req: &Request) -> Self {
@@ -84,6 +86,7 @@ impl Headers {
             upload_metadata: at(4),
             content_type: at(5),
             content_length: at(6),
+            upload_checksum: at(7),
         }
     }
 }
@@ -104,6 +107,7 @@ pub fn discovery(response: &mut Response, config: &UploadConfig) {
     set_header(response, "Tus-Resumable", TUS_VERSION);
     set_header(response, "Tus-Version", TUS_VERSION);
     set_header(response, "Tus-Extension", TUS_EXTENSIONS);
+    set_header(response, "Tus-Checksum-Algorithm", TUS_CHECKSUM_ALGORITHMS);
     set_header(
         response,
         "Tus-Max-Size",
@@ -166,6 +170,7 @@ pub async fn create(
     let headers = Headers::of(req);
     let tus_headers = headers.tus();
     let (length, valid) = resumable::creation(&tus_headers, config.resumable_max_bytes)?;
+    let checksum = resumable::checksum(&tus_headers)?;
     let first = match tus_headers.content_length.map(str::trim) {
         None | Some("0") => None,
         Some(_) => patch_body(req, &tus_headers)?,
@@ -191,7 +196,14 @@ pub async fn create(
     if let Some((part_length, body)) = first {
         // creation-with-upload: a first part that fails leaves the upload at offset 0.
         match tus
-            .append(&caller.tenant, &upload.id, 0, part_length, body)
+            .append(
+                &caller.tenant,
+                &upload.id,
+                0,
+                part_length,
+                body,
+                checksum.as_ref(),
+            )
             .await
         {
             Ok(done) => appended(&mut response, &done),
@@ -247,11 +259,12 @@ pub async fn patch(
         .ok_or_else(|| ApiError::InvalidTusRequest {
             reason: "Upload-Offset is missing or not a non-negative integer".into(),
         })?;
+    let checksum = resumable::checksum(&tus_headers)?;
     let (length, body) = patch_body(req, &tus_headers)?.ok_or(ApiError::EmptyBody)?;
     let ports = Ports::from_env(env, config)?;
     let done = ports
         .tus(config)
-        .append(&caller.tenant, id, offset, length, body)
+        .append(&caller.tenant, id, offset, length, body, checksum.as_ref())
         .await?;
     let mut response = answer(204, request_id)?;
     appended(&mut response, &done);
