@@ -122,6 +122,18 @@ fn documents_that_used_to_wedge_the_consumer_finish_and_the_queue_moves_on() -> 
     }
     let deep = pipeline.summary(&accepted[0].document_id)?;
     ensure!(deep.summary == "Deep text sentence.", "{deep:?}");
+    // What the summarizer's own heap grew to over these batches, as it logs it: within a
+    // Worker's 128 MB with room for the runtime.
+    let wasm_mb = pipeline
+        .log_events()
+        .iter()
+        .filter(|e| e["fields"]["message"] == "batch done")
+        .filter_map(|e| e["fields"]["wasm_memory_bytes"].as_u64())
+        .max()
+        .context("no batch logged its memory")? as f64
+        / 1e6;
+    println!("summarizer wasm memory after the hostile batch: {wasm_mb:.1} MB");
+    ensure!(wasm_mb < 96.0, "wasm memory {wasm_mb:.1} MB");
     settled(&pipeline)
 }
 

@@ -32,4 +32,4 @@ pub use d1::D1;
 pub use origin::FetchOrigin;
 pub use queue::JobsQueue;
 pub use r2::{R2Documents, R2Objects, R2Uploads};
-pub use runtime::{WorkerClock, vars};
+pub use runtime::{WorkerClock, vars, wasm_memory_bytes};

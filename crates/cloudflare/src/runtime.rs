@@ -1,4 +1,4 @@
-//! The Workers runtime's clock, randomness and vars.
+//! The Workers runtime's clock, randomness, vars, and this Worker's WebAssembly memory.
 
 use docpipe_pipeline::ports::Clock;
 use docpipe_pipeline::time::Millis;
@@ -31,4 +31,15 @@ pub fn vars(env: &Env) -> impl Fn(&str) -> Option<String> + '_ {
             .map(|v| v.to_string())
             .or_else(|| env.secret(name).ok().map(|v| v.to_string()))
     }
+}
+
+/// The size of this Worker's WebAssembly memory, in bytes: what its Rust heap has grown to
+/// (it never shrinks), the part of the isolate's 128 MB that docpipe's own code holds.
+pub fn wasm_memory_bytes() -> u64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|memory| memory.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |buffer| u64::from(buffer.byte_length()))
 }

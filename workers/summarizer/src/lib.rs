@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use docpipe_cloudflare::{
     AiBinding, D1, FetchClient, FetchOrigin, R2Documents, R2Uploads, WorkerClock, bindings,
-    logging, vars,
+    logging, vars, wasm_memory_bytes,
 };
 use docpipe_docproc::summarize::mapreduce::{MapReduce, Model};
 use docpipe_docproc::summarize::openai::OpenAiChat;
@@ -208,6 +208,7 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     info!(
         messages = messages.len(),
         retried = retried.get(),
+        wasm_memory_bytes = wasm_memory_bytes(),
         "batch done"
     );
 }
