@@ -582,6 +582,41 @@ fn prose_file(dir: &std::path::Path, bytes: u64) -> Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// Creates a tus upload of `length` bytes with `headers` added, and returns its answer and
+/// its `Location`.
+fn tus_create(
+    pipeline: &Pipeline,
+    length: &str,
+    headers: &[(&str, &str)],
+) -> Result<(docpipe_e2e::HttpResponse, String)> {
+    let mut all = vec![("Tus-Resumable", "1.0.0"), ("Upload-Length", length)];
+    all.extend_from_slice(headers);
+    let created = pipeline.request("POST", "/v1/uploads", &all, None)?;
+    ensure!(created.status == 201, "{created:?}");
+    let location = created
+        .header("Location")
+        .context("no Location")?
+        .to_owned();
+    Ok((created, location))
+}
+
+/// A tus `PATCH` of `body` at `offset`, with `headers` added.
+fn tus_patch(
+    pipeline: &Pipeline,
+    location: &str,
+    offset: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Result<docpipe_e2e::HttpResponse> {
+    let mut all = vec![
+        ("Tus-Resumable", "1.0.0"),
+        ("Upload-Offset", offset),
+        ("Content-Type", "application/offset+octet-stream"),
+    ];
+    all.extend_from_slice(headers);
+    pipeline.request("PATCH", location, &all, Some(body))
+}
+
 #[test]
 fn tus_js_client_uploads_a_gigabyte_in_parts_resumes_after_a_drop_and_memory_stays_flat()
 -> Result<()> {
@@ -640,42 +675,14 @@ fn tus_js_client_uploads_a_gigabyte_in_parts_resumes_after_a_drop_and_memory_sta
     ensure!(pipeline.peek_count("SELECT COUNT(*) FROM summaries")? == 1);
 
     // Termination: the parts are dropped and the upload is gone.
-    let created = pipeline.request(
-        "POST",
-        "/v1/uploads",
-        &[("Tus-Resumable", "1.0.0"), ("Upload-Length", "20000000")],
-        None,
-    )?;
-    ensure!(created.status == 201, "{created:?}");
-    let location = created
-        .header("Location")
-        .context("no Location")?
-        .to_owned();
+    let (_, location) = tus_create(&pipeline, "20000000", &[])?;
     let part = prose(6 << 20);
-    let patched = pipeline.request(
-        "PATCH",
-        &location,
-        &[
-            ("Tus-Resumable", "1.0.0"),
-            ("Upload-Offset", "0"),
-            ("Content-Type", "application/offset+octet-stream"),
-        ],
-        Some(&part),
-    )?;
+    let patched = tus_patch(&pipeline, &location, "0", &part, &[])?;
     ensure!(
         patched.status == 204 && patched.header("Upload-Offset") == Some("6291456"),
         "{patched:?}"
     );
-    let again = pipeline.request(
-        "PATCH",
-        &location,
-        &[
-            ("Tus-Resumable", "1.0.0"),
-            ("Upload-Offset", "0"),
-            ("Content-Type", "application/offset+octet-stream"),
-        ],
-        Some(&part),
-    )?;
+    let again = tus_patch(&pipeline, &location, "0", &part, &[])?;
     response_is(&again, 409, "upload_offset_mismatch")?;
     let deleted = pipeline.request("DELETE", &location, &[("Tus-Resumable", "1.0.0")], None)?;
     ensure!(deleted.status == 204, "{deleted:?}");
@@ -689,28 +696,9 @@ fn tus_js_client_uploads_a_gigabyte_in_parts_resumes_after_a_drop_and_memory_sta
 #[test]
 fn an_expired_resumable_upload_is_aborted_by_the_sweep_and_leaves_nothing() -> Result<()> {
     let pipeline = Pipeline::start_with(Options::with_vars(["RESUMABLE_EXPIRY_SECONDS:2"]))?;
-    let created = pipeline.request(
-        "POST",
-        "/v1/uploads",
-        &[("Tus-Resumable", "1.0.0"), ("Upload-Length", "20000000")],
-        None,
-    )?;
-    ensure!(created.status == 201, "{created:?}");
+    let (created, location) = tus_create(&pipeline, "20000000", &[])?;
     ensure!(created.header("Upload-Expires").is_some(), "{created:?}");
-    let location = created
-        .header("Location")
-        .context("no Location")?
-        .to_owned();
-    let patched = pipeline.request(
-        "PATCH",
-        &location,
-        &[
-            ("Tus-Resumable", "1.0.0"),
-            ("Upload-Offset", "0"),
-            ("Content-Type", "application/offset+octet-stream"),
-        ],
-        Some(&prose(6 << 20)),
-    )?;
+    let patched = tus_patch(&pipeline, &location, "0", &prose(6 << 20), &[])?;
     ensure!(patched.status == 204, "{patched:?}");
     let reserved = pipeline.sql("SELECT documents, bytes FROM tenant_usage")?;
     ensure!(reserved[0]["bytes"] == 20_000_000, "{reserved:?}");
@@ -759,25 +747,12 @@ fn tus_discovery_and_checksums_refuse_a_corrupted_part() -> Result<()> {
     old.expect_error(412, "tus_version")?;
 
     let body = prose(1_000);
-    let created = pipeline.request(
-        "POST",
-        "/v1/uploads",
-        &[
-            ("Tus-Resumable", "1.0.0"),
-            ("Upload-Length", "1000"),
-            // filename "small.txt", filetype "text/plain"
-            (
-                "Upload-Metadata",
-                "filename c21hbGwudHh0,filetype dGV4dC9wbGFpbg==",
-            ),
-        ],
-        None,
-    )?;
-    ensure!(created.status == 201, "{created:?}");
-    let location = created
-        .header("Location")
-        .context("no Location")?
-        .to_owned();
+    // filename "small.txt", filetype "text/plain"
+    let metadata = (
+        "Upload-Metadata",
+        "filename c21hbGwudHh0,filetype dGV4dC9wbGFpbg==",
+    );
+    let (_, location) = tus_create(&pipeline, "1000", &[metadata])?;
     let sha256 = |bytes: &[u8]| {
         format!(
             "sha256 {}",
@@ -785,16 +760,12 @@ fn tus_discovery_and_checksums_refuse_a_corrupted_part() -> Result<()> {
         )
     };
     let patch = |checksum: &str| {
-        pipeline.request(
-            "PATCH",
+        tus_patch(
+            &pipeline,
             &location,
-            &[
-                ("Tus-Resumable", "1.0.0"),
-                ("Upload-Offset", "0"),
-                ("Content-Type", "application/offset+octet-stream"),
-                ("Upload-Checksum", checksum),
-            ],
-            Some(&body),
+            "0",
+            &body,
+            &[("Upload-Checksum", checksum)],
         )
     };
     patch(&sha256(b"something else"))?.expect_error(460, "checksum_mismatch")?;

@@ -12,10 +12,9 @@ use futures_util::future::{Either, select};
 use tracing::{info, warn};
 
 use crate::api::ApiError;
-use crate::config::{FetchConfig, RetryPolicy};
+use crate::config::SummarizerConfig;
 use crate::objects::document_key;
 use crate::ports::{BodyLength, Clock, Database, Origin, OriginResponse, SinkError, UploadSink};
-use crate::quota::Quotas;
 use crate::remote::{self, MAX_REDIRECTS, UrlRefused};
 use crate::store::{FetchLease, LeasedFetch, NewDocument, Store};
 use crate::upload;
@@ -60,10 +59,8 @@ pub struct Fetcher<'a, D, S, O, C> {
     pub sink: &'a S,
     pub origin: &'a O,
     pub clock: &'a C,
-    pub config: &'a FetchConfig,
-    pub quotas: &'a Quotas,
-    pub retry: &'a RetryPolicy,
-    pub lease_ms: i64,
+    /// Its `fetch` settings, and the lease, retries and quotas jobs have.
+    pub config: &'a SummarizerConfig,
 }
 
 impl<D, S, O, C> FetchStage for Fetcher<'_, D, S, O, C>
@@ -89,7 +86,7 @@ where
     pub async fn run(&self, message: &JobMessage) -> Fetched {
         let job = &message.job_id;
         let now = self.clock.now_ms();
-        let leased = match self.store.lease_fetch(job, now, self.lease_ms).await {
+        let leased = match self.store.lease_fetch(job, now, self.config.lease_ms).await {
             Ok(FetchLease::Acquired(leased)) => leased,
             Ok(FetchLease::Fetched) => return Fetched::Ready,
             Ok(FetchLease::Failed) => {
@@ -110,7 +107,7 @@ where
             }
             Err(e) => {
                 return Fetched::Retry {
-                    delay_ms: self.retry.delay_ms(1, self.clock.random_unit()),
+                    delay_ms: self.soon(),
                     error: format!("could not take the fetch's lease: {e}"),
                 };
             }
@@ -118,12 +115,12 @@ where
         let key = document_key(&leased.tenant_id, &leased.document_id);
         let started = self.clock.now_ms();
         let attempt = pin!(self.attempt(&leased, &key));
-        let timer = pin!(self.clock.sleep(self.config.timeout_ms));
+        let timer = pin!(self.clock.sleep(self.config.fetch.timeout_ms));
         let result = match select(attempt, timer).await {
             Either::Left((result, _)) => result,
             Either::Right(((), _)) => Err(Failure::Permanent(format!(
                 "timed out: the fetch took longer than {} s",
-                self.config.timeout_ms / 1_000
+                self.config.fetch.timeout_ms / 1_000
             ))),
         };
         let failure = match result {
@@ -139,8 +136,9 @@ where
         }
         let now = self.clock.now_ms();
         match failure {
-            Failure::Transient(error) if leased.attempts < self.retry.max_attempts => {
+            Failure::Transient(error) if leased.attempts < self.config.retry.max_attempts => {
                 let delay_ms = self
+                    .config
                     .retry
                     .delay_ms(leased.attempts, self.clock.random_unit());
                 if let Err(e) = self
@@ -155,13 +153,18 @@ where
             Failure::Transient(error) | Failure::Permanent(error) => {
                 if let Err(e) = self.store.fail_fetch(job, &error, now).await {
                     return Fetched::Retry {
-                        delay_ms: self.retry.delay_ms(1, self.clock.random_unit()),
+                        delay_ms: self.soon(),
                         error: format!("could not record the fetch's failure ({error}): {e}"),
                     };
                 }
                 Fetched::Failed { error }
             }
         }
+    }
+
+    /// The first retry's delay, for a fetch that could not be started or recorded.
+    fn soon(&self) -> i64 {
+        self.config.retry.delay_ms(1, self.clock.random_unit())
     }
 
     async fn record(&self, message: &JobMessage, document: &NewDocument) -> Fetched {
@@ -195,7 +198,7 @@ where
                 }
             }
             Err(e) => Fetched::Retry {
-                delay_ms: self.retry.delay_ms(1, self.clock.random_unit()),
+                delay_ms: self.soon(),
                 error: format!("could not record the fetched document: {e}"),
             },
         }
@@ -203,7 +206,7 @@ where
 
     /// One attempt: redirects, checks, and the body into storage at `key`.
     async fn attempt(&self, leased: &LeasedFetch, key: &str) -> Result<NewDocument, Failure> {
-        let allowed = &self.config.allowed_hosts;
+        let allowed = &self.config.fetch.allowed_hosts;
         let mut url = remote::check(&leased.url, allowed)?;
         let mut redirects = 0;
         let response = loop {
@@ -313,7 +316,7 @@ where
     async fn bytes_left(&self, leased: &LeasedFetch) -> Result<u64, Failure> {
         let (used, limits) = self
             .store
-            .usage(&leased.tenant_id, self.quotas, self.clock.now_ms())
+            .usage(&leased.tenant_id, &self.config.quotas, self.clock.now_ms())
             .await
             .map_err(|e| Failure::Transient(format!("could not read the tenant's usage: {e}")))?;
         let left = limits.bytes_per_day.saturating_sub(used.bytes);
@@ -323,7 +326,7 @@ where
                 limits.bytes_per_day
             )));
         }
-        Ok(left.min(self.config.max_bytes))
+        Ok(left.min(self.config.fetch.max_bytes))
     }
 }
 
@@ -402,18 +405,15 @@ mod tests {
     struct Fixture {
         f: ProcessFixture,
         origin: Scripted,
-        fetch: FetchConfig,
     }
 
     impl Fixture {
         fn new() -> Self {
-            let f = ProcessFixture::new();
-            let mut fetch = f.config.fetch.clone();
-            fetch.max_bytes = 1_000;
+            let mut f = ProcessFixture::new();
+            f.config.fetch.max_bytes = 1_000;
             Self {
                 f,
                 origin: Scripted::default(),
-                fetch,
             }
         }
 
@@ -445,10 +445,7 @@ mod tests {
                 sink: &self.f.documents,
                 origin: &self.origin,
                 clock: &self.f.clock,
-                config: &self.fetch,
-                quotas: &self.f.config.quotas,
-                retry: &self.f.config.retry,
-                lease_ms: self.f.config.lease_ms,
+                config: &self.f.config,
             };
             let processor = self.f.processor(&self.f.store, &ExtractiveSummarizer);
             block_on(job_message(&processor, &fetcher, &message.to_json(), "m-1"))
@@ -637,7 +634,7 @@ mod tests {
         let f = Fixture::new();
         let message = f.named("https://example.com/silent");
         f.consume(&message);
-        let timeout = f.fetch.timeout_ms / 1_000;
+        let timeout = f.f.config.fetch.timeout_ms / 1_000;
         assert_eq!(
             f.failed_with(&message),
             format!("timed out: the fetch took longer than {timeout} s")
@@ -666,7 +663,7 @@ mod tests {
     #[test]
     fn an_allowed_local_host_is_fetched() {
         let mut f = Fixture::new();
-        f.fetch.allowed_hosts = AllowedHosts::parse("127.0.0.1:8123").unwrap();
+        f.f.config.fetch.allowed_hosts = AllowedHosts::parse("127.0.0.1:8123").unwrap();
         f.origin.answer(
             "http://127.0.0.1:8123/a.txt",
             200,

@@ -25,6 +25,7 @@ use crate::ports::{BodyLength, Clock, Database, JobQueue, SinkError, UploadSink}
 use crate::quota::{Quota, Quotas};
 use crate::remote::{self, AllowedHosts};
 use crate::store::{NewDocument, NewFetch, NewJob, NewUpload, OverQuota, Store};
+use crate::time::Millis;
 use crate::upload::{UrlRequest, ValidUpload, replay};
 
 /// Pauses between tries of a D1 statement that fails (a locked or unreachable database) while
@@ -57,7 +58,8 @@ pub fn unavailable(what: &'static str) -> impl Fn(DbError) -> ApiError {
     }
 }
 
-fn body_error(e: SinkError) -> ApiError {
+/// A body that could not be stored, as the client's answer.
+pub fn body_error(e: SinkError) -> ApiError {
     match e {
         SinkError::Body(reason) => ApiError::IncompleteBody { reason },
         SinkError::Stalled { seconds } => ApiError::BodyStalled { seconds },
@@ -79,20 +81,25 @@ pub struct Ingest<'a, D, S, Q, C> {
     pub heartbeat_ms: u64,
 }
 
+/// Logs a refusal for a quota and answers `429` with when to try again.
+pub fn quota_error(over: OverQuota, now: Millis) -> ApiError {
+    info!(
+        quota = over.quota.as_str(),
+        used = over.used,
+        limit = over.limit,
+        "over quota"
+    );
+    ApiError::QuotaExceeded {
+        quota: over.quota,
+        used: over.used,
+        limit: over.limit,
+        retry_after_seconds: over.quota.retry_after_seconds(now),
+    }
+}
+
 impl<D, S, Q, C: Clock> Ingest<'_, D, S, Q, C> {
     fn quota_error(&self, over: OverQuota) -> ApiError {
-        info!(
-            quota = over.quota.as_str(),
-            used = over.used,
-            limit = over.limit,
-            "over quota"
-        );
-        ApiError::QuotaExceeded {
-            quota: over.quota,
-            used: over.used,
-            limit: over.limit,
-            retry_after_seconds: over.quota.retry_after_seconds(self.clock.now_ms()),
-        }
+        quota_error(over, self.clock.now_ms())
     }
 }
 
@@ -282,13 +289,20 @@ where
 
     /// Admits a document named by URL: the URL passes the fetch rules, the fetch is recorded
     /// within the tenant's quotas, and its job's message is sent. The consumer fetches it.
+    /// There are no bytes to compare a retry by, so an `Idempotency-Key` is refused.
     pub async fn accept_url(
         &self,
         tenant: &TenantId,
         request: UrlRequest,
+        idempotency_key: Option<&str>,
         allowed: &AllowedHosts,
         request_id: &RequestId,
     ) -> Result<UploadAccepted, ApiError> {
+        if idempotency_key.is_some() {
+            return Err(ApiError::InvalidUrlRequest {
+                reason: "Idempotency-Key is not supported for URL requests".into(),
+            });
+        }
         let url = remote::check(&request.url, allowed).map_err(|refused| ApiError::UrlRefused {
             reason: refused.to_string(),
         })?;
@@ -820,7 +834,7 @@ mod tests {
             let id = RequestId::parse("req-url").unwrap();
             block_on(
                 f.ingest()
-                    .accept_url(&tenant(), request, &AllowedHosts::default(), &id),
+                    .accept_url(&tenant(), request, None, &AllowedHosts::default(), &id),
             )
         };
         let err = accept("http://10.0.0.7/secret").unwrap_err();
@@ -828,6 +842,17 @@ mod tests {
         assert!(err.to_string().contains("private"), "{err}");
         assert!(f.queue.sent.borrow().is_empty());
 
+        let keyed = block_on(f.ingest().accept_url(
+            &tenant(),
+            UrlRequest {
+                url: "https://example.com/a.pdf".into(),
+                filename: None,
+            },
+            Some("order-1"),
+            &AllowedHosts::default(),
+            &RequestId::parse("req-url").unwrap(),
+        ));
+        assert_eq!(keyed.unwrap_err().code(), "invalid_url_request");
         let answer = accept("https://example.com/a.pdf").unwrap();
         let db = f.store.database();
         assert_eq!(

@@ -92,7 +92,7 @@ pub fn parse(pairs: &[(String, String)], for_documents: bool) -> Result<ListQuer
             ("created_after", _) => query.created_after = Some(time(name, value)?),
             ("created_before", _) => query.created_before = Some(time(name, value)?),
             ("content_type", true) => {
-                let essence = value.split(';').next().unwrap_or("").trim();
+                let essence = crate::upload::essence(Some(value)).unwrap_or_default();
                 query.content_type = Some(essence.to_ascii_lowercase());
             }
             ("filename_prefix", true) => query.filename_prefix = Some(value.clone()),

@@ -18,9 +18,9 @@ use tracing::{info, warn};
 
 use crate::api::{ApiError, UploadAccepted};
 use crate::auth::TenantId;
-use crate::ingest::unavailable;
+use crate::ingest::{body_error, quota_error, unavailable};
 use crate::objects::document_key;
-use crate::ports::{Clock, Database, JobQueue, MultipartStore, SinkError};
+use crate::ports::{Clock, Database, JobQueue, MultipartStore};
 use crate::quota::Quotas;
 use crate::store::{LandedPart, NewDocument, NewResumable, ResumableRow, Store};
 use crate::time::Millis;
@@ -38,6 +38,41 @@ pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
 pub const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// R2's most parts.
 const MAX_PARTS: u64 = 10_000;
+
+/// The media type of a `PATCH` body.
+pub const OFFSET_STREAM: &str = "application/offset+octet-stream";
+
+/// The length of the part a request carries (a `PATCH`, or a creation with upload): its body
+/// must be [`OFFSET_STREAM`] with a `Content-Length`, since each part is stored as one.
+pub fn part_length(headers: &TusHeaders<'_>) -> Result<u64, ApiError> {
+    if !upload::essence_is(headers.content_type, OFFSET_STREAM) {
+        return Err(ApiError::UnsupportedMediaType {
+            reason: format!(
+                "a PATCH body is `{OFFSET_STREAM}`, not `{}`",
+                upload::essence(headers.content_type).unwrap_or("(none)")
+            ),
+            accepted: OFFSET_STREAM.into(),
+        });
+    }
+    match number("Content-Length", headers.content_length)? {
+        None => Err(invalid(
+            "a PATCH needs Content-Length (each PATCH is one stored part)",
+        )),
+        Some(0) => Err(ApiError::EmptyBody),
+        Some(length) => Ok(length),
+    }
+}
+
+/// Whether a creation request carries a first part.
+pub fn creation_has_part(headers: &TusHeaders<'_>) -> bool {
+    !matches!(headers.content_length.map(str::trim), None | Some("0"))
+}
+
+/// A `PATCH`'s `Upload-Offset`.
+pub fn patch_offset(headers: &TusHeaders<'_>) -> Result<u64, ApiError> {
+    number("Upload-Offset", headers.upload_offset)?
+        .ok_or_else(|| invalid("Upload-Offset is missing"))
+}
 
 /// A time as `Upload-Expires` writes it (RFC 9110 HTTP-date).
 pub fn http_date(ms: Millis) -> String {
@@ -211,6 +246,8 @@ pub fn place_part(row: &ResumableRow, offset: u64, length: u64) -> Result<(u16, 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
     pub offset: u64,
+    /// `Upload-Length`.
+    pub length: u64,
     pub expires_at: Millis,
     /// The document and job, once the last byte arrived.
     pub finished: Option<UploadAccepted>,
@@ -273,12 +310,7 @@ where
                 info!(upload_id = %id, length, "resumable upload created");
                 return Ok(upload);
             }
-            Ok(Err(over)) => ApiError::QuotaExceeded {
-                quota: over.quota,
-                used: over.used,
-                limit: over.limit,
-                retry_after_seconds: over.quota.retry_after_seconds(now),
-            },
+            Ok(Err(over)) => quota_error(over, now),
             Err(e) => e,
         };
         if let Err(e) = self
@@ -319,7 +351,7 @@ where
         let row = self.find(tenant, id).await?;
         if row.upload_offset == row.length {
             // Every part landed but the completion did not: complete it now.
-            return self.status(tenant, id).await;
+            return self.standing(&row).await;
         }
         let (number, part_size) = place_part(&row, offset, length)?;
         let algorithm = checksum.map(|c| c.algorithm);
@@ -334,14 +366,9 @@ where
                 algorithm,
             )
             .await
-            .map_err(|e| match e {
-                SinkError::Body(reason) => ApiError::IncompleteBody { reason },
-                SinkError::Stalled { seconds } => ApiError::BodyStalled { seconds },
-                SinkError::TooLarge { limit } => ApiError::BodyTooLarge { limit },
-                SinkError::Storage(reason) => {
-                    warn!(%reason, "storing a part failed");
-                    ApiError::Unavailable
-                }
+            .map_err(|e| {
+                warn!(error = %e, "storing a part failed");
+                body_error(e)
             })?;
         if let Some(expected) = checksum
             && digest.as_deref() != Some(expected.digest.as_slice())
@@ -371,35 +398,39 @@ where
                 offset: current.upload_offset,
             });
         }
-        if part.to < row.length {
-            return Ok(Appended {
-                offset: part.to,
-                expires_at,
-                finished: None,
-            });
-        }
-        let mut parts = row.parts().map_err(unavailable("reading the parts"))?;
-        parts.push((number, part.etag));
-        let finished = self.finish(&row, &parts).await?;
+        let finished = if part.to < row.length {
+            None
+        } else {
+            let mut parts = row.parts().map_err(unavailable("reading the parts"))?;
+            parts.push((number, part.etag));
+            Some(self.finish(&row, &parts).await?)
+        };
         Ok(Appended {
             offset: part.to,
+            length: row.length,
             expires_at,
-            finished: Some(finished),
+            finished,
         })
     }
 
-    /// Where the upload stands (`HEAD`). One whose parts all landed, but whose completion
-    /// failed, is completed here.
+    /// Where the upload stands (`HEAD`).
     pub async fn status(&self, tenant: &TenantId, id: &DocumentId) -> Result<Appended, ApiError> {
         let row = self.find(tenant, id).await?;
+        self.standing(&row).await
+    }
+
+    /// Where `row` stands. One whose parts all landed, but whose completion failed, is
+    /// completed here.
+    async fn standing(&self, row: &ResumableRow) -> Result<Appended, ApiError> {
         let finished = if row.upload_offset == row.length {
             let parts = row.parts().map_err(unavailable("reading the parts"))?;
-            Some(self.finish(&row, &parts).await?)
+            Some(self.finish(row, &parts).await?)
         } else {
             None
         };
         Ok(Appended {
             offset: row.upload_offset,
+            length: row.length,
             expires_at: row.expires_at.0,
             finished,
         })
@@ -728,6 +759,42 @@ mod tests {
             "both uploads' reservations given back"
         );
         assert!(f.parts.objects.keys().is_empty());
+    }
+
+    #[test]
+    fn a_part_is_an_offset_stream_of_declared_length_at_a_declared_offset() {
+        let h = |content_type, length, offset| TusHeaders {
+            content_type,
+            content_length: length,
+            upload_offset: offset,
+            ..TusHeaders::default()
+        };
+        let stream = Some("application/offset+octet-stream");
+        assert_eq!(part_length(&h(stream, Some("10"), None)), Ok(10));
+        assert_eq!(
+            part_length(&h(Some("text/plain"), Some("10"), None))
+                .unwrap_err()
+                .status(),
+            415
+        );
+        assert_eq!(
+            part_length(&h(stream, None, None)).unwrap_err().status(),
+            400
+        );
+        assert_eq!(
+            part_length(&h(stream, Some("0"), None)),
+            Err(ApiError::EmptyBody)
+        );
+        assert_eq!(patch_offset(&h(None, None, Some(" 42 "))), Ok(42));
+        assert_eq!(
+            patch_offset(&h(None, None, Some("-1")))
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert!(patch_offset(&h(None, None, None)).is_err());
+        assert!(!creation_has_part(&h(None, Some("0"), None)));
+        assert!(creation_has_part(&h(stream, Some("5"), None)));
     }
 
     #[test]

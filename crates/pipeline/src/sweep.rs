@@ -6,7 +6,7 @@
 use docpipe_jobs::{DocumentId, JobMessage};
 
 use crate::config::SweepConfig;
-use crate::objects::{document_key, text_key};
+use crate::objects::remove_document;
 use crate::ports::{Clock, Database, JobQueue, ObjectDeleter};
 use crate::store::{DueJob, Store};
 
@@ -90,8 +90,7 @@ pub async fn sweep<D: Database>(
     report
 }
 
-/// Deletes one batch of documents past their tenant's retention: rows first (a job running
-/// on one then stores nothing), then the original and the text.
+/// Removes one batch of documents past their tenant's retention.
 async fn retention<D: Database>(
     store: &Store<D>,
     objects: &impl ObjectDeleter,
@@ -112,19 +111,9 @@ async fn retention<D: Database>(
         }
     };
     for document in expired {
-        if let Err(e) = store
-            .delete_document(&document.tenant_id, &document.id)
-            .await
-        {
-            report.errors.push(format!("deleting {}: {e}", document.id));
-            continue;
-        }
-        let key = document_key(&document.tenant_id, &document.id);
-        match objects.delete(&[text_key(&key), key]).await {
-            Ok(()) => report.expired_documents += 1,
-            Err(e) => report
-                .errors
-                .push(format!("deleting the objects of {}: {e}", document.id)),
+        match remove_document(store, objects, &document.tenant_id, &document.id).await {
+            Ok(_) => report.expired_documents += 1,
+            Err(e) => report.errors.push(format!("removing {}: {e}", document.id)),
         }
     }
 }

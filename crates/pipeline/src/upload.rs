@@ -74,12 +74,22 @@ fn accepted() -> String {
     MediaType::accepted().collect::<Vec<_>>().join(", ")
 }
 
+/// A `Content-Type`'s media type without its parameters.
+pub fn essence(content_type: Option<&str>) -> Option<&str> {
+    content_type
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
+}
+
+/// Whether a `Content-Type` names `media` (case aside), whatever its parameters.
+pub fn essence_is(content_type: Option<&str>, media: &str) -> bool {
+    essence(content_type).is_some_and(|essence| essence.eq_ignore_ascii_case(media))
+}
+
 /// Whether a request's `Content-Type` is a form (`multipart/form-data`), whose file parts are
 /// documents.
 pub fn is_form(content_type: Option<&str>) -> bool {
-    content_type
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/form-data"))
+    essence_is(content_type, "multipart/form-data")
 }
 
 /// A file part of a form, as an upload of unknown length: its own `Content-Type` (a part
@@ -113,9 +123,7 @@ pub struct UrlRequest {
 /// Whether an upload's `Content-Type` and `Content-Length` may make it a URL request: JSON of
 /// at most [`MAX_URL_REQUEST_BYTES`].
 pub fn may_be_url_request(content_type: Option<&str>, content_length: Option<&str>) -> bool {
-    let json = content_type
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    let json = essence_is(content_type, "application/json");
     let small = content_length
         .and_then(|length| length.trim().parse::<u64>().ok())
         .is_some_and(|length| length <= MAX_URL_REQUEST_BYTES);

@@ -185,10 +185,7 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
         sink: &bindings.uploads,
         origin: &FetchOrigin,
         clock: &WorkerClock,
-        config: &bindings.config.fetch,
-        quotas: &bindings.config.quotas,
-        retry: &bindings.config.retry,
-        lease_ms: bindings.config.lease_ms,
+        config: &bindings.config,
     };
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
     let retried = std::cell::Cell::new(0u32);

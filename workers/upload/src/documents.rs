@@ -10,8 +10,7 @@ use docpipe_pipeline::api::{ApiError, FormAccepted, FormResult, UploadAccepted};
 use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::ingest::{Accepted, Ingest, Upload};
-use docpipe_pipeline::objects::{document_key, text_key};
-use docpipe_pipeline::ports::ObjectDeleter;
+use docpipe_pipeline::objects::remove_document;
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::upload::{self, UploadHeaders};
 use futures_channel::oneshot;
@@ -93,37 +92,24 @@ pub async fn create(
         let bytes = stream::read_small(body, upload::MAX_URL_REQUEST_BYTES)
             .await
             .map_err(|reason| ApiError::IncompleteBody { reason })?;
-        match upload::url_request(&bytes) {
-            Some(request) => {
-                if idempotency_key.is_some() {
-                    return Err(ApiError::InvalidUrlRequest {
-                        reason: "Idempotency-Key is not supported for URL requests".into(),
-                    });
-                }
-                let answer = ports
-                    .ingest(config)
-                    .accept_url(
-                        &caller.tenant,
-                        request?,
-                        &config.fetch.allowed_hosts,
-                        request_id,
-                    )
-                    .await?;
-                return accepted_response(
-                    &Accepted {
-                        answer,
-                        replayed: false,
-                    },
+        if let Some(request) = upload::url_request(&bytes) {
+            let answer = ports
+                .ingest(config)
+                .accept_url(
+                    &caller.tenant,
+                    request?,
+                    idempotency_key.as_deref(),
+                    &config.fetch.allowed_hosts,
                     request_id,
-                );
-            }
-            None => {
-                body = stream::stream_of(bytes).map_err(|e| {
-                    tracing::error!(error = %e, "could not replay a small body");
-                    ApiError::Internal
-                })?;
-            }
+                )
+                .await?;
+            let replayed = false;
+            return accepted_response(&Accepted { answer, replayed }, request_id);
         }
+        body = stream::stream_of(bytes).map_err(|e| {
+            tracing::error!(error = %e, "could not replay a small body");
+            ApiError::Internal
+        })?;
     }
     let upload = Upload {
         tenant: caller.tenant.clone(),
@@ -267,9 +253,9 @@ fn accepted_response(accepted: &Accepted, request_id: &RequestId) -> ApiResult {
     Ok(response)
 }
 
-/// `DELETE /v1/documents/{id}`: every row of the document, then its original and extracted
-/// text in R2 (their keys follow from the id, so a retry after a failure finishes the job).
-/// A job running meanwhile finds its rows gone, writes nothing, and deletes what it stored.
+/// `DELETE /v1/documents/{id}`: the document's rows, then its original and extracted text
+/// (`objects::remove_document`). A job running meanwhile finds its rows gone, writes nothing,
+/// and deletes what it stored.
 pub async fn delete(
     env: &Env,
     caller: &Principal,
@@ -277,16 +263,13 @@ pub async fn delete(
     request_id: &RequestId,
 ) -> ApiResult {
     let store = bindings::store(env).map_err(internal)?;
-    let existed = store
-        .delete_document(&caller.tenant, document)
-        .await
-        .map_err(docpipe_pipeline::ingest::unavailable("deleting a document"))?;
-    let key = document_key(&caller.tenant, document);
     let objects = bindings::objects(env).map_err(internal)?;
-    objects.delete(&[text_key(&key), key]).await.map_err(|e| {
-        warn!(error = %e, "could not delete a document's objects; a retry will");
-        ApiError::Unavailable
-    })?;
+    let existed = remove_document(&store, &objects, &caller.tenant, document)
+        .await
+        .map_err(|e| {
+            warn!(error = %e, "could not remove a document; removing it again finishes it");
+            ApiError::Unavailable
+        })?;
     info!(document_id = %document, existed, "document deleted");
     let mut response = worker::Response::empty()
         .map_err(crate::platform("building a response"))?

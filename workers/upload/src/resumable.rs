@@ -18,9 +18,6 @@ use worker::{Env, Request, Response};
 
 use crate::{ApiResult, internal, platform, set_header};
 
-/// The media type of a `PATCH` body.
-const OFFSET_STREAM: &str = "application/offset+octet-stream";
-
 struct Ports {
     store: Store<D1>,
     parts: R2Uploads,
@@ -115,39 +112,16 @@ pub fn discovery(response: &mut Response, config: &UploadConfig) {
     );
 }
 
-/// The body of a `PATCH` (or of a creation with upload), with its length, when it has one.
-fn patch_body(
-    req: &Request,
-    headers: &TusHeaders<'_>,
-) -> Result<Option<(u64, ReadableStream)>, ApiError> {
-    let media = headers
-        .content_type
-        .and_then(|value| value.split(';').next())
-        .map(str::trim);
-    if media != Some(OFFSET_STREAM) {
-        return Err(ApiError::UnsupportedMediaType {
-            reason: format!(
-                "a PATCH body is `{OFFSET_STREAM}`, not `{}`",
-                media.unwrap_or("(none)")
-            ),
-            accepted: OFFSET_STREAM.into(),
-        });
-    }
-    let length = headers
-        .content_length
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| ApiError::InvalidTusRequest {
-            reason: "a PATCH needs Content-Length (each PATCH is one stored part)".into(),
-        })?;
-    if length == 0 {
-        return Ok(None);
-    }
+/// The part a request carries: its length (checked by `resumable::part_length`) and body.
+fn part(req: &Request, headers: &TusHeaders<'_>) -> Result<(u64, ReadableStream), ApiError> {
+    let length = resumable::part_length(headers)?;
     let body = req.inner().body().ok_or(ApiError::EmptyBody)?;
-    Ok(Some((length, body)))
+    Ok((length, body))
 }
 
 fn appended(response: &mut Response, appended: &Appended) {
     set_header(response, "Upload-Offset", &appended.offset.to_string());
+    set_header(response, "Upload-Length", &appended.length.to_string());
     set_header(response, "Upload-Expires", &http_date(appended.expires_at));
     if let Some(done) = &appended.finished {
         set_header(
@@ -171,10 +145,9 @@ pub async fn create(
     let tus_headers = headers.tus();
     let (length, valid) = resumable::creation(&tus_headers, config.resumable_max_bytes)?;
     let checksum = resumable::checksum(&tus_headers)?;
-    let first = match tus_headers.content_length.map(str::trim) {
-        None | Some("0") => None,
-        Some(_) => patch_body(req, &tus_headers)?,
-    };
+    let first = resumable::creation_has_part(&tus_headers)
+        .then(|| part(req, &tus_headers))
+        .transpose()?;
     let ports = Ports::from_env(env, config)?;
     let tus = ports.tus(config);
     let upload = tus
@@ -216,7 +189,7 @@ pub async fn create(
     Ok(response)
 }
 
-/// `HEAD /v1/uploads/{id}`: where the upload stands.
+/// `HEAD /v1/uploads/{id}`: where the upload stands (completing one whose parts all landed).
 pub async fn head(
     env: &Env,
     config: &UploadConfig,
@@ -225,19 +198,9 @@ pub async fn head(
     request_id: &RequestId,
 ) -> ApiResult {
     let ports = Ports::from_env(env, config)?;
-    let row = ports.tus(config).find(&caller.tenant, id).await?;
+    let status = ports.tus(config).status(&caller.tenant, id).await?;
     let mut response = answer(200, request_id)?;
-    set_header(
-        &mut response,
-        "Upload-Offset",
-        &row.upload_offset.to_string(),
-    );
-    set_header(&mut response, "Upload-Length", &row.length.to_string());
-    set_header(
-        &mut response,
-        "Upload-Expires",
-        &http_date(row.expires_at.0),
-    );
+    appended(&mut response, &status);
     Ok(response)
 }
 
@@ -253,14 +216,9 @@ pub async fn patch(
     let headers = Headers::of(req);
     let tus_headers = headers.tus();
     resumable::check_version(&tus_headers)?;
-    let offset = tus_headers
-        .upload_offset
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| ApiError::InvalidTusRequest {
-            reason: "Upload-Offset is missing or not a non-negative integer".into(),
-        })?;
+    let offset = resumable::patch_offset(&tus_headers)?;
     let checksum = resumable::checksum(&tus_headers)?;
-    let (length, body) = patch_body(req, &tus_headers)?.ok_or(ApiError::EmptyBody)?;
+    let (length, body) = part(req, &tus_headers)?;
     let ports = Ports::from_env(env, config)?;
     let done = ports
         .tus(config)

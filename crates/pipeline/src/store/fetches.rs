@@ -128,8 +128,10 @@ impl<D: Database> Store<D> {
                 ("fetched", _) => FetchLease::Fetched,
                 ("failed", _) => FetchLease::Failed,
                 (_, Some(until)) => FetchLease::Held { until },
-                // Queued, not leased: a concurrent copy just finished with it.
-                _ => FetchLease::Fetched,
+                // Handed back between the two statements: due again now.
+                _ => FetchLease::Held {
+                    until: Timestamp(now),
+                },
             },
         })
     }

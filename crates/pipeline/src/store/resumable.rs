@@ -14,6 +14,18 @@ use crate::ports::Database;
 use crate::quota::Quotas;
 use crate::time::{Millis, Timestamp, timestamp};
 
+/// SQL reading [`ResumableRow`]s `WHERE $condition`.
+macro_rules! select_resumable {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, job_id, tenant_id, object_key, r2_upload_id, length, upload_offset, \
+             part_size, parts, filename, content_type, request_id, created_at, expires_at \
+             FROM resumable_uploads WHERE ",
+            $condition
+        )
+    };
+}
+
 /// A resumable upload to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewResumable {
@@ -113,9 +125,7 @@ impl<D: Database> Store<D> {
         let rows = self
             .db
             .query(Statement::new(
-                "SELECT id, job_id, tenant_id, object_key, r2_upload_id, length, upload_offset, \
-                 part_size, parts, filename, content_type, request_id, created_at, expires_at \
-                 FROM resumable_uploads WHERE id = ?1 AND tenant_id = ?2",
+                select_resumable!("id = ?1 AND tenant_id = ?2"),
                 vec![id.into(), tenant.as_str().into()],
             ))
             .await?;
@@ -203,9 +213,7 @@ impl<D: Database> Store<D> {
     ) -> Result<Vec<ResumableRow>, DbError> {
         self.db
             .query(Statement::new(
-                "SELECT id, job_id, tenant_id, object_key, r2_upload_id, length, upload_offset, \
-                 part_size, parts, filename, content_type, request_id, created_at, expires_at \
-                 FROM resumable_uploads WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+                select_resumable!("expires_at <= ?1 ORDER BY expires_at LIMIT ?2"),
                 vec![timestamp(now).into(), limit.into()],
             ))
             .await

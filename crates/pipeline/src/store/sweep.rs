@@ -59,20 +59,17 @@ impl<D: Database> Store<D> {
         grace_ms: i64,
         limit: u32,
     ) -> Result<Vec<DueJob>, DbError> {
-        self.db
-            .query(Statement::new(
-                "UPDATE jobs SET available_at = ?1 WHERE id IN (SELECT id FROM jobs \
-                 WHERE (status = 'queued' AND available_at <= ?2) \
-                 OR (status = 'processing' AND lease_expires_at <= ?1 AND available_at <= ?2) \
-                 ORDER BY available_at LIMIT ?3) \
-                 RETURNING id AS job_id, document_id, request_id",
-                vec![
-                    timestamp(now).into(),
-                    timestamp(now - grace_ms).into(),
-                    limit.into(),
-                ],
-            ))
-            .await
+        self.claim(
+            "UPDATE jobs SET available_at = ?1 WHERE id IN (SELECT id FROM jobs \
+             WHERE (status = 'queued' AND available_at <= ?2) \
+             OR (status = 'processing' AND lease_expires_at <= ?1 AND available_at <= ?2) \
+             ORDER BY available_at LIMIT ?3) \
+             RETURNING id AS job_id, document_id, request_id",
+            now,
+            grace_ms,
+            limit,
+        )
+        .await
     }
 
     /// [`Store::claim_due_jobs`] for jobs still in their fetching stage.
@@ -82,13 +79,30 @@ impl<D: Database> Store<D> {
         grace_ms: i64,
         limit: u32,
     ) -> Result<Vec<DueJob>, DbError> {
+        self.claim(
+            "UPDATE fetches SET available_at = ?1 WHERE job_id IN (SELECT job_id FROM fetches \
+             WHERE (status = 'queued' AND available_at <= ?2) \
+             OR (status = 'fetching' AND lease_expires_at <= ?1 AND available_at <= ?2) \
+             ORDER BY available_at LIMIT ?3) \
+             RETURNING job_id, document_id, request_id",
+            now,
+            grace_ms,
+            limit,
+        )
+        .await
+    }
+
+    /// Runs a claiming `sql` whose `?1` is now, `?2` the grace cutoff and `?3` the limit.
+    async fn claim(
+        &self,
+        sql: &'static str,
+        now: Millis,
+        grace_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueJob>, DbError> {
         self.db
             .query(Statement::new(
-                "UPDATE fetches SET available_at = ?1 WHERE job_id IN (SELECT job_id FROM fetches \
-                 WHERE (status = 'queued' AND available_at <= ?2) \
-                 OR (status = 'fetching' AND lease_expires_at <= ?1 AND available_at <= ?2) \
-                 ORDER BY available_at LIMIT ?3) \
-                 RETURNING job_id, document_id, request_id",
+                sql,
                 vec![
                     timestamp(now).into(),
                     timestamp(now - grace_ms).into(),
