@@ -12,13 +12,16 @@
 //! - [`message`]: [`JobMessage`], versioned, with a decoder that rejects unknown versions.
 //! - [`status`]: [`JobStatus`], the job's lifecycle.
 //! - [`media`]: [`MediaType`] and [`ContentType`], what an upload may declare.
+//! - [`webhook`]: [`DeliveryMessage`], the wake-up call for one webhook delivery.
 
 pub mod id;
 pub mod media;
 pub mod message;
 pub mod status;
+pub mod webhook;
 
 pub use id::{DocumentId, IdError, JobId, RequestId};
 pub use media::{ContentType, MediaType, MediaTypeError};
 pub use message::{DecodeError, JobMessage, SCHEMA_VERSION};
 pub use status::{JobStatus, UnknownStatus};
+pub use webhook::DeliveryMessage;

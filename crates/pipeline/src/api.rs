@@ -36,6 +36,36 @@ pub enum Route {
     CreateUpload,
     /// tus: `HEAD` (offset), `PATCH` (append), `DELETE` (terminate) `/v1/uploads/{id}`.
     Upload(DocumentId),
+    /// `POST /v1/webhooks`: registers an endpoint.
+    CreateWebhook,
+    /// `GET /v1/webhooks`: the tenant's endpoints.
+    ListWebhooks,
+    /// `GET /v1/webhooks/secret`: the tenant's signing secret.
+    WebhookSecret,
+    /// `GET` or `DELETE /v1/webhooks/{id}`.
+    Webhook(Receiver),
+    /// `GET /v1/webhooks/{id}/deliveries`: deliveries with every attempt, newest first.
+    Deliveries(Receiver),
+    /// `POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver`.
+    Redeliver(Receiver, i64),
+}
+
+/// Who a delivery goes to: a registered endpoint, or the `callback_url` uploads named
+/// (`/v1/webhooks/callbacks/…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receiver {
+    Endpoint(String),
+    Callbacks,
+}
+
+impl Receiver {
+    /// The endpoint's id; `None` for callback URLs.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            Receiver::Endpoint(id) => Some(id),
+            Receiver::Callbacks => None,
+        }
+    }
 }
 
 impl Route {
@@ -47,7 +77,12 @@ impl Route {
             | Route::Reprocess(_)
             | Route::CreateUpload
             | Route::Upload(_)
-            | Route::DeleteDocument(_) => Some(Scope::Write),
+            | Route::DeleteDocument(_)
+            | Route::CreateWebhook
+            | Route::WebhookSecret
+            | Route::Webhook(_)
+            | Route::Redeliver(..) => Some(Scope::Write),
+            Route::ListWebhooks | Route::Deliveries(_) => Some(Scope::Read),
             Route::GetJob(_)
             | Route::GetSummary(_)
             | Route::GetText(_)
@@ -89,6 +124,26 @@ impl Route {
                 ("POST", Some(Route::Reprocess(parse_id(id, "document")?)))
             }
             ["v1", "uploads"] => ("POST", Some(Route::CreateUpload)),
+            ["v1", "webhooks"] if method == "POST" => ("GET, HEAD, POST", Some(Route::CreateWebhook)),
+            ["v1", "webhooks"] => ("GET, HEAD, POST", Some(Route::ListWebhooks)),
+            ["v1", "webhooks", "secret"] => ("GET", Some(Route::WebhookSecret)),
+            ["v1", "webhooks", id] => (
+                "GET, HEAD, DELETE",
+                Some(Route::Webhook(receiver(id, false)?)),
+            ),
+            ["v1", "webhooks", id, "deliveries"] => {
+                ("GET", Some(Route::Deliveries(receiver(id, true)?)))
+            }
+            ["v1", "webhooks", id, "deliveries", delivery, "redeliver"] => (
+                "POST",
+                Some(Route::Redeliver(
+                    receiver(id, true)?,
+                    delivery.parse().map_err(|_| ApiError::InvalidId {
+                        what: "delivery",
+                        reason: "a delivery id is a whole number".into(),
+                    })?,
+                )),
+            ),
             ["v1", "uploads", id] => (
                 "HEAD, PATCH, DELETE",
                 Some(Route::Upload(parse_id(id, "upload")?)),
@@ -105,6 +160,15 @@ impl Route {
         }
         Ok(route)
     }
+}
+
+/// A webhook id (a UUID), or `callbacks` where deliveries to callback URLs are meant.
+fn receiver(raw: &str, callbacks: bool) -> Result<Receiver, ApiError> {
+    if callbacks && raw == "callbacks" {
+        return Ok(Receiver::Callbacks);
+    }
+    let id: DocumentId = parse_id(raw, "webhook")?;
+    Ok(Receiver::Endpoint(id.to_string()))
 }
 
 fn parse_id<T: std::str::FromStr<Err = IdError>>(
@@ -138,6 +202,18 @@ pub enum ApiError {
     UrlRefused { reason: String },
     #[error("{reason}")]
     InvalidQuery { reason: String },
+    #[error("the callback URL is not used: {reason}")]
+    InvalidCallbackUrl { reason: String },
+    #[error(
+        "{reason}; a webhook is {{\"url\": \"https://…\", \"events\": [\"job.succeeded\", \"job.failed\"], \"description\": \"…\"}}"
+    )]
+    InvalidWebhook { reason: String },
+    #[error("a tenant may register at most {limit} webhooks; delete one first")]
+    TooManyWebhooks { limit: u32 },
+    #[error("no such webhook")]
+    WebhookNotFound,
+    #[error("no such delivery")]
+    DeliveryNotFound,
     #[error("Tus-Resumable must be 1.0.0: this server speaks tus 1.0.0")]
     TusVersion,
     #[error("{reason}")]
@@ -234,7 +310,11 @@ impl ApiError {
             | ApiError::InvalidUrlRequest { .. }
             | ApiError::UrlRefused { .. }
             | ApiError::InvalidTusRequest { .. }
-            | ApiError::InvalidQuery { .. } => 400,
+            | ApiError::InvalidQuery { .. }
+            | ApiError::InvalidCallbackUrl { .. }
+            | ApiError::InvalidWebhook { .. } => 400,
+            ApiError::TooManyWebhooks { .. } => 409,
+            ApiError::WebhookNotFound | ApiError::DeliveryNotFound => 404,
             ApiError::TusVersion => 412,
             ApiError::UploadOffsetMismatch { .. } => 409,
             ApiError::UploadNotFound => 404,
@@ -288,6 +368,11 @@ impl ApiError {
             ApiError::UrlRefused { .. } => "url_refused",
             ApiError::TusVersion => "tus_version",
             ApiError::InvalidQuery { .. } => "invalid_query",
+            ApiError::InvalidCallbackUrl { .. } => "invalid_callback_url",
+            ApiError::InvalidWebhook { .. } => "invalid_webhook",
+            ApiError::TooManyWebhooks { .. } => "too_many_webhooks",
+            ApiError::WebhookNotFound => "webhook_not_found",
+            ApiError::DeliveryNotFound => "delivery_not_found",
             ApiError::InvalidTusRequest { .. } => "invalid_tus_request",
             ApiError::UploadOffsetMismatch { .. } => "upload_offset_mismatch",
             ApiError::UploadNotFound => "upload_not_found",

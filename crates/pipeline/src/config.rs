@@ -61,6 +61,13 @@ pub mod names {
     pub const RESUMABLE_EXPIRY_SECONDS: &str = "RESUMABLE_EXPIRY_SECONDS";
     pub const FETCH_MAX_BYTES: &str = "FETCH_MAX_BYTES";
     pub const FETCH_TIMEOUT_SECONDS: &str = "FETCH_TIMEOUT_SECONDS";
+    pub const WEBHOOKS: &str = "WEBHOOKS";
+    pub const WEBHOOKS_QUEUE: &str = "docpipe-webhooks";
+    pub const WEBHOOKS_DLQ: &str = "docpipe-webhooks-dlq";
+    pub const WEBHOOK_MAX_ATTEMPTS: &str = "WEBHOOK_MAX_ATTEMPTS";
+    pub const WEBHOOK_RETRY_BASE_SECONDS: &str = "WEBHOOK_RETRY_BASE_SECONDS";
+    pub const WEBHOOK_RETRY_MAX_SECONDS: &str = "WEBHOOK_RETRY_MAX_SECONDS";
+    pub const WEBHOOK_TIMEOUT_SECONDS: &str = "WEBHOOK_TIMEOUT_SECONDS";
 }
 
 /// The default quotas (`QUOTA_*`), which a tenant's row may override.
@@ -504,6 +511,41 @@ pub struct SummarizerConfig {
     pub quotas: Quotas,
     /// Fetching documents named by URL, the first stage of their jobs.
     pub fetch: FetchConfig,
+    /// Sending webhook events.
+    pub webhooks: WebhookConfig,
+}
+
+/// Sending webhook events: how long an attempt may take, and how failed ones are retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Attempts per delivery (`WEBHOOK_MAX_ATTEMPTS`) and the backoff between them.
+    pub retry: RetryPolicy,
+    /// How long a receiver has to answer (`WEBHOOK_TIMEOUT_SECONDS`).
+    pub timeout_ms: u64,
+    /// Receivers the address rules would refuse but the operator allows
+    /// (`FETCH_ALLOWED_HOSTS`, the same rules as URL ingestion).
+    pub allowed_hosts: AllowedHosts,
+}
+
+impl WebhookConfig {
+    pub fn from_vars(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let base: i64 = var(lookup, names::WEBHOOK_RETRY_BASE_SECONDS, 30, between(1, 3_600))?;
+        let max: i64 = var(
+            lookup,
+            names::WEBHOOK_RETRY_MAX_SECONDS,
+            6 * 3_600,
+            between(base, 43_200),
+        )?;
+        Ok(Self {
+            retry: RetryPolicy {
+                max_attempts: var(lookup, names::WEBHOOK_MAX_ATTEMPTS, 8, between(1, 50))?,
+                base_delay_ms: base * 1_000,
+                max_delay_ms: max * 1_000,
+            },
+            timeout_ms: var(lookup, names::WEBHOOK_TIMEOUT_SECONDS, 10, between(1, 60))? * 1_000,
+            allowed_hosts: FetchConfig::from_vars(lookup)?.allowed_hosts,
+        })
+    }
 }
 
 impl SummarizerConfig {
@@ -580,6 +622,7 @@ impl SummarizerConfig {
                 max_delay_ms: retry_max * 1_000,
             },
             fetch: FetchConfig::from_vars(&lookup)?,
+            webhooks: WebhookConfig::from_vars(&lookup)?,
         })
     }
 }

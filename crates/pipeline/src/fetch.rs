@@ -308,6 +308,7 @@ where
             request_id: leased.request_id.clone(),
             upload_ms: None,
             source_url: Some(leased.url.clone()),
+            callback_url: None,
         })
     }
 
@@ -428,6 +429,7 @@ mod tests {
                 url: url.into(),
                 filename: None,
                 request_id: request.clone(),
+                callback_url: None,
             };
             block_on(self.f.store.begin_fetch(
                 &fetch,

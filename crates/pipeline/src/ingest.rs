@@ -39,6 +39,8 @@ pub struct Upload<B> {
     pub valid: ValidUpload,
     pub idempotency_key: Option<String>,
     pub request_id: RequestId,
+    /// Where the document's webhook events also go (checked).
+    pub callback_url: Option<String>,
     pub body: B,
 }
 
@@ -117,6 +119,7 @@ where
             valid,
             idempotency_key,
             request_id,
+            callback_url,
             body,
         } = upload;
         if let Some(key) = &idempotency_key {
@@ -238,6 +241,7 @@ where
             request_id: request_id.clone(),
             upload_ms: Some(upload_ms),
             source_url: None,
+            callback_url: callback_url.clone(),
         };
         match self
             .store
@@ -303,6 +307,11 @@ where
                 reason: "Idempotency-Key is not supported for URL requests".into(),
             });
         }
+        let callback_url = request
+            .callback_url
+            .as_deref()
+            .map(|raw| crate::webhooks::check_url(raw, allowed))
+            .transpose()?;
         let url = remote::check(&request.url, allowed).map_err(|refused| ApiError::UrlRefused {
             reason: refused.to_string(),
         })?;
@@ -314,6 +323,7 @@ where
             url: url.to_string(),
             filename: request.filename,
             request_id: request_id.clone(),
+            callback_url,
         };
         self.store
             .begin_fetch(&fetch, self.quotas, self.clock.now_ms())
@@ -501,6 +511,7 @@ mod tests {
                 },
                 idempotency_key: key.map(str::to_owned),
                 request_id: RequestId::parse("req-1").unwrap(),
+                callback_url: None,
                 body,
             };
             block_on(self.ingest().accept(upload))
@@ -830,6 +841,7 @@ mod tests {
             let request = UrlRequest {
                 url: url.into(),
                 filename: None,
+                callback_url: None,
             };
             let id = RequestId::parse("req-url").unwrap();
             block_on(
@@ -847,6 +859,7 @@ mod tests {
             UrlRequest {
                 url: "https://example.com/a.pdf".into(),
                 filename: None,
+                callback_url: None,
             },
             Some("order-1"),
             &AllowedHosts::default(),

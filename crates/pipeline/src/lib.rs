@@ -20,6 +20,7 @@
 //! - [`remote`]: which URLs docpipe fetches documents from.
 //! - [`resumable`]: resumable uploads (tus 1.0.0), part by part into R2.
 //! - [`search`]: full-text search: what is indexed, reading a query.
+//! - [`webhooks`]: signed events of finished jobs, their delivery and its retries.
 //! - [`objects`]: where documents and their texts live in R2.
 //! - [`ports`]: the traits the Workers implement over D1, R2, Queues and the clock.
 //! - [`db`]: [`db::Statement`], SQL values and database errors.
@@ -52,6 +53,7 @@ pub mod store;
 pub mod sweep;
 pub mod time;
 pub mod upload;
+pub mod webhooks;
 
 #[cfg(test)]
 mod sqlite;

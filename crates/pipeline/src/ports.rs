@@ -2,7 +2,7 @@
 //! implement them over D1, R2, Queues and the runtime's clock (`docpipe-cloudflare`); tests
 //! implement them in memory, over SQLite, or with faults injected.
 
-use docpipe_jobs::JobMessage;
+use docpipe_jobs::{DeliveryMessage, JobMessage};
 use serde::de::DeserializeOwned;
 
 use crate::db::{DbError, Statement};
@@ -183,4 +183,23 @@ pub trait MultipartStore {
     ) -> Result<(), BlobError>;
     /// Drops the parts of an upload that will not be completed.
     async fn abort(&self, key: &str, upload_id: &str) -> Result<(), BlobError>;
+}
+
+/// The webhooks queue (a Queue producer binding in the Workers).
+pub trait DeliveryQueue {
+    /// Sends up to 100 messages at once.
+    async fn send_batch(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError>;
+}
+
+/// Posting a signed event to a receiver (the Worker's `fetch`). Redirects are not followed.
+pub trait WebhookSender {
+    /// POSTs `body` as JSON with `headers`; the receiver's HTTP status, or why none came
+    /// within `timeout_ms`.
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+        timeout_ms: u64,
+    ) -> Result<u16, OriginError>;
 }

@@ -46,14 +46,19 @@ const MAX_QUEUE_DELAY_SECONDS: i64 = 12 * 60 * 60;
 impl Outcome {
     pub fn action(&self) -> Action {
         match self {
-            Outcome::Retry { delay_ms, .. } => {
-                let seconds = (delay_ms + 999) / 1_000;
-                let seconds = seconds.clamp(1, MAX_QUEUE_DELAY_SECONDS);
-                Action::Retry {
-                    delay_seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
-                }
-            }
+            Outcome::Retry { delay_ms, .. } => Action::retry_after_ms(*delay_ms),
             _ => Action::Ack,
+        }
+    }
+}
+
+impl Action {
+    /// A retry after `delay_ms`, in whole seconds from 1 to the queue's limit.
+    pub fn retry_after_ms(delay_ms: i64) -> Action {
+        let seconds = (delay_ms + 999) / 1_000;
+        let seconds = seconds.clamp(1, MAX_QUEUE_DELAY_SECONDS);
+        Action::Retry {
+            delay_seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
         }
     }
 }

@@ -460,6 +460,7 @@ where
             request_id: row.request_id.clone(),
             upload_ms: Some(self.clock.now_ms() - row.created_at.0),
             source_url: None,
+            callback_url: None,
         };
         let recorded = self
             .store

@@ -118,6 +118,8 @@ pub const MAX_URL_REQUEST_BYTES: u64 = 8 * 1024;
 pub struct UrlRequest {
     pub url: String,
     pub filename: Option<String>,
+    /// Where the document's webhook events also go (checked with the URL).
+    pub callback_url: Option<String>,
 }
 
 /// Whether an upload's `Content-Type` and `Content-Length` may make it a URL request: JSON of
@@ -134,7 +136,7 @@ pub fn may_be_url_request(content_type: Option<&str>, content_length: Option<&st
 /// and, optionally, `filename`, and nothing else. `None` when it is not one (it is then a
 /// JSON document to store).
 pub fn url_request(body: &[u8]) -> Option<Result<UrlRequest, ApiError>> {
-    const KEYS: [&str; 3] = ["url", "file_url", "filename"];
+    const KEYS: [&str; 4] = ["url", "file_url", "filename", "callback_url"];
     let serde_json::Value::Object(fields) = serde_json::from_slice(body).ok()? else {
         return None;
     };
@@ -162,7 +164,11 @@ pub fn url_request(body: &[u8]) -> Option<Result<UrlRequest, ApiError>> {
             .map(|name| clean_filename(&name))
             .transpose()?
             .flatten();
-        Ok(UrlRequest { url, filename })
+        Ok(UrlRequest {
+            url,
+            filename,
+            callback_url: text("callback_url")?,
+        })
     })())
 }
 
@@ -610,6 +616,7 @@ mod tests {
             Some(Ok(UrlRequest {
                 url: "https://example.com/a.pdf".into(),
                 filename: Some("a.pdf".into()),
+                callback_url: None,
             }))
         );
         assert_eq!(
@@ -617,6 +624,7 @@ mod tests {
             Some(Ok(UrlRequest {
                 url: "https://example.com/b".into(),
                 filename: None,
+                callback_url: None,
             }))
         );
         // Any other JSON is a document.

@@ -3,7 +3,7 @@
 use docpipe_jobs::DocumentId;
 use serde::{Deserialize, Serialize};
 
-use super::Store;
+use super::{Store, webhooks};
 use crate::auth::TenantId;
 use crate::db::{DbError, Statement};
 use crate::ports::Database;
@@ -66,9 +66,8 @@ impl<D: Database> Store<D> {
         id: &DocumentId,
     ) -> Result<bool, DbError> {
         let params = || vec![id.into(), tenant.as_str().into()];
-        let changes = self
-            .db
-            .batch(vec![
+        let mut statements = webhooks::forget_document(id, tenant);
+        statements.extend([
                 Statement::new(
                     "DELETE FROM search_index WHERE rowid = \
                      (SELECT rowid FROM documents WHERE id = ?1 AND tenant_id = ?2)",
@@ -94,8 +93,8 @@ impl<D: Database> Store<D> {
                     "DELETE FROM documents WHERE id = ?1 AND tenant_id = ?2",
                     params(),
                 ),
-            ])
-            .await?;
+            ]);
+        let changes = self.db.batch(statements).await?;
         Ok(changes.iter().rev().take(2).any(|&n| n > 0))
     }
 

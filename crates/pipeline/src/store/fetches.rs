@@ -5,7 +5,7 @@
 use docpipe_jobs::{DocumentId, JobId, RequestId};
 use serde::Deserialize;
 
-use super::Store;
+use super::{Store, webhooks};
 use super::tenants::{OverQuota, reserve_document};
 use super::uploads::{NewDocument, insert_document, insert_document_where, insert_job};
 use crate::auth::TenantId;
@@ -23,6 +23,8 @@ pub struct NewFetch {
     pub url: String,
     pub filename: Option<String>,
     pub request_id: RequestId,
+    /// Where the document's webhook events also go.
+    pub callback_url: Option<String>,
 }
 
 /// A fetch whose lease this consumer holds.
@@ -71,8 +73,8 @@ impl<D: Database> Store<D> {
         let now_text = timestamp(now);
         let record = Statement::new(
             "INSERT INTO fetches (job_id, document_id, tenant_id, url, filename, status, \
-             available_at, request_id, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?6, ?6 WHERE changes() = 1",
+             available_at, request_id, created_at, updated_at, callback_url) \
+             SELECT ?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?6, ?6, ?8 WHERE changes() = 1",
             vec![
                 fetch.job.into(),
                 fetch.document.into(),
@@ -81,6 +83,7 @@ impl<D: Database> Store<D> {
                 fetch.filename.clone().into(),
                 now_text.into(),
                 (&fetch.request_id).into(),
+                fetch.callback_url.clone().into(),
             ],
         );
         let changes = self.db.batch(vec![reserve, record]).await?;
@@ -195,7 +198,9 @@ impl<D: Database> Store<D> {
              AND status IN ('queued', 'fetching')",
             vec![job.into(), error.into(), timestamp(now).into()],
         );
-        self.db.batch(vec![release, fail]).await?;
+        let mut statements = vec![release, fail];
+        statements.extend(webhooks::fetch_event(job, &webhooks::new_event_id(), now));
+        self.db.batch(statements).await?;
         Ok(())
     }
 
@@ -241,6 +246,7 @@ mod tests {
             url: "https://example.com/harbour.txt".into(),
             filename: None,
             request_id: RequestId::parse("req-1").unwrap(),
+            callback_url: None,
         }
     }
 

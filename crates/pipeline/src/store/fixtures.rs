@@ -41,6 +41,7 @@ pub fn document(id: DocumentId) -> NewDocument {
         request_id: RequestId::parse("req-1").unwrap(),
         upload_ms: Some(3),
         source_url: None,
+        callback_url: None,
     }
 }
 

@@ -10,7 +10,7 @@ use docpipe_docproc::summarize::Usage;
 use docpipe_jobs::{DocumentId, JobId, JobStatus, RequestId};
 use serde::{Deserialize, Serialize};
 
-use super::Store;
+use super::{Store, webhooks};
 use super::tenants::{OverQuota, in_flight, limit, quota_params};
 use crate::auth::TenantId;
 use crate::db::{DbError, Statement};
@@ -358,6 +358,7 @@ impl<D: Database> Store<D> {
 
     /// Runs `finish` (a statement that ends the attempt) after recording the attempt's model
     /// usage, in one transaction; returns whether `finish` changed the job.
+    /// `announce`: the job ends there, and its webhook event is recorded with it.
     async fn finish_with_usage(
         &self,
         job: &JobId,
@@ -365,14 +366,19 @@ impl<D: Database> Store<D> {
         usage: &Usage,
         finish: Statement,
         now: Millis,
+        announce: bool,
     ) -> Result<bool, DbError> {
         let mut statements = record_usage(job, lease_id, usage, now);
-        if statements.is_empty() {
-            return Ok(self.db.execute(finish).await? == 1);
-        }
+        let at = statements.len();
         statements.push(finish);
+        if announce {
+            statements.extend(webhooks::job_event(job, &webhooks::new_event_id(), now));
+        }
+        if statements.len() == 1 {
+            return Ok(self.db.execute(statements.remove(0)).await? == 1);
+        }
         let changes = self.db.batch(statements).await?;
-        Ok(changes.last().copied().unwrap_or(0) == 1)
+        Ok(changes.get(at).copied().unwrap_or(0) == 1)
     }
 
     /// Marks the job `failed` with a readable error, if this lease still holds it.
@@ -393,7 +399,7 @@ impl<D: Database> Store<D> {
                 lease_id.into(),
             ],
         );
-        self.finish_with_usage(job, lease_id, usage, finish, now)
+        self.finish_with_usage(job, lease_id, usage, finish, now, true)
             .await
     }
 
@@ -419,7 +425,7 @@ impl<D: Database> Store<D> {
                 lease_id.into(),
             ],
         );
-        self.finish_with_usage(job, lease_id, usage, finish, now)
+        self.finish_with_usage(job, lease_id, usage, finish, now, false)
             .await
     }
 
@@ -431,6 +437,8 @@ impl<D: Database> Store<D> {
         reason: &str,
         now: Millis,
     ) -> Result<bool, DbError> {
+        let mut events = webhooks::job_event(job, &webhooks::new_event_id(), now);
+        events.extend(webhooks::fetch_event(job, &webhooks::new_event_id(), now));
         let now = timestamp(now);
         let fail_job = Statement::new(
             fail_job_where!(
@@ -452,11 +460,10 @@ impl<D: Database> Store<D> {
              OR (status = 'fetching' AND lease_expires_at < ?3))",
             vec![job.into(), reason.into(), now.into()],
         );
-        let changes = self
-            .db
-            .batch(vec![fail_job, release_fetch, fail_fetch])
-            .await?;
-        Ok(changes.first() == Some(&1) || changes.last() == Some(&1))
+        let mut statements = vec![fail_job, release_fetch, fail_fetch];
+        statements.extend(events);
+        let changes = self.db.batch(statements).await?;
+        Ok(changes.first() == Some(&1) || changes.get(2) == Some(&1))
     }
 }
 

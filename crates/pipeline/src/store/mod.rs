@@ -12,6 +12,7 @@
 //! - [`summaries`]: storing a summary with `succeeded`, and looking one up.
 //! - [`sweep`]: what the scheduled sweep claims and cleans.
 //! - [`tenants`]: quota counters and limits per tenant.
+//! - [`webhooks`]: endpoints, the signing secret, events, deliveries and their attempts.
 //!
 //! [`Timestamp`]: crate::time::Timestamp
 
@@ -24,6 +25,7 @@ pub mod summaries;
 pub mod sweep;
 pub mod tenants;
 pub mod uploads;
+pub mod webhooks;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -36,6 +38,9 @@ pub use summaries::{Completion, SearchHit, SummaryContent, SummaryLookup, Summar
 pub use sweep::{DueJob, ExpiredDocument, StaleUpload};
 pub use tenants::OverQuota;
 pub use uploads::{IdempotentUpload, NewDocument, NewUpload};
+pub use webhooks::{
+    AttemptEnd, AttemptResult, DeliveryRow, EndpointRow, NewEndpoint, OutgoingDelivery,
+};
 
 /// The pipeline's view of D1.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use docpipe_docproc::summarize::Usage;
 use docpipe_jobs::{DocumentId, JobId, JobStatus};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::Store;
+use super::{Store, webhooks};
 use super::jobs::record_usage;
 use crate::auth::TenantId;
 use crate::db::{DbError, Statement, sql_bool};
@@ -114,6 +114,7 @@ impl<D: Database> Store<D> {
         now: Millis,
     ) -> Result<bool, DbError> {
         let usage = record_usage(job, lease_id, usage, now);
+        let now_ms = now;
         let now = timestamp(now);
         let content = &completion.content;
         let notes = (!content.notes.is_empty()).then(|| content.notes.join("\n"));
@@ -174,9 +175,11 @@ impl<D: Database> Store<D> {
         );
         let mut statements = vec![insert_summary, unindex, index];
         statements.extend(usage);
+        let at = statements.len();
         statements.push(mark_succeeded);
+        statements.extend(webhooks::job_event(job, &webhooks::new_event_id(), now_ms));
         let changes = self.db.batch(statements).await?;
-        Ok(changes.last().copied().unwrap_or(0) == 1)
+        Ok(changes.get(at).copied().unwrap_or(0) == 1)
     }
 
     /// The tenant's documents that match an FTS5 query, best first.

@@ -19,8 +19,8 @@ macro_rules! insert_document_where {
     ($guard:literal) => {
         concat!(
             "INSERT INTO documents (id, object_key, filename, content_type, size_bytes, sha256, \
-             request_id, upload_ms, created_at, tenant_id, source_url) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE ",
+             request_id, upload_ms, created_at, tenant_id, source_url, callback_url) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 WHERE ",
             $guard
         )
     };
@@ -53,6 +53,8 @@ pub struct NewDocument {
     pub upload_ms: Option<i64>,
     /// The URL a fetched document came from.
     pub source_url: Option<String>,
+    /// Where the document's webhook events also go.
+    pub callback_url: Option<String>,
 }
 
 /// A document found by its idempotency key.
@@ -278,6 +280,7 @@ pub(super) fn insert_document(document: &NewDocument, now: &str, sql: &'static s
             now.into(),
             document.tenant.as_str().into(),
             document.source_url.clone().into(),
+            document.callback_url.clone().into(),
         ],
     )
 }
