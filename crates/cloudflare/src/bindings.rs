@@ -55,6 +55,15 @@ pub fn objects(env: &Env) -> Result<R2Objects, BindingError> {
     Ok(R2Objects(bucket(env)?))
 }
 
+/// The webhooks queue's producer binding.
+pub fn webhooks_queue(env: &Env) -> Result<crate::WebhooksQueue, BindingError> {
+    Ok(crate::WebhooksQueue(binding(
+        "Queue",
+        names::WEBHOOKS,
+        env.queue(names::WEBHOOKS),
+    )?))
+}
+
 /// The jobs queue's producer binding.
 pub fn jobs_queue(env: &Env) -> Result<JobsQueue, BindingError> {
     Ok(JobsQueue(binding(

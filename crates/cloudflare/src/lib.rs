@@ -11,6 +11,7 @@
 //! - [`queue`]: the jobs queue.
 //! - [`ai`]: the Workers AI binding and `fetch` for the model backends.
 //! - [`origin`]: `fetch` for documents named by URL.
+//! - [`webhooks`]: the webhooks queue, and `fetch` posting events to receivers.
 //! - [`runtime`]: the Workers clock and vars; [`logging`]: JSON logs to the console;
 //!   [`js`]: thrown JavaScript values as text.
 
@@ -25,6 +26,7 @@ pub mod queue;
 pub mod r2;
 pub mod runtime;
 pub mod stream;
+pub mod webhooks;
 
 pub use ai::{AiBinding, FetchClient};
 pub use bindings::BindingError;
@@ -33,3 +35,4 @@ pub use origin::FetchOrigin;
 pub use queue::JobsQueue;
 pub use r2::{R2Documents, R2Objects, R2Uploads};
 pub use runtime::{WorkerClock, vars, wasm_memory_bytes};
+pub use webhooks::{FetchSender, WebhooksQueue};

@@ -38,7 +38,10 @@ mod tests {
     fn wire_format_is_stable_and_other_versions_are_refused() {
         let json = serde_json::to_string(&DeliveryMessage::new(42)).unwrap();
         assert_eq!(json, r#"{"v":1,"delivery_id":42}"#);
-        assert_eq!(DeliveryMessage::decode(&json), Some(DeliveryMessage::new(42)));
+        assert_eq!(
+            DeliveryMessage::decode(&json),
+            Some(DeliveryMessage::new(42))
+        );
         assert_eq!(DeliveryMessage::decode(r#"{"v":2,"delivery_id":42}"#), None);
         assert_eq!(DeliveryMessage::decode(r#"{"v":1}"#), None);
         assert_eq!(DeliveryMessage::decode("42"), None);

@@ -124,7 +124,9 @@ impl Route {
                 ("POST", Some(Route::Reprocess(parse_id(id, "document")?)))
             }
             ["v1", "uploads"] => ("POST", Some(Route::CreateUpload)),
-            ["v1", "webhooks"] if method == "POST" => ("GET, HEAD, POST", Some(Route::CreateWebhook)),
+            ["v1", "webhooks"] if method == "POST" => {
+                ("GET, HEAD, POST", Some(Route::CreateWebhook))
+            }
             ["v1", "webhooks"] => ("GET, HEAD, POST", Some(Route::ListWebhooks)),
             ["v1", "webhooks", "secret"] => ("GET", Some(Route::WebhookSecret)),
             ["v1", "webhooks", id] => (

@@ -529,7 +529,12 @@ pub struct WebhookConfig {
 
 impl WebhookConfig {
     pub fn from_vars(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let base: i64 = var(lookup, names::WEBHOOK_RETRY_BASE_SECONDS, 30, between(1, 3_600))?;
+        let base: i64 = var(
+            lookup,
+            names::WEBHOOK_RETRY_BASE_SECONDS,
+            30,
+            between(1, 3_600),
+        )?;
         let max: i64 = var(
             lookup,
             names::WEBHOOK_RETRY_MAX_SECONDS,

@@ -126,6 +126,19 @@ where
     }
 }
 
+/// After a job message was acked (its job may have ended, and recorded webhook deliveries):
+/// sends the wake-up messages of those deliveries.
+pub async fn announce<D: Database>(
+    store: &Store<D>,
+    queue: &impl crate::ports::DeliveryQueue,
+    clock: &impl Clock,
+    body: &str,
+) {
+    if let Some(job) = JobMessage::peek_job_id(body) {
+        crate::webhooks::dispatch(store, queue, clock, &job).await;
+    }
+}
+
 /// One message the queue gave up on: fail its job with the reason, unless it finished or is
 /// actively leased.
 pub async fn dead_letter<D: Database>(

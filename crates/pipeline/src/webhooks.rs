@@ -30,8 +30,8 @@ use crate::listing::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::ports::{Clock, Database, DeliveryQueue, WebhookSender};
 use crate::process::Action;
 use crate::remote::{self, AllowedHosts};
-use crate::store::webhooks::{AttemptEnd, AttemptResult, NewEndpoint, OutgoingDelivery};
 use crate::store::Store;
+use crate::store::webhooks::{AttemptEnd, AttemptResult, NewEndpoint, OutgoingDelivery};
 use crate::time::{Millis, timestamp};
 
 /// The event types, each sent to the endpoints that asked for it.
@@ -120,12 +120,12 @@ pub fn endpoint_request(body: &[u8], allowed: &AllowedHosts) -> Result<NewEndpoi
     events.sort();
     events.dedup();
     let description = request.description.map(|d| d.trim().to_owned());
-    if let Some(d) = &description {
-        if d.chars().count() > MAX_DESCRIPTION_CHARS || d.chars().any(char::is_control) {
-            return Err(invalid(format!(
-                "`description` is at most {MAX_DESCRIPTION_CHARS} characters, without control characters"
-            )));
-        }
+    if description.as_ref().is_some_and(|d| {
+        d.chars().count() > MAX_DESCRIPTION_CHARS || d.chars().any(char::is_control)
+    }) {
+        return Err(invalid(format!(
+            "`description` is at most {MAX_DESCRIPTION_CHARS} characters, without control characters"
+        )));
     }
     Ok(NewEndpoint {
         id: new_id(),
@@ -217,6 +217,20 @@ pub fn deliveries_query(pairs: &[(String, String)]) -> Result<DeliveriesQuery, A
     Ok(query)
 }
 
+/// Cuts a page out of up to `limit + 1` deliveries: the first `limit`, and the cursor after
+/// the last of them when more follow.
+pub fn deliveries_page(
+    mut rows: Vec<crate::store::DeliveryRow>,
+    limit: u32,
+) -> (Vec<crate::store::DeliveryRow>, Option<String>) {
+    if rows.len() <= usize::try_from(limit).unwrap_or(usize::MAX) {
+        return (rows, None);
+    }
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = rows.last().map(|last| deliveries_cursor(last.id));
+    (rows, next)
+}
+
 /// Sends the wake-up messages of the deliveries the job's end created. A failure is logged:
 /// the sweep sends them later.
 pub async fn dispatch<D: Database>(
@@ -226,23 +240,46 @@ pub async fn dispatch<D: Database>(
     job: &JobId,
 ) {
     match store.claim_new_deliveries(job, clock.now_ms()).await {
-        Ok(ids) => send(queue, &ids).await,
+        Ok(ids) => {
+            send(queue, &ids).await;
+        }
         Err(e) => warn!(error = %e, %job, "could not claim webhook deliveries; the sweep will"),
     }
 }
 
-/// Sends one message per delivery, 100 at a time. A failure is logged: the sweep sends them
-/// again once they are overdue.
-pub async fn send(queue: &impl DeliveryQueue, ids: &[i64]) {
+/// Sends one message per delivery, 100 at a time; whether all went. A failure is logged: the
+/// sweep sends them again once they are overdue.
+pub async fn send(queue: &impl DeliveryQueue, ids: &[i64]) -> bool {
     let messages: Vec<DeliveryMessage> = ids.iter().copied().map(DeliveryMessage::new).collect();
     for chunk in messages.chunks(100) {
         if let Err(e) = queue.send_batch(chunk).await {
             warn!(error = %e, deliveries = chunk.len(), "could not enqueue webhook deliveries");
-            return;
+            return false;
         }
     }
     if !ids.is_empty() {
         info!(deliveries = ids.len(), "webhook deliveries enqueued");
+    }
+    true
+}
+
+/// The sweep's part: sends again up to 100 pending deliveries whose message should have come
+/// `grace_ms` ago (lost, or its send failed). Returns how many.
+pub async fn resend_overdue<D: Database>(
+    store: &Store<D>,
+    queue: &impl DeliveryQueue,
+    clock: &impl Clock,
+    grace_ms: i64,
+) -> Result<usize, String> {
+    let now = clock.now_ms();
+    let ids = store
+        .claim_overdue_deliveries(now - grace_ms, now, 100)
+        .await
+        .map_err(|e| format!("claiming overdue webhook deliveries: {e}"))?;
+    if send(queue, &ids).await {
+        Ok(ids.len())
+    } else {
+        Err("could not enqueue overdue webhook deliveries".into())
     }
 }
 
@@ -266,7 +303,10 @@ impl<D: Database, W: WebhookSender, C: Clock> Deliverer<'_, D, W, C> {
         let delivery = match self.store.outgoing_delivery(id).await {
             Ok(Some(delivery)) => delivery,
             Ok(None) => {
-                info!(delivery_id = id, "delivery is gone (its document or webhook was deleted)");
+                info!(
+                    delivery_id = id,
+                    "delivery is gone (its document or webhook was deleted)"
+                );
                 return Action::Ack;
             }
             Err(e) => {
@@ -283,7 +323,10 @@ impl<D: Database, W: WebhookSender, C: Clock> Deliverer<'_, D, W, C> {
         if delivery.next_attempt_at.0 > now + 5_000
             || delivery.lease_until.is_some_and(|until| until.0 >= now)
         {
-            info!(delivery_id = id, "delivery not due or in flight; message dropped");
+            info!(
+                delivery_id = id,
+                "delivery not due or in flight; message dropped"
+            );
             return Action::Ack;
         }
         let lease_ms = i64::try_from(self.config.timeout_ms).unwrap_or(60_000) + LEASE_SLACK_MS;
@@ -422,7 +465,10 @@ pub async fn dead_letter<D: Database>(store: &Store<D>, clock: &impl Clock, body
         .await
     {
         Ok(()) => {
-            warn!(delivery_id = message.delivery_id, "webhook delivery dead-lettered");
+            warn!(
+                delivery_id = message.delivery_id,
+                "webhook delivery dead-lettered"
+            );
             Action::Ack
         }
         Err(e) => {
@@ -451,7 +497,10 @@ mod tests {
             "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
         );
         let secret = new_secret().unwrap();
-        assert!(secret.starts_with("whsec_") && secret.len() == 6 + 64, "{secret}");
+        assert!(
+            secret.starts_with("whsec_") && secret.len() == 6 + 64,
+            "{secret}"
+        );
         assert_ne!(secret, new_secret().unwrap());
     }
 
@@ -462,9 +511,10 @@ mod tests {
         let endpoint = read(r#"{"url": "https://hooks.example.com/in"}"#).unwrap();
         assert_eq!(endpoint.url, "https://hooks.example.com/in");
         assert_eq!(endpoint.events, ["job.failed", "job.succeeded"]);
-        let endpoint =
-            read(r#"{"url": "https://a.example/x", "events": ["job.failed"], "description": " ops "}"#)
-                .unwrap();
+        let endpoint = read(
+            r#"{"url": "https://a.example/x", "events": ["job.failed"], "description": " ops "}"#,
+        )
+        .unwrap();
         assert_eq!(endpoint.events, ["job.failed"]);
         assert_eq!(endpoint.description.as_deref(), Some("ops"));
         for bad in [
@@ -478,7 +528,11 @@ mod tests {
             "[]",
         ] {
             let err = read(bad).unwrap_err();
-            assert_eq!((err.status(), err.code()), (400, "invalid_webhook"), "{bad}");
+            assert_eq!(
+                (err.status(), err.code()),
+                (400, "invalid_webhook"),
+                "{bad}"
+            );
         }
         let local = AllowedHosts::parse("127.0.0.1:9000").unwrap();
         assert!(endpoint_request(br#"{"url": "http://127.0.0.1:9000/hook"}"#, &local).is_ok());
@@ -502,11 +556,14 @@ mod tests {
         }
     }
 
+    /// One request a receiver got: URL, headers, body.
+    type Posted = (String, Vec<(&'static str, String)>, String);
+
     /// A receiver that answers with the scripted statuses (then 200), or not at all.
     #[derive(Default)]
     struct Receiver {
         statuses: RefCell<Vec<Result<u16, String>>>,
-        got: RefCell<Vec<(String, Vec<(&'static str, String)>, String)>>,
+        got: RefCell<Vec<Posted>>,
     }
 
     impl WebhookSender for Receiver {
@@ -597,11 +654,10 @@ mod tests {
         assert_eq!(queue.0.borrow().len(), 1, "a delivery is enqueued once");
 
         let receiver = Receiver::default();
-        receiver.statuses.borrow_mut().extend([
-            Ok(503),
-            Err("connection refused".into()),
-            Ok(302),
-        ]);
+        receiver
+            .statuses
+            .borrow_mut()
+            .extend([Ok(503), Err("connection refused".into()), Ok(302)]);
         let config = config(5);
         let deliverer = Deliverer {
             store: &store,
@@ -613,7 +669,9 @@ mod tests {
         for _ in 0..4 {
             let action = block_on(deliverer.deliver(&message(ids[0])));
             if let Action::Retry { delay_seconds } = action {
-                clock.0.set(clock.0.get() + i64::from(delay_seconds) * 1_000);
+                clock
+                    .0
+                    .set(clock.0.get() + i64::from(delay_seconds) * 1_000);
             }
             actions.push(action);
         }
@@ -650,16 +708,34 @@ mod tests {
         assert_eq!(event.summary_url, Some(summary_url(&doc)));
         assert_eq!(header("Docpipe-Event-Id"), event.id);
         let first: Event = serde_json::from_str(&got[0].2).unwrap();
-        assert_eq!(first.id, event.id, "every attempt carries the same event id");
+        assert_eq!(
+            first.id, event.id,
+            "every attempt carries the same event id"
+        );
 
         let page = block_on(store.deliveries(&tenant(), Some(&endpoint), None, 10)).unwrap();
         assert_eq!(page.len(), 1);
         let delivery = &page[0];
-        assert_eq!((delivery.state.as_str(), delivery.attempts), ("delivered", 4));
+        assert_eq!(
+            (delivery.state.as_str(), delivery.attempts),
+            ("delivered", 4)
+        );
         let statuses: Vec<Option<u16>> = delivery.attempt_log.iter().map(|a| a.status).collect();
         assert_eq!(statuses, [Some(503), None, Some(302), Some(200)]);
-        assert!(delivery.attempt_log[1].error.as_deref().unwrap().contains("refused"));
-        assert!(delivery.attempt_log[2].error.as_deref().unwrap().contains("redirects"));
+        assert!(
+            delivery.attempt_log[1]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("refused")
+        );
+        assert!(
+            delivery.attempt_log[2]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("redirects")
+        );
 
         // A message for a delivered delivery does nothing.
         assert_eq!(block_on(deliverer.deliver(&message(ids[0]))), Action::Ack);
@@ -689,19 +765,28 @@ mod tests {
         };
         for _ in 0..3 {
             if let Action::Retry { delay_seconds } = block_on(deliverer.deliver(&message(id))) {
-                clock.0.set(clock.0.get() + i64::from(delay_seconds) * 1_000);
+                clock
+                    .0
+                    .set(clock.0.get() + i64::from(delay_seconds) * 1_000);
             }
         }
         let delivery = block_on(store.delivery(&tenant(), id)).unwrap().unwrap();
         assert_eq!((delivery.state.as_str(), delivery.attempts), ("dead", 3));
         assert!(delivery.dead_at.is_some());
         let event: Event = serde_json::from_str(&receiver.got.borrow()[0].2).unwrap();
-        assert_eq!((event.status.as_str(), event.error.as_deref()), ("failed", Some("no text")));
+        assert_eq!(
+            (event.status.as_str(), event.error.as_deref()),
+            ("failed", Some("no text"))
+        );
 
         let again = block_on(store.redeliver(&tenant(), Some(&endpoint), id, clock.now_ms()))
             .unwrap()
             .unwrap();
-        assert!(block_on(store.redeliver(&tenant(), None, id, T0)).unwrap().is_none());
+        assert!(
+            block_on(store.redeliver(&tenant(), None, id, T0))
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(block_on(deliverer.deliver(&message(again))), Action::Ack);
         let redelivered = block_on(store.delivery(&tenant(), again)).unwrap().unwrap();
         assert_eq!(redelivered.state, "delivered");
@@ -734,7 +819,11 @@ mod tests {
         assert!(block_on(store.delete_document(&tenant(), &doc2)).unwrap());
         let db = store.database();
         for table in ["webhook_events", "webhook_deliveries", "webhook_attempts"] {
-            assert_eq!(db.scalar_i64(&format!("SELECT COUNT(*) FROM {table}")), 0, "{table}");
+            assert_eq!(
+                db.scalar_i64(&format!("SELECT COUNT(*) FROM {table}")),
+                0,
+                "{table}"
+            );
         }
         assert_eq!(
             block_on(deliverer.deliver(&message(queue.0.borrow()[0]))),
@@ -751,7 +840,11 @@ mod tests {
         queue.1.set(true);
         block_on(dispatch(&store, &queue, &clock, &job));
         assert!(queue.0.borrow().is_empty());
-        assert!(block_on(store.claim_overdue_deliveries(T0 - 1, T0, 10)).unwrap().is_empty());
+        assert!(
+            block_on(store.claim_overdue_deliveries(T0 - 1, T0, 10))
+                .unwrap()
+                .is_empty()
+        );
         let overdue = block_on(store.claim_overdue_deliveries(T0 + 1, T0 + 60_000, 10)).unwrap();
         assert_eq!(overdue.len(), 1);
         assert!(

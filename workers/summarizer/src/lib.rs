@@ -1,6 +1,6 @@
 //! # docpipe summarizer Worker
 //!
-//! Consumes the jobs queue and its dead-letter queue. A thin
+//! Consumes the jobs queue, the webhooks queue and their dead-letter queues. A thin
 //! adapter: each message is decoded on its own, handed to
 //! `docpipe_pipeline::process::Processor` with R2, D1 and the summarizer plugged in, and acked
 //! or retried according to the outcome; a job whose document was named by URL is fetched into
@@ -17,8 +17,8 @@ mod bench;
 use std::time::Duration;
 
 use docpipe_cloudflare::{
-    AiBinding, D1, FetchClient, FetchOrigin, R2Documents, R2Uploads, WorkerClock, bindings,
-    logging, vars, wasm_memory_bytes,
+    AiBinding, D1, FetchClient, FetchOrigin, FetchSender, R2Documents, R2Uploads, WebhooksQueue,
+    WorkerClock, bindings, logging, vars, wasm_memory_bytes,
 };
 use docpipe_docproc::summarize::mapreduce::{MapReduce, Model};
 use docpipe_docproc::summarize::openai::OpenAiChat;
@@ -30,6 +30,7 @@ use docpipe_pipeline::consume::{self, HOLD_BACK_SECONDS};
 use docpipe_pipeline::fetch::Fetcher;
 use docpipe_pipeline::process::{Action, Processor};
 use docpipe_pipeline::store::Store;
+use docpipe_pipeline::webhooks::{self, Deliverer};
 use futures_util::StreamExt;
 use tracing::{Instrument, error, info};
 use wasm_bindgen::JsValue;
@@ -46,6 +47,8 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         match queue.as_str() {
             names::JOBS_QUEUE => consume_jobs(&batch, &env).await,
             names::JOBS_DLQ => consume_dead_letters(&batch, &env).await,
+            names::WEBHOOKS_QUEUE => deliver_webhooks(&batch, &env).await,
+            names::WEBHOOKS_DLQ => consume_dead_webhooks(&batch, &env).await,
             other => {
                 error!(
                     queue = other,
@@ -108,6 +111,7 @@ struct Bindings {
     uploads: R2Uploads,
     summarizer: Summarizer,
     config: SummarizerConfig,
+    webhooks: WebhooksQueue,
 }
 
 fn bindings(env: &Env) -> std::result::Result<Bindings, String> {
@@ -119,6 +123,7 @@ fn bindings(env: &Env) -> std::result::Result<Bindings, String> {
         uploads: bindings::uploads(env, config.fetch.stall_ms).map_err(|e| e.to_string())?,
         summarizer,
         config,
+        webhooks: bindings::webhooks_queue(env).map_err(|e| e.to_string())?,
     })
 }
 
@@ -192,11 +197,15 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     futures_util::stream::iter(&messages)
         .for_each_concurrent(bindings.config.concurrency, |raw| {
             let (processor, fetcher, retried) = (&processor, &fetcher, &retried);
+            let webhooks = &bindings.webhooks;
             async move {
                 let body = body_json(&raw.body());
                 let action = consume::job_message(processor, fetcher, &body, &raw.id()).await;
-                if matches!(action, Action::Retry { .. }) {
-                    retried.set(retried.get() + 1);
+                match action {
+                    Action::Retry { .. } => retried.set(retried.get() + 1),
+                    Action::Ack => {
+                        consume::announce(processor.store, webhooks, &WorkerClock, &body).await;
+                    }
                 }
                 carry_out(raw, action);
             }
@@ -220,9 +229,60 @@ async fn consume_dead_letters(batch: &MessageBatch<serde_json::Value>, env: &Env
             return;
         }
     };
+    let webhooks = bindings::webhooks_queue(env);
     for raw in batch.raw_iter() {
         let body = body_json(&raw.body());
         let action = consume::dead_letter(&store, &WorkerClock, &body, &raw.id()).await;
+        if let (Action::Ack, Ok(queue)) = (action, &webhooks) {
+            consume::announce(&store, queue, &WorkerClock, &body).await;
+        }
+        carry_out(&raw, action);
+    }
+}
+
+/// The webhooks queue: one attempt at each message's delivery.
+async fn deliver_webhooks(batch: &MessageBatch<serde_json::Value>, env: &Env) {
+    let ready = SummarizerConfig::from_vars(vars(env))
+        .map_err(|e| e.to_string())
+        .and_then(|config| Ok((config, bindings::store(env).map_err(|e| e.to_string())?)));
+    let (config, store) = match ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            error!(error = %e, "cannot deliver webhooks; retrying the batch later");
+            batch.retry_all_with_options(&delay(HOLD_BACK_SECONDS));
+            return;
+        }
+    };
+    let deliverer = Deliverer {
+        store: &store,
+        sender: &FetchSender,
+        clock: &WorkerClock,
+        config: &config.webhooks,
+    };
+    let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    futures_util::stream::iter(&messages)
+        .for_each_concurrent(config.concurrency, |raw| {
+            let deliverer = &deliverer;
+            async move {
+                let action = deliverer.deliver(&body_json(&raw.body())).await;
+                carry_out(raw, action);
+            }
+        })
+        .await;
+}
+
+/// Webhook messages the queue gave up on: their deliveries are given up.
+async fn consume_dead_webhooks(batch: &MessageBatch<serde_json::Value>, env: &Env) {
+    let store = match bindings::store(env) {
+        Ok(store) => store,
+        Err(e) => {
+            error!(error = %e, "cannot record dead webhook deliveries; retrying them later");
+            batch.retry_all_with_options(&delay(HOLD_BACK_SECONDS));
+            return;
+        }
+    };
+    for raw in batch.raw_iter() {
+        let action = webhooks::dead_letter(&store, &WorkerClock, &body_json(&raw.body())).await;
         carry_out(&raw, action);
     }
 }

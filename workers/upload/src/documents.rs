@@ -13,6 +13,7 @@ use docpipe_pipeline::ingest::{Accepted, Ingest, Upload};
 use docpipe_pipeline::objects::remove_document;
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::upload::{self, UploadHeaders};
+use docpipe_pipeline::webhooks;
 use futures_channel::oneshot;
 use tracing::{Instrument, Span, info, warn};
 use worker::{Context, Env, Request};
@@ -66,15 +67,25 @@ pub async fn create(
         header("Content-Disposition"),
         header("Idempotency-Key"),
     );
+    let param = |name: &str| {
+        req.url().ok().and_then(|url| {
+            url.query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        })
+    };
+    let callback_url = param("callback_url")
+        .map(|raw| webhooks::check_url(&raw, &config.fetch.allowed_hosts))
+        .transpose()?;
     if upload::is_form(content_type.as_deref()) {
         let content_type = content_type.unwrap_or_default();
-        return form(req, env, ctx, config, caller, request_id, &content_type).await;
+        let form_upload = FormUpload {
+            content_type: &content_type,
+            callback_url,
+        };
+        return form(req, env, ctx, config, caller, request_id, form_upload).await;
     }
-    let filename_param = req.url().ok().and_then(|url| {
-        url.query_pairs()
-            .find(|(key, _)| key == "filename")
-            .map(|(_, value)| value.into_owned())
-    });
+    let filename_param = param("filename");
     let valid = upload::validate(
         &UploadHeaders {
             content_length: length.as_deref(),
@@ -93,11 +104,15 @@ pub async fn create(
             .await
             .map_err(|reason| ApiError::IncompleteBody { reason })?;
         if let Some(request) = upload::url_request(&bytes) {
+            let mut request = request?;
+            if request.callback_url.is_none() {
+                request.callback_url = callback_url;
+            }
             let answer = ports
                 .ingest(config)
                 .accept_url(
                     &caller.tenant,
-                    request?,
+                    request,
                     idempotency_key.as_deref(),
                     &config.fetch.allowed_hosts,
                     request_id,
@@ -116,6 +131,7 @@ pub async fn create(
         valid,
         idempotency_key,
         request_id: request_id.clone(),
+        callback_url,
         body,
     };
     // The upload runs to its end even when the client goes away mid-body: the body then fails,
@@ -147,6 +163,13 @@ async fn outliving_the_client<T: 'static>(
     answered.await.map_err(|_| ApiError::Internal)
 }
 
+/// What a form upload was declared with.
+struct FormUpload<'a> {
+    content_type: &'a str,
+    /// Where each of its documents' webhook events also go.
+    callback_url: Option<String>,
+}
+
 /// A `multipart/form-data` upload: each file part becomes a document, streamed as the form is
 /// parsed, and the answer lists one result per file part. Other fields are ignored.
 async fn form(
@@ -156,8 +179,12 @@ async fn form(
     config: &UploadConfig,
     caller: &Principal,
     request_id: &RequestId,
-    content_type: &str,
+    form_upload: FormUpload<'_>,
 ) -> ApiResult {
+    let FormUpload {
+        content_type,
+        callback_url,
+    } = form_upload;
     let body = req.inner().body().ok_or(ApiError::EmptyBody)?;
     let mut parts =
         FormParts::new(body, content_type).map_err(|reason| ApiError::MalformedForm { reason })?;
@@ -193,6 +220,7 @@ async fn form(
                     valid,
                     idempotency_key: None,
                     request_id: request_id_owned.clone(),
+                    callback_url: callback_url.clone(),
                     body: part.body,
                 })
                 .await;

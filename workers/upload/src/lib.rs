@@ -10,6 +10,7 @@
 //! - [`reads`]: `GET /v1/jobs/{id}`, `GET /v1/documents/{id}`, `…/summary` and `…/text`, and
 //!   the listings `GET /v1/documents` and `GET /v1/jobs`, and `GET /v1/search`.
 //! - [`resumable`]: resumable uploads (tus 1.0.0) at `/v1/uploads`.
+//! - [`webhooks`]: webhook endpoints, the signing secret, deliveries and redelivery.
 //!
 //! Every `/v1` route needs `Authorization: Bearer <key>`; the key's tenant scopes everything
 //! the request reads or writes. Browsers may call from this API's own origin and those in
@@ -21,6 +22,7 @@ mod documents;
 mod reads;
 mod resumable;
 mod sweeping;
+mod webhooks;
 
 use docpipe_cloudflare::{BindingError, WorkerClock, bindings, logging, vars};
 use docpipe_jobs::RequestId;
@@ -126,6 +128,18 @@ async fn handle(
             }
             _ => resumable::terminate(env, config, &caller, &id, request_id).await,
         },
+        Route::CreateWebhook => webhooks::create(&req, env, config, &caller, request_id).await,
+        Route::ListWebhooks => webhooks::list(env, &caller, request_id).await,
+        Route::WebhookSecret => webhooks::secret(env, &caller, request_id).await,
+        Route::Webhook(receiver) => {
+            webhooks::endpoint(&req, env, &caller, &receiver, request_id).await
+        }
+        Route::Deliveries(receiver) => {
+            webhooks::deliveries(&req, env, &caller, &receiver, request_id).await
+        }
+        Route::Redeliver(receiver, delivery) => {
+            webhooks::redeliver(env, &caller, &receiver, delivery, request_id).await
+        }
     }
 }
 

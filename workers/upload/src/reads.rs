@@ -90,7 +90,7 @@ pub async fn text(
 }
 
 /// The request's query parameters, percent-decoded.
-fn query_pairs(req: &Request) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(req: &Request) -> Vec<(String, String)> {
     req.url()
         .map(|url| {
             url.query_pairs()

@@ -4,6 +4,7 @@
 use docpipe_cloudflare::{WorkerClock, bindings, logging, vars};
 use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::sweep::sweep;
+use docpipe_pipeline::webhooks;
 use tracing::{Instrument, error, info, warn};
 use worker::{Env, ScheduleContext, ScheduledEvent, event};
 
@@ -30,6 +31,17 @@ async fn run(env: &Env) {
         }
     };
     let mut report = sweep(&store, &queue, &objects, &WorkerClock, &config.sweep).await;
+    let resent = match bindings::webhooks_queue(env) {
+        Ok(webhooks) => {
+            let grace = config.sweep.grace_ms;
+            webhooks::resend_overdue(&store, &webhooks, &WorkerClock, grace).await
+        }
+        Err(e) => Err(e.to_string()),
+    }
+    .unwrap_or_else(|e| {
+        report.errors.push(e);
+        0
+    });
     let expired = match crate::resumable::sweep_expired(env, &config).await {
         Ok((expired, errors)) => {
             report.errors.extend(errors);
@@ -46,6 +58,7 @@ async fn run(env: &Env) {
             orphans_removed = report.orphans_removed,
             expired_uploads_aborted = expired,
             expired_documents = report.expired_documents,
+            webhook_deliveries_resent = resent,
             "sweep finished"
         );
     } else {
@@ -54,6 +67,7 @@ async fn run(env: &Env) {
             orphans_removed = report.orphans_removed,
             expired_uploads_aborted = expired,
             expired_documents = report.expired_documents,
+            webhook_deliveries_resent = resent,
             errors = ?report.errors,
             "sweep finished with errors"
         );

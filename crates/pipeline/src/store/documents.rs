@@ -68,32 +68,32 @@ impl<D: Database> Store<D> {
         let params = || vec![id.into(), tenant.as_str().into()];
         let mut statements = webhooks::forget_document(id, tenant);
         statements.extend([
-                Statement::new(
-                    "DELETE FROM search_index WHERE rowid = \
+            Statement::new(
+                "DELETE FROM search_index WHERE rowid = \
                      (SELECT rowid FROM documents WHERE id = ?1 AND tenant_id = ?2)",
-                    params(),
-                ),
-                Statement::new(
-                    "DELETE FROM summaries WHERE document_id = ?1 AND tenant_id = ?2",
-                    params(),
-                ),
-                Statement::new(
-                    "DELETE FROM idempotency_keys WHERE document_id = ?1 AND tenant_id = ?2",
-                    params(),
-                ),
-                Statement::new(
-                    "DELETE FROM jobs WHERE document_id = ?1 AND tenant_id = ?2",
-                    params(),
-                ),
-                Statement::new(
-                    "DELETE FROM fetches WHERE document_id = ?1 AND tenant_id = ?2",
-                    params(),
-                ),
-                Statement::new(
-                    "DELETE FROM documents WHERE id = ?1 AND tenant_id = ?2",
-                    params(),
-                ),
-            ]);
+                params(),
+            ),
+            Statement::new(
+                "DELETE FROM summaries WHERE document_id = ?1 AND tenant_id = ?2",
+                params(),
+            ),
+            Statement::new(
+                "DELETE FROM idempotency_keys WHERE document_id = ?1 AND tenant_id = ?2",
+                params(),
+            ),
+            Statement::new(
+                "DELETE FROM jobs WHERE document_id = ?1 AND tenant_id = ?2",
+                params(),
+            ),
+            Statement::new(
+                "DELETE FROM fetches WHERE document_id = ?1 AND tenant_id = ?2",
+                params(),
+            ),
+            Statement::new(
+                "DELETE FROM documents WHERE id = ?1 AND tenant_id = ?2",
+                params(),
+            ),
+        ]);
         let changes = self.db.batch(statements).await?;
         Ok(changes.iter().rev().take(2).any(|&n| n > 0))
     }

@@ -5,9 +5,9 @@
 use docpipe_jobs::{DocumentId, JobId, RequestId};
 use serde::Deserialize;
 
-use super::{Store, webhooks};
 use super::tenants::{OverQuota, reserve_document};
 use super::uploads::{NewDocument, insert_document, insert_document_where, insert_job};
+use super::{Store, webhooks};
 use crate::auth::TenantId;
 use crate::db::{DbError, Statement};
 use crate::ports::Database;

@@ -10,8 +10,8 @@ use docpipe_docproc::summarize::Usage;
 use docpipe_jobs::{DocumentId, JobId, JobStatus, RequestId};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, webhooks};
 use super::tenants::{OverQuota, in_flight, limit, quota_params};
+use super::{Store, webhooks};
 use crate::auth::TenantId;
 use crate::db::{DbError, Statement};
 use crate::ports::Database;

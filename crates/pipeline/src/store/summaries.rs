@@ -6,8 +6,8 @@ use docpipe_docproc::summarize::Usage;
 use docpipe_jobs::{DocumentId, JobId, JobStatus};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Store, webhooks};
 use super::jobs::record_usage;
+use super::{Store, webhooks};
 use crate::auth::TenantId;
 use crate::db::{DbError, Statement, sql_bool};
 use crate::ports::Database;

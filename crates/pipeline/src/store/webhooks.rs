@@ -118,7 +118,9 @@ pub struct OutgoingDelivery {
 pub enum AttemptEnd {
     Delivered,
     /// Tried again at this time.
-    Retry { at: Millis },
+    Retry {
+        at: Millis,
+    },
     /// Given up.
     Dead,
 }
