@@ -13,6 +13,7 @@ use docpipe_jobs::RequestId;
 use docpipe_pipeline::api::{ApiError, Route};
 use docpipe_pipeline::ports::BodyLength;
 use docpipe_pipeline::remote::{self, AllowedHosts};
+use docpipe_pipeline::webhooks;
 use docpipe_pipeline::resumable::{self, TusHeaders};
 use docpipe_pipeline::upload::{self, UploadHeaders};
 use docpipe_pipeline::{listing, search};
@@ -69,6 +70,18 @@ fn other_readers(request: &Request<'_>) {
             Ok(query) => assert!((1..=listing::MAX_LIMIT).contains(&query.limit)),
             Err(e) => refused(&e),
         }
+    }
+    match webhooks::endpoint_request(request.body, &AllowedHosts::default()) {
+        Ok(endpoint) => {
+            assert!(remote::check(&endpoint.url, &AllowedHosts::default()).is_ok());
+            assert!(!endpoint.events.is_empty());
+            assert!(endpoint.events.iter().all(|e| webhooks::EVENT_TYPES.contains(&e.as_str())));
+        }
+        Err(e) => refused(&e),
+    }
+    match webhooks::deliveries_query(&request.query) {
+        Ok(query) => assert!((1..=listing::MAX_LIMIT).contains(&query.limit)),
+        Err(e) => refused(&e),
     }
     match search::parse(&request.query) {
         Ok(query) => assert!(!query.q.is_empty() && query.q.len() <= search::MAX_QUERY_BYTES),
