@@ -66,6 +66,7 @@ function load(name) {
   const config = parse(readFileSync(join(wranglerDir, `${name}.toml`), "utf8"));
   // Paths in a config are relative to it; the copy lives elsewhere.
   if (config.main) config.main = resolve(wranglerDir, config.main);
+  if (config.assets?.directory) config.assets.directory = resolve(wranglerDir, config.assets.directory);
   for (const database of config.d1_databases ?? []) {
     if (database.migrations_dir) database.migrations_dir = resolve(wranglerDir, database.migrations_dir);
   }

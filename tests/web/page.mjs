@@ -77,6 +77,17 @@ async function waitForStatus(page, filename, wanted) {
 }
 
 const { page } = await session({ width: 1280, height: 900 });
+// On any failure: a screenshot of where it stood, and what the list and uploads showed.
+process.on("uncaughtException", async (error) => {
+  console.error(error);
+  try {
+    await page.screenshot({ path: path.join(shots, "failure.png"), fullPage: true });
+    console.error(await page.locator("#uploads").textContent());
+    console.error(await page.locator("#documents tbody").textContent());
+  } finally {
+    process.exit(1);
+  }
+});
 
 // The page, with its security headers.
 const answer = await page.goto(base + "/");
@@ -163,6 +174,9 @@ await page.click("#search-form button");
 await page.locator("#hits li mark").first().waitFor();
 report.hits = await page.locator("#hits li").count();
 await shot(page, "04-search");
+// The view the README shows: the window as a user sees it.
+await page.locator("#search-title").scrollIntoViewIfNeeded();
+await page.screenshot({ path: path.join(shots, "overview.png") });
 await page.locator("#hits li button.link").first().click();
 await page.locator("#document[open]").waitFor();
 await page.locator("#document-summary p").first().waitFor();

@@ -12,6 +12,9 @@
 //! - [`resumable`]: resumable uploads (tus 1.0.0) at `/v1/uploads`.
 //! - [`webhooks`]: webhook endpoints, the signing secret, deliveries and redelivery.
 //!
+//! The web page at `/` (`web/`: HTML, CSS, one module) is served by Workers static assets
+//! before this Worker runs; every other request comes here.
+//!
 //! Every `/v1` route needs `Authorization: Bearer <key>`; the key's tenant scopes everything
 //! the request reads or writes. Browsers may call from this API's own origin and those in
 //! `CORS_ALLOWED_ORIGINS`; a request from any other origin is refused.
