@@ -1,8 +1,9 @@
 //! The web page in a real browser: headless Chromium (Debian's `chromium`, installed by
 //! `scripts/setup`) driven by `tests/web/page.mjs` (playwright-core) against the real pipeline.
 //! It signs in, pages through the list, uploads a PDF, a Word file and Markdown and sees their
-//! summaries, watches a large file's bar move through a cut-off part, searches and opens a
-//! hit, deletes a document, and uploads XSS payloads as names and contents. Screenshots of
+//! summaries, drops a file, sees a broken one fail with its error, watches a large file's bar
+//! move through a cut-off part, searches, opens a hit and reprocesses it, deletes a document,
+//! and uploads XSS payloads as names and contents. Screenshots of
 //! each step go to `target/e2e-web/`.
 
 use std::path::Path;
@@ -23,6 +24,7 @@ fn fixtures(dir: &Path) -> Result<()> {
     // 24 MB of text: three resumable parts.
     let line = "The keeper climbed the tower at dusk and lit the great lamp for the ships. ";
     std::fs::write(dir.join("large.txt"), line.repeat(24_000_000 / line.len()))?;
+    std::fs::write(dir.join("broken.pdf"), b"%PDF-1.4\nthis is not a PDF")?;
     std::fs::write(
         dir.join("xss-name.txt"),
         "A payload in the name. The body is plain and harmless.",
@@ -49,7 +51,10 @@ fn the_page_uploads_watches_searches_and_deletes_in_a_real_browser() -> Result<(
         "{chromium} is missing: run scripts/setup"
     );
     // The large file is there for its upload; its first 4 MiB are enough to summarize.
-    let pipeline = Pipeline::start_with(Options::with_vars(["MAX_DOCUMENT_BYTES:4194304"]))?;
+    let pipeline = Pipeline::start_with(Options::with_vars([
+        "MAX_DOCUMENT_BYTES:4194304",
+        "REPROCESS_MIN_INTERVAL_SECONDS:0",
+    ]))?;
     // Older documents, for paging: 22 with a page of 20.
     for n in 0..22 {
         pipeline.accept(
@@ -86,8 +91,21 @@ fn the_page_uploads_watches_searches_and_deletes_in_a_real_browser() -> Result<(
             "SELECT COUNT(*) FROM summaries s JOIN documents d ON d.id = s.document_id \
              WHERE d.filename = '{name}'"
         ))?;
-        ensure!(summaries == 1, "{name}: {summaries} summaries");
+        ensure!(summaries >= 1, "{name}: no summary");
     }
+    let reprocessed = report["reprocessed"]
+        .as_str()
+        .context("no reprocessed id")?;
+    let jobs = pipeline.sql_count(&format!(
+        "SELECT COUNT(*) FROM jobs WHERE document_id = '{reprocessed}'"
+    ))?;
+    ensure!(jobs == 2, "the reprocessed document has {jobs} jobs");
+    ensure!(
+        report["broken_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{report}"
+    );
     let deleted = report["deleted"].as_str().context("no deleted id")?;
     let left = pipeline.sql_count(&format!(
         "SELECT COUNT(*) FROM documents WHERE id = '{deleted}' OR filename = 'harbour.md'"

@@ -5,7 +5,7 @@
 //   node tests/web/page.mjs <base url> <fixtures dir> <screenshots dir>
 // The API key is read from DOCPIPE_KEY; the pipeline holds 22 documents already. The fixtures
 // directory holds the files it uploads:
-// lighthouses.pdf, lighthouses.docx, harbour.md, large.txt, and the XSS payloads
+// lighthouses.pdf, lighthouses.docx, harbour.md, large.txt, broken.pdf, and the XSS payloads
 // (xss-name.txt, xss.md, xss.html).
 import fs from "node:fs";
 import path from "node:path";
@@ -169,6 +169,23 @@ await page.unroute("**/v1/uploads/*");
 await waitForStatus(page, "large.txt", "succeeded");
 
 // Search, with highlighted snippets, and open a hit.
+// A file dropped on the drop zone, and a broken one whose failure reads in the list.
+const dropped = await page.evaluateHandle(() => {
+  const transfer = new DataTransfer();
+  transfer.items.add(new File(["Dropped notes. The pier was rebuilt in stone."], "dropped.txt", { type: "text/plain" }));
+  return transfer;
+});
+await page.dispatchEvent("#drop", "drop", { dataTransfer: dropped });
+await page.setInputFiles("#files", path.join(fixtures, "broken.pdf"));
+await waitForStatus(page, "dropped.txt", "succeeded");
+await waitForStatus(page, "broken.pdf", "failed");
+await page.waitForFunction(() =>
+  [...document.querySelectorAll("#documents tbody tr")].some(
+    (tr) => tr.querySelector("button.link")?.textContent === "broken.pdf" && tr.querySelector(".failure")?.textContent.length > 0,
+  ),
+);
+report.broken_error = await rowOf(page, "broken.pdf").locator(".failure").textContent();
+
 await page.fill("#q", "lighthouse");
 await page.click("#search-form button");
 await page.locator("#hits li mark").first().waitFor();
@@ -184,6 +201,10 @@ await page.locator("#document-text > *").first().waitFor();
 const meta = await page.locator("#document-meta").textContent();
 check(meta.includes("Summarized by") && meta.includes("extractive"), `meta: ${meta}`);
 await shot(page, "05-document");
+// Reprocess: a new job, which the list follows to its end.
+await page.click("#reprocess");
+await page.locator("#document-message", { hasText: "Reprocessing" }).waitFor();
+report.reprocessed = await page.locator("#document-meta dd").nth(3).textContent();
 await page.click("#close");
 
 // Delete one: it leaves the list, and the API no longer has it.
