@@ -159,12 +159,30 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn start() -> Result<Baseline> {
+        Self::start_config(&root().join("tests/bench/baseline.toml"))
+    }
+
+    /// The reference pipeline (`tests/bench/reference.js`) with its queue consumer's
+    /// `max_batch_size` set to `batch`.
+    pub fn reference(batch: u32) -> Result<Baseline> {
+        let dir = root().join("target/bench-reference");
+        std::fs::create_dir_all(&dir)?;
+        let template = std::fs::read_to_string(root().join("tests/bench/reference.toml"))?;
+        let main = root().join("tests/bench/reference.js");
+        let config = template
+            .replace("max_batch_size = 10", &format!("max_batch_size = {batch}"))
+            .replace("main = \"reference.js\"", &format!("main = {:?}", main.display().to_string()));
+        let path = dir.join(format!("reference-{batch}.toml"));
+        std::fs::write(&path, config)?;
+        Self::start_config(&path)
+    }
+
+    fn start_config(config: &Path) -> Result<Baseline> {
         let dir = tempfile::Builder::new()
             .prefix("docpipe-baseline-")
             .tempdir()?;
         let port = free_port()?;
-        let config = root().join("tests/bench/baseline.toml");
-        let (child, _) = spawn_dev(dir.path(), &[config], port, free_port()?, false)?;
+        let (child, _) = spawn_dev(dir.path(), &[config.to_owned()], port, free_port()?, false)?;
         let baseline = Baseline { child, dir, port };
         poll(Duration::from_secs(90), Duration::from_millis(100), || {
             let up = request(port, "GET", "/healthz", &[], None).is_ok_and(|r| r.status == 200);
