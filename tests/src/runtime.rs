@@ -171,7 +171,10 @@ impl Baseline {
         let main = root().join("tests/bench/reference.js");
         let config = template
             .replace("max_batch_size = 10", &format!("max_batch_size = {batch}"))
-            .replace("main = \"reference.js\"", &format!("main = {:?}", main.display().to_string()));
+            .replace(
+                "main = \"reference.js\"",
+                &format!("main = {:?}", main.display().to_string()),
+            );
         let path = dir.join(format!("reference-{batch}.toml"));
         std::fs::write(&path, config)?;
         Self::start_config(&path)

@@ -178,6 +178,13 @@ fn is_abbreviation(word: &str) -> bool {
 
 /// Collapses white space and emits the sentence, cutting it when it is over-long.
 fn push_sentence(raw: &str, out: &mut Vec<String>) {
+    let trimmed = raw.trim();
+    if trimmed.len() <= MAX_SENTENCE_BYTES && single_spaced(trimmed) {
+        if !trimmed.is_empty() {
+            out.push(trimmed.to_owned());
+        }
+        return;
+    }
     let mut sentence = String::with_capacity(raw.len().min(MAX_SENTENCE_BYTES));
     for word in raw.split_whitespace() {
         if !sentence.is_empty() && sentence.len() + 1 + word.len() > MAX_SENTENCE_BYTES {
@@ -195,6 +202,20 @@ fn push_sentence(raw: &str, out: &mut Vec<String>) {
     if !sentence.is_empty() {
         out.push(sentence);
     }
+}
+
+/// Whether `text` has no white space but single ASCII spaces: it is its own collapsed form.
+/// Bytes that may start a non-ASCII white space character (U+0085, U+00A0, U+1680,
+/// U+2000–U+205F, U+3000: lead bytes C2, E1, E2, E3) count as white space.
+fn single_spaced(text: &str) -> bool {
+    let mut previous_space = false;
+    text.bytes().all(|b| {
+        let space = b == b' ';
+        let plain = !(b.is_ascii_whitespace() && !space) && !matches!(b, 0xC2 | 0xE1..=0xE3);
+        let ok = plain && !(space && previous_space);
+        previous_space = space;
+        ok
+    })
 }
 
 /// A "word" longer than a sentence may be (a base64 blob, a run of symbols): cut it at
@@ -217,6 +238,29 @@ mod tests {
 
     fn split(text: &str) -> Vec<String> {
         split_sentences(text)
+    }
+
+    #[test]
+    fn a_sentence_is_its_words_joined_by_single_spaces() {
+        for raw in [
+            " It rained.  ",
+            "It rained",
+            "It\train\ned.",
+            "Grüße  aus\u{A0}Köln.",
+            "a\u{2009}thin space",
+            "line\u{2028}separator\u{3000}ideographic",
+            "déjà vu, naïve café.",
+            "",
+        ] {
+            let mut out = Vec::new();
+            push_sentence(raw, &mut out);
+            let words: Vec<&str> = raw.split_whitespace().collect();
+            let expected: Vec<String> = (!words.is_empty())
+                .then(|| words.join(" "))
+                .into_iter()
+                .collect();
+            assert_eq!(out, expected, "{raw:?}");
+        }
     }
 
     #[test]

@@ -193,21 +193,38 @@ fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
 /// Unifies line endings and drops control characters other than newline and tab, so later
 /// stages (and people reading the stored text) see clean lines.
 pub(super) fn normalize(text: &str) -> String {
+    // Byte by byte, copying runs of ordinary text whole: the characters handled are ASCII
+    // controls, C1 controls and no-break space (UTF-8 C2 80–C2 A0) and the BOM (EF BB BF),
+    // each of which starts at a character boundary.
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' => {
-                if chars.peek() != Some(&'\n') {
-                    out.push('\n');
-                }
-            }
-            '\n' | '\t' => out.push(c),
-            '\u{A0}' => out.push(' '),
-            c if c.is_control() || c == '\u{FEFF}' => {}
-            c => out.push(c),
+    let (mut start, mut i) = (0, 0);
+    while let Some(&b) = bytes.get(i) {
+        let (len, replacement) = match b {
+            b'\n' | b'\t' => (0, None),
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => (1, None),
+            b'\r' => (1, Some("\n")),
+            0..=0x1F | 0x7F => (1, None),
+            0xC2 => match bytes.get(i + 1) {
+                Some(0x80..=0x9F) => (2, None),
+                Some(0xA0) => (2, Some(" ")),
+                _ => (0, None),
+            },
+            0xEF if bytes.get(i + 1..i + 3) == Some(&[0xBB, 0xBF]) => (3, None),
+            _ => (0, None),
+        };
+        if len == 0 {
+            i += 1;
+            continue;
         }
+        out.push_str(text.get(start..i).unwrap_or_default());
+        if let Some(replacement) = replacement {
+            out.push_str(replacement);
+        }
+        i += len;
+        start = i;
     }
+    out.push_str(text.get(start..).unwrap_or_default());
     out
 }
 
@@ -376,5 +393,23 @@ mod tests {
     #[test]
     fn normalizes_line_endings_and_control_characters() {
         assert_eq!(normalize("a\r\nb\rc\u{7}d\te\u{A0}f"), "a\nb\ncd\te f");
+        assert_eq!(normalize("\u{FEFF}x\u{85}y\u{9F}é\u{7F}\r"), "xyé\n");
+        // Every character the rule keeps or drops, against the rule itself.
+        let all: String = (0..0x3000u32)
+            .filter_map(char::from_u32)
+            .chain(['\u{FEFF}'])
+            .collect();
+        let expected: String = all
+            .replace("\r\n", "\n")
+            .chars()
+            .filter_map(|c| match c {
+                '\r' => Some('\n'),
+                '\n' | '\t' => Some(c),
+                '\u{A0}' => Some(' '),
+                c if c.is_control() || c == '\u{FEFF}' => None,
+                c => Some(c),
+            })
+            .collect();
+        assert_eq!(normalize(&all), expected);
     }
 }

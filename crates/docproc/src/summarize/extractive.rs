@@ -257,7 +257,16 @@ fn count_terms(
 ) -> Vec<(u32, u32)> {
     let mut ids = Vec::new();
     let mut intern = |word: &str, ids: &mut Vec<u32>| {
-        let key = if word.chars().any(char::is_uppercase) {
+        let key = if word.is_ascii() {
+            if word.bytes().any(|b| b.is_ascii_uppercase()) {
+                lowered.clear();
+                lowered.push_str(word);
+                lowered.make_ascii_lowercase();
+                lowered.as_str()
+            } else {
+                word
+            }
+        } else if word.chars().any(char::is_uppercase) {
             lowered.clear();
             lowered.extend(word.chars().flat_map(char::to_lowercase));
             lowered.as_str()
@@ -275,7 +284,22 @@ fn count_terms(
         ids.push(id);
     };
     let mut start = None;
-    for (at, c) in sentence.char_indices() {
+    let bytes = sentence.as_bytes();
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        // ASCII without decoding: most text is mostly ASCII.
+        if b.is_ascii() {
+            if b.is_ascii_alphanumeric() {
+                start.get_or_insert(at);
+            } else if let Some(s) = start.take() {
+                intern(&sentence[s..at], &mut ids);
+            }
+            at += 1;
+            continue;
+        }
+        let Some(c) = sentence[at..].chars().next() else {
+            break;
+        };
         if is_ideographic(c) {
             if let Some(s) = start.take() {
                 intern(&sentence[s..at], &mut ids);
@@ -286,6 +310,7 @@ fn count_terms(
         } else if let Some(s) = start.take() {
             intern(&sentence[s..at], &mut ids);
         }
+        at += c.len_utf8();
     }
     if let Some(s) = start {
         intern(&sentence[s..], &mut ids);
