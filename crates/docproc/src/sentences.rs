@@ -211,7 +211,7 @@ fn single_spaced(text: &str) -> bool {
     let mut previous_space = false;
     text.bytes().all(|b| {
         let space = b == b' ';
-        let plain = !(b.is_ascii_whitespace() && !space) && !matches!(b, 0xC2 | 0xE1..=0xE3);
+        let plain = (space || !b.is_ascii_whitespace()) && !matches!(b, 0xC2 | 0xE1..=0xE3);
         let ok = plain && !(space && previous_space);
         previous_space = space;
         ok
