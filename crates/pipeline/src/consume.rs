@@ -126,17 +126,19 @@ where
     }
 }
 
-/// After a job message was acked (its job may have ended, and recorded webhook deliveries):
-/// sends the wake-up messages of those deliveries.
+/// After job messages were acked (their jobs may have ended and recorded webhook deliveries):
+/// sends the wake-up messages of those deliveries, with one statement for all of them.
 pub async fn announce<D: Database>(
     store: &Store<D>,
     queue: &impl crate::ports::DeliveryQueue,
     clock: &impl Clock,
-    body: &str,
+    bodies: &[String],
 ) {
-    if let Some(job) = JobMessage::peek_job_id(body) {
-        crate::webhooks::dispatch(store, queue, clock, &job).await;
-    }
+    let jobs: Vec<docpipe_jobs::JobId> = bodies
+        .iter()
+        .filter_map(|body| JobMessage::peek_job_id(body))
+        .collect();
+    crate::webhooks::dispatch(store, queue, clock, &jobs).await;
 }
 
 /// One message the queue gave up on: fail its job with the reason, unless it finished or is

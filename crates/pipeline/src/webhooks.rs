@@ -231,19 +231,21 @@ pub fn deliveries_page(
     (rows, next)
 }
 
-/// Sends the wake-up messages of the deliveries the job's end created. A failure is logged:
-/// the sweep sends them later.
+/// Sends the wake-up messages of the deliveries these jobs' ends created (one statement for
+/// all of them). A failure is logged: the sweep sends them later.
 pub async fn dispatch<D: Database>(
     store: &Store<D>,
     queue: &impl DeliveryQueue,
     clock: &impl Clock,
-    job: &JobId,
+    jobs: &[JobId],
 ) {
-    match store.claim_new_deliveries(job, clock.now_ms()).await {
+    match store.claim_new_deliveries(jobs, clock.now_ms()).await {
         Ok(ids) => {
             send(queue, &ids).await;
         }
-        Err(e) => warn!(error = %e, %job, "could not claim webhook deliveries; the sweep will"),
+        Err(e) => {
+            warn!(error = %e, jobs = jobs.len(), "could not claim webhook deliveries; the sweep will")
+        }
     }
 }
 
@@ -647,10 +649,10 @@ mod tests {
 
         let queue = Queue::default();
         let clock = ManualClock(Cell::new(T0));
-        block_on(dispatch(&store, &queue, &clock, &job));
+        block_on(dispatch(&store, &queue, &clock, &[job]));
         let ids = queue.0.borrow().clone();
         assert_eq!(ids.len(), 1);
-        block_on(dispatch(&store, &queue, &clock, &job));
+        block_on(dispatch(&store, &queue, &clock, &[job]));
         assert_eq!(queue.0.borrow().len(), 1, "a delivery is enqueued once");
 
         let receiver = Receiver::default();
@@ -749,7 +751,7 @@ mod tests {
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
         assert!(block_on(store.fail(&job, "a", "no text", &NO_USAGE, T0)).unwrap());
         let (queue, clock) = (Queue::default(), ManualClock(Cell::new(T0)));
-        block_on(dispatch(&store, &queue, &clock, &job));
+        block_on(dispatch(&store, &queue, &clock, &[job]));
         let id = queue.0.borrow()[0];
         let receiver = Receiver::default();
         receiver
@@ -805,7 +807,7 @@ mod tests {
         register(&store, "https://hooks.example.com/in");
         succeed(&store, &job2);
         let (queue, clock) = (Queue::default(), ManualClock(Cell::new(T0)));
-        block_on(dispatch(&store, &queue, &clock, &job2));
+        block_on(dispatch(&store, &queue, &clock, &[job2]));
         let receiver = Receiver::default();
         receiver.statuses.borrow_mut().push(Ok(500));
         let config = config(3);
@@ -832,13 +834,30 @@ mod tests {
     }
 
     #[test]
+    fn one_statement_sends_the_deliveries_of_a_whole_batch() {
+        let (store, _, job) = store_with_job();
+        let other = JobId::new();
+        upload(&store, &document(docpipe_jobs::DocumentId::new()), &other).unwrap();
+        register(&store, "https://hooks.example.com/in");
+        register(&store, "https://hooks.example.org/in");
+        succeed(&store, &job);
+        succeed(&store, &other);
+        let (queue, clock) = (Queue::default(), ManualClock(Cell::new(T0)));
+        block_on(dispatch(&store, &queue, &clock, &[job, other, JobId::new()]));
+        assert_eq!(queue.0.borrow().len(), 4, "two events, two endpoints each");
+        block_on(dispatch(&store, &queue, &clock, &[job, other]));
+        block_on(dispatch(&store, &queue, &clock, &[]));
+        assert_eq!(queue.0.borrow().len(), 4);
+    }
+
+    #[test]
     fn a_lost_message_is_sent_again_by_the_sweep_once_overdue() {
         let (store, _, job) = store_with_job();
         register(&store, "https://hooks.example.com/in");
         succeed(&store, &job);
         let (queue, clock) = (Queue::default(), ManualClock(Cell::new(T0)));
         queue.1.set(true);
-        block_on(dispatch(&store, &queue, &clock, &job));
+        block_on(dispatch(&store, &queue, &clock, &[job]));
         assert!(queue.0.borrow().is_empty());
         assert!(
             block_on(store.claim_overdue_deliveries(T0 - 1, T0, 10))

@@ -194,23 +194,24 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     };
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
     let retried = std::cell::Cell::new(0u32);
+    let acked = std::cell::RefCell::new(Vec::new());
     futures_util::stream::iter(&messages)
         .for_each_concurrent(bindings.config.concurrency, |raw| {
-            let (processor, fetcher, retried) = (&processor, &fetcher, &retried);
-            let webhooks = &bindings.webhooks;
+            let (processor, fetcher, retried, acked) = (&processor, &fetcher, &retried, &acked);
             async move {
                 let body = body_json(&raw.body());
                 let action = consume::job_message(processor, fetcher, &body, &raw.id()).await;
                 match action {
                     Action::Retry { .. } => retried.set(retried.get() + 1),
-                    Action::Ack => {
-                        consume::announce(processor.store, webhooks, &WorkerClock, &body).await;
-                    }
+                    Action::Ack => acked.borrow_mut().push(body),
                 }
                 carry_out(raw, action);
             }
         })
         .await;
+    // The webhook deliveries the batch's finished jobs recorded.
+    let acked = acked.into_inner();
+    consume::announce(&bindings.store, &bindings.webhooks, &WorkerClock, &acked).await;
     info!(
         messages = messages.len(),
         retried = retried.get(),
@@ -229,14 +230,18 @@ async fn consume_dead_letters(batch: &MessageBatch<serde_json::Value>, env: &Env
             return;
         }
     };
-    let webhooks = bindings::webhooks_queue(env);
+    let mut acked = Vec::new();
     for raw in batch.raw_iter() {
         let body = body_json(&raw.body());
         let action = consume::dead_letter(&store, &WorkerClock, &body, &raw.id()).await;
-        if let (Action::Ack, Ok(queue)) = (action, &webhooks) {
-            consume::announce(&store, queue, &WorkerClock, &body).await;
+        if action == Action::Ack {
+            acked.push(body);
         }
         carry_out(&raw, action);
+    }
+    match bindings::webhooks_queue(env) {
+        Ok(queue) => consume::announce(&store, &queue, &WorkerClock, &acked).await,
+        Err(e) => error!(error = %e, "cannot send webhook deliveries; the sweep will"),
     }
 }
 

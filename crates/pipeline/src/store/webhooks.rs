@@ -420,19 +420,27 @@ impl<D: Database> Store<D> {
         Ok(rows.into_iter().next())
     }
 
-    /// Marks the job's deliveries that have no wake-up message yet as sent, and returns them.
+    /// Marks the deliveries of these jobs' events that have no wake-up message yet as sent,
+    /// and returns them: one statement for a whole batch of jobs.
     pub async fn claim_new_deliveries(
         &self,
-        job: &JobId,
+        jobs: &[JobId],
         now: Millis,
     ) -> Result<Vec<i64>, DbError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = jobs.iter().map(ToString::to_string).collect();
         let rows: Vec<Id> = self
             .db
             .query(Statement::new(
                 "UPDATE webhook_deliveries SET queued_at = ?2 WHERE state = 'pending' \
-                 AND queued_at IS NULL \
-                 AND event_id = (SELECT id FROM webhook_events WHERE job_id = ?1) RETURNING id",
-                vec![job.into(), timestamp(now).into()],
+                 AND queued_at IS NULL AND event_id IN (SELECT id FROM webhook_events \
+                 WHERE job_id IN (SELECT value FROM json_each(?1))) RETURNING id",
+                vec![
+                    serde_json::to_string(&ids).unwrap_or_default().into(),
+                    timestamp(now).into(),
+                ],
             ))
             .await?;
         Ok(rows.into_iter().map(|row| row.id).collect())
