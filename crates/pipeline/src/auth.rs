@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::api::ApiError;
+use crate::time::Millis;
 
 /// The start of every key, so a leaked one is recognizable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "dpk_";
@@ -141,9 +142,19 @@ pub struct Principal {
     pub key_id: String,
     pub tenant: TenantId,
     pub scopes: Scopes,
+    /// When the key was last noted as used, as the request found it.
+    pub last_used_at: Option<Millis>,
 }
 
 impl Principal {
+    /// Whether this request should note the key's use: the last note is older than
+    /// [`LAST_USED_RESOLUTION_MS`](crate::store::keys::LAST_USED_RESOLUTION_MS), so a busy
+    /// key costs one write a minute, not one per request.
+    pub fn needs_touch(&self, now: Millis) -> bool {
+        self.last_used_at
+            .is_none_or(|at| at < now - crate::store::keys::LAST_USED_RESOLUTION_MS)
+    }
+
     /// The caller, if its key grants `scope`.
     pub fn require(&self, scope: Scope) -> Result<&Self, ApiError> {
         if self.scopes.allows(scope) {
@@ -281,10 +292,19 @@ mod tests {
             key_id: "k".into(),
             tenant: TenantId::default_tenant(),
             scopes: read,
+            last_used_at: Some(1_000_000),
         };
         assert_eq!(
             principal.require(Scope::Write),
             Err(ApiError::InsufficientScope { needed: "write" })
         );
+        // The key's use is noted at most once a minute.
+        assert!(!principal.needs_touch(1_000_000 + 59_999));
+        assert!(principal.needs_touch(1_000_000 + 60_001));
+        let never = Principal {
+            last_used_at: None,
+            ..principal
+        };
+        assert!(never.needs_touch(0));
     }
 }

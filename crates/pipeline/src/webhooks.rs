@@ -843,7 +843,12 @@ mod tests {
         succeed(&store, &job);
         succeed(&store, &other);
         let (queue, clock) = (Queue::default(), ManualClock(Cell::new(T0)));
-        block_on(dispatch(&store, &queue, &clock, &[job, other, JobId::new()]));
+        block_on(dispatch(
+            &store,
+            &queue,
+            &clock,
+            &[job, other, JobId::new()],
+        ));
         assert_eq!(queue.0.borrow().len(), 4, "two events, two endpoints each");
         block_on(dispatch(&store, &queue, &clock, &[job, other]));
         block_on(dispatch(&store, &queue, &clock, &[]));

@@ -168,6 +168,9 @@ async fn authenticate(
     span.record("tenant", caller.tenant.as_str());
     span.record("key_id", caller.key_id.as_str());
     caller.require(scope)?;
+    if !caller.needs_touch(WorkerClock.now_ms()) {
+        return Ok(caller);
+    }
     let key_id = caller.key_id.clone();
     ctx.wait_until(
         async move {

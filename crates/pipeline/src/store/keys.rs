@@ -9,7 +9,7 @@ use super::Store;
 use crate::auth::{Principal, Scopes, TenantId, key_hash};
 use crate::db::{DbError, Statement};
 use crate::ports::Database;
-use crate::time::{Millis, timestamp};
+use crate::time::{Millis, Timestamp, timestamp};
 
 /// How stale `last_used_at` may get before a request updates it: at most one write per key a
 /// minute, however busy the key.
@@ -20,6 +20,7 @@ struct KeyRow {
     id: String,
     tenant_id: TenantId,
     scopes: Scopes,
+    last_used_at: Option<Timestamp>,
 }
 
 impl<D: Database> Store<D> {
@@ -28,7 +29,7 @@ impl<D: Database> Store<D> {
         let rows: Vec<KeyRow> = self
             .db
             .query(Statement::new(
-                "SELECT id, tenant_id, scopes FROM api_keys \
+                "SELECT id, tenant_id, scopes, last_used_at FROM api_keys \
                  WHERE key_hash = ?1 AND revoked_at IS NULL",
                 vec![hash.into()],
             ))
@@ -37,6 +38,7 @@ impl<D: Database> Store<D> {
             key_id: row.id,
             tenant: row.tenant_id,
             scopes: row.scopes,
+            last_used_at: row.last_used_at.map(|at| at.0),
         }))
     }
 
