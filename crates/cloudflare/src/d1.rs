@@ -38,8 +38,13 @@ impl D1 {
     }
 }
 
+/// The rows the statement changed; counts what D1 reports it read and wrote.
 fn changes(result: &worker::D1Result) -> Result<u64, DbError> {
     let meta = result.meta().map_err(error)?;
+    crate::usage::d1(
+        meta.as_ref().and_then(|m| m.rows_read),
+        meta.as_ref().and_then(|m| m.rows_written),
+    );
     Ok(meta.and_then(|m| m.changes).unwrap_or(0) as u64)
 }
 
@@ -54,6 +59,7 @@ impl Database for D1 {
         if let Some(message) = result.error() {
             return Err(DbError::from_message(message));
         }
+        changes(&result)?;
         result
             .results::<T>()
             .map_err(|e| DbError::Decode(e.to_string()))

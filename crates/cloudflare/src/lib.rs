@@ -12,6 +12,7 @@
 //! - [`ai`]: the Workers AI binding and `fetch` for the model backends.
 //! - [`origin`]: `fetch` for documents named by URL.
 //! - [`webhooks`]: the webhooks queue, and `fetch` posting events to receivers.
+//! - [`usage`]: billed operations counted as they happen, for the logs.
 //! - [`runtime`]: the Workers clock and vars; [`logging`]: JSON logs to the console;
 //!   [`js`]: thrown JavaScript values as text.
 
@@ -26,6 +27,7 @@ pub mod queue;
 pub mod r2;
 pub mod runtime;
 pub mod stream;
+pub mod usage;
 pub mod webhooks;
 
 pub use ai::{AiBinding, FetchClient};

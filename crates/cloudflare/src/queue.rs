@@ -9,6 +9,7 @@ pub struct JobsQueue(pub Queue);
 
 impl JobQueue for JobsQueue {
     async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+        crate::usage::queue_messages(1);
         self.0
             .send(message)
             .await
@@ -16,6 +17,7 @@ impl JobQueue for JobsQueue {
     }
 
     async fn send_batch(&self, messages: &[JobMessage]) -> Result<(), QueueError> {
+        crate::usage::queue_messages(messages.len() as u64);
         self.0
             .send_batch(messages.iter().cloned())
             .await

@@ -67,6 +67,7 @@ impl MultipartStore for R2Uploads {
             content_type: Some(content_type.to_owned()),
             ..HttpMetadata::default()
         };
+        crate::usage::r2_class_a(1);
         let upload = self
             .bucket
             .create_multipart_upload(key)
@@ -108,6 +109,7 @@ impl MultipartStore for R2Uploads {
             .iter()
             .map(|(number, etag)| UploadedPart::new(*number, etag.clone()))
             .collect::<Vec<_>>();
+        crate::usage::r2_class_a(1);
         upload
             .complete(parts)
             .await
@@ -133,6 +135,7 @@ impl DocumentSource for R2Documents {
         object_key: &str,
         max_bytes: u64,
     ) -> Result<Option<StoredDocument>, BlobError> {
+        crate::usage::r2_class_b(1);
         let object = self
             .0
             .get(object_key)
@@ -157,6 +160,7 @@ impl DocumentSource for R2Documents {
     }
 
     async fn put_text(&self, object_key: &str, text: &str) -> Result<(), BlobError> {
+        crate::usage::r2_class_a(1);
         self.0
             .put(text_key(object_key), text.to_owned())
             .http_metadata(HttpMetadata {

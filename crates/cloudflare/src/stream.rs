@@ -185,6 +185,7 @@ pub async fn put_hashed(
         fixed.writable().get_writer().map_err(storage)?,
         digest.get_writer().map_err(storage)?,
     ];
+    crate::usage::r2_class_a(1);
     let put = bucket
         .put(key, Data::ReadableStream(fixed.readable()))
         .http_metadata(metadata)
@@ -263,6 +264,7 @@ pub async fn put_part(
     if let Some(hasher) = &hasher {
         writers.push(hasher.get_writer().map_err(storage)?);
     }
+    crate::usage::r2_class_a(1);
     let uploaded = upload.upload_part(part.number, Data::ReadableStream(fixed.readable()));
     let uploaded = pump_while(&body, length, &writers, stall_ms, uploaded).await?;
     let digest = match &hasher {
@@ -414,6 +416,7 @@ pub async fn put_unsized(
             held.push(chunk);
             while held.bytes > PART_BYTES {
                 if multipart.is_none() {
+                    crate::usage::r2_class_a(1);
                     let created = bucket
                         .create_multipart_upload(key)
                         .http_metadata(metadata.clone())
@@ -429,6 +432,7 @@ pub async fn put_unsized(
                     .map_err(|_| SinkError::TooLarge { limit: max_bytes })?;
                 let chunks = held.take(PART_BYTES);
                 let part = write_through(&chunks, PART_BYTES, |readable| {
+                    crate::usage::r2_class_a(1);
                     upload.upload_part(number, Data::ReadableStream(readable))
                 })
                 .await?;
@@ -445,6 +449,7 @@ pub async fn put_unsized(
             let chunks = held.take(last);
             match multipart.take() {
                 None => write_through(&chunks, last, |readable| {
+                    crate::usage::r2_class_a(1);
                     bucket
                         .put(key, Data::ReadableStream(readable))
                         .http_metadata(metadata.clone())
@@ -458,6 +463,7 @@ pub async fn put_unsized(
                             let number = u16::try_from(parts.len() + 1)
                                 .map_err(|_| SinkError::TooLarge { limit: max_bytes })?;
                             let part = write_through(&chunks, last, |readable| {
+                                crate::usage::r2_class_a(1);
                                 upload.upload_part(number, Data::ReadableStream(readable))
                             })
                             .await?;
@@ -467,11 +473,14 @@ pub async fn put_unsized(
                     }
                     .await;
                     match finished {
-                        Ok(()) => upload
-                            .complete(parts)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| SinkError::Storage(e.to_string())),
+                        Ok(()) => {
+                            crate::usage::r2_class_a(1);
+                            upload
+                                .complete(parts)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| SinkError::Storage(e.to_string()))
+                        }
                         Err(e) => {
                             multipart = Some(upload);
                             Err(e)

@@ -16,6 +16,7 @@ pub struct WebhooksQueue(pub Queue);
 
 impl DeliveryQueue for WebhooksQueue {
     async fn send_batch(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError> {
+        crate::usage::queue_messages(messages.len() as u64);
         self.0
             .send_batch(messages.iter().copied())
             .await

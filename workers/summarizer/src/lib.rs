@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use docpipe_cloudflare::{
     AiBinding, D1, FetchClient, FetchOrigin, FetchSender, R2Documents, R2Uploads, WebhooksQueue,
-    WorkerClock, bindings, logging, vars, wasm_memory_bytes,
+    WorkerClock, bindings, logging, usage, vars, wasm_memory_bytes,
 };
 use docpipe_docproc::summarize::mapreduce::{MapReduce, Model};
 use docpipe_docproc::summarize::openai::OpenAiChat;
@@ -212,10 +212,17 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     // The webhook deliveries the batch's finished jobs recorded.
     let acked = acked.into_inner();
     consume::announce(&bindings.store, &bindings.webhooks, &WorkerClock, &acked).await;
+    let totals = usage::totals();
     info!(
         messages = messages.len(),
         retried = retried.get(),
         wasm_memory_bytes = wasm_memory_bytes(),
+        d1_queries_total = totals.d1_queries,
+        d1_rows_read_total = totals.d1_rows_read,
+        d1_rows_written_total = totals.d1_rows_written,
+        r2_class_a_total = totals.r2_class_a,
+        r2_class_b_total = totals.r2_class_b,
+        queue_messages_total = totals.queue_messages,
         "batch done"
     );
 }
