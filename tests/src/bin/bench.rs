@@ -802,7 +802,11 @@ fn cost(report: &mut Report, quick: bool) -> Result<()> {
     let classes: &[(&str, usize, usize)] = if quick {
         &[("10 KB", 10_000, 5), ("1 MB", MB, 2)]
     } else {
-        &[("10 KB", 10_000, 40), ("1 MB", MB, 10), ("20 MB", 20 * MB, 3)]
+        &[
+            ("10 KB", 10_000, 40),
+            ("1 MB", MB, 10),
+            ("20 MB", 20 * MB, 3),
+        ]
     };
     report.line("| document | pipeline | requests | CPU ms | D1 rows read | D1 rows written | R2 class A | R2 class B | queue ops | $ per 1,000 documents | ratio to the reference |");
     report.line("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -811,8 +815,11 @@ fn cost(report: &mut Report, quick: bool) -> Result<()> {
         let texts: Vec<String> = (0..count).map(|i| prose(size, 7_000 + i as u64)).collect();
         let mut jobs = Vec::new();
         for (i, text) in texts.iter().enumerate() {
-            let accepted =
-                pipeline.accept(text.as_bytes(), "text/plain", &format!("?filename=cost-{i}.txt"))?;
+            let accepted = pipeline.accept(
+                text.as_bytes(),
+                "text/plain",
+                &format!("?filename=cost-{i}.txt"),
+            )?;
             jobs.push(accepted.job_id);
         }
         for job in &jobs {
@@ -822,7 +829,10 @@ fn cost(report: &mut Report, quick: bool) -> Result<()> {
         // The totals are logged once the last batch is done.
         let events = eventually(Duration::from_secs(60), || {
             let events = pipeline.log_events();
-            let batches = events.iter().filter(|e| e["fields"]["message"] == "batch done").count();
+            let batches = events
+                .iter()
+                .filter(|e| e["fields"]["message"] == "batch done")
+                .count();
             let messages: u64 = events
                 .iter()
                 .filter(|e| e["fields"]["message"] == "batch done")
@@ -889,7 +899,10 @@ fn cost(report: &mut Report, quick: bool) -> Result<()> {
                 row.cost_per_thousand() / reference.cost_per_thousand(),
             ));
         }
-        println!("cost {label}: {:.4} $ per 1,000 documents", docpipe.cost_per_thousand());
+        println!(
+            "cost {label}: {:.4} $ per 1,000 documents",
+            docpipe.cost_per_thousand()
+        );
     }
     Ok(())
 }
