@@ -137,6 +137,38 @@ fn documents_that_used_to_wedge_the_consumer_finish_and_the_queue_moves_on() -> 
     settled(&pipeline)
 }
 
+#[test]
+fn the_largest_documents_at_full_concurrency_stay_within_the_memory_budget() -> Result<()> {
+    // The defaults: 12 MiB read of each document, 8 jobs of a batch at once, 64 MB budget.
+    let pipeline = Pipeline::start()?;
+    let big = prose(20 << 20);
+    let mut accepted = Vec::new();
+    for i in 0..8 {
+        let content_type = if i % 2 == 0 {
+            "text/plain"
+        } else {
+            "text/markdown"
+        };
+        accepted.push(pipeline.accept(&big, content_type, &format!("?filename=big-{i}.txt"))?);
+    }
+    for accepted in &accepted {
+        let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
+        ensure!(job.status == "succeeded", "{job:?}");
+    }
+    let wasm_mb = pipeline
+        .log_events()
+        .iter()
+        .filter(|e| e["fields"]["message"] == "batch done")
+        .filter_map(|e| e["fields"]["wasm_memory_bytes"].as_u64())
+        .max()
+        .context("no batch logged its memory")? as f64
+        / 1e6;
+    println!("summarizer wasm memory after 8 documents at the read limit: {wasm_mb:.1} MB");
+    // 128 MB per isolate, with room for the runtime's own heap.
+    ensure!(wasm_mb <= 80.0, "wasm memory {wasm_mb:.1} MB");
+    settled(&pipeline)
+}
+
 /// Headers of an upload whose body is `length` bytes.
 fn upload_head(pipeline: &Pipeline, length: usize) -> String {
     format!(
