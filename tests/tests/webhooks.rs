@@ -130,6 +130,11 @@ fn verify(secret: &str, header: &str, body: &str) -> Result<()> {
     Ok(())
 }
 
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn post_json(pipeline: &Pipeline, path: &str, body: &str) -> Result<docpipe_e2e::HttpResponse> {
     pipeline.request(
         "POST",
@@ -210,8 +215,47 @@ fn signed_events_reach_a_receiver_that_was_down_and_a_silent_one_ends_dead() -> 
         &format!("?filename=harbour.txt&callback_url={callback}"),
     )?;
     let bad = pipeline.accept(b"%PDF-1.4\nnot a pdf at all", "application/pdf", "")?;
+    // A resumable (tus) upload names its callback URL in its metadata.
+    let body = b"The lighthouse keeper wrote in the log every night. The lamp never failed.";
+    let metadata = format!(
+        "filename {},filetype {},callback_url {}",
+        base64(b"log.txt"),
+        base64(b"text/plain"),
+        base64(format!("{base}/callback").as_bytes())
+    );
+    let created = pipeline.request(
+        "POST",
+        "/v1/uploads",
+        &[
+            ("Tus-Resumable", "1.0.0"),
+            ("Upload-Length", &body.len().to_string()),
+            ("Upload-Metadata", &metadata),
+        ],
+        None,
+    )?;
+    ensure!(created.status == 201, "{created:?}");
+    let location = created
+        .header("Location")
+        .context("no Location")?
+        .to_owned();
+    let tus_job = created
+        .header("Docpipe-Job-Id")
+        .context("no job id")?
+        .to_owned();
+    let patched = pipeline.request(
+        "PATCH",
+        &location,
+        &[
+            ("Tus-Resumable", "1.0.0"),
+            ("Upload-Offset", "0"),
+            ("Content-Type", "application/offset+octet-stream"),
+        ],
+        Some(body),
+    )?;
+    ensure!(patched.status == 204, "{patched:?}");
     ensure!(pipeline.wait_for_job(&good.job_id, timeout)?.status == "succeeded");
     ensure!(pipeline.wait_for_job(&bad.job_id, timeout)?.status == "failed");
+    ensure!(pipeline.wait_for_job(&tus_job, timeout)?.status == "succeeded");
 
     // Each event reaches /flaky on its fourth attempt.
     let deliveries_of = |id: &str| -> Result<Vec<Value>> {
@@ -222,7 +266,7 @@ fn signed_events_reach_a_receiver_that_was_down_and_a_silent_one_ends_dead() -> 
     };
     let delivered = eventually(timeout, || {
         let deliveries = deliveries_of(&flaky_id)?;
-        let done = deliveries.len() == 2 && deliveries.iter().all(|d| d["state"] == "delivered");
+        let done = deliveries.len() == 3 && deliveries.iter().all(|d| d["state"] == "delivered");
         Ok(done.then_some(deliveries))
     })?;
     for delivery in &delivered {
@@ -260,19 +304,28 @@ fn signed_events_reach_a_receiver_that_was_down_and_a_silent_one_ends_dead() -> 
     ))?;
     ensure!(rows.len() == 1 && rows[0]["state"] == "dead", "{rows:?}");
 
-    // The callback URL got the success only.
+    // The callback URLs got their own documents' successes only: the upload's and the tus
+    // upload's.
     let callbacks = eventually(timeout, || {
         let deliveries = deliveries_of("callbacks")?;
-        Ok((deliveries.len() == 1 && deliveries[0]["state"] == "delivered").then_some(deliveries))
+        let done = deliveries.len() == 2 && deliveries.iter().all(|d| d["state"] == "delivered");
+        Ok(done.then_some(deliveries))
     })?;
-    ensure!(callbacks[0]["document_id"] == good.document_id.as_str());
+    let jobs: BTreeSet<&str> = callbacks
+        .iter()
+        .filter_map(|d| d["job_id"].as_str())
+        .collect();
+    ensure!(
+        jobs == BTreeSet::from([good.job_id.as_str(), tus_job.as_str()]),
+        "{callbacks:?}"
+    );
 
     // Every request the receiver got is signed with the tenant's secret; each event carries
     // what the job ended with.
     let received = receiver.received();
     ensure!(
-        received.len() >= 10,
-        "4 + 4 to /flaky, 1 to /callback, at least 1 to /silent: {received:?}"
+        received.len() >= 15,
+        "3 × 4 to /flaky, 2 to /callback, at least 1 to /silent: {received:?}"
     );
     for r in &received {
         verify(&secret, &r.signature, &r.body).with_context(|| format!("{r:?}"))?;
@@ -284,18 +337,20 @@ fn signed_events_reach_a_receiver_that_was_down_and_a_silent_one_ends_dead() -> 
             r.event.clone(),
         );
     }
-    ensure!(events.len() == 2, "{events:?}");
-    let by_type: BTreeMap<&str, &Value> = events
-        .values()
-        .map(|e| (e["type"].as_str().unwrap_or_default(), e))
-        .collect();
-    let succeeded = by_type.get("job.succeeded").context("no job.succeeded")?;
-    ensure!(succeeded["job_id"] == good.job_id.as_str());
-    ensure!(succeeded["status"] == "succeeded");
+    ensure!(events.len() == 3, "{events:?}");
+    let of_job = |job: &str| {
+        events
+            .values()
+            .find(|e| e["job_id"] == job)
+            .with_context(|| format!("no event of job {job}"))
+    };
+    let succeeded = of_job(&good.job_id)?;
+    ensure!(succeeded["type"] == "job.succeeded" && succeeded["status"] == "succeeded");
     ensure!(
         succeeded["summary_url"] == format!("/v1/documents/{}/summary", good.document_id).as_str()
     );
-    let failed = by_type.get("job.failed").context("no job.failed")?;
+    let failed = of_job(&bad.job_id)?;
+    ensure!(failed["type"] == "job.failed" && failed["status"] == "failed");
     ensure!(failed["document_id"] == bad.document_id.as_str() && failed["error"].is_string());
     let paths: BTreeSet<&str> = received.iter().map(|r| r.path.as_str()).collect();
     ensure!(

@@ -198,6 +198,18 @@ pub fn creation(headers: &TusHeaders<'_>, max_bytes: u64) -> Result<(u64, ValidU
     Ok((length, valid))
 }
 
+/// The callback URL a creation request's metadata names (`callback_url`), if events may be
+/// sent there.
+pub fn callback_url(
+    headers: &TusHeaders<'_>,
+    allowed: &crate::remote::AllowedHosts,
+) -> Result<Option<String>, ApiError> {
+    metadata(headers.upload_metadata)?
+        .get("callback_url")
+        .map(|raw| crate::webhooks::check_url(raw, allowed))
+        .transpose()
+}
+
 /// Where a `PATCH` of `length` bytes at `offset` goes: its part number and the upload's part
 /// size after it.
 pub fn place_part(row: &ResumableRow, offset: u64, length: u64) -> Result<(u16, u64), ApiError> {
@@ -278,6 +290,7 @@ where
         tenant: &TenantId,
         length: u64,
         valid: ValidUpload,
+        callback_url: Option<String>,
         request_id: &RequestId,
     ) -> Result<NewResumable, ApiError> {
         let id = DocumentId::new();
@@ -299,6 +312,7 @@ where
             content_type,
             request_id: request_id.clone(),
             expires_at: now + self.expiry_ms,
+            callback_url,
         };
         let begun = self
             .store
@@ -460,7 +474,7 @@ where
             request_id: row.request_id.clone(),
             upload_ms: Some(self.clock.now_ms() - row.created_at.0),
             source_url: None,
-            callback_url: None,
+            callback_url: row.callback_url.clone(),
         };
         let recorded = self
             .store
@@ -575,7 +589,7 @@ mod tests {
             };
             let (length, valid) = creation(&headers, u64::MAX).unwrap();
             let request = RequestId::parse("req-tus").unwrap();
-            block_on(self.tus().create(&tenant(), length, valid, &request)).unwrap()
+            block_on(self.tus().create(&tenant(), length, valid, None, &request)).unwrap()
         }
 
         fn patch(&self, id: &DocumentId, offset: u64, bytes: &[u8]) -> Result<Appended, ApiError> {
@@ -826,6 +840,30 @@ mod tests {
         assert_eq!(
             code(h(Some("1.0.0"), Some("10"), Some("filename !!"))),
             "invalid_tus_request"
+        );
+        // A callback URL in the metadata follows the receivers' address rules.
+        let allowed = crate::remote::AllowedHosts::default();
+        let hook = h(
+            Some("1.0.0"),
+            Some("10"),
+            Some("callback_url aHR0cHM6Ly9ob29rcy5leGFtcGxlLmNvbS9pbg=="),
+        );
+        assert_eq!(
+            callback_url(&hook, &allowed).unwrap().as_deref(),
+            Some("https://hooks.example.com/in")
+        );
+        let private = h(
+            Some("1.0.0"),
+            Some("10"),
+            Some("callback_url aHR0cDovLzEwLjAuMC4xLw=="),
+        );
+        assert_eq!(
+            callback_url(&private, &allowed).unwrap_err().code(),
+            "invalid_callback_url"
+        );
+        assert_eq!(
+            callback_url(&h(Some("1.0.0"), Some("10"), None), &allowed),
+            Ok(None)
         );
         // A key without a value is an empty name: no name.
         let (_, valid) = creation(&h(Some("1.0.0"), Some("10"), Some("filename")), 1_000).unwrap();

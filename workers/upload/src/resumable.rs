@@ -144,6 +144,7 @@ pub async fn create(
     let headers = Headers::of(req);
     let tus_headers = headers.tus();
     let (length, valid) = resumable::creation(&tus_headers, config.resumable_max_bytes)?;
+    let callback_url = resumable::callback_url(&tus_headers, &config.fetch.allowed_hosts)?;
     let checksum = resumable::checksum(&tus_headers)?;
     let first = resumable::creation_has_part(&tus_headers)
         .then(|| part(req, &tus_headers))
@@ -151,7 +152,7 @@ pub async fn create(
     let ports = Ports::from_env(env, config)?;
     let tus = ports.tus(config);
     let upload = tus
-        .create(&caller.tenant, length, valid, request_id)
+        .create(&caller.tenant, length, valid, callback_url, request_id)
         .await?;
     let mut response = answer(201, request_id)?;
     set_header(

@@ -19,8 +19,8 @@ macro_rules! select_resumable {
     ($condition:literal) => {
         concat!(
             "SELECT id, job_id, tenant_id, object_key, r2_upload_id, length, upload_offset, \
-             part_size, parts, filename, content_type, request_id, created_at, expires_at \
-             FROM resumable_uploads WHERE ",
+             part_size, parts, filename, content_type, request_id, created_at, expires_at, \
+             callback_url FROM resumable_uploads WHERE ",
             $condition
         )
     };
@@ -39,6 +39,8 @@ pub struct NewResumable {
     pub content_type: String,
     pub request_id: RequestId,
     pub expires_at: Millis,
+    /// Where the document's webhook events also go.
+    pub callback_url: Option<String>,
 }
 
 /// A resumable upload as D1 holds it.
@@ -59,6 +61,7 @@ pub struct ResumableRow {
     pub request_id: RequestId,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    pub callback_url: Option<String>,
 }
 
 impl ResumableRow {
@@ -91,8 +94,9 @@ impl<D: Database> Store<D> {
         let now_text = timestamp(now);
         let record = Statement::new(
             "INSERT INTO resumable_uploads (id, job_id, tenant_id, object_key, r2_upload_id, \
-             length, filename, content_type, request_id, created_at, updated_at, expires_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11 WHERE changes() = 1",
+             length, filename, content_type, request_id, created_at, updated_at, expires_at, \
+             callback_url) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12 WHERE changes() = 1",
             vec![
                 upload.id.into(),
                 upload.job.into(),
@@ -105,6 +109,7 @@ impl<D: Database> Store<D> {
                 (&upload.request_id).into(),
                 now_text.into(),
                 timestamp(upload.expires_at).into(),
+                upload.callback_url.clone().into(),
             ],
         );
         let changes = self.db.batch(vec![reserve, record]).await?;
