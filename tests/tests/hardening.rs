@@ -124,17 +124,22 @@ fn documents_that_used_to_wedge_the_consumer_finish_and_the_queue_moves_on() -> 
     ensure!(deep.summary == "Deep text sentence.", "{deep:?}");
     // What the summarizer's own heap grew to over these batches, as it logs it: within a
     // Worker's 128 MB with room for the runtime.
-    let wasm_mb = pipeline
+    let wasm_mb = peak_wasm_mb(&pipeline)?;
+    println!("summarizer wasm memory after the hostile batch: {wasm_mb:.1} MB");
+    ensure!(wasm_mb < 96.0, "wasm memory {wasm_mb:.1} MB");
+    settled(&pipeline)
+}
+
+/// The most WebAssembly memory (MB) the summarizer logged with a batch.
+fn peak_wasm_mb(pipeline: &Pipeline) -> Result<f64> {
+    let bytes = pipeline
         .log_events()
         .iter()
         .filter(|e| e["fields"]["message"] == "batch done")
         .filter_map(|e| e["fields"]["wasm_memory_bytes"].as_u64())
         .max()
-        .context("no batch logged its memory")? as f64
-        / 1e6;
-    println!("summarizer wasm memory after the hostile batch: {wasm_mb:.1} MB");
-    ensure!(wasm_mb < 96.0, "wasm memory {wasm_mb:.1} MB");
-    settled(&pipeline)
+        .context("no batch logged its memory")?;
+    Ok(bytes as f64 / 1e6)
 }
 
 #[test]
@@ -155,14 +160,7 @@ fn the_largest_documents_at_full_concurrency_stay_within_the_memory_budget() -> 
         let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
         ensure!(job.status == "succeeded", "{job:?}");
     }
-    let wasm_mb = pipeline
-        .log_events()
-        .iter()
-        .filter(|e| e["fields"]["message"] == "batch done")
-        .filter_map(|e| e["fields"]["wasm_memory_bytes"].as_u64())
-        .max()
-        .context("no batch logged its memory")? as f64
-        / 1e6;
+    let wasm_mb = peak_wasm_mb(&pipeline)?;
     println!("summarizer wasm memory after 8 documents at the read limit: {wasm_mb:.1} MB");
     // 128 MB per isolate, with room for the runtime's own heap.
     ensure!(wasm_mb <= 80.0, "wasm memory {wasm_mb:.1} MB");

@@ -13,7 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::js::error_message;
-use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Delay, Env, Headers, Method, Request, RequestInit};
 
 #[wasm_bindgen]
 extern "C" {
@@ -114,18 +114,7 @@ impl HttpClient for FetchClient {
             .with_headers(request_headers)
             .with_body(Some(JsValue::from_str(&body)));
         let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(request);
-        let sent = Box::pin(fetch.send_with_signal(&signal));
-        let deadline = Delay::from(self.timeout);
-        let mut response = match select(sent, deadline).await {
-            Either::Left((response, _)) => response.map_err(|e| e.to_string())?,
-            Either::Right(((), _)) => {
-                controller.abort();
-                return Err(format!("no response within {:?}", self.timeout));
-            }
-        };
+        let mut response = crate::runtime::fetch_within(request, self.timeout).await?;
         let status = response.status_code();
         let body = response.text().await.map_err(|e| e.to_string())?;
         Ok(HttpReply { status, body })

@@ -1,4 +1,5 @@
-//! The Workers runtime's clock, randomness, vars, and this Worker's WebAssembly memory.
+//! The Workers runtime's clock, randomness, vars, this Worker's WebAssembly memory, and
+//! `fetch` with a deadline.
 
 use docpipe_pipeline::ports::Clock;
 use docpipe_pipeline::time::Millis;
@@ -42,4 +43,23 @@ pub fn wasm_memory_bytes() -> u64 {
         .ok()
         .and_then(|memory| memory.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
         .map_or(0, |buffer| u64::from(buffer.byte_length()))
+}
+
+/// Sends `request` with `fetch`, aborting it when no response has come within `timeout`.
+pub async fn fetch_within(
+    request: worker::Request,
+    timeout: std::time::Duration,
+) -> Result<worker::Response, String> {
+    use futures_util::future::{Either, select};
+    let controller = worker::AbortController::default();
+    let signal = controller.signal();
+    let fetch = worker::Fetch::Request(request);
+    let sent = Box::pin(fetch.send_with_signal(&signal));
+    match select(sent, worker::Delay::from(timeout)).await {
+        Either::Left((response, _)) => response.map_err(|e| e.to_string()),
+        Either::Right(((), _)) => {
+            controller.abort();
+            Err(format!("no response within {} s", timeout.as_secs_f32()))
+        }
+    }
 }

@@ -22,6 +22,26 @@ thread_local! {
     static TOTALS: Cell<Usage> = Cell::new(Usage::default());
 }
 
+/// Logs an event at `level` (a `tracing` macro name) with the isolate's WebAssembly memory and
+/// these totals, then the caller's own fields and message:
+/// `log_usage!(info, messages = 3, "batch done")`.
+#[macro_export]
+macro_rules! log_usage {
+    ($level:ident, $($rest:tt)*) => {{
+        let totals = $crate::usage::totals();
+        ::tracing::$level!(
+            wasm_memory_bytes = $crate::wasm_memory_bytes(),
+            d1_queries_total = totals.d1_queries,
+            d1_rows_read_total = totals.d1_rows_read,
+            d1_rows_written_total = totals.d1_rows_written,
+            r2_class_a_total = totals.r2_class_a,
+            r2_class_b_total = totals.r2_class_b,
+            queue_messages_total = totals.queue_messages,
+            $($rest)*
+        )
+    }};
+}
+
 /// The totals so far.
 pub fn totals() -> Usage {
     TOTALS.with(Cell::get)

@@ -5,11 +5,8 @@ use std::time::Duration;
 
 use docpipe_jobs::DeliveryMessage;
 use docpipe_pipeline::ports::{DeliveryQueue, OriginError, QueueError, WebhookSender};
-use futures_util::future::{Either, select};
 use wasm_bindgen::JsValue;
-use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Queue, Request, RequestInit, RequestRedirect,
-};
+use worker::{Headers, Method, Queue, Request, RequestInit, RequestRedirect};
 
 #[derive(Debug)]
 pub struct WebhooksQueue(pub Queue);
@@ -47,28 +44,14 @@ impl WebhookSender for FetchSender {
             .with_redirect(RequestRedirect::Manual)
             .with_body(Some(JsValue::from_str(&body)));
         let request = Request::new_with_init(url, &init).map_err(error)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(request);
-        let sent = Box::pin(fetch.send_with_signal(&signal));
-        let timeout = Duration::from_millis(timeout_ms);
-        match select(sent, Delay::from(timeout)).await {
-            Either::Left((response, _)) => {
-                let response = response.map_err(error)?;
-                let status = response.status_code();
-                // The body is not read: cancelling it frees the connection.
-                if let Some(body) = web_sys::Response::from(response).body() {
-                    let _ = body.cancel();
-                }
-                Ok(status)
-            }
-            Either::Right(((), _)) => {
-                controller.abort();
-                Err(OriginError(format!(
-                    "no response within {} s",
-                    timeout.as_secs_f32()
-                )))
-            }
+        let response = crate::runtime::fetch_within(request, Duration::from_millis(timeout_ms))
+            .await
+            .map_err(OriginError)?;
+        let status = response.status_code();
+        // The body is not read: cancelling it frees the connection.
+        if let Some(body) = web_sys::Response::from(response).body() {
+            let _ = body.cancel();
         }
+        Ok(status)
     }
 }

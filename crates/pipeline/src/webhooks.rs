@@ -47,11 +47,6 @@ const LEASE_SLACK_MS: i64 = 30_000;
 /// How long a message waits before it is tried again when D1 could not be reached.
 const STORE_RETRY_MS: i64 = 30_000;
 
-/// A new id for an endpoint (UUIDv7).
-pub fn new_id() -> String {
-    crate::store::webhooks::new_event_id()
-}
-
 /// A new signing secret: `whsec_` and 32 random bytes in hex.
 pub fn new_secret() -> Result<String, String> {
     let mut bytes = [0u8; 32];
@@ -128,7 +123,7 @@ pub fn endpoint_request(body: &[u8], allowed: &AllowedHosts) -> Result<NewEndpoi
         )));
     }
     Ok(NewEndpoint {
-        id: new_id(),
+        id: crate::store::webhooks::new_id(),
         url: url.to_string(),
         events,
         description: description.filter(|d| !d.is_empty()),

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use docpipe_cloudflare::{
     AiBinding, D1, FetchClient, FetchOrigin, FetchSender, R2Documents, R2Uploads, WebhooksQueue,
-    WorkerClock, bindings, logging, usage, vars, wasm_memory_bytes,
+    WorkerClock, bindings, log_usage, logging, vars,
 };
 use docpipe_docproc::summarize::mapreduce::{MapReduce, Model};
 use docpipe_docproc::summarize::openai::OpenAiChat;
@@ -32,7 +32,7 @@ use docpipe_pipeline::process::{Action, Processor};
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::webhooks::{self, Deliverer};
 use futures_util::StreamExt;
-use tracing::{Instrument, error, info};
+use tracing::{Instrument, error};
 use wasm_bindgen::JsValue;
 use worker::{
     Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result, event,
@@ -212,17 +212,10 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     // The webhook deliveries the batch's finished jobs recorded.
     let acked = acked.into_inner();
     consume::announce(&bindings.store, &bindings.webhooks, &WorkerClock, &acked).await;
-    let totals = usage::totals();
-    info!(
+    log_usage!(
+        info,
         messages = messages.len(),
         retried = retried.get(),
-        wasm_memory_bytes = wasm_memory_bytes(),
-        d1_queries_total = totals.d1_queries,
-        d1_rows_read_total = totals.d1_rows_read,
-        d1_rows_written_total = totals.d1_rows_written,
-        r2_class_a_total = totals.r2_class_a,
-        r2_class_b_total = totals.r2_class_b,
-        queue_messages_total = totals.queue_messages,
         "batch done"
     );
 }

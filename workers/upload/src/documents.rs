@@ -299,9 +299,5 @@ pub async fn delete(
             ApiError::Unavailable
         })?;
     info!(document_id = %document, existed, "document deleted");
-    let mut response = worker::Response::empty()
-        .map_err(crate::platform("building a response"))?
-        .with_status(204);
-    set_header(&mut response, "X-Request-Id", request_id.as_str());
-    Ok(response)
+    crate::no_content(request_id)
 }

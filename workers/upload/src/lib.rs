@@ -27,9 +27,7 @@ mod resumable;
 mod sweeping;
 mod webhooks;
 
-use docpipe_cloudflare::{
-    BindingError, WorkerClock, bindings, logging, usage, vars, wasm_memory_bytes,
-};
+use docpipe_cloudflare::{BindingError, WorkerClock, bindings, log_usage, logging, vars};
 use docpipe_jobs::RequestId;
 use docpipe_pipeline::api::{ApiError, Route};
 use docpipe_pipeline::auth::{Principal, Scope, bearer_key, key_hash};
@@ -39,7 +37,7 @@ use docpipe_pipeline::db::retry_failed;
 use docpipe_pipeline::ingest::{REQUEST_PAUSES_MS, unavailable};
 use docpipe_pipeline::ports::Clock;
 use serde::Serialize;
-use tracing::{Instrument, Span, debug, error, info, warn};
+use tracing::{Instrument, Span, error, info, warn};
 use worker::{Context, Env, Request, Response, Result, event};
 
 #[event(fetch)]
@@ -78,17 +76,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             _ if req.method() == worker::Method::Options => preflight(&req, &config, &request_id),
             _ => handle(req, &env, &ctx, &config, &request_id).await,
         };
-        let totals = usage::totals();
-        debug!(
-            wasm_memory_bytes = wasm_memory_bytes(),
-            d1_queries_total = totals.d1_queries,
-            d1_rows_read_total = totals.d1_rows_read,
-            d1_rows_written_total = totals.d1_rows_written,
-            r2_class_a_total = totals.r2_class_a,
-            r2_class_b_total = totals.r2_class_b,
-            queue_messages_total = totals.queue_messages,
-            "request done"
-        );
+        log_usage!(debug, "request done");
         match answer {
             Ok(mut response) => {
                 allow_origin(&mut response, allowed_origin);
@@ -271,6 +259,15 @@ fn json<T: Serialize>(status: u16, body: &T, request_id: &RequestId) -> ApiResul
         .with_status(status);
     set_header(&mut response, "X-Request-Id", request_id.as_str());
     set_header(&mut response, "Cache-Control", "no-store");
+    Ok(response)
+}
+
+/// `204 No Content`, for a deletion.
+fn no_content(request_id: &RequestId) -> ApiResult {
+    let mut response = Response::empty()
+        .map_err(platform("building a response"))?
+        .with_status(204);
+    set_header(&mut response, "X-Request-Id", request_id.as_str());
     Ok(response)
 }
 

@@ -1,7 +1,7 @@
 //! Webhooks: `POST/GET /v1/webhooks`, `GET/DELETE /v1/webhooks/{id}`, the signing secret, and
 //! each receiver's deliveries with their attempts and redelivery. The caller's tenant's only.
 
-use docpipe_cloudflare::{WorkerClock, bindings, stream};
+use docpipe_cloudflare::{D1, WorkerClock, bindings, stream};
 use docpipe_jobs::RequestId;
 use docpipe_pipeline::api::{ApiError, Receiver};
 use docpipe_pipeline::auth::Principal;
@@ -9,12 +9,13 @@ use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::ingest::unavailable;
 use docpipe_pipeline::ports::Clock;
 use docpipe_pipeline::store::webhooks::MAX_ENDPOINTS;
+use docpipe_pipeline::store::{EndpointRow, Store};
 use docpipe_pipeline::webhooks::{self, MAX_REQUEST_BYTES};
 use tracing::{error, info};
 use worker::{Env, Request};
 
 use crate::reads::query_pairs;
-use crate::{ApiResult, internal, json, set_header};
+use crate::{ApiResult, internal, json};
 
 fn no_secret(e: String) -> ApiError {
     error!(error = %e, "could not make a signing secret");
@@ -103,18 +104,9 @@ pub async fn endpoint(
             .await
             .map_err(unavailable("deleting a webhook"))?;
         info!(webhook_id = id, existed, "webhook deleted");
-        let mut response = worker::Response::empty()
-            .map_err(crate::platform("building a response"))?
-            .with_status(204);
-        set_header(&mut response, "X-Request-Id", request_id.as_str());
-        return Ok(response);
+        return crate::no_content(request_id);
     }
-    let endpoint = store
-        .endpoint(&caller.tenant, id)
-        .await
-        .map_err(unavailable("reading a webhook"))?
-        .ok_or(ApiError::WebhookNotFound)?;
-    json(200, &endpoint, request_id)
+    json(200, &endpoint_of(&store, caller, id).await?, request_id)
 }
 
 /// `GET /v1/webhooks/{id}/deliveries`: newest first, each with its attempts.
@@ -127,7 +119,10 @@ pub async fn deliveries(
 ) -> ApiResult {
     let query = webhooks::deliveries_query(&query_pairs(req))?;
     let store = bindings::store(env).map_err(internal)?;
-    exists(&store, caller, receiver).await?;
+    // Deliveries to callback URLs need no endpoint.
+    if let Some(id) = receiver.endpoint() {
+        endpoint_of(&store, caller, id).await?;
+    }
     let rows = store
         .deliveries(
             &caller.tenant,
@@ -177,18 +172,15 @@ pub async fn redeliver(
     json(202, &row, request_id)
 }
 
-async fn exists(
-    store: &docpipe_pipeline::store::Store<docpipe_cloudflare::D1>,
+/// The caller's endpoint `id`.
+async fn endpoint_of(
+    store: &Store<D1>,
     caller: &Principal,
-    receiver: &Receiver,
-) -> Result<(), ApiError> {
-    let Some(id) = receiver.endpoint() else {
-        return Ok(());
-    };
+    id: &str,
+) -> Result<EndpointRow, ApiError> {
     store
         .endpoint(&caller.tenant, id)
         .await
         .map_err(unavailable("reading a webhook"))?
-        .map(|_| ())
         .ok_or(ApiError::WebhookNotFound)
 }

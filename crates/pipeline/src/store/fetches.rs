@@ -199,7 +199,7 @@ impl<D: Database> Store<D> {
             vec![job.into(), error.into(), timestamp(now).into()],
         );
         let mut statements = vec![release, fail];
-        statements.extend(webhooks::fetch_event(job, &webhooks::new_event_id(), now));
+        statements.extend(webhooks::fetch_event(job, now));
         self.db.batch(statements).await?;
         Ok(())
     }

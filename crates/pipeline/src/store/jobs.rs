@@ -372,7 +372,7 @@ impl<D: Database> Store<D> {
         let at = statements.len();
         statements.push(finish);
         if announce {
-            statements.extend(webhooks::job_event(job, &webhooks::new_event_id(), now));
+            statements.extend(webhooks::job_event(job, now));
         }
         if statements.len() == 1 {
             return Ok(self.db.execute(statements.remove(0)).await? == 1);
@@ -437,8 +437,8 @@ impl<D: Database> Store<D> {
         reason: &str,
         now: Millis,
     ) -> Result<bool, DbError> {
-        let mut events = webhooks::job_event(job, &webhooks::new_event_id(), now);
-        events.extend(webhooks::fetch_event(job, &webhooks::new_event_id(), now));
+        let mut events = webhooks::job_event(job, now);
+        events.extend(webhooks::fetch_event(job, now));
         let now = timestamp(now);
         let fail_job = Statement::new(
             fail_job_where!(

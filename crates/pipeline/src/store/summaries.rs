@@ -177,7 +177,7 @@ impl<D: Database> Store<D> {
         statements.extend(usage);
         let at = statements.len();
         statements.push(mark_succeeded);
-        statements.extend(webhooks::job_event(job, &webhooks::new_event_id(), now_ms));
+        statements.extend(webhooks::job_event(job, now_ms));
         let changes = self.db.batch(statements).await?;
         Ok(changes.get(at).copied().unwrap_or(0) == 1)
     }

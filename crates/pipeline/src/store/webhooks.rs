@@ -146,14 +146,16 @@ struct Secret {
     secret: String,
 }
 
-/// A new event's id (UUIDv7): receivers drop the events they have seen by it.
-pub fn new_event_id() -> String {
-    uuid::Uuid::now_v7().hyphenated().to_string()
+/// A new id for an event or an endpoint: a UUIDv7, like every other id (receivers drop the
+/// events they have seen by it).
+pub fn new_id() -> String {
+    JobId::new().to_string()
 }
 
 /// The statements that record the event of a job that finished at `now` (in the same
 /// transaction, after the statement that finished it) and its deliveries.
-pub(super) fn job_event(job: &JobId, event_id: &str, now: Millis) -> Vec<Statement> {
+pub(super) fn job_event(job: &JobId, now: Millis) -> Vec<Statement> {
+    let event_id = new_id();
     let now = timestamp(now);
     let event = Statement::new(
         "INSERT INTO webhook_events (id, tenant_id, type, job_id, document_id, error, created_at) \
@@ -165,13 +167,14 @@ pub(super) fn job_event(job: &JobId, event_id: &str, now: Millis) -> Vec<Stateme
          OR EXISTS (SELECT 1 FROM fetches f WHERE f.document_id = j.document_id \
          AND f.callback_url IS NOT NULL)) \
          ON CONFLICT (job_id) DO NOTHING",
-        vec![event_id.into(), job.into(), now.clone().into()],
+        vec![event_id.as_str().into(), job.into(), now.clone().into()],
     );
-    vec![event, deliveries(event_id, &now)]
+    vec![event, deliveries(&event_id, &now)]
 }
 
 /// As [`job_event`], for a job that failed in its fetching stage (it has no job row).
-pub(super) fn fetch_event(job: &JobId, event_id: &str, now: Millis) -> Vec<Statement> {
+pub(super) fn fetch_event(job: &JobId, now: Millis) -> Vec<Statement> {
+    let event_id = new_id();
     let now = timestamp(now);
     let event = Statement::new(
         "INSERT INTO webhook_events (id, tenant_id, type, job_id, document_id, error, created_at) \
@@ -180,9 +183,9 @@ pub(super) fn fetch_event(job: &JobId, event_id: &str, now: Millis) -> Vec<State
          AND (EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.tenant_id = f.tenant_id) \
          OR f.callback_url IS NOT NULL) \
          ON CONFLICT (job_id) DO NOTHING",
-        vec![event_id.into(), job.into(), now.clone().into()],
+        vec![event_id.as_str().into(), job.into(), now.clone().into()],
     );
-    vec![event, deliveries(event_id, &now)]
+    vec![event, deliveries(&event_id, &now)]
 }
 
 /// One `pending` delivery of the event to each endpoint that takes its type, and to the
