@@ -120,7 +120,44 @@ fn documents_are_summarized_from_their_own_sentences() -> Result<()> {
         let key = format!("tenants/default/documents/{}", accepted.document_id);
         assert!(keys.contains(&key), "{key} missing from R2: {keys:?}");
     }
+
+    // Each job's billed operations, counted by the Workers: its upload (carried in its
+    // message) and its processing, recorded once the consumer's batch is done.
+    let sizes = [md.len(), plain.len()];
+    for (accepted, size) in uploads.iter().zip(sizes) {
+        let row = job_usage(&pipeline, &accepted.job_id)?;
+        assert_eq!(row["tenant_id"], "default", "{row}");
+        let requests = row["requests"].as_f64().unwrap_or_default();
+        assert!(requests > 1.0 && requests <= 2.0, "the upload and a share of a batch: {row}");
+        assert_eq!(row["queue_operations"], 3, "sent, read, deleted: {row}");
+        assert_eq!(row["r2_class_a"], 2, "the original and its text: {row}");
+        assert_eq!(row["r2_class_b"], 1, "the original read back: {row}");
+        assert_eq!(row["r2_bytes_read"], size, "{row}");
+        let written = row["d1_rows_written"].as_i64().unwrap_or_default();
+        let queries = row["d1_queries"].as_i64().unwrap_or_default();
+        assert!(written >= 10 && queries >= 5, "upload and finish both counted: {row}");
+    }
+    let days = pipeline.sql(
+        "SELECT tenant_id, day, COUNT(*) AS jobs, SUM(d1_rows_written) AS written \
+         FROM job_usage GROUP BY tenant_id, day",
+    )?;
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!(days[0]["jobs"], 2);
+    let today = pipeline.sql("SELECT date('now') AS today")?;
+    assert_eq!(days[0]["day"], today[0]["today"], "dated by its UTC day");
     Ok(())
+}
+
+/// The job's `job_usage` row, once its consumer batch has recorded it.
+fn job_usage(pipeline: &Pipeline, job_id: &str) -> Result<Value> {
+    let query = format!("SELECT * FROM job_usage WHERE job_id = '{job_id}'");
+    for _ in 0..100 {
+        if let Some(row) = pipeline.sql(&query)?.into_iter().next() {
+            return Ok(row);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!("no job_usage row for {job_id}")
 }
 
 #[test]

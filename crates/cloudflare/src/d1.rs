@@ -73,4 +73,24 @@ impl Database for D1 {
         let results = self.0.batch(prepared).await.map_err(error)?;
         results.iter().map(changes).collect()
     }
+
+    async fn batch_query<T: DeserializeOwned>(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<T>, DbError> {
+        let prepared = statements
+            .iter()
+            .map(|s| self.prepare(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self.0.batch(prepared).await.map_err(error)?;
+        for result in &results {
+            changes(result)?;
+        }
+        match results.last() {
+            Some(last) => last
+                .results::<T>()
+                .map_err(|e| DbError::Decode(e.to_string())),
+            None => Ok(Vec::new()),
+        }
+    }
 }

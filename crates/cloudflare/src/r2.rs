@@ -135,7 +135,7 @@ impl DocumentSource for R2Documents {
         object_key: &str,
         max_bytes: u64,
     ) -> Result<Option<StoredDocument>, BlobError> {
-        crate::usage::r2_class_b(1);
+        crate::usage::r2_class_b(1, 0);
         let object = self
             .0
             .get(object_key)
@@ -152,6 +152,7 @@ impl DocumentSource for R2Documents {
             Some(body) => body.bytes().await.map_err(|e| BlobError(e.to_string()))?,
             None => Vec::new(),
         };
+        crate::usage::r2_class_b(0, bytes.len() as u64);
         Ok(Some(StoredDocument {
             bytes,
             content_type,

@@ -1,29 +1,14 @@
-//! What this isolate has spent on billed platform operations since it started: D1 queries and
-//! the rows D1 reports read and written (each result's `meta`), R2 class A (writes) and class B
-//! (reads) operations, and queue messages sent. The Workers log the totals (`request done`,
-//! `batch done`), so an operator or `scripts/bench` can price a run from counted operations.
+//! What the adapters count of billed platform operations (`docpipe_pipeline::usage`): D1
+//! statements and the rows D1 reports read and written (each result's `meta`), R2 class A
+//! (writes) and class B (reads) operations, and queue messages sent. The Workers log the
+//! isolate's totals (`request done`, `batch done`) and record each job's own in D1.
 
-use std::cell::Cell;
+use docpipe_pipeline::usage::{Usage, record};
 
-use serde::Serialize;
-
-/// Running totals of one isolate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    pub d1_queries: u64,
-    pub d1_rows_read: u64,
-    pub d1_rows_written: u64,
-    pub r2_class_a: u64,
-    pub r2_class_b: u64,
-    pub queue_messages: u64,
-}
-
-thread_local! {
-    static TOTALS: Cell<Usage> = Cell::new(Usage::default());
-}
+pub use docpipe_pipeline::usage::totals;
 
 /// Logs an event at `level` (a `tracing` macro name) with the isolate's WebAssembly memory and
-/// these totals, then the caller's own fields and message:
+/// its totals, then the caller's own fields and message:
 /// `log_usage!(info, messages = 3, "batch done")`.
 #[macro_export]
 macro_rules! log_usage {
@@ -36,45 +21,43 @@ macro_rules! log_usage {
             d1_rows_written_total = totals.d1_rows_written,
             r2_class_a_total = totals.r2_class_a,
             r2_class_b_total = totals.r2_class_b,
-            queue_messages_total = totals.queue_messages,
+            queue_messages_total = totals.queue_operations,
             $($rest)*
         )
     }};
 }
 
-/// The totals so far.
-pub fn totals() -> Usage {
-    TOTALS.with(Cell::get)
-}
-
-fn add(f: impl FnOnce(&mut Usage)) {
-    TOTALS.with(|totals| {
-        let mut usage = totals.get();
-        f(&mut usage);
-        totals.set(usage);
-    });
-}
-
 /// One D1 statement's result.
 pub(crate) fn d1(rows_read: Option<usize>, rows_written: Option<usize>) {
-    add(|u| {
-        u.d1_queries += 1;
-        u.d1_rows_read += rows_read.unwrap_or(0) as u64;
-        u.d1_rows_written += rows_written.unwrap_or(0) as u64;
+    record(Usage {
+        d1_queries: 1,
+        d1_rows_read: rows_read.unwrap_or(0) as u64,
+        d1_rows_written: rows_written.unwrap_or(0) as u64,
+        ..Usage::default()
     });
 }
 
 /// R2 writes (put, multipart create, part, complete): class A.
 pub(crate) fn r2_class_a(operations: u64) {
-    add(|u| u.r2_class_a += operations);
+    record(Usage {
+        r2_class_a: operations,
+        ..Usage::default()
+    });
 }
 
-/// R2 reads (get, head): class B.
-pub(crate) fn r2_class_b(operations: u64) {
-    add(|u| u.r2_class_b += operations);
+/// R2 reads (get, head): class B, and the bytes they brought.
+pub(crate) fn r2_class_b(operations: u64, bytes: u64) {
+    record(Usage {
+        r2_class_b: operations,
+        r2_bytes_read: bytes,
+        ..Usage::default()
+    });
 }
 
-/// Messages sent to a queue.
+/// Messages sent to a queue (one write operation each, up to 64 KB).
 pub(crate) fn queue_messages(messages: u64) {
-    add(|u| u.queue_messages += messages);
+    record(Usage {
+        queue_operations: messages,
+        ..Usage::default()
+    });
 }

@@ -18,10 +18,12 @@ pub mod id;
 pub mod media;
 pub mod message;
 pub mod status;
+pub mod usage;
 pub mod webhook;
 
 pub use id::{DocumentId, IdError, JobId, RequestId};
 pub use media::{ContentType, MediaType, MediaTypeError};
 pub use message::{DecodeError, JobMessage, SCHEMA_VERSION};
 pub use status::{JobStatus, UnknownStatus};
+pub use usage::Usage;
 pub use webhook::DeliveryMessage;

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::id::{DocumentId, JobId, RequestId};
+use crate::usage::Usage;
 
 /// The message schema version this build produces and understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -24,6 +25,10 @@ pub struct JobMessage {
     /// The document is still to be fetched from its URL: the job's first stage.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fetch: bool,
+    /// What the request that created the job spent on billed operations, its send of this
+    /// message included; absent when the job was enqueued by the sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// Why a queue message body could not be read as a [`JobMessage`].
@@ -59,6 +64,7 @@ impl JobMessage {
             document_id,
             request_id,
             fetch: false,
+            usage: None,
         }
     }
 
@@ -130,6 +136,21 @@ mod tests {
             sample().to_json(),
             r#"{"v":1,"job_id":"01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0d","document_id":"01936b2e-1e6f-7c3a-9d4b-5e6f7a8b9c0e","request_id":"req-1"}"#
         );
+    }
+
+    #[test]
+    fn the_usage_of_the_upload_round_trips_and_older_messages_have_none() {
+        let mut message = sample();
+        message.usage = Some(Usage {
+            requests: 1,
+            d1_rows_written: 12,
+            queue_operations: 1,
+            ..Usage::default()
+        });
+        let json = message.to_json();
+        assert!(json.contains(r#""usage":{"requests":1"#), "{json}");
+        assert_eq!(JobMessage::decode(&json).unwrap(), message);
+        assert_eq!(JobMessage::decode(&sample().to_json()).unwrap().usage, None);
     }
 
     #[test]

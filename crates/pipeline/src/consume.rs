@@ -5,14 +5,14 @@
 use std::pin::pin;
 
 use docpipe_docproc::Summarizer;
-use docpipe_jobs::{DecodeError, JobMessage};
+use docpipe_jobs::{DecodeError, JobMessage, Usage};
 use futures_util::future::{Either, select};
 use tracing::{Instrument, error, info, warn};
 
 use crate::fetch::{FetchStage, Fetched};
 use crate::ports::{Clock, Database, DocumentSource};
 use crate::process::{Action, Outcome, Processor, new_lease_id};
-use crate::store::Store;
+use crate::store::{JobUsage, Store};
 
 /// How long to hold back messages this consumer cannot handle yet: a newer schema during a
 /// deploy, or the Worker itself misconfigured.
@@ -126,19 +126,39 @@ where
     }
 }
 
-/// After job messages were acked (their jobs may have ended and recorded webhook deliveries):
-/// sends the wake-up messages of those deliveries, with one statement for all of them.
+/// After a batch's messages were handled: records what each cost its job, and sends the
+/// wake-up messages of the webhook deliveries the acked ones' jobs recorded (their jobs may
+/// have ended), in one round trip.
 pub async fn announce<D: Database>(
     store: &Store<D>,
     queue: &impl crate::ports::DeliveryQueue,
     clock: &impl Clock,
-    bodies: &[String],
+    acked: &[String],
+    usage: &[JobUsage],
 ) {
-    let jobs: Vec<docpipe_jobs::JobId> = bodies
+    let jobs: Vec<docpipe_jobs::JobId> = acked
         .iter()
         .filter_map(|body| JobMessage::peek_job_id(body))
         .collect();
-    crate::webhooks::dispatch(store, queue, clock, &jobs).await;
+    crate::webhooks::dispatch(store, queue, clock, &jobs, usage).await;
+}
+
+/// What handling one message of a batch of `batch_len` cost its job: `spent` while handling
+/// it, one queue read, one delete when it was acked, and the request's usage the message
+/// carries. `None` when the message names no job.
+pub fn job_usage(body: &str, spent: Usage, acked: bool, batch_len: usize) -> Option<JobUsage> {
+    let job = JobMessage::peek_job_id(body)?;
+    let mut spent = spent;
+    spent += Usage {
+        queue_operations: 1 + u64::from(acked),
+        ..Usage::default()
+    };
+    Some(JobUsage {
+        job,
+        share: 1.0 / batch_len.max(1) as f64,
+        spent,
+        carried: JobMessage::decode(body).ok().and_then(|m| m.usage),
+    })
 }
 
 /// One message the queue gave up on: fail its job with the reason, unless it finished or is
@@ -263,6 +283,31 @@ mod tests {
         assert_eq!(status, JobStatus::Failed);
         let attempts = f.config.retry.max_attempts;
         assert_eq!(error, Some(format!("gave up after {attempts} attempts")));
+    }
+
+    #[test]
+    fn a_message_costs_its_job_a_read_a_delete_when_acked_and_what_it_carries() {
+        let (_, mut message) = queued();
+        message.usage = Some(Usage {
+            requests: 1,
+            d1_rows_written: 12,
+            ..Usage::default()
+        });
+        let spent = Usage {
+            d1_queries: 4,
+            ..Usage::default()
+        };
+        let acked = job_usage(&message.to_json(), spent, true, 4).unwrap();
+        assert_eq!(acked.job, message.job_id);
+        assert_eq!(acked.share, 0.25);
+        assert_eq!(
+            (acked.spent.d1_queries, acked.spent.queue_operations),
+            (4, 2)
+        );
+        assert_eq!(acked.carried, message.usage);
+        let retried = job_usage(&message.to_json(), spent, false, 1).unwrap();
+        assert_eq!((retried.spent.queue_operations, retried.share), (1, 1.0));
+        assert_eq!(job_usage("{\"v\":1}", spent, true, 1), None);
     }
 
     #[test]

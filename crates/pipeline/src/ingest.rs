@@ -406,7 +406,8 @@ where
     /// Sends the job's message. A failure is logged, not returned: the job is `queued` in D1
     /// and the sweep will enqueue it.
     async fn enqueue(&self, message: &JobMessage) {
-        if let Err(e) = self.queue.send(message).await {
+        let message = crate::usage::carried_by(message.clone());
+        if let Err(e) = self.queue.send(&message).await {
             warn!(error = %e, job_id = %message.job_id, "enqueue failed; the sweep will enqueue the job");
         }
     }

@@ -53,6 +53,7 @@ pub mod store;
 pub mod sweep;
 pub mod time;
 pub mod upload;
+pub mod usage;
 pub mod webhooks;
 
 #[cfg(test)]

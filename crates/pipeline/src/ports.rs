@@ -18,6 +18,12 @@ pub trait Database {
 
     /// Runs statements as one transaction and returns each one's changed-row count.
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError>;
+
+    /// Runs statements as one transaction and returns the last one's rows.
+    async fn batch_query<T: DeserializeOwned>(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<T>, DbError>;
 }
 
 /// Where the pipeline gets the current time and randomness from.

@@ -484,7 +484,8 @@ where
         if !recorded {
             return Err(ApiError::UploadNotFound);
         }
-        let message = JobMessage::new(row.job_id, row.id, row.request_id.clone());
+        let message =
+            crate::usage::carried_by(JobMessage::new(row.job_id, row.id, row.request_id.clone()));
         if let Err(e) = self.queue.send(&message).await {
             warn!(error = %e, "enqueue failed; the sweep will enqueue the job");
         }

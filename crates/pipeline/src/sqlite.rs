@@ -128,6 +128,22 @@ impl Database for Sqlite {
         transaction.commit().map_err(error)?;
         Ok(changes)
     }
+
+    async fn batch_query<T: DeserializeOwned>(
+        &self,
+        mut statements: Vec<Statement>,
+    ) -> Result<Vec<T>, DbError> {
+        let Some(last) = statements.pop() else {
+            return Ok(Vec::new());
+        };
+        let transaction = self.connection.unchecked_transaction().map_err(error)?;
+        for statement in &statements {
+            self.run(statement)?;
+        }
+        let rows = self.query(last).await?;
+        transaction.commit().map_err(error)?;
+        Ok(rows)
+    }
 }
 
 /// SQLite whose next `failures` transactions fail, as a briefly unavailable D1 would. With
@@ -181,6 +197,16 @@ impl Database for ShakyWrites {
             self.inner.batch(statements).await?;
         }
         Err(DbError::Failed("database is locked".into()))
+    }
+
+    async fn batch_query<T: DeserializeOwned>(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<T>, DbError> {
+        if self.statements_fail {
+            return Err(DbError::Failed("database is unreachable".into()));
+        }
+        self.inner.batch_query(statements).await
     }
 }
 
@@ -238,5 +264,11 @@ impl Database for Interleaved {
         }
         self.at.set(self.at.get().saturating_sub(1));
         self.inner.batch(statements).await
+    }
+    async fn batch_query<T: DeserializeOwned>(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<T>, DbError> {
+        self.inner.batch_query(statements).await
     }
 }

@@ -30,8 +30,8 @@ use crate::listing::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::ports::{Clock, Database, DeliveryQueue, WebhookSender};
 use crate::process::Action;
 use crate::remote::{self, AllowedHosts};
-use crate::store::Store;
 use crate::store::webhooks::{AttemptEnd, AttemptResult, NewEndpoint, OutgoingDelivery};
+use crate::store::{JobUsage, Store};
 use crate::time::{Millis, timestamp};
 
 /// The event types, each sent to the endpoints that asked for it.
@@ -226,20 +226,25 @@ pub fn deliveries_page(
     (rows, next)
 }
 
-/// Sends the wake-up messages of the deliveries these jobs' ends created (one statement for
-/// all of them). A failure is logged: the sweep sends them later.
+/// Records what a consumer batch cost its jobs and sends the wake-up messages of the
+/// deliveries these jobs' ends created (one round trip for all of them). A failure is logged:
+/// the sweep sends the deliveries later; that batch's usage is not recorded.
 pub async fn dispatch<D: Database>(
     store: &Store<D>,
     queue: &impl DeliveryQueue,
     clock: &impl Clock,
     jobs: &[JobId],
+    usage: &[JobUsage],
 ) {
-    match store.claim_new_deliveries(jobs, clock.now_ms()).await {
+    match store
+        .record_usage_and_claim_deliveries(usage, jobs, clock.now_ms())
+        .await
+    {
         Ok(ids) => {
             send(queue, &ids).await;
         }
         Err(e) => {
-            warn!(error = %e, jobs = jobs.len(), "could not claim webhook deliveries; the sweep will")
+            warn!(error = %e, jobs = jobs.len(), "could not claim webhook deliveries nor record usage; the sweep will send them")
         }
     }
 }
@@ -644,10 +649,10 @@ mod tests {
 
         let queue = Queue::default();
         let clock = ManualClock(Cell::new(T0));
-        block_on(dispatch(&store, &queue, &clock, &[job]));
+        block_on(dispatch(&store, &queue, &clock, &[job], &[]));
         let ids = queue.0.borrow().clone();
         assert_eq!(ids.len(), 1);
-        block_on(dispatch(&store, &queue, &clock, &[job]));
+        block_on(dispatch(&store, &queue, &clock, &[job], &[]));
         assert_eq!(queue.0.borrow().len(), 1, "a delivery is enqueued once");
 
         let receiver = Receiver::default();
@@ -746,7 +751,7 @@ mod tests {
         block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap();
         assert!(block_on(store.fail(&job, "a", "no text", &NO_USAGE, T0)).unwrap());
         let (queue, clock) = (Queue::default(), ManualClock(Cell::new(T0)));
-        block_on(dispatch(&store, &queue, &clock, &[job]));
+        block_on(dispatch(&store, &queue, &clock, &[job], &[]));
         let id = queue.0.borrow()[0];
         let receiver = Receiver::default();
         receiver
@@ -802,7 +807,7 @@ mod tests {
         register(&store, "https://hooks.example.com/in");
         succeed(&store, &job2);
         let (queue, clock) = (Queue::default(), ManualClock(Cell::new(T0)));
-        block_on(dispatch(&store, &queue, &clock, &[job2]));
+        block_on(dispatch(&store, &queue, &clock, &[job2], &[]));
         let receiver = Receiver::default();
         receiver.statuses.borrow_mut().push(Ok(500));
         let config = config(3);
@@ -843,10 +848,11 @@ mod tests {
             &queue,
             &clock,
             &[job, other, JobId::new()],
+            &[],
         ));
         assert_eq!(queue.0.borrow().len(), 4, "two events, two endpoints each");
-        block_on(dispatch(&store, &queue, &clock, &[job, other]));
-        block_on(dispatch(&store, &queue, &clock, &[]));
+        block_on(dispatch(&store, &queue, &clock, &[job, other], &[]));
+        block_on(dispatch(&store, &queue, &clock, &[], &[]));
         assert_eq!(queue.0.borrow().len(), 4);
     }
 
@@ -857,7 +863,7 @@ mod tests {
         succeed(&store, &job);
         let (queue, clock) = (Queue::default(), ManualClock(Cell::new(T0)));
         queue.1.set(true);
-        block_on(dispatch(&store, &queue, &clock, &[job]));
+        block_on(dispatch(&store, &queue, &clock, &[job], &[]));
         assert!(queue.0.borrow().is_empty());
         assert!(
             block_on(store.claim_overdue_deliveries(T0 - 1, T0, 10))

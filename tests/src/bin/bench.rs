@@ -796,7 +796,11 @@ fn cost(report: &mut Report, quick: bool) -> Result<()> {
              D1 $0.001/M rows read and $1.00/M rows written, R2 $4.50/M class A and $0.36/M \
              class B, Queues $0.40/M operations. Storage (R2 $0.015/GB-month for the original and \
              its text; D1 for rows and the search index, section 8) and model tokens (recorded \
-             per job in `jobs.ai_*`; 0 with the extractive summarizer measured here) come on top."
+             per job in `jobs.ai_*`; 0 with the extractive summarizer measured here) come on top. \
+             The third row of each size is the same run read back from D1: each job's own counts \
+             in `job_usage` (its upload, carried in its message, and its processing), averaged; \
+             they leave out what is not any one job's (the sweep, the statement's reads that \
+             claim webhook deliveries)."
         ),
     );
     let classes: &[(&str, usize, usize)] = if quick {
@@ -876,6 +880,26 @@ fn cost(report: &mut Report, quick: bool) -> Result<()> {
             r2_b: total("r2_class_b_total") / n,
             queue_ops: 3.0 * total("queue_messages_total") / n,
         };
+        // The same operations as each job recorded them in D1 (`job_usage`).
+        let recorded = eventually(Duration::from_secs(30), || {
+            let rows = pipeline.sql(
+                "SELECT COUNT(*) AS jobs, AVG(requests) AS requests, AVG(d1_rows_read) AS read, \
+                 AVG(d1_rows_written) AS written, AVG(r2_class_a) AS a, AVG(r2_class_b) AS b, \
+                 AVG(queue_operations) AS queue FROM job_usage",
+            )?;
+            let row = rows.into_iter().next().unwrap_or_default();
+            Ok((row["jobs"].as_u64() == Some(count as u64)).then_some(row))
+        })?;
+        let number = |name: &str| recorded[name].as_f64().unwrap_or(0.0);
+        let per_job = PerDocument {
+            requests: number("requests"),
+            cpu_ms,
+            d1_read: number("read"),
+            d1_written: number("written"),
+            r2_a: number("a"),
+            r2_b: number("b"),
+            queue_ops: number("queue"),
+        };
         let reference = PerDocument {
             requests: (n + batches) / n,
             cpu_ms: 0.0,
@@ -885,7 +909,11 @@ fn cost(report: &mut Report, quick: bool) -> Result<()> {
             r2_b: 1.0,
             queue_ops: 3.0,
         };
-        for (name, row) in [("reference", reference), ("docpipe", docpipe)] {
+        for (name, row) in [
+            ("reference", reference),
+            ("docpipe", docpipe),
+            ("docpipe, as its jobs recorded it (`job_usage`)", per_job),
+        ] {
             report.line(&format!(
                 "| {label} | {name} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.4} | {:.2} |",
                 row.requests,

@@ -30,6 +30,7 @@ use docpipe_pipeline::consume::{self, HOLD_BACK_SECONDS};
 use docpipe_pipeline::fetch::Fetcher;
 use docpipe_pipeline::process::{Action, Processor};
 use docpipe_pipeline::store::Store;
+use docpipe_pipeline::usage::metered;
 use docpipe_pipeline::webhooks::{self, Deliverer};
 use futures_util::StreamExt;
 use tracing::{Instrument, error};
@@ -195,12 +196,19 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
     let retried = std::cell::Cell::new(0u32);
     let acked = std::cell::RefCell::new(Vec::new());
+    let usage = std::cell::RefCell::new(Vec::with_capacity(messages.len()));
     futures_util::stream::iter(&messages)
         .for_each_concurrent(bindings.config.concurrency, |raw| {
-            let (processor, fetcher, retried, acked) = (&processor, &fetcher, &retried, &acked);
+            let (processor, fetcher) = (&processor, &fetcher);
+            let (retried, acked, usage, batch_len) = (&retried, &acked, &usage, messages.len());
             async move {
                 let body = body_json(&raw.body());
-                let action = consume::job_message(processor, fetcher, &body, &raw.id()).await;
+                let (action, spent) =
+                    metered(consume::job_message(processor, fetcher, &body, &raw.id())).await;
+                let is_ack = action == Action::Ack;
+                usage
+                    .borrow_mut()
+                    .extend(consume::job_usage(&body, spent, is_ack, batch_len));
                 match action {
                     Action::Retry { .. } => retried.set(retried.get() + 1),
                     Action::Ack => acked.borrow_mut().push(body),
@@ -209,9 +217,16 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
             }
         })
         .await;
-    // The webhook deliveries the batch's finished jobs recorded.
-    let acked = acked.into_inner();
-    consume::announce(&bindings.store, &bindings.webhooks, &WorkerClock, &acked).await;
+    // What each job spent, and the webhook deliveries the batch's finished jobs recorded.
+    let (acked, usage) = (acked.into_inner(), usage.into_inner());
+    consume::announce(
+        &bindings.store,
+        &bindings.webhooks,
+        &WorkerClock,
+        &acked,
+        &usage,
+    )
+    .await;
     log_usage!(
         info,
         messages = messages.len(),
@@ -240,7 +255,7 @@ async fn consume_dead_letters(batch: &MessageBatch<serde_json::Value>, env: &Env
         carry_out(&raw, action);
     }
     match bindings::webhooks_queue(env) {
-        Ok(queue) => consume::announce(&store, &queue, &WorkerClock, &acked).await,
+        Ok(queue) => consume::announce(&store, &queue, &WorkerClock, &acked, &[]).await,
         Err(e) => error!(error = %e, "cannot send webhook deliveries; the sweep will"),
     }
 }

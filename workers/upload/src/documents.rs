@@ -152,9 +152,11 @@ async fn outliving_the_client<T: 'static>(
     work: impl std::future::Future<Output = T> + 'static,
 ) -> Result<T, ApiError> {
     let (answer, answered) = oneshot::channel();
+    // Made here, the work keeps counting from its request's count.
+    let work = docpipe_pipeline::usage::metered(work);
     ctx.wait_until(
         async move {
-            if answer.send(work.await).is_err() {
+            if answer.send(work.await.0).is_err() {
                 info!("the client left before it was answered");
             }
         }

@@ -36,6 +36,7 @@ use docpipe_pipeline::cors::{self, Origin};
 use docpipe_pipeline::db::retry_failed;
 use docpipe_pipeline::ingest::{REQUEST_PAUSES_MS, unavailable};
 use docpipe_pipeline::ports::Clock;
+use docpipe_pipeline::usage::metered;
 use serde::Serialize;
 use tracing::{Instrument, Span, error, info, warn};
 use worker::{Context, Env, Request, Response, Result, event};
@@ -56,7 +57,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         tenant = tracing::field::Empty,
         key_id = tracing::field::Empty,
     );
-    async move {
+    // Counted per request: a job's message carries what its request spent.
+    let request = metered(async move {
         let config = match UploadConfig::from_vars(vars(&env)) {
             Ok(config) => config,
             Err(e) => {
@@ -91,9 +93,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                 error_response(&e, &request_id, allowed_origin)
             }
         }
-    }
-    .instrument(span)
-    .await
+    });
+    request.instrument(span).await.0
 }
 
 type ApiResult = std::result::Result<Response, ApiError>;

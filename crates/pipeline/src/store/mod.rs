@@ -12,6 +12,7 @@
 //! - [`summaries`]: storing a summary with `succeeded`, and looking one up.
 //! - [`sweep`]: what the scheduled sweep claims and cleans.
 //! - [`tenants`]: quota counters and limits per tenant.
+//! - [`usage`]: each job's billed operations.
 //! - [`webhooks`]: endpoints, the signing secret, events, deliveries and their attempts.
 //!
 //! [`Timestamp`]: crate::time::Timestamp
@@ -25,6 +26,7 @@ pub mod summaries;
 pub mod sweep;
 pub mod tenants;
 pub mod uploads;
+pub mod usage;
 pub mod webhooks;
 
 #[cfg(test)]
@@ -38,6 +40,7 @@ pub use summaries::{Completion, SearchHit, SummaryContent, SummaryLookup, Summar
 pub use sweep::{DueJob, ExpiredDocument, StaleUpload};
 pub use tenants::OverQuota;
 pub use uploads::{IdempotentUpload, NewDocument, NewUpload};
+pub use usage::JobUsage;
 pub use webhooks::{
     AttemptEnd, AttemptResult, DeliveryRow, EndpointRow, NewEndpoint, OutgoingDelivery,
 };

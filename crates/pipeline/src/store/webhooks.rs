@@ -9,7 +9,7 @@
 use docpipe_jobs::{DocumentId, JobId};
 use serde::{Deserialize, Serialize};
 
-use super::Store;
+use super::{JobUsage, Store};
 use crate::auth::TenantId;
 use crate::db::{DbError, Statement};
 use crate::ports::Database;
@@ -423,29 +423,35 @@ impl<D: Database> Store<D> {
         Ok(rows.into_iter().next())
     }
 
-    /// Marks the deliveries of these jobs' events that have no wake-up message yet as sent,
-    /// and returns them: one statement for a whole batch of jobs.
-    pub async fn claim_new_deliveries(
+    /// Adds what a consumer batch cost to its jobs' usage rows, marks the deliveries of these
+    /// jobs' events that have no wake-up message yet as sent, and returns them: one round trip
+    /// for a whole batch.
+    pub async fn record_usage_and_claim_deliveries(
         &self,
+        usage: &[JobUsage],
         jobs: &[JobId],
         now: Millis,
     ) -> Result<Vec<i64>, DbError> {
+        let mut statements: Vec<Statement> = super::usage::record_statement(usage, now)
+            .into_iter()
+            .collect();
         if jobs.is_empty() {
+            if !statements.is_empty() {
+                self.db.batch(statements).await?;
+            }
             return Ok(Vec::new());
         }
         let ids: Vec<String> = jobs.iter().map(ToString::to_string).collect();
-        let rows: Vec<Id> = self
-            .db
-            .query(Statement::new(
-                "UPDATE webhook_deliveries SET queued_at = ?2 WHERE state = 'pending' \
-                 AND queued_at IS NULL AND event_id IN (SELECT id FROM webhook_events \
-                 WHERE job_id IN (SELECT value FROM json_each(?1))) RETURNING id",
-                vec![
-                    serde_json::to_string(&ids).unwrap_or_default().into(),
-                    timestamp(now).into(),
-                ],
-            ))
-            .await?;
+        statements.push(Statement::new(
+            "UPDATE webhook_deliveries SET queued_at = ?2 WHERE state = 'pending' \
+             AND queued_at IS NULL AND event_id IN (SELECT id FROM webhook_events \
+             WHERE job_id IN (SELECT value FROM json_each(?1))) RETURNING id",
+            vec![
+                serde_json::to_string(&ids).unwrap_or_default().into(),
+                timestamp(now).into(),
+            ],
+        ));
+        let rows: Vec<Id> = self.db.batch_query(statements).await?;
         Ok(rows.into_iter().map(|row| row.id).collect())
     }
 
