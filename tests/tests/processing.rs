@@ -128,14 +128,20 @@ fn documents_are_summarized_from_their_own_sentences() -> Result<()> {
         let row = job_usage(&pipeline, &accepted.job_id)?;
         assert_eq!(row["tenant_id"], "default", "{row}");
         let requests = row["requests"].as_f64().unwrap_or_default();
-        assert!(requests > 1.0 && requests <= 2.0, "the upload and a share of a batch: {row}");
+        assert!(
+            requests > 1.0 && requests <= 2.0,
+            "the upload and a share of a batch: {row}"
+        );
         assert_eq!(row["queue_operations"], 3, "sent, read, deleted: {row}");
         assert_eq!(row["r2_class_a"], 2, "the original and its text: {row}");
         assert_eq!(row["r2_class_b"], 1, "the original read back: {row}");
         assert_eq!(row["r2_bytes_read"], size, "{row}");
         let written = row["d1_rows_written"].as_i64().unwrap_or_default();
         let queries = row["d1_queries"].as_i64().unwrap_or_default();
-        assert!(written >= 10 && queries >= 5, "upload and finish both counted: {row}");
+        assert!(
+            written >= 10 && queries >= 5,
+            "upload and finish both counted: {row}"
+        );
     }
     let days = pipeline.sql(
         "SELECT tenant_id, day, COUNT(*) AS jobs, SUM(d1_rows_written) AS written \

@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
-use js_sys::{Promise, Reflect, Uint8Array};
+use js_sys::{ArrayBuffer, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -55,12 +55,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Starts reading the next step: at least [`STEP_BYTES`], or all that remains.
-fn read_step(reader: &ByobReader, remaining: u64) -> JsFuture {
+/// Starts reading the next step: at least [`STEP_BYTES`], or all that remains, into `spare`
+/// (a buffer whose chunk has been written everywhere) when it is large enough.
+fn read_step(reader: &ByobReader, remaining: u64, spare: Option<ArrayBuffer>) -> JsFuture {
     let step = u64::from(STEP_BYTES);
     let at_least = u32::try_from(remaining.min(step)).unwrap_or(STEP_BYTES);
-    let capacity = u32::try_from(remaining.min(step)).unwrap_or(STEP_BYTES);
-    let buffer = Uint8Array::new_with_length(capacity);
+    let buffer = match spare {
+        Some(spare) if spare.byte_length() >= at_least => {
+            Uint8Array::new_with_byte_offset_and_length(&spare, 0, at_least)
+        }
+        _ => Uint8Array::new_with_length(at_least),
+    };
     JsFuture::from(reader.read_at_least(at_least, &buffer))
 }
 
@@ -108,7 +113,10 @@ async fn pump(
     options.set_mode(ReadableStreamReaderMode::Byob);
     let reader: ByobReader = body.get_reader_with_options(&options).unchecked_into();
     let mut read = 0u64;
-    let mut next = (length > 0).then(|| read_step(&reader, length));
+    let mut next = (length > 0).then(|| read_step(&reader, length, None));
+    // The buffer of the chunk written last: the read after next reads into it again, so a
+    // body of any size goes through the same two buffers.
+    let mut spare: Option<ArrayBuffer> = None;
     let failed = |e: JsValue| SinkError::Body(error_message(&e));
     while let Some(step) = next.take() {
         let (done, chunk) = within_stall(&reader, step, stall_ms).await?;
@@ -125,7 +133,7 @@ async fn pump(
                     "body ended after {read} of {length} bytes"
                 )));
             }
-            next = Some(read_step(&reader, length - read));
+            next = Some(read_step(&reader, length - read, spare.take()));
         }
         let writes: Vec<JsFuture> = match &chunk {
             Some(chunk) if bytes > 0 => writers
@@ -137,6 +145,7 @@ async fn pump(
         for write in writes {
             write.await.map_err(failed)?;
         }
+        spare = chunk.map(|chunk| chunk.buffer());
     }
     for writer in writers {
         JsFuture::from(writer.close()).await.map_err(failed)?;
@@ -302,7 +311,7 @@ const PART_BYTES: u64 = 8 * 1024 * 1024;
 /// The next step of a body of unknown length: its chunk (`None` at the end), within the stall
 /// bound.
 async fn next_chunk(reader: &ByobReader, stall_ms: u64) -> Result<Option<Uint8Array>, SinkError> {
-    let step = read_step(reader, u64::from(STEP_BYTES));
+    let step = read_step(reader, u64::from(STEP_BYTES), None);
     let (done, chunk) = within_stall(reader, step, stall_ms).await?;
     match chunk {
         Some(chunk) if chunk.byte_length() > 0 => Ok(Some(chunk)),

@@ -114,6 +114,20 @@ where
 {
     /// Stores the body, records the document and its job, and enqueues the job.
     pub async fn accept(&self, upload: Upload<S::Body>) -> Result<Accepted, ApiError> {
+        let (accepted, message) = self.record(upload).await?;
+        if let Some(message) = message {
+            self.enqueue(&message).await;
+        }
+        Ok(accepted)
+    }
+
+    /// Stores the body and records the document and its job: the upload is durable and may be
+    /// answered. Returns the job's message, for [`Ingest::enqueue`] (which may come after the
+    /// answer: a job whose message is never sent is enqueued by the sweep); none for a replay.
+    pub async fn record(
+        &self,
+        upload: Upload<S::Body>,
+    ) -> Result<(Accepted, Option<JobMessage>), ApiError> {
         let Upload {
             tenant,
             valid,
@@ -136,10 +150,11 @@ where
                     .map_err(body_error)?;
                 let answer = replay(&original, &hashed.sha256, hashed.size)?;
                 info!(document_id = %answer.document_id, "idempotent retry answered");
-                return Ok(Accepted {
+                let replayed = Accepted {
                     answer,
                     replayed: true,
-                });
+                };
+                return Ok((replayed, None));
             }
         }
 
@@ -258,14 +273,15 @@ where
                 // A concurrent request with the same key recorded its document first.
                 info!(%reason, "lost an idempotency race; answering as the winner");
                 self.discard(&document_id, &key).await;
-                return self
+                let winner = self
                     .replay_winner(
                         &tenant,
                         idempotency_key.as_deref(),
                         &stored.sha256,
                         stored.size,
                     )
-                    .await;
+                    .await?;
+                return Ok((winner, None));
             }
             Err(e) => {
                 error!(error = %e, "recording the document failed");
@@ -274,8 +290,6 @@ where
             }
         }
 
-        self.enqueue(&JobMessage::new(job_id, document_id, request_id))
-            .await;
         info!(
             %document_id,
             %job_id,
@@ -285,10 +299,14 @@ where
             upload_ms,
             "document accepted"
         );
-        Ok(Accepted {
+        let accepted = Accepted {
             answer: UploadAccepted::new(document_id, job_id),
             replayed: false,
-        })
+        };
+        Ok((
+            accepted,
+            Some(JobMessage::new(job_id, document_id, request_id)),
+        ))
     }
 
     /// Admits a document named by URL: the URL passes the fetch rules, the fetch is recorded
@@ -405,7 +423,7 @@ where
 
     /// Sends the job's message. A failure is logged, not returned: the job is `queued` in D1
     /// and the sweep will enqueue it.
-    async fn enqueue(&self, message: &JobMessage) {
+    pub async fn enqueue(&self, message: &JobMessage) {
         let message = crate::usage::carried_by(message.clone());
         if let Err(e) = self.queue.send(&message).await {
             warn!(error = %e, job_id = %message.job_id, "enqueue failed; the sweep will enqueue the job");
@@ -555,6 +573,42 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(job.status, JobStatus::Queued);
+    }
+
+    #[test]
+    fn a_recorded_upload_is_durable_before_its_message_is_sent_and_carries_its_cost() {
+        let f = Fixture::new();
+        let upload = Upload {
+            tenant: tenant(),
+            valid: ValidUpload {
+                length: BodyLength::Exactly(BODY.len() as u64),
+                content_type: ContentType::new(MediaType::PlainText),
+                filename: None,
+            },
+            idempotency_key: None,
+            request_id: RequestId::parse("req-2").unwrap(),
+            callback_url: None,
+            body: TestBody::whole(BODY),
+        };
+        let (accepted, message) = block_on(f.ingest().record(upload)).unwrap();
+        let message = message.unwrap();
+        assert!(f.queue.sent.borrow().is_empty(), "nothing sent yet");
+        assert_eq!(counts(f.store.database()), [1, 1, 0], "recorded");
+        assert_eq!(message.job_id, accepted.answer.job_id);
+
+        // Sent later within its request, it carries what the request spent.
+        let spent = crate::usage::Usage {
+            d1_rows_written: 7,
+            ..crate::usage::Usage::default()
+        };
+        block_on(crate::usage::metered(async {
+            crate::usage::record(spent);
+            f.ingest().enqueue(&message).await;
+        }));
+        let sent = f.queue.sent.borrow();
+        let carried = sent[0].usage.unwrap();
+        assert_eq!((carried.requests, carried.queue_operations), (1, 1));
+        assert_eq!(carried.d1_rows_written, 7);
     }
 
     #[test]

@@ -499,6 +499,114 @@ fn upload(report: &mut Report, quick: bool) -> Result<()> {
             ));
         }
     }
+    drop((baseline, pipeline));
+    fresh_runtime_memory(report, quick)
+}
+
+/// Waits for the newest job of `pipeline` (if any) to end.
+fn last_job_ends(pipeline: Option<&Pipeline>) -> Result<()> {
+    let Some(pipeline) = pipeline else {
+        return Ok(());
+    };
+    let jobs = pipeline.sql("SELECT id FROM jobs ORDER BY id DESC LIMIT 1")?;
+    let job = jobs[0]["id"].as_str().unwrap_or_default().to_owned();
+    let job = pipeline.wait_for_job(&job, Duration::from_secs(120))?;
+    ensure!(
+        job.status == "failed" || job.status == "succeeded",
+        "{job:?}"
+    );
+    Ok(())
+}
+
+/// Resident growth of a fresh runtime over its first uploads, docpipe against the JavaScript
+/// `put` baseline, each in a runtime started for it.
+fn fresh_runtime_memory(report: &mut Report, quick: bool) -> Result<()> {
+    let size = if quick { 20 * MB } else { 90 * MB };
+    let body = random_bytes(size, 90);
+    let uploads = 3;
+    let mut growth = [Vec::new(), Vec::new()];
+    for (i, growth) in growth.iter_mut().enumerate() {
+        let (baseline, pipeline) = if i == 0 {
+            (Some(Baseline::start()?), None)
+        } else {
+            let pipeline = Pipeline::start_with(Options::with_vars([
+                "MAX_UPLOAD_BYTES:300000000",
+                "MAX_DOCUMENT_BYTES:1000",
+            ]))?;
+            (None, Some(pipeline))
+        };
+        let (port, pid, path, expected, key) = match (&baseline, &pipeline) {
+            (Some(baseline), _) => {
+                let pid = runtime_pid(baseline.group()).context("baseline workerd")?;
+                (baseline.port, pid, "/put", 201, None)
+            }
+            (_, Some(pipeline)) => {
+                let pid = runtime_pid(pipeline.group()).context("docpipe workerd")?;
+                (
+                    pipeline.port,
+                    pid,
+                    "/v1/documents",
+                    202,
+                    Some(pipeline.key.clone()),
+                )
+            }
+            _ => bail!("no runtime"),
+        };
+        // One small document first, end to end: docpipe's consumer starts on its first batch
+        // (compiling and instantiating the summarizer), which is not the upload's doing.
+        let start = docpipe_e2e::rss_bytes(pid).context("workerd is gone")?;
+        let ((), first) = with_peak_rss(pid, || {
+            let (status, _) = timed_post(
+                port,
+                path,
+                "text/plain",
+                b"A first document.",
+                false,
+                key.as_deref(),
+            )?;
+            ensure!(status == expected, "{path} answered {status}");
+            last_job_ends(pipeline.as_ref())
+        })?;
+        growth.push(first);
+        for _ in 0..uploads {
+            let ((status, _), peak) = with_peak_rss(pid, || {
+                timed_post(port, path, "text/plain", &body, false, key.as_deref())
+            })?;
+            ensure!(status == expected, "{path} answered {status}");
+            growth.push(peak);
+            // Its job ends before the next upload, so each upload is measured alone.
+            last_job_ends(pipeline.as_ref())?;
+        }
+        let end = docpipe_e2e::rss_bytes(pid).context("workerd is gone")?;
+        growth.push(end.saturating_sub(start) as f64 / 1e6);
+    }
+    report.line("");
+    report.line(&format!(
+        "Fresh runtime: each handler in a `wrangler dev` started for it (its Worker already \
+         answered `/healthz`); one 17-byte document goes through first (for docpipe, until its \
+         job ends: the consumer's first batch compiles and instantiates the summarizer), then \
+         {uploads} uploads of {} MB one after the other, each once the job of the one before has \
+         ended (the consumer reads each back, so each upload is measured alone). Peak resident \
+         growth of workerd during each, and the resident set after the last upload's job \
+         against before the first document. \
+         Target: each upload within 16 MB of the baseline's.",
+        size / MB
+    ));
+    report.line("");
+    report.line("| handler | first document, end to end (MB) | upload 1 (MB) | upload 2 (MB) | upload 3 (MB) | resident after the last (MB) |");
+    report.line("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, row) in ["baseline (JS put)", "docpipe"].iter().zip(&growth) {
+        let cells: Vec<String> = row.iter().map(|mb| format!("{mb:.1}")).collect();
+        report.line(&format!("| {name} | {} |", cells.join(" | ")));
+    }
+    let worst = (1..=uploads)
+        .map(|i| growth[1][i] - growth[0][i])
+        .fold(f64::MIN, f64::max);
+    if worst > 16.0 {
+        report.miss(format!(
+            "a fresh runtime's upload grew {worst:.1} MB more than the baseline's (target ≤ 16)"
+        ));
+    }
     Ok(())
 }
 
@@ -1015,6 +1123,7 @@ fn main() -> Result<()> {
             "sizes" => sizes(&mut report)?,
             "startup" => startup(&mut report, args.quick)?,
             "upload" => upload(&mut report, args.quick)?,
+            "fresh" => fresh_runtime_memory(&mut report, args.quick)?,
             "summarizer" => summarizer(&mut report, args.quick)?,
             "pipeline" => pipeline_throughput(&mut report, args.quick)?,
             "search" => search_index(&mut report, args.quick)?,

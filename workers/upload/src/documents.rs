@@ -136,29 +136,52 @@ pub async fn create(
     };
     // The upload runs to its end even when the client goes away mid-body: the body then fails,
     // and the upload's own failure path deletes what was stored and gives the quota back.
+    // The client is answered once the upload is recorded; the job's message is sent after
+    // (a job whose message is never sent is queued in D1, and the sweep sends it).
     let config = config.clone();
-    let accepted = outliving_the_client(
-        ctx,
-        async move { ports.ingest(&config).accept(upload).await },
-    )
+    let accepted = outliving_the_client(ctx, |reply| async move {
+        let ingest = ports.ingest(&config);
+        match ingest.record(upload).await {
+            Ok((accepted, message)) => {
+                reply.send(Ok(accepted));
+                if let Some(message) = message {
+                    ingest.enqueue(&message).await;
+                }
+            }
+            Err(e) => reply.send(Err(e)),
+        }
+    })
     .await??;
     accepted_response(&accepted, request_id)
 }
 
+/// The answer of work that outlives its client.
+struct Reply<T>(oneshot::Sender<T>);
+
+impl<T> Reply<T> {
+    fn send(self, answer: T) {
+        if self.0.send(answer).is_err() {
+            info!("the client left before it was answered");
+        }
+    }
+}
+
 /// Runs `work` under `ctx.waitUntil`, so that it goes on to its end when the client leaves
-/// (its failure paths then clean up), and waits for its result.
-async fn outliving_the_client<T: 'static>(
+/// (its failure paths then clean up), and waits for the answer it sends, which may come
+/// before its end.
+async fn outliving_the_client<T: 'static, F>(
     ctx: &Context,
-    work: impl std::future::Future<Output = T> + 'static,
-) -> Result<T, ApiError> {
+    work: impl FnOnce(Reply<T>) -> F,
+) -> Result<T, ApiError>
+where
+    F: std::future::Future<Output = ()> + 'static,
+{
     let (answer, answered) = oneshot::channel();
     // Made here, the work keeps counting from its request's count.
-    let work = docpipe_pipeline::usage::metered(work);
+    let work = docpipe_pipeline::usage::metered(work(Reply(answer)));
     ctx.wait_until(
         async move {
-            if answer.send(work.await.0).is_err() {
-                info!("the client left before it was answered");
-            }
+            work.await;
         }
         .instrument(Span::current()),
     );
@@ -194,7 +217,7 @@ async fn form(
     let (tenant, request_id_owned) = (caller.tenant.clone(), request_id.clone());
     let config = config.clone();
     // As for a single upload: the work outlives a client that leaves.
-    let (results, ended) = outliving_the_client(ctx, async move {
+    let (results, ended) = outliving_the_client(ctx, |reply| async move {
         let ingest = ports.ingest(&config);
         let mut results = Vec::new();
         let ended = loop {
@@ -228,7 +251,7 @@ async fn form(
                 .await;
             results.push((filename, accepted.map(|accepted| accepted.answer)));
         };
-        (results, ended)
+        reply.send((results, ended));
     })
     .await?;
     if results.is_empty() {
