@@ -45,6 +45,18 @@ pub fn wasm_memory_bytes() -> u64 {
         .map_or(0, |buffer| u64::from(buffer.byte_length()))
 }
 
+/// The isolate's used JavaScript heap in bytes, where the runtime reports one
+/// (`performance.memory.usedJSHeapSize`); `None` where it does not, as workerd today.
+pub fn js_heap_bytes() -> Option<u64> {
+    let global = js_sys::global();
+    let performance = js_sys::Reflect::get(&global, &"performance".into()).ok()?;
+    let memory = js_sys::Reflect::get(&performance, &"memory".into()).ok()?;
+    js_sys::Reflect::get(&memory, &"usedJSHeapSize".into())
+        .ok()?
+        .as_f64()
+        .map(|bytes| bytes as u64)
+}
+
 /// Sends `request` with `fetch`, aborting it when no response has come within `timeout`.
 pub async fn fetch_within(
     request: worker::Request,

@@ -7,8 +7,8 @@ use docpipe_pipeline::usage::{Usage, record};
 
 pub use docpipe_pipeline::usage::totals;
 
-/// Logs an event at `level` (a `tracing` macro name) with the isolate's WebAssembly memory and
-/// its totals, then the caller's own fields and message:
+/// Logs an event at `level` (a `tracing` macro name) with the isolate's WebAssembly memory, its
+/// JavaScript heap where the runtime reports it, and its totals, then the caller's own fields and message:
 /// `log_usage!(info, messages = 3, "batch done")`.
 #[macro_export]
 macro_rules! log_usage {
@@ -16,6 +16,7 @@ macro_rules! log_usage {
         let totals = $crate::usage::totals();
         ::tracing::$level!(
             wasm_memory_bytes = $crate::wasm_memory_bytes(),
+            js_heap_bytes = $crate::runtime::js_heap_bytes(),
             d1_queries_total = totals.d1_queries,
             d1_rows_read_total = totals.d1_rows_read,
             d1_rows_written_total = totals.d1_rows_written,

@@ -484,8 +484,9 @@ fn upload(report: &mut Report, quick: bool) -> Result<()> {
                  the body into R2 while hashing takes {:.3} s (ratio {:.2} to the baseline's \
                  whole request; a JavaScript Worker doing only that, put + SHA-256, gets \
                  {:.2}); the other {fixed_ms:.0} ms are the durable record that makes the \
-                 upload safe to acknowledge: the D1 upload marker, the D1 transaction for the \
-                 document and its job, and the queue send, each a round trip.",
+                 upload safe to acknowledge: the D1 upload marker (which must commit before \
+                 the object can exist) and the D1 transaction for the document and its job, \
+                 each a round trip; the queue send follows the answer.",
                 size / MB,
                 streaming.median(),
                 base / streaming.median(),
