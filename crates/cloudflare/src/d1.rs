@@ -36,6 +36,15 @@ impl D1 {
         let params: Vec<JsValue> = statement.params.iter().map(js).collect();
         self.0.prepare(statement.sql).bind(&params).map_err(error)
     }
+
+    /// Runs statements as one D1 batch (a transaction) and returns their results.
+    async fn run_batch(&self, statements: &[Statement]) -> Result<Vec<worker::D1Result>, DbError> {
+        let prepared = statements
+            .iter()
+            .map(|s| self.prepare(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.0.batch(prepared).await.map_err(error)
+    }
 }
 
 /// The rows the statement changed; counts what D1 reports it read and wrote.
@@ -66,11 +75,7 @@ impl Database for D1 {
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError> {
-        let prepared = statements
-            .iter()
-            .map(|s| self.prepare(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let results = self.0.batch(prepared).await.map_err(error)?;
+        let results = self.run_batch(&statements).await?;
         results.iter().map(changes).collect()
     }
 
@@ -78,11 +83,7 @@ impl Database for D1 {
         &self,
         statements: Vec<Statement>,
     ) -> Result<Vec<T>, DbError> {
-        let prepared = statements
-            .iter()
-            .map(|s| self.prepare(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let results = self.0.batch(prepared).await.map_err(error)?;
+        let results = self.run_batch(&statements).await?;
         for result in &results {
             changes(result)?;
         }
