@@ -30,6 +30,7 @@ pub mod http;
 pub mod load;
 pub mod openai_fake;
 pub mod pipeline;
+pub mod quality;
 pub mod runtime;
 pub mod storage;
 

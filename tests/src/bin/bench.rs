@@ -1149,9 +1149,10 @@ fn main() -> Result<()> {
             let _ = writeln!(out, "- {miss}");
         }
     }
-    // Sections measured by other commands (6: scripts/rouge, 7: the memory tests); keep them.
+    // Sections measured by other commands (6: scripts/rouge, 7: the memory tests, 10:
+    // scripts/extract-quality); keep them.
     if let Ok(previous) = std::fs::read_to_string(&args.out) {
-        for name in ["rouge", "memory"] {
+        for name in ["rouge", "memory", "extract"] {
             let (open, close) = (format!("<!-- {name} -->"), format!("<!-- /{name} -->"));
             if let (Some(start), Some(end)) = (previous.find(&open), previous.find(&close)) {
                 out.push('\n');
