@@ -249,7 +249,8 @@ where
             .put_text(&leased.object_key, &extracted.text)
             .await?;
         let summarize_started = self.clock.now_ms();
-        let options = &self.config.summary;
+        // As long as the document calls for, within the configured most.
+        let options = &self.config.summary.for_text(&extracted.text);
         let summarized = match self.token_quota_reached(leased) {
             Some(reason) => Err(SummarizeError::Failed {
                 backend: self.config.backend.name().to_owned(),

@@ -38,6 +38,7 @@ fn main() -> Result<()> {
                         "graph" => tuning.graph = value.parse()?,
                         "question_factor" => tuning.question_factor = value.parse()?,
                         "length_exponent" => tuning.length_exponent = value.parse()?,
+                        "apparatus_factor" => tuning.apparatus_factor = value.parse()?,
                         "backward" => tuning.backward = value.parse()?,
                         "threshold" => tuning.threshold = value.parse()?,
                         other => anyhow::bail!("unknown knob {other}"),

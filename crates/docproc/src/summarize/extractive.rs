@@ -17,6 +17,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::front_matter::is_apparatus;
 use super::{SummarizeError, Summarizer, Summary, SummaryOptions, Usage};
 use crate::sentences::split_sentences;
 
@@ -48,6 +49,9 @@ pub struct Tuning {
     pub length_exponent: f64,
     /// Weight of similarity to earlier sentences in the graph score (usually ≤ 0).
     pub backward: f64,
+    /// Apparatus (author lists, affiliations, e-mail lines, title-case headings, reference
+    /// entries; see [`super::front_matter`]) rarely summarizes: its score is multiplied by this.
+    pub apparatus_factor: f64,
     /// Edges below `min + threshold · (max − min)` of a window's similarities are ignored.
     pub threshold: f64,
 }
@@ -66,6 +70,7 @@ impl Default for Tuning {
             graph: false,
             backward: -0.5,
             threshold: 0.3,
+            apparatus_factor: 0.05,
         }
     }
 }
@@ -210,6 +215,9 @@ fn rank(
             {
                 quality *= tuning.question_factor;
             }
+            if is_apparatus(&sentences[indexes[k]]) {
+                quality *= tuning.apparatus_factor;
+            }
             quality *= (f64::from(words[k]) / median_words)
                 .powf(tuning.length_exponent)
                 .min(2.0);
@@ -327,7 +335,7 @@ fn count_terms(
     counts
 }
 
-fn is_ideographic(c: char) -> bool {
+pub(crate) fn is_ideographic(c: char) -> bool {
     matches!(c,
         '\u{3040}'..='\u{30FF}'   // Hiragana, Katakana
         | '\u{3400}'..='\u{4DBF}' // CJK Extension A
@@ -515,6 +523,56 @@ mod tests {
             1,
             "{summary}"
         );
+    }
+
+    #[test]
+    fn a_long_report_gets_more_sentences_than_an_article() {
+        let sentence = |i: usize| {
+            format!(
+                "Finding {i} shows that measure m{i} changed outcome o{} across region r{} \
+                 during period p{} of the study.",
+                i % 13,
+                i % 7,
+                i % 5
+            )
+        };
+        let article: String = (0..40).map(sentence).collect::<Vec<_>>().join(" ");
+        let report: String = (0..1_000).map(sentence).collect::<Vec<_>>().join(" ");
+        let options = SummaryOptions {
+            max_sentences: 8,
+            max_bytes: 100_000,
+        };
+        let count = |text: &str| {
+            let options = options.for_text(text);
+            let summary = ExtractiveSummarizer.summarize_text(text, &options).unwrap();
+            split_sentences(&summary).len()
+        };
+        assert_eq!(count(&article), 3);
+        assert!(count(&report) >= 6, "{}", count(&report));
+    }
+
+    #[test]
+    fn a_papers_title_authors_and_affiliations_are_not_its_summary() {
+        let paper = "Efficient Compilation Of Lazy Functional Languages\n\
+            Alice Martin, Bob Chen and Wei Zhang\n\
+            Department of Computer Science, University of Somewhere\n\
+            {alice, bob}@cs.example.edu\n\n\
+            Lazy functional languages are hard to compile to efficient native code. \
+            We present a compiler that infers strictness across modules and unboxes values. \
+            Our compiler produces code that runs twice as fast as the previous compiler. \
+            The compiler is available under an open licence. \
+            Strictness analysis across modules removes most thunks from inner loops.";
+        let options = SummaryOptions {
+            max_sentences: 3,
+            max_bytes: 2_000,
+        };
+        let summary = ExtractiveSummarizer
+            .summarize_text(paper, &options)
+            .unwrap();
+        for apparatus in ["Alice", "Department", "@", "Efficient Compilation"] {
+            assert!(!summary.contains(apparatus), "{apparatus} in {summary:?}");
+        }
+        assert!(summary.contains("compile"), "{summary}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`Backend`]: whichever of them is configured.
 
 mod extractive;
+pub mod front_matter;
 pub mod mapreduce;
 pub mod models;
 pub mod openai;
@@ -33,10 +34,48 @@ pub struct SummaryOptions {
 impl Default for SummaryOptions {
     fn default() -> Self {
         Self {
-            max_sentences: 5,
+            max_sentences: 8,
             max_bytes: 2_000,
         }
     }
+}
+
+impl SummaryOptions {
+    /// These options for `text`: as many sentences as its length calls for
+    /// ([`sentences_for`]), at most `max_sentences`.
+    pub fn for_text(&self, text: &str) -> SummaryOptions {
+        SummaryOptions {
+            max_sentences: sentences_for(words_in(text), self.max_sentences),
+            ..*self
+        }
+    }
+}
+
+/// Sentences a summary of a text of `words` words has: 3 up to 1,000 words (a news article),
+/// one more each time the text doubles past that (8 at 32,000 words, about 100 pages), and
+/// never more than `most`.
+pub fn sentences_for(words: usize, most: usize) -> usize {
+    let mut sentences = 3;
+    let mut length = 1_000;
+    while words > length * 2 - 1 && sentences < most {
+        sentences += 1;
+        length *= 2;
+    }
+    sentences.min(most)
+}
+
+/// Words of `text`: what whitespace separates, and each ideograph or kana (those scripts
+/// have no spaces).
+pub fn words_in(text: &str) -> usize {
+    text.split_whitespace()
+        .map(|token| {
+            let ideographs = token
+                .chars()
+                .filter(|&c| extractive::is_ideographic(c))
+                .count();
+            ideographs.max(1)
+        })
+        .sum()
 }
 
 /// A summary and what produced it.
@@ -140,5 +179,23 @@ impl<A: AiRunner, H: HttpClient> Summarizer for Backend<A, H> {
             Backend::WorkersAi(s) => s.summarize(text, options, usage).await,
             Backend::OpenAi(s) => s.summarize(text, options, usage).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_grows_a_sentence_each_time_the_text_doubles_past_a_thousand_words() {
+        assert_eq!(sentences_for(200, 8), 3);
+        assert_eq!(sentences_for(1_999, 8), 3);
+        assert_eq!(sentences_for(2_000, 8), 4);
+        assert_eq!(sentences_for(4_000, 8), 5);
+        assert_eq!(sentences_for(16_000, 8), 7);
+        assert_eq!(sentences_for(50_000, 8), 8);
+        assert_eq!(sentences_for(1_000_000, 8), 8, "capped");
+        assert_eq!(sentences_for(50_000, 2), 2, "the configured most wins");
+        assert_eq!(words_in("東京 大学 is here"), 6);
     }
 }
