@@ -24,9 +24,12 @@ use super::{ExtractError, ExtractLimits};
 
 mod cmap;
 mod encoding;
+mod layout;
+mod widths;
 
 use cmap::{ToUnicode, to_unicode};
 use encoding::simple_encoding;
+use widths::Widths;
 
 pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     let bound = usize::try_from(limits.max_decompressed_bytes).unwrap_or(usize::MAX);
@@ -46,7 +49,8 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
             reason: "it has no pages".into(),
         });
     }
-    let mut out = String::new();
+    let mut texts: Vec<String> = Vec::new();
+    let mut length = 0;
     let mut failed_pages = 0;
     let mut painted = false;
     let read = pages.len().min(limits.max_pages);
@@ -54,8 +58,8 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
         match page_text(&document, page, bound) {
             Ok((text, paints)) => {
                 painted |= paints;
-                out.push_str(text.trim_end());
-                out.push_str("\n\n");
+                length += text.len();
+                texts.push(text);
             }
             Err(lopdf::Error::Decompress(_)) => {
                 return Err(ExtractError::TooLarge {
@@ -66,10 +70,17 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
             // One unreadable page does not lose the rest of the document.
             Err(_) => failed_pages += 1,
         }
-        if out.len() > limits.max_text_bytes {
+        if length > limits.max_text_bytes {
             break;
         }
     }
+    layout::drop_running_lines(&mut texts);
+    let mut out = String::with_capacity(length + 2 * texts.len());
+    for text in &texts {
+        out.push_str(text.trim_end());
+        out.push_str("\n\n");
+    }
+    let out = layout::expand_ligatures(&layout::join_hyphenated(&out));
     if failed_pages == read {
         return Err(ExtractError::Corrupt {
             format: "PDF",
@@ -118,9 +129,6 @@ fn load_error(e: lopdf::Error, limit: u64) -> ExtractError {
     }
 }
 
-/// `TJ` offsets (thousandths of an em) more negative than this are gaps between words.
-const WORD_GAP: f64 = -200.0;
-
 /// Operators that paint something other than text: paths, images, shadings.
 const PAINTING: &[&str] = &[
     "f", "F", "f*", "S", "s", "B", "B*", "b", "b*", "Do", "BI", "sh",
@@ -134,26 +142,59 @@ fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result
         .map(|(name, dictionary)| (name, Font::new(document, dictionary, bound)))
         .collect();
     let content = Content::decode(&document.get_page_content_with_limit(page, bound)?)?;
-    let mut out = String::new();
-    let mut painted = false;
+    let mut text = layout::PageText::default();
+    let mut state = layout::State::default();
+    let mut saved: Vec<layout::State> = Vec::new();
     let mut font: Option<&Font> = None;
+    let mut painted = false;
     for operation in &content.operations {
         let operands = &operation.operands;
+        let number_at = |i: usize| operands.get(i).map_or(0.0, number);
         match operation.operator.as_str() {
-            "Tf" => {
-                font = operands
-                    .first()
-                    .and_then(|name| name.as_name().ok())
-                    .and_then(|name| fonts.get(name));
+            "q" if saved.len() < 64 => saved.push(state.clone()),
+            "Q" => {
+                if let Some(previous) = saved.pop() {
+                    state = previous;
+                    font = state.font.as_ref().and_then(|name| fonts.get(name));
+                }
             }
-            "Tj" => show(operands.first(), font, &mut out),
+            "cm" => {
+                if let Some(m) = layout::Matrix::from_operands(operands) {
+                    state.ctm = m.then(state.ctm);
+                }
+            }
+            "BT" => state.begin_text(),
+            "Tf" => {
+                let name = operands.first().and_then(|name| name.as_name().ok());
+                font = name.and_then(|name| fonts.get(name));
+                state.font = name.map(<[u8]>::to_vec);
+                state.size = number_at(1);
+            }
+            "Tc" => state.char_spacing = number_at(0),
+            "Tw" => state.word_spacing = number_at(0),
+            "Tz" => state.scale = number_at(0) / 100.0,
+            "TL" => state.leading = number_at(0),
+            "Td" => state.move_line(number_at(0), number_at(1)),
+            "TD" => {
+                state.leading = -number_at(1);
+                state.move_line(number_at(0), number_at(1));
+            }
+            "Tm" => {
+                if let Some(m) = layout::Matrix::from_operands(operands) {
+                    state.set_matrix(m);
+                }
+            }
+            "T*" => state.next_line(),
+            "Tj" => show(operands.first(), font, &mut state, &mut text),
             "'" => {
-                new_line(&mut out);
-                show(operands.first(), font, &mut out);
+                state.next_line();
+                show(operands.first(), font, &mut state, &mut text);
             }
             "\"" => {
-                new_line(&mut out);
-                show(operands.get(2), font, &mut out);
+                state.word_spacing = number_at(0);
+                state.char_spacing = number_at(1);
+                state.next_line();
+                show(operands.get(2), font, &mut state, &mut text);
             }
             "TJ" => {
                 for item in operands
@@ -163,28 +204,15 @@ fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result
                     .flatten()
                 {
                     match item {
-                        Object::Integer(_) | Object::Real(_) => {
-                            if number(item) < WORD_GAP {
-                                space(&mut out);
-                            }
-                        }
-                        other => show(Some(other), font, &mut out),
+                        Object::Integer(_) | Object::Real(_) => state.kern(number(item)),
+                        other => show(Some(other), font, &mut state, &mut text),
                     }
                 }
             }
-            "Td" | "TD" => {
-                let dy = operands.get(1).map_or(0.0, number);
-                if dy.abs() > f64::EPSILON {
-                    new_line(&mut out);
-                } else {
-                    space(&mut out);
-                }
-            }
-            "T*" | "ET" => new_line(&mut out),
             operator => painted |= PAINTING.contains(&operator),
         }
     }
-    Ok((out, painted))
+    Ok((text.finish(), painted))
 }
 
 fn number(object: &Object) -> f64 {
@@ -195,28 +223,40 @@ fn number(object: &Object) -> f64 {
     }
 }
 
-fn space(out: &mut String) {
-    if !out.is_empty() && !out.ends_with([' ', '\n']) {
-        out.push(' ');
+/// Shows a string: each code's text placed where the pen is, the pen moved by its width.
+fn show(
+    string: Option<&Object>,
+    font: Option<&Font>,
+    state: &mut layout::State,
+    text: &mut layout::PageText,
+) {
+    let (Some(Object::String(bytes, _)), Some(font)) = (string, font) else {
+        return;
+    };
+    let mut decoded = String::new();
+    for code in bytes.chunks(font.code_bytes) {
+        let value = code.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+        decoded.clear();
+        font.decode(value, &mut decoded);
+        let is_space = code == b" ";
+        text.place(state, &decoded);
+        state.advance(font.widths.of(value) / 1000.0, is_space);
+        if !decoded.is_empty() {
+            text.placed(state);
+        }
     }
 }
 
-fn new_line(out: &mut String) {
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
-    }
+/// How a font's string bytes become text, and how wide each code is.
+struct Font {
+    decoding: Decoding,
+    code_bytes: usize,
+    widths: Widths,
 }
 
-fn show(string: Option<&Object>, font: Option<&Font>, out: &mut String) {
-    if let (Some(Object::String(bytes, _)), Some(font)) = (string, font) {
-        font.decode(bytes, out);
-    }
-}
-
-/// How a font's string bytes become text.
-enum Font {
-    /// A `ToUnicode` map, with codes of `code_bytes` bytes.
-    Unicode { map: ToUnicode, code_bytes: usize },
+enum Decoding {
+    /// A `ToUnicode` map.
+    Unicode(ToUnicode),
     /// A one-byte encoding.
     Simple(Box<[char; 256]>),
     /// Composite fonts without a `ToUnicode` map have no recoverable text.
@@ -225,37 +265,48 @@ enum Font {
 
 impl Font {
     fn new(document: &Document, font: &Dictionary, bound: usize) -> Font {
-        if let Some(map) = to_unicode(document, font, bound) {
-            let code_bytes = map.code_bytes;
-            return Font::Unicode { map, code_bytes };
-        }
         let subtype = font
             .get(b"Subtype")
             .and_then(Object::as_name)
             .unwrap_or_default();
-        if subtype == b"Type0" {
-            return Font::Opaque;
+        let composite = subtype == b"Type0";
+        let widths = if composite {
+            widths::composite(document, font)
+        } else {
+            widths::simple(document, font)
+        };
+        if let Some(map) = to_unicode(document, font, bound) {
+            return Font {
+                code_bytes: map.code_bytes.max(1),
+                decoding: Decoding::Unicode(map),
+                widths,
+            };
         }
-        Font::Simple(Box::new(simple_encoding(document, font)))
+        if composite {
+            return Font {
+                decoding: Decoding::Opaque,
+                code_bytes: 2,
+                widths,
+            };
+        }
+        Font {
+            decoding: Decoding::Simple(Box::new(simple_encoding(document, font))),
+            code_bytes: 1,
+            widths,
+        }
     }
 
-    fn decode(&self, bytes: &[u8], out: &mut String) {
-        match self {
-            Font::Unicode { map, code_bytes } => {
-                for code in bytes.chunks(*code_bytes) {
-                    let code = code.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
-                    map.push(code, out);
+    fn decode(&self, code: u32, out: &mut String) {
+        match &self.decoding {
+            Decoding::Unicode(map) => map.push(code, out),
+            Decoding::Simple(table) => {
+                if let Some(&c) = table.get(code as usize)
+                    && c != '\0'
+                {
+                    out.push(c);
                 }
             }
-            Font::Simple(table) => {
-                out.extend(
-                    bytes
-                        .iter()
-                        .map(|&b| table[usize::from(b)])
-                        .filter(|&c| c != '\0'),
-                );
-            }
-            Font::Opaque => {}
+            Decoding::Opaque => {}
         }
     }
 }
