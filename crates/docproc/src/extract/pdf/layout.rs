@@ -299,7 +299,7 @@ pub(super) fn drop_running_lines(pages: &mut [String]) {
     };
     let edge = |page: &String, first: bool| -> Option<String> {
         let mut lines = page.lines().filter(|l| !l.trim().is_empty());
-        let line = if first { lines.next() } else { lines.last() };
+        let line = if first { lines.next() } else { lines.next_back() };
         line.map(shape)
     };
     for first in [true, false] {
