@@ -1,7 +1,8 @@
 //! How close one text is to a reference text, as `scripts/extract-quality` scores docpipe's PDF
 //! text against `pdftotext`: word F1 (are the words right, with the right spaces?) and word
 //! bigram F1 (are they in the right order?). Words are what whitespace separates, compared
-//! exactly; counts are multisets, so a word repeated is matched as often as both texts have it.
+//! exactly (bidirectional formatting characters aside); counts are multisets, so a word
+//! repeated is matched as often as both texts have it.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -75,9 +76,21 @@ pub fn words(text: &str) -> Vec<&str> {
     text.split_whitespace().collect()
 }
 
+/// `text` without bidirectional formatting characters (embeddings, overrides, isolates,
+/// marks), which `pdftotext` wraps right-to-left lines in: they format, they are not text.
+pub fn without_bidi_controls(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .collect()
+}
+
 /// Word overlap of `candidate` with `reference`.
 pub fn word_overlap(candidate: &str, reference: &str) -> Overlap {
-    overlap(words(candidate), words(reference))
+    let (candidate, reference) = (
+        without_bidi_controls(candidate),
+        without_bidi_controls(reference),
+    );
+    overlap(words(&candidate), words(&reference))
 }
 
 /// Overlap of consecutive word pairs: reading order.
@@ -88,7 +101,10 @@ pub fn bigram_overlap(candidate: &str, reference: &str) -> Overlap {
             .map(|w| (w[0].to_owned(), w[1].to_owned()))
             .collect()
     };
-    overlap(pairs(candidate), pairs(reference))
+    overlap(
+        pairs(&without_bidi_controls(candidate)),
+        pairs(&without_bidi_controls(reference)),
+    )
 }
 
 #[cfg(test)]
@@ -130,6 +146,12 @@ mod tests {
         assert_eq!((o.candidate, o.reference, o.shared), (4, 2, 2));
         assert_eq!(o.precision(), 0.5);
         assert_eq!(o.recall(), 1.0);
+    }
+
+    #[test]
+    fn bidirectional_formatting_is_not_part_of_a_word() {
+        let reference = "\u{202B}שלום עולם\u{202C}";
+        assert_eq!(word_overlap("שלום עולם", reference).f1(), 1.0);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `tests/corpus/pdf` (`scripts/extract-quality`): word F1 and word-bigram F1 per file and over
 //! the corpus, and extraction time per MB. Writes a Markdown section for BENCHMARKS.md.
 //!
-//! `extract_quality CORPUS_DIR MARKDOWN_OUT`
+//! `extract_quality CORPUS_DIR MARKDOWN_OUT`; with `EXTRACT_DUMP=part`, the texts of files
+//! whose names contain `part` are printed too.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,6 +87,10 @@ fn score(path: &Path) -> Result<Scored> {
         note.push(failed);
     }
     let text = match ours {
+        Ok(text) if std::env::var("EXTRACT_DUMP").is_ok_and(|dump| name.contains(&dump)) => {
+            println!("--- docpipe: {name}\n{text}\n--- pdftotext\n{reference}\n---");
+            text
+        }
         Ok(text) => text,
         Err(e) => {
             note.push(format!("docpipe: {e}"));

@@ -61,8 +61,8 @@ pub(super) fn simple_encoding(document: &Document, font: &Dictionary) -> [char; 
     table
 }
 
-/// The character a glyph name stands for: single letters, `uniXXXX`, `uXXXX`, and the names
-/// of Latin-1 and common punctuation glyphs.
+/// The character a glyph name stands for: single letters, `uniXXXX`, `uXXXX`, the names of
+/// Latin-1 and common punctuation glyphs, and letters followed by a decimal code.
 fn glyph_char(name: &[u8]) -> Option<char> {
     let name = std::str::from_utf8(name).ok()?;
     let mut chars = name.chars();
@@ -83,6 +83,24 @@ fn glyph_char(name: &[u8]) -> Option<char> {
         .binary_search_by(|(glyph, _)| glyph.cmp(&name))
         .ok()
         .map(|i| GLYPH_NAMES[i].1)
+        .or_else(|| numeric_name(name))
+}
+
+/// Names made of one or two letters and a decimal code (`a65`, `g97`, `cid32`-like names of
+/// Type3 fonts from TeX and other generators) stand for that code's Latin-1 character, as
+/// other readers take them.
+fn numeric_name(name: &str) -> Option<char> {
+    let digits = name.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let prefix = name.len() - digits.len();
+    if !(1..=2).contains(&prefix) || !(2..=3).contains(&digits.len()) {
+        return None;
+    }
+    let code: u32 = digits.parse().ok()?;
+    (32..=255)
+        .contains(&code)
+        .then(|| char::from_u32(code))
+        .flatten()
+        .filter(|c| !c.is_control())
 }
 
 /// Glyph names of the Adobe Glyph List for Latin-1 and common punctuation, sorted by name.
@@ -269,6 +287,11 @@ mod tests {
         assert_eq!(glyph_char(b"A"), Some('A'));
         assert_eq!(glyph_char(b"uni20AC"), Some('€'));
         assert_eq!(glyph_char(b"u1F600"), Some('😀'));
-        assert_eq!(glyph_char(b"g123"), None);
+        // Letters and a decimal code: that code's character (Type3 fonts from TeX).
+        assert_eq!(glyph_char(b"g123"), Some('{'));
+        assert_eq!(glyph_char(b"a65"), Some('A'));
+        assert_eq!(glyph_char(b"a7"), None, "one digit: not a code name");
+        assert_eq!(glyph_char(b"a127"), None, "a control code");
+        assert_eq!(glyph_char(b"square"), None);
     }
 }

@@ -230,6 +230,72 @@ impl PageText {
     }
 }
 
+/// Whether `c` is a letter of a right-to-left script (Hebrew, Arabic, Syriac, Thaana, N'Ko,
+/// and their presentation forms).
+fn is_rtl(c: char) -> bool {
+    matches!(c, '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+}
+
+/// Lines of right-to-left text as their glyphs are drawn (left to right) put back in reading
+/// order: a line with more right-to-left letters than others is reversed, and within it the
+/// runs of left-to-right letters and digits turned back, and brackets mirrored.
+pub(super) fn logical_order(text: &str) -> String {
+    if !text.contains(is_rtl) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let rtl = line.chars().filter(|&c| is_rtl(c)).count();
+        let ltr = line
+            .chars()
+            .filter(|&c| c.is_alphanumeric() && !is_rtl(c))
+            .count();
+        if rtl == 0 || rtl < ltr {
+            out.push_str(line);
+            continue;
+        }
+        let mut chars: Vec<char> = line.chars().rev().collect();
+        let strong_ltr = |c: char| c.is_alphanumeric() && !is_rtl(c);
+        let mut k = 0;
+        while k < chars.len() {
+            if !strong_ltr(chars[k]) {
+                chars[k] = match chars[k] {
+                    '(' => ')',
+                    ')' => '(',
+                    '[' => ']',
+                    ']' => '[',
+                    '{' => '}',
+                    '}' => '{',
+                    '<' => '>',
+                    '>' => '<',
+                    other => other,
+                };
+                k += 1;
+                continue;
+            }
+            // A run of left-to-right letters and digits, with the punctuation inside it.
+            let mut end = k;
+            let mut j = k;
+            while j < chars.len()
+                && (strong_ltr(chars[j])
+                    || matches!(chars[j], '.' | ',' | ':' | '-' | '/' | '\'' | ' '))
+            {
+                if strong_ltr(chars[j]) {
+                    end = j;
+                }
+                j += 1;
+            }
+            chars[k..=end].reverse();
+            k = end + 1;
+        }
+        out.extend(chars);
+    }
+    out
+}
+
 /// Spells out the Latin ligatures of Unicode's presentation forms (`ﬁ` → `fi`).
 pub(super) fn expand_ligatures(text: &str) -> String {
     if !text.contains(|c| ('\u{FB00}'..='\u{FB06}').contains(&c)) {
@@ -286,7 +352,7 @@ pub(super) fn join_hyphenated(text: &str) -> String {
 }
 
 /// Drops the lines that open or close most pages alike, digits aside (running headers and
-/// footers, page numbers), from documents of three pages or more.
+/// footers, page numbers), from documents of three pages or more, on pages with text besides.
 pub(super) fn drop_running_lines(pages: &mut [String]) {
     if pages.len() < 3 {
         return;
@@ -299,12 +365,21 @@ pub(super) fn drop_running_lines(pages: &mut [String]) {
     };
     let edge = |page: &String, first: bool| -> Option<String> {
         let mut lines = page.lines().filter(|l| !l.trim().is_empty());
-        let line = if first { lines.next() } else { lines.next_back() };
+        let line = if first {
+            lines.next()
+        } else {
+            lines.next_back()
+        };
         line.map(shape)
     };
+    // A page of a line or two is all content, repeated or not.
+    let eligible: Vec<bool> = pages
+        .iter()
+        .map(|page| page.lines().filter(|l| !l.trim().is_empty()).count() >= 3)
+        .collect();
     for first in [true, false] {
         let shapes: Vec<Option<String>> = pages.iter().map(|p| edge(p, first)).collect();
-        for page in pages.iter_mut() {
+        for (page, _) in pages.iter_mut().zip(&eligible).filter(|(_, e)| **e) {
             let Some(own) = edge(page, first) else {
                 continue;
             };
@@ -340,6 +415,16 @@ mod tests {
     }
 
     #[test]
+    fn right_to_left_lines_come_back_in_reading_order() {
+        assert_eq!(
+            logical_order("?םלוכ םולש המ םלוע םולש\nplain English line"),
+            "שלום עולם מה שלום כולם?\nplain English line"
+        );
+        assert_eq!(logical_order("2024 תנשב PDF ץבוק"), "קובץ PDF בשנת 2024");
+        assert_eq!(logical_order("(ב) ףיעס"), "סעיף (ב)");
+    }
+
+    #[test]
     fn ligatures_are_spelled_out() {
         assert_eq!(
             expand_ligatures("ﬁnd the ﬂow of eﬀort"),
@@ -356,6 +441,10 @@ mod tests {
         drop_running_lines(&mut pages);
         assert_eq!(pages[0], "Body text of page 1.");
         assert_eq!(pages[2], "A page with its own first line\nMore text.");
+        // Pages of one line each, the same on every page, are the document.
+        let mut slides: Vec<String> = (0..4).map(|_| "Hello world".to_owned()).collect();
+        drop_running_lines(&mut slides);
+        assert!(slides.iter().all(|s| s == "Hello world"));
     }
 
     fn placed(text: &mut PageText, state: &mut State, s: &str, width: f64) {

@@ -80,7 +80,7 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
         out.push_str(text.trim_end());
         out.push_str("\n\n");
     }
-    let out = layout::expand_ligatures(&layout::join_hyphenated(&out));
+    let out = layout::logical_order(&layout::expand_ligatures(&layout::join_hyphenated(&out)));
     if failed_pages == read {
         return Err(ExtractError::Corrupt {
             format: "PDF",

@@ -75,9 +75,16 @@ pub(super) fn simple(document: &Document, font: &Dictionary) -> Widths {
         .and_then(|d| d.get(b"MissingWidth").ok())
         .and_then(number);
     if !widths.is_empty() {
+        // A Type3 font's widths are in its glyph space, which its `/FontMatrix` maps to text
+        // space; other fonts' are in thousandths already.
+        let scale = array(document, font.get(b"FontMatrix").ok())
+            .first()
+            .and_then(number)
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(1.0, |s| s * 1000.0);
         return Widths::Simple {
             first,
-            widths,
+            widths: widths.into_iter().map(|w| w * scale).collect(),
             missing: missing.unwrap_or(500.0),
         };
     }
