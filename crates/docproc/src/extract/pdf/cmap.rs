@@ -17,10 +17,11 @@ pub(super) struct ToUnicode {
 }
 
 impl ToUnicode {
-    pub(super) fn push(&self, code: u32, out: &mut String) {
+    /// Appends the text of `code`; whether the map has it.
+    pub(super) fn push(&self, code: u32, out: &mut String) -> bool {
         if let Some(text) = self.single.get(&code) {
             out.push_str(text);
-            return;
+            return true;
         }
         let range = self
             .ranges
@@ -33,7 +34,9 @@ impl ToUnicode {
                 text.extend(char::from_u32(shifted));
             }
             out.push_str(&text);
+            return true;
         }
+        false
     }
 }
 

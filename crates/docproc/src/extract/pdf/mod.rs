@@ -255,8 +255,8 @@ struct Font {
 }
 
 enum Decoding {
-    /// A `ToUnicode` map.
-    Unicode(ToUnicode),
+    /// A `ToUnicode` map, and for a simple font the encoding of the codes it leaves out.
+    Unicode(ToUnicode, Option<Box<[char; 256]>>),
     /// A one-byte encoding.
     Simple(Box<[char; 256]>),
     /// Composite fonts without a `ToUnicode` map have no recoverable text.
@@ -276,9 +276,12 @@ impl Font {
             widths::simple(document, font)
         };
         if let Some(map) = to_unicode(document, font, bound) {
+            // Some writers map only the codes a reader could not guess (TeX: the ligatures).
+            let fallback = (!composite && map.code_bytes <= 1)
+                .then(|| Box::new(simple_encoding(document, font)));
             return Font {
                 code_bytes: map.code_bytes.max(1),
-                decoding: Decoding::Unicode(map),
+                decoding: Decoding::Unicode(map, fallback),
                 widths,
             };
         }
@@ -298,16 +301,24 @@ impl Font {
 
     fn decode(&self, code: u32, out: &mut String) {
         match &self.decoding {
-            Decoding::Unicode(map) => map.push(code, out),
-            Decoding::Simple(table) => {
-                if let Some(&c) = table.get(code as usize)
-                    && c != '\0'
+            Decoding::Unicode(map, fallback) => {
+                if !map.push(code, out)
+                    && let Some(table) = fallback
                 {
-                    out.push(c);
+                    push_simple(table, code, out);
                 }
             }
+            Decoding::Simple(table) => push_simple(table, code, out),
             Decoding::Opaque => {}
         }
+    }
+}
+
+fn push_simple(table: &[char; 256], code: u32, out: &mut String) {
+    if let Some(&c) = table.get(code as usize)
+        && c != '\0'
+    {
+        out.push(c);
     }
 }
 
@@ -358,6 +369,32 @@ mod tests {
     fn stream(document: &mut Document, content: &str) -> Object {
         let id = document.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
         Object::Reference(id)
+    }
+
+    #[test]
+    fn a_partial_to_unicode_map_leaves_the_other_codes_to_the_encoding() {
+        let mut document = Document::with_version("1.5");
+        let cmap = "begincmap 1 begincodespacerange <00> <FF> endcodespacerange \
+                    1 beginbfchar <0B> <FB00> endbfchar endcmap";
+        let map = document.add_object(Stream::new(dictionary! {}, cmap.as_bytes().to_vec()));
+        let font = dictionary! {
+            "Type" => "Font",
+            "Subtype" => "Type1",
+            "BaseFont" => "CMR10",
+            "ToUnicode" => map,
+        };
+        let font = Font::new(&document, &font, 1 << 20);
+        let mut out = String::new();
+        for code in [
+            u32::from(b'e'),
+            0x0B,
+            u32::from(b'e'),
+            u32::from(b'c'),
+            u32::from(b't'),
+        ] {
+            font.decode(code, &mut out);
+        }
+        assert_eq!(layout::expand_ligatures(&out), "effect");
     }
 
     #[test]
