@@ -173,6 +173,7 @@ const GLYPH_NAMES: &[(&str, char)] = &[
     ("dieresis", '¨'),
     ("divide", '÷'),
     ("dollar", '$'),
+    ("dotlessi", 'ı'),
     ("eacute", 'é'),
     ("ecircumflex", 'ê'),
     ("edieresis", 'ë'),

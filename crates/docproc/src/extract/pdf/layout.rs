@@ -317,20 +317,21 @@ pub(super) fn expand_ligatures(text: &str) -> String {
 }
 
 /// Joins a word hyphenated across a line break (`com-` / `pile` → `compile`): a letter, a
-/// hyphen ending the line, a lowercase letter starting the next.
+/// hyphen ending the line, a letter starting the next (as `pdftotext` does; a compound split
+/// at its own hyphen loses it).
 pub(super) fn join_hyphenated(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut lines = text.split('\n').peekable();
     while let Some(line) = lines.next() {
-        let next_starts_lower = lines
+        let next_starts_letter = lines
             .peek()
             .and_then(|next| next.trim_start().chars().next())
-            .is_some_and(char::is_lowercase);
+            .is_some_and(char::is_alphabetic);
         let cut = line
             .strip_suffix(['-', '\u{00AD}', '\u{2010}'])
             .filter(|rest| rest.chars().last().is_some_and(char::is_alphabetic));
         match cut {
-            Some(rest) if next_starts_lower => {
+            Some(rest) if next_starts_letter => {
                 out.push_str(rest);
                 if let Some(next) = lines.next() {
                     // The next line continues this one.
@@ -408,8 +409,8 @@ mod tests {
     #[test]
     fn hyphenated_line_ends_are_joined_and_others_kept() {
         assert_eq!(
-            join_hyphenated("traditional com-\npilers need\nwell-\nKnown x-\n\n"),
-            "traditional compilers need\nwell-\nKnown x-\n\n"
+            join_hyphenated("traditional com-\npilers need\nTrace-\nMonkey x-\n\n3-\n4"),
+            "traditional compilers need\nTraceMonkey x-\n\n3-\n4"
         );
         assert_eq!(join_hyphenated("a soft\u{AD}\nhyphen"), "a softhyphen");
     }

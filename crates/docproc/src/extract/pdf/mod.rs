@@ -134,6 +134,11 @@ const PAINTING: &[&str] = &[
     "f", "F", "f*", "S", "s", "B", "B*", "b", "b*", "Do", "BI", "sh",
 ];
 
+/// Form XObjects (content reused from elsewhere: figures, letterheads) are read up to this
+/// depth, and at most this many times a page.
+const FORM_DEPTH: usize = 8;
+const FORMS_PER_PAGE: usize = 512;
+
 /// The text of one page, a line per text line, and whether it paints anything else.
 fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result<(String, bool)> {
     let fonts: BTreeMap<Vec<u8>, Font> = document
@@ -141,78 +146,184 @@ fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result
         .into_iter()
         .map(|(name, dictionary)| (name, Font::new(document, dictionary, bound)))
         .collect();
+    let (own, inherited) = document.get_page_resources(page)?;
+    let resources: Vec<&Dictionary> = own
+        .into_iter()
+        .chain(
+            inherited
+                .iter()
+                .filter_map(|id| document.get_dictionary(*id).ok()),
+        )
+        .collect();
     let content = Content::decode(&document.get_page_content_with_limit(page, bound)?)?;
-    let mut text = layout::PageText::default();
-    let mut state = layout::State::default();
-    let mut saved: Vec<layout::State> = Vec::new();
-    let mut font: Option<&Font> = None;
-    let mut painted = false;
-    for operation in &content.operations {
-        let operands = &operation.operands;
-        let number_at = |i: usize| operands.get(i).map_or(0.0, number);
-        match operation.operator.as_str() {
-            "q" if saved.len() < 64 => saved.push(state.clone()),
-            "Q" => {
-                if let Some(previous) = saved.pop() {
-                    state = previous;
-                    font = state.font.as_ref().and_then(|name| fonts.get(name));
-                }
-            }
-            "cm" => {
-                if let Some(m) = layout::Matrix::from_operands(operands) {
-                    state.ctm = m.then(state.ctm);
-                }
-            }
-            "BT" => state.begin_text(),
-            "Tf" => {
-                let name = operands.first().and_then(|name| name.as_name().ok());
-                font = name.and_then(|name| fonts.get(name));
-                state.font = name.map(<[u8]>::to_vec);
-                state.size = number_at(1);
-            }
-            "Tc" => state.char_spacing = number_at(0),
-            "Tw" => state.word_spacing = number_at(0),
-            "Tz" => state.scale = number_at(0) / 100.0,
-            "TL" => state.leading = number_at(0),
-            "Td" => state.move_line(number_at(0), number_at(1)),
-            "TD" => {
-                state.leading = -number_at(1);
-                state.move_line(number_at(0), number_at(1));
-            }
-            "Tm" => {
-                if let Some(m) = layout::Matrix::from_operands(operands) {
-                    state.set_matrix(m);
-                }
-            }
-            "T*" => state.next_line(),
-            "Tj" => show(operands.first(), font, &mut state, &mut text),
-            "'" => {
-                state.next_line();
-                show(operands.first(), font, &mut state, &mut text);
-            }
-            "\"" => {
-                state.word_spacing = number_at(0);
-                state.char_spacing = number_at(1);
-                state.next_line();
-                show(operands.get(2), font, &mut state, &mut text);
-            }
-            "TJ" => {
-                for item in operands
-                    .first()
-                    .and_then(|a| a.as_array().ok())
-                    .into_iter()
-                    .flatten()
-                {
-                    match item {
-                        Object::Integer(_) | Object::Real(_) => state.kern(number(item)),
-                        other => show(Some(other), font, &mut state, &mut text),
+    let mut page = Interpreter {
+        document,
+        bound,
+        text: layout::PageText::default(),
+        painted: false,
+        forms: 0,
+    };
+    page.run(&content, &fonts, &resources, layout::State::default(), 0);
+    Ok((page.text.finish(), page.painted))
+}
+
+/// Reads a page's content, and the forms it draws.
+struct Interpreter<'a> {
+    document: &'a Document,
+    bound: usize,
+    text: layout::PageText,
+    painted: bool,
+    forms: usize,
+}
+
+impl<'a> Interpreter<'a> {
+    fn run(
+        &mut self,
+        content: &Content,
+        fonts: &BTreeMap<Vec<u8>, Font>,
+        resources: &[&'a Dictionary],
+        mut state: layout::State,
+        depth: usize,
+    ) {
+        let mut saved: Vec<layout::State> = Vec::new();
+        let mut font: Option<&Font> = None;
+        for operation in &content.operations {
+            let operands = &operation.operands;
+            let number_at = |i: usize| operands.get(i).map_or(0.0, number);
+            let text = &mut self.text;
+            match operation.operator.as_str() {
+                "q" if saved.len() < 64 => saved.push(state.clone()),
+                "Q" => {
+                    if let Some(previous) = saved.pop() {
+                        state = previous;
+                        font = state.font.as_ref().and_then(|name| fonts.get(name));
                     }
                 }
+                "cm" => {
+                    if let Some(m) = layout::Matrix::from_operands(operands) {
+                        state.ctm = m.then(state.ctm);
+                    }
+                }
+                "BT" => state.begin_text(),
+                "Tf" => {
+                    let name = operands.first().and_then(|name| name.as_name().ok());
+                    font = name.and_then(|name| fonts.get(name));
+                    state.font = name.map(<[u8]>::to_vec);
+                    state.size = number_at(1);
+                }
+                "Tc" => state.char_spacing = number_at(0),
+                "Tw" => state.word_spacing = number_at(0),
+                "Tz" => state.scale = number_at(0) / 100.0,
+                "TL" => state.leading = number_at(0),
+                "Td" => state.move_line(number_at(0), number_at(1)),
+                "TD" => {
+                    state.leading = -number_at(1);
+                    state.move_line(number_at(0), number_at(1));
+                }
+                "Tm" => {
+                    if let Some(m) = layout::Matrix::from_operands(operands) {
+                        state.set_matrix(m);
+                    }
+                }
+                "T*" => state.next_line(),
+                "Tj" => show(operands.first(), font, &mut state, text),
+                "'" => {
+                    state.next_line();
+                    show(operands.first(), font, &mut state, text);
+                }
+                "\"" => {
+                    state.word_spacing = number_at(0);
+                    state.char_spacing = number_at(1);
+                    state.next_line();
+                    show(operands.get(2), font, &mut state, text);
+                }
+                "TJ" => {
+                    for item in operands
+                        .first()
+                        .and_then(|a| a.as_array().ok())
+                        .into_iter()
+                        .flatten()
+                    {
+                        match item {
+                            Object::Integer(_) | Object::Real(_) => state.kern(number(item)),
+                            other => show(Some(other), font, &mut state, text),
+                        }
+                    }
+                }
+                "Do" => {
+                    self.painted = true;
+                    if let Some(name) = operands.first().and_then(|n| n.as_name().ok()) {
+                        self.form(name, resources, &state, depth);
+                    }
+                }
+                operator => self.painted |= PAINTING.contains(&operator),
             }
-            operator => painted |= PAINTING.contains(&operator),
         }
     }
-    Ok((text.finish(), painted))
+
+    /// Draws the form XObject `name` names, if it is one: its content under its matrix, with
+    /// its own resources (or those it is drawn with).
+    fn form(
+        &mut self,
+        name: &[u8],
+        resources: &[&'a Dictionary],
+        state: &layout::State,
+        depth: usize,
+    ) {
+        if depth >= FORM_DEPTH || self.forms >= FORMS_PER_PAGE {
+            return;
+        }
+        let document = self.document;
+        let stream = resources.iter().find_map(|r| {
+            let xobjects = resolve(document, r.get(b"XObject").ok()?)?.as_dict().ok()?;
+            match resolve(document, xobjects.get(name).ok()?)? {
+                Object::Stream(stream) => Some(stream),
+                _ => None,
+            }
+        });
+        let Some(stream) = stream else { return };
+        if stream.dict.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Form".as_slice()) {
+            return;
+        }
+        self.forms += 1;
+        let Ok(bytes) = stream.get_plain_content_with_limit(self.bound) else {
+            return;
+        };
+        let Ok(content) = Content::decode(&bytes) else {
+            return;
+        };
+        let own: Option<&'a Dictionary> = stream
+            .dict
+            .get(b"Resources")
+            .ok()
+            .and_then(|r| resolve(document, r))
+            .and_then(|r| r.as_dict().ok());
+        let resources: Vec<&'a Dictionary> = match own {
+            Some(own) => vec![own],
+            None => resources.to_vec(),
+        };
+        let fonts: BTreeMap<Vec<u8>, Font> = resources
+            .iter()
+            .filter_map(|r| resolve(document, r.get(b"Font").ok()?)?.as_dict().ok())
+            .flat_map(|fonts| fonts.iter())
+            .filter_map(|(name, font)| {
+                let font = resolve(document, font)?.as_dict().ok()?;
+                Some((name.clone(), Font::new(document, font, self.bound)))
+            })
+            .collect();
+        let mut inner = state.clone();
+        let matrix = stream
+            .dict
+            .get(b"Matrix")
+            .ok()
+            .and_then(|m| resolve(document, m))
+            .and_then(|m| m.as_array().ok())
+            .and_then(|m| layout::Matrix::from_operands(m));
+        if let Some(matrix) = matrix {
+            inner.ctm = matrix.then(inner.ctm);
+        }
+        self.run(&content, &fonts, &resources, inner, depth + 1);
+    }
 }
 
 fn number(object: &Object) -> f64 {
@@ -369,6 +480,50 @@ mod tests {
     fn stream(document: &mut Document, content: &str) -> Object {
         let id = document.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
         Object::Reference(id)
+    }
+
+    #[test]
+    fn text_inside_a_form_xobject_is_read_where_the_form_is_drawn() {
+        let mut document = Document::with_version("1.5");
+        let font = document.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        });
+        let form = document.add_object(Stream::new(
+            dictionary! {
+                "Type" => "XObject",
+                "Subtype" => "Form",
+                "BBox" => vec![0.into(), 0.into(), 500.into(), 100.into()],
+                "Resources" => dictionary! { "Font" => dictionary! { "F9" => font } },
+            },
+            b"BT /F9 12 Tf 0 0 Td (Figure label) Tj ET".to_vec(),
+        ));
+        let contents = document.add_object(Stream::new(
+            dictionary! {},
+            b"BT /F1 12 Tf 72 700 Td (Body text.) Tj ET q 1 0 0 1 72 400 cm /Fm1 Do Q".to_vec(),
+        ));
+        let pages = document.new_object_id();
+        let page = document.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            "Contents" => contents,
+            "Resources" => dictionary! {
+                "Font" => dictionary! { "F1" => font },
+                "XObject" => dictionary! { "Fm1" => form },
+            },
+        });
+        document.objects.insert(
+            pages,
+            Object::Dictionary(
+                dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
+            ),
+        );
+        let catalog = document.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        document.trailer.set("Root", catalog);
+        let mut bytes = Vec::new();
+        document.save_to(&mut bytes).unwrap();
+        let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
+        assert_eq!(text.trim(), "Body text.\nFigure label");
     }
 
     #[test]
