@@ -165,7 +165,7 @@ struct Pen {
 }
 
 /// Gaps wider than this share of the font size are spaces between words.
-const WORD_GAP: f64 = 0.12;
+const WORD_GAP: f64 = 0.1;
 /// Moves across the baseline by more than this share of the font size start a new line.
 const LINE_MOVE: f64 = 0.5;
 /// Moves back along the baseline by more than this share are a new run of text, spaced.
