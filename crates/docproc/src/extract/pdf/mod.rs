@@ -16,6 +16,7 @@
 //! and a PDF whose pages carry no text (a scan) says so.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
@@ -141,10 +142,10 @@ const FORMS_PER_PAGE: usize = 512;
 
 /// The text of one page, a line per text line, and whether it paints anything else.
 fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result<(String, bool)> {
-    let fonts: BTreeMap<Vec<u8>, Font> = document
+    let fonts: BTreeMap<Vec<u8>, Rc<Font>> = document
         .get_page_fonts(page)?
         .into_iter()
-        .map(|(name, dictionary)| (name, Font::new(document, dictionary, bound)))
+        .map(|(name, dictionary)| (name, Rc::new(Font::new(document, dictionary, bound))))
         .collect();
     let (own, inherited) = document.get_page_resources(page)?;
     let resources: Vec<&Dictionary> = own
@@ -162,6 +163,7 @@ fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result
         text: layout::PageText::default(),
         painted: false,
         forms: 0,
+        form_fonts: BTreeMap::new(),
     };
     page.run(&content, &fonts, &resources, layout::State::default(), 0);
     Ok((page.text.finish(), page.painted))
@@ -174,13 +176,15 @@ struct Interpreter<'a> {
     text: layout::PageText,
     painted: bool,
     forms: usize,
+    /// Fonts of forms, by object: a figure drawn on many pages reads its fonts once a page.
+    form_fonts: BTreeMap<ObjectId, Rc<Font>>,
 }
 
 impl<'a> Interpreter<'a> {
     fn run(
         &mut self,
         content: &Content,
-        fonts: &BTreeMap<Vec<u8>, Font>,
+        fonts: &BTreeMap<Vec<u8>, Rc<Font>>,
         resources: &[&'a Dictionary],
         mut state: layout::State,
         depth: usize,
@@ -196,7 +200,11 @@ impl<'a> Interpreter<'a> {
                 "Q" => {
                     if let Some(previous) = saved.pop() {
                         state = previous;
-                        font = state.font.as_ref().and_then(|name| fonts.get(name));
+                        font = state
+                            .font
+                            .as_ref()
+                            .and_then(|name| fonts.get(name))
+                            .map(Rc::as_ref);
                     }
                 }
                 "cm" => {
@@ -207,7 +215,7 @@ impl<'a> Interpreter<'a> {
                 "BT" => state.begin_text(),
                 "Tf" => {
                     let name = operands.first().and_then(|name| name.as_name().ok());
-                    font = name.and_then(|name| fonts.get(name));
+                    font = name.and_then(|name| fonts.get(name)).map(Rc::as_ref);
                     state.font = name.map(<[u8]>::to_vec);
                     state.size = number_at(1);
                 }
@@ -289,6 +297,11 @@ impl<'a> Interpreter<'a> {
         let Ok(bytes) = stream.get_plain_content_with_limit(self.bound) else {
             return;
         };
+        // Most forms are drawings: without a text object or a form inside, nothing to read.
+        let has = |token: &[u8]| bytes.windows(2).any(|w| w == token);
+        if !has(b"BT") && !has(b"Do") {
+            return;
+        }
         let Ok(content) = Content::decode(&bytes) else {
             return;
         };
@@ -302,15 +315,33 @@ impl<'a> Interpreter<'a> {
             Some(own) => vec![own],
             None => resources.to_vec(),
         };
-        let fonts: BTreeMap<Vec<u8>, Font> = resources
+        let mut fonts: BTreeMap<Vec<u8>, Rc<Font>> = BTreeMap::new();
+        for dictionary in resources
             .iter()
             .filter_map(|r| resolve(document, r.get(b"Font").ok()?)?.as_dict().ok())
-            .flat_map(|fonts| fonts.iter())
-            .filter_map(|(name, font)| {
-                let font = resolve(document, font)?.as_dict().ok()?;
-                Some((name.clone(), Font::new(document, font, self.bound)))
-            })
-            .collect();
+        {
+            for (name, font) in dictionary.iter() {
+                let cached = match font {
+                    Object::Reference(id) => self.form_fonts.get(id).cloned(),
+                    _ => None,
+                };
+                let font = match cached {
+                    Some(font) => font,
+                    None => {
+                        let Some(parsed) = resolve(document, font).and_then(|f| f.as_dict().ok())
+                        else {
+                            continue;
+                        };
+                        let parsed = Rc::new(Font::new(document, parsed, self.bound));
+                        if let Object::Reference(id) = font {
+                            self.form_fonts.insert(*id, Rc::clone(&parsed));
+                        }
+                        parsed
+                    }
+                };
+                fonts.entry(name.clone()).or_insert(font);
+            }
+        }
         let mut inner = state.clone();
         let matrix = stream
             .dict

@@ -1,0 +1,18 @@
+use std::io::Write;
+fn extract(data: Vec<u8>) -> Result<String, String> {
+    let doc = lopdf::Document::load_mem(&data).map_err(|e| e.to_string())?;
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    doc.extract_text(&pages).map_err(|e| e.to_string())
+}
+fn main() {
+    let path = std::env::args().nth(1).expect("usage: FILE");
+    let data = std::fs::read(&path).expect("read");
+    let t = std::time::Instant::now();
+    let r = extract(data);
+    let us = t.elapsed().as_micros();
+    eprintln!("ELAPSED_US {us}");
+    match r {
+        Ok(s) => { std::io::stdout().write_all(s.as_bytes()).unwrap(); }
+        Err(e) => { eprintln!("ERROR {e}"); std::process::exit(2); }
+    }
+}

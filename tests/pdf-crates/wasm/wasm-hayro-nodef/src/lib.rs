@@ -1,0 +1,18 @@
+#[path = "../../../ex-hayro/src/sink.rs"]
+mod sink;
+/// Host allocates the PDF bytes here before calling `extract_len`.
+#[no_mangle]
+pub extern "C" fn alloc(len: usize) -> *mut u8 {
+    let mut v = Vec::<u8>::with_capacity(len);
+    let p = v.as_mut_ptr();
+    std::mem::forget(v);
+    p
+}
+
+/// Extracts the PDF's text; returns its length in bytes (usize::MAX on error).
+#[no_mangle]
+pub extern "C" fn extract_len(ptr: *const u8, len: usize) -> usize {
+    let data = unsafe { std::slice::from_raw_parts(ptr, len) };
+    let r: Result<String, String> = { sink::extract(data.to_vec()) };
+    match r { Ok(s) => s.len(), Err(_) => usize::MAX }
+}
