@@ -1,6 +1,8 @@
 //! Runs each extractor binary (target/release/ex-CRATE FILE) on every PDF in a corpus directory,
 //! one child process per file with a timeout, and scores the text against `pdftotext` with the
 //! word / bigram F1 of quality.rs (micro-averaged over files where pdftotext yields >= 1 word).
+// The scorer docpipe's own measure uses (tests/src/quality.rs), so the numbers compare.
+#[path = "../../../src/quality.rs"]
 mod quality;
 
 use std::path::{Path, PathBuf};
