@@ -47,7 +47,8 @@ impl Matrix {
             .then_some(m)
     }
 
-    fn translate(x: f64, y: f64) -> Matrix {
+    /// A move by `(x, y)`.
+    pub(super) fn translate(x: f64, y: f64) -> Matrix {
         Matrix {
             e: x,
             f: y,

@@ -141,7 +141,12 @@ const FORM_DEPTH: usize = 8;
 const FORMS_PER_PAGE: usize = 512;
 
 /// The text of one page, a line per text line, and whether it paints anything else.
-fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result<(String, bool)> {
+fn page_text(
+    document: &Document,
+    page_id: ObjectId,
+    bound: usize,
+) -> lopdf::Result<(String, bool)> {
+    let page = page_id;
     let fonts: BTreeMap<Vec<u8>, Rc<Font>> = document
         .get_page_fonts(page)?
         .into_iter()
@@ -166,6 +171,7 @@ fn page_text(document: &Document, page: ObjectId, bound: usize) -> lopdf::Result
         form_fonts: BTreeMap::new(),
     };
     page.run(&content, &fonts, &resources, layout::State::default(), 0);
+    page.annotations(page_id, &resources);
     Ok((page.text.finish(), page.painted))
 }
 
@@ -269,6 +275,73 @@ impl<'a> Interpreter<'a> {
         }
     }
 
+    /// Draws what the page's annotations show (filled-in form fields, stamps), each where
+    /// its rectangle is.
+    fn annotations(&mut self, page: ObjectId, resources: &[&'a Dictionary]) {
+        let document = self.document;
+        let Ok(page) = document.get_dictionary(page) else {
+            return;
+        };
+        let annotations = match page.get(b"Annots").ok().and_then(|a| resolve(document, a)) {
+            Some(Object::Array(items)) => items,
+            _ => return,
+        };
+        for annotation in annotations {
+            let Some(annotation) = resolve(document, annotation).and_then(|a| a.as_dict().ok())
+            else {
+                continue;
+            };
+            // Hidden (2) or not shown on screen (32).
+            let flags = annotation.get(b"F").ok().map_or(0.0, number) as i64;
+            if flags & (2 | 32) != 0 {
+                continue;
+            }
+            let Some(appearance) = annotation
+                .get(b"AP")
+                .ok()
+                .and_then(|a| resolve(document, a))
+                .and_then(|a| a.as_dict().ok())
+                .and_then(|a| resolve(document, a.get(b"N").ok()?))
+            else {
+                continue;
+            };
+            // One appearance, or one per state (checkboxes), chosen by `/AS`.
+            let stream = match appearance {
+                Object::Stream(stream) => Some(stream),
+                Object::Dictionary(states) => annotation
+                    .get(b"AS")
+                    .ok()
+                    .and_then(|s| s.as_name().ok())
+                    .and_then(|s| resolve(document, states.get(s).ok()?))
+                    .and_then(|s| s.as_stream().ok()),
+                _ => None,
+            };
+            let Some(stream) = stream else { continue };
+            let corner = |key: &[u8]| -> Option<(f64, f64)> {
+                let array = resolve(
+                    document,
+                    stream.dict.get(key).ok().or(annotation.get(key).ok())?,
+                )?
+                .as_array()
+                .ok()?;
+                Some((number(array.first()?), number(array.get(1)?)))
+            };
+            let mut state = layout::State::default();
+            if let (Some(rect), Some(bbox)) = (
+                annotation
+                    .get(b"Rect")
+                    .ok()
+                    .and_then(|r| resolve(document, r))
+                    .and_then(|r| r.as_array().ok())
+                    .and_then(|r| Some((number(r.first()?), number(r.get(1)?)))),
+                corner(b"BBox"),
+            ) {
+                state.ctm = layout::Matrix::translate(rect.0 - bbox.0, rect.1 - bbox.1);
+            }
+            self.draw(stream, resources, state, 0);
+        }
+    }
+
     /// Draws the form XObject `name` names, if it is one: its content under its matrix, with
     /// its own resources (or those it is drawn with).
     fn form(
@@ -293,6 +366,22 @@ impl<'a> Interpreter<'a> {
         if stream.dict.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Form".as_slice()) {
             return;
         }
+        self.draw(stream, resources, state.clone(), depth);
+    }
+
+    /// Draws a form's content under its matrix, with its own resources (or those it is drawn
+    /// with).
+    fn draw(
+        &mut self,
+        stream: &'a lopdf::Stream,
+        resources: &[&'a Dictionary],
+        state: layout::State,
+        depth: usize,
+    ) {
+        if depth >= FORM_DEPTH || self.forms >= FORMS_PER_PAGE {
+            return;
+        }
+        let document = self.document;
         self.forms += 1;
         let Ok(bytes) = stream.get_plain_content_with_limit(self.bound) else {
             return;
@@ -342,7 +431,7 @@ impl<'a> Interpreter<'a> {
                 fonts.entry(name.clone()).or_insert(font);
             }
         }
-        let mut inner = state.clone();
+        let mut inner = state;
         let matrix = stream
             .dict
             .get(b"Matrix")
@@ -555,6 +644,59 @@ mod tests {
         document.save_to(&mut bytes).unwrap();
         let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
         assert_eq!(text.trim(), "Body text.\nFigure label");
+    }
+
+    #[test]
+    fn a_filled_in_form_fields_appearance_is_read_and_a_hidden_ones_is_not() {
+        let mut document = Document::with_version("1.5");
+        let font = document.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        });
+        let mut field = |value: &str, flags: i64| {
+            let appearance = document.add_object(Stream::new(
+                dictionary! {
+                    "Type" => "XObject",
+                    "Subtype" => "Form",
+                    "BBox" => vec![0.into(), 0.into(), 200.into(), 20.into()],
+                    "Resources" => dictionary! { "Font" => dictionary! { "Helv" => font } },
+                },
+                format!("BT /Helv 10 Tf 2 5 Td ({value}) Tj ET").into_bytes(),
+            ));
+            document.add_object(dictionary! {
+                "Type" => "Annot",
+                "Subtype" => "Widget",
+                "F" => flags,
+                "Rect" => vec![100.into(), 600.into(), 300.into(), 620.into()],
+                "AP" => dictionary! { "N" => appearance },
+            })
+        };
+        let shown = field("Ada Lovelace", 4);
+        let hidden = field("secret draft", 2);
+        let contents = document.add_object(Stream::new(
+            dictionary! {},
+            b"BT /F1 12 Tf 72 700 Td (Name:) Tj ET".to_vec(),
+        ));
+        let pages = document.new_object_id();
+        let page = document.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            "Contents" => contents,
+            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+            "Annots" => vec![shown.into(), hidden.into()],
+        });
+        document.objects.insert(
+            pages,
+            Object::Dictionary(
+                dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
+            ),
+        );
+        let catalog = document.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        document.trailer.set("Root", catalog);
+        let mut bytes = Vec::new();
+        document.save_to(&mut bytes).unwrap();
+        let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
+        assert_eq!(text.trim(), "Name:\nAda Lovelace");
     }
 
     #[test]
