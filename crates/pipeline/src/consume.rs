@@ -147,7 +147,10 @@ pub async fn announce<D: Database>(
 /// it, one queue read, one delete when it was acked, and the request's usage the message
 /// carries. `None` when the message names no job.
 pub fn job_usage(body: &str, spent: Usage, acked: bool, batch_len: usize) -> Option<JobUsage> {
-    let job = JobMessage::peek_job_id(body)?;
+    let (job, carried) = match JobMessage::decode(body) {
+        Ok(message) => (message.job_id, message.usage),
+        Err(_) => (JobMessage::peek_job_id(body)?, None),
+    };
     let mut spent = spent;
     spent += Usage {
         queue_operations: 1 + u64::from(acked),
@@ -157,7 +160,7 @@ pub fn job_usage(body: &str, spent: Usage, acked: bool, batch_len: usize) -> Opt
         job,
         share: 1.0 / batch_len.max(1) as f64,
         spent,
-        carried: JobMessage::decode(body).ok().and_then(|m| m.usage),
+        carried,
     })
 }
 

@@ -435,22 +435,22 @@ impl<D: Database> Store<D> {
         let mut statements: Vec<Statement> = super::usage::record_statement(usage, now)
             .into_iter()
             .collect();
-        if jobs.is_empty() {
-            if !statements.is_empty() {
-                self.db.batch(statements).await?;
-            }
+        if !jobs.is_empty() {
+            let ids: Vec<String> = jobs.iter().map(ToString::to_string).collect();
+            statements.push(Statement::new(
+                "UPDATE webhook_deliveries SET queued_at = ?2 WHERE state = 'pending' \
+                 AND queued_at IS NULL AND event_id IN (SELECT id FROM webhook_events \
+                 WHERE job_id IN (SELECT value FROM json_each(?1))) RETURNING id",
+                vec![
+                    serde_json::to_string(&ids).unwrap_or_default().into(),
+                    timestamp(now).into(),
+                ],
+            ));
+        }
+        if statements.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = jobs.iter().map(ToString::to_string).collect();
-        statements.push(Statement::new(
-            "UPDATE webhook_deliveries SET queued_at = ?2 WHERE state = 'pending' \
-             AND queued_at IS NULL AND event_id IN (SELECT id FROM webhook_events \
-             WHERE job_id IN (SELECT value FROM json_each(?1))) RETURNING id",
-            vec![
-                serde_json::to_string(&ids).unwrap_or_default().into(),
-                timestamp(now).into(),
-            ],
-        ));
+        // The claim's rows, when there is a claim (the usage statement returns none).
         let rows: Vec<Id> = self.db.batch_query(statements).await?;
         Ok(rows.into_iter().map(|row| row.id).collect())
     }

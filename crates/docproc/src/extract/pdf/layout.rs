@@ -126,7 +126,7 @@ impl State {
     }
 
     /// Moves past a glyph `width` (in units of the font size) wide.
-    pub(super) fn advance(&mut self, width: f64, is_space: bool) {
+    fn advance(&mut self, width: f64, is_space: bool) {
         let spacing = self.char_spacing + if is_space { self.word_spacing } else { 0.0 };
         self.shift((width * self.size + spacing) * self.scale);
     }
@@ -181,9 +181,18 @@ pub(super) struct PageText {
 }
 
 impl PageText {
-    /// Places the text of the glyph at the pen (`text` may be empty: a glyph with no known
-    /// character still takes its place).
-    pub(super) fn place(&mut self, state: &State, text: &str) {
+    /// Shows one glyph: its text (empty for a glyph with no known character, which still
+    /// takes its place) at the pen, and the pen moved past its `width` (in units of the font
+    /// size).
+    pub(super) fn glyph(&mut self, state: &mut State, text: &str, width: f64, is_space: bool) {
+        self.place(state, text);
+        state.advance(width, is_space);
+        if !text.is_empty() {
+            self.end = Some(state.pen());
+        }
+    }
+
+    fn place(&mut self, state: &State, text: &str) {
         if text.is_empty() {
             return;
         }
@@ -204,11 +213,6 @@ impl PageText {
         } else {
             self.out.push_str(text);
         }
-    }
-
-    /// Notes where the glyph just placed ends (the pen after its advance).
-    pub(super) fn placed(&mut self, state: &State) {
-        self.end = Some(state.pen());
     }
 
     fn space(&mut self) {
@@ -450,9 +454,7 @@ mod tests {
     }
 
     fn placed(text: &mut PageText, state: &mut State, s: &str, width: f64) {
-        text.place(state, s);
-        state.advance(width, s == " ");
-        text.placed(state);
+        text.glyph(state, s, width, s == " ");
     }
 
     #[test]

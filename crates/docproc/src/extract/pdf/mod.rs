@@ -55,8 +55,9 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
     let mut failed_pages = 0;
     let mut painted = false;
     let read = pages.len().min(limits.max_pages);
+    let mut fonts = FontCache::new();
     for &page in pages.iter().take(read) {
-        match page_text(&document, page, bound) {
+        match page_text(&document, page, bound, &mut fonts) {
             Ok((text, paints)) => {
                 painted |= paints;
                 length += text.len();
@@ -135,23 +136,22 @@ const PAINTING: &[&str] = &[
     "f", "F", "f*", "S", "s", "B", "B*", "b", "b*", "Do", "BI", "sh",
 ];
 
-/// Form XObjects (content reused from elsewhere: figures, letterheads) are read up to this
-/// depth, and at most this many times a page.
+/// Form XObjects (content reused from elsewhere: figures, letterheads) and annotation
+/// appearances are read up to this depth, and at most this many a page.
 const FORM_DEPTH: usize = 8;
 const FORMS_PER_PAGE: usize = 512;
+
+/// Fonts already read, by object: a font used on every page, or by a figure drawn on many, is
+/// read once a document.
+type FontCache = BTreeMap<ObjectId, Rc<Font>>;
 
 /// The text of one page, a line per text line, and whether it paints anything else.
 fn page_text(
     document: &Document,
-    page_id: ObjectId,
+    page: ObjectId,
     bound: usize,
+    fonts: &mut FontCache,
 ) -> lopdf::Result<(String, bool)> {
-    let page = page_id;
-    let fonts: BTreeMap<Vec<u8>, Rc<Font>> = document
-        .get_page_fonts(page)?
-        .into_iter()
-        .map(|(name, dictionary)| (name, Rc::new(Font::new(document, dictionary, bound))))
-        .collect();
     let (own, inherited) = document.get_page_resources(page)?;
     let resources: Vec<&Dictionary> = own
         .into_iter()
@@ -162,31 +162,71 @@ fn page_text(
         )
         .collect();
     let content = Content::decode(&document.get_page_content_with_limit(page, bound)?)?;
-    let mut page = Interpreter {
+    let mut reader = Interpreter {
         document,
         bound,
         text: layout::PageText::default(),
         painted: false,
         forms: 0,
-        form_fonts: BTreeMap::new(),
+        fonts,
     };
-    page.run(&content, &fonts, &resources, layout::State::default(), 0);
-    page.annotations(page_id, &resources);
-    Ok((page.text.finish(), page.painted))
+    let page_fonts = reader.fonts_of(&resources);
+    reader.run(
+        &content,
+        &page_fonts,
+        &resources,
+        layout::State::default(),
+        0,
+    );
+    reader.annotations(page, &resources);
+    Ok((reader.text.finish(), reader.painted))
 }
 
 /// Reads a page's content, and the forms it draws.
-struct Interpreter<'a> {
+struct Interpreter<'a, 'c> {
     document: &'a Document,
     bound: usize,
     text: layout::PageText,
     painted: bool,
     forms: usize,
-    /// Fonts of forms, by object: a figure drawn on many pages reads its fonts once a page.
-    form_fonts: BTreeMap<ObjectId, Rc<Font>>,
+    fonts: &'c mut FontCache,
 }
 
-impl<'a> Interpreter<'a> {
+impl<'a> Interpreter<'a, '_> {
+    /// The fonts of `resources` by name, the first dictionary's first (the nearest resources).
+    fn fonts_of(&mut self, resources: &[&'a Dictionary]) -> BTreeMap<Vec<u8>, Rc<Font>> {
+        let document = self.document;
+        let mut fonts: BTreeMap<Vec<u8>, Rc<Font>> = BTreeMap::new();
+        for dictionary in resources
+            .iter()
+            .filter_map(|r| resolve(document, r.get(b"Font").ok()?)?.as_dict().ok())
+        {
+            for (name, font) in dictionary.iter() {
+                if fonts.contains_key(name) {
+                    continue;
+                }
+                let id = font.as_reference().ok();
+                let cached = id.and_then(|id| self.fonts.get(&id).cloned());
+                let font = match cached {
+                    Some(font) => font,
+                    None => {
+                        let Some(parsed) = resolve(document, font).and_then(|f| f.as_dict().ok())
+                        else {
+                            continue;
+                        };
+                        let parsed = Rc::new(Font::new(document, parsed, self.bound));
+                        if let Some(id) = id {
+                            self.fonts.insert(id, Rc::clone(&parsed));
+                        }
+                        parsed
+                    }
+                };
+                fonts.insert(name.clone(), font);
+            }
+        }
+        fonts
+    }
+
     fn run(
         &mut self,
         content: &Content,
@@ -404,33 +444,7 @@ impl<'a> Interpreter<'a> {
             Some(own) => vec![own],
             None => resources.to_vec(),
         };
-        let mut fonts: BTreeMap<Vec<u8>, Rc<Font>> = BTreeMap::new();
-        for dictionary in resources
-            .iter()
-            .filter_map(|r| resolve(document, r.get(b"Font").ok()?)?.as_dict().ok())
-        {
-            for (name, font) in dictionary.iter() {
-                let cached = match font {
-                    Object::Reference(id) => self.form_fonts.get(id).cloned(),
-                    _ => None,
-                };
-                let font = match cached {
-                    Some(font) => font,
-                    None => {
-                        let Some(parsed) = resolve(document, font).and_then(|f| f.as_dict().ok())
-                        else {
-                            continue;
-                        };
-                        let parsed = Rc::new(Font::new(document, parsed, self.bound));
-                        if let Object::Reference(id) = font {
-                            self.form_fonts.insert(*id, Rc::clone(&parsed));
-                        }
-                        parsed
-                    }
-                };
-                fonts.entry(name.clone()).or_insert(font);
-            }
-        }
+        let fonts = self.fonts_of(&resources);
         let mut inner = state;
         let matrix = stream
             .dict
@@ -469,12 +483,12 @@ fn show(
         let value = code.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
         decoded.clear();
         font.decode(value, &mut decoded);
-        let is_space = code == b" ";
-        text.place(state, &decoded);
-        state.advance(font.widths.of(value) / 1000.0, is_space);
-        if !decoded.is_empty() {
-            text.placed(state);
-        }
+        text.glyph(
+            state,
+            &decoded,
+            font.widths.of(value) / 1000.0,
+            code == b" ",
+        );
     }
 }
 
@@ -597,6 +611,26 @@ mod tests {
         bytes
     }
 
+    /// `document` saved with `page` (its contents and resources) as its one page.
+    fn with_page(document: &mut Document, mut page: Dictionary) -> Vec<u8> {
+        let pages = document.new_object_id();
+        page.set("Type", "Page");
+        page.set("Parent", pages);
+        page.set("MediaBox", vec![0.into(), 0.into(), 595.into(), 842.into()]);
+        let page = document.add_object(page);
+        document.objects.insert(
+            pages,
+            Object::Dictionary(
+                dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
+            ),
+        );
+        let catalog = document.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        document.trailer.set("Root", catalog);
+        let mut bytes = Vec::new();
+        document.save_to(&mut bytes).unwrap();
+        bytes
+    }
+
     fn stream(document: &mut Document, content: &str) -> Object {
         let id = document.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
         Object::Reference(id)
@@ -621,27 +655,16 @@ mod tests {
             dictionary! {},
             b"BT /F1 12 Tf 72 700 Td (Body text.) Tj ET q 1 0 0 1 72 400 cm /Fm1 Do Q".to_vec(),
         ));
-        let pages = document.new_object_id();
-        let page = document.add_object(dictionary! {
-            "Type" => "Page",
-            "Parent" => pages,
-            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        let bytes = with_page(
+            &mut document,
+            dictionary! {
             "Contents" => contents,
             "Resources" => dictionary! {
                 "Font" => dictionary! { "F1" => font },
                 "XObject" => dictionary! { "Fm1" => form },
             },
-        });
-        document.objects.insert(
-            pages,
-            Object::Dictionary(
-                dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
-            ),
+            },
         );
-        let catalog = document.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
-        document.trailer.set("Root", catalog);
-        let mut bytes = Vec::new();
-        document.save_to(&mut bytes).unwrap();
         let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
         assert_eq!(text.trim(), "Body text.\nFigure label");
     }
@@ -676,25 +699,14 @@ mod tests {
             dictionary! {},
             b"BT /F1 12 Tf 72 700 Td (Name:) Tj ET".to_vec(),
         ));
-        let pages = document.new_object_id();
-        let page = document.add_object(dictionary! {
-            "Type" => "Page",
-            "Parent" => pages,
-            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        let bytes = with_page(
+            &mut document,
+            dictionary! {
             "Contents" => contents,
             "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
             "Annots" => vec![shown.into(), hidden.into()],
-        });
-        document.objects.insert(
-            pages,
-            Object::Dictionary(
-                dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
-            ),
+            },
         );
-        let catalog = document.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
-        document.trailer.set("Root", catalog);
-        let mut bytes = Vec::new();
-        document.save_to(&mut bytes).unwrap();
         let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
         assert_eq!(text.trim(), "Name:\nAda Lovelace");
     }
