@@ -7,11 +7,13 @@
 //!
 //! ## Layout
 //! - [`extract`]: bytes + declared media type → UTF-8 text, bounded in size.
+//! - [`markdown`]: the Markdown writer extractors describe documents to, and its plain text.
 //! - [`sentences`]: text → sentences.
 //! - [`summarize`]: the [`Summarizer`] trait, the built-in extractive summarizer, and the
 //!   map-reduce over Workers AI or an OpenAI-compatible model.
 
 pub mod extract;
+pub mod markdown;
 pub mod sentences;
 pub mod summarize;
 

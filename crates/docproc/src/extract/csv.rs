@@ -1,9 +1,30 @@
 //! CSV → one line per row that reads as a sentence: `name: Ada; role: engineer.`, using the
-//! first row as the column names.
+//! first row as the column names; as Markdown, a table.
 
 use super::ExtractError;
+use crate::markdown::Writer;
 
-pub(super) fn to_text(text: &str) -> Result<String, ExtractError> {
+/// The text and the Markdown of a CSV document.
+pub(super) fn to_text(text: &str) -> Result<(String, Option<String>), ExtractError> {
+    Ok((sentences(text)?, Some(table(text)?)))
+}
+
+fn table(text: &str) -> Result<String, ExtractError> {
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let rows = reader
+        .records()
+        .map(|record| record.map(|r| r.iter().map(str::to_owned).collect::<Vec<_>>()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(corrupt)?;
+    let mut w = Writer::new();
+    w.table(rows);
+    Ok(w.finish())
+}
+
+fn sentences(text: &str) -> Result<String, ExtractError> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -57,15 +78,23 @@ mod tests {
     fn rows_read_as_sentences_with_column_names() {
         let csv = "name,role,city\nAda,engineer,London\n\"Grace, Rear Admiral\",programmer,\n";
         assert_eq!(
-            to_text(csv).unwrap(),
+            sentences(csv).unwrap(),
             "name: Ada; role: engineer; city: London.\nname: Grace, Rear Admiral; role: programmer.\n"
         );
     }
 
     #[test]
     fn ragged_rows_and_a_lone_header_still_read() {
-        assert_eq!(to_text("a,b\n1,2,3\n").unwrap(), "a: 1; b: 2; 3.\n");
-        assert_eq!(to_text("only,one,row").unwrap(), "only; one; row");
-        assert_eq!(to_text("").unwrap(), "");
+        assert_eq!(sentences("a,b\n1,2,3\n").unwrap(), "a: 1; b: 2; 3.\n");
+        assert_eq!(sentences("only,one,row").unwrap(), "only; one; row");
+        assert_eq!(sentences("").unwrap(), "");
+    }
+
+    #[test]
+    fn the_markdown_is_a_table_with_the_first_row_as_header() {
+        assert_eq!(
+            table("name,role\nAda,\"engineer | lead\"\nGrace\n").unwrap(),
+            "| name | role |\n| --- | --- |\n| Ada | engineer \\| lead |\n| Grace |  |"
+        );
     }
 }

@@ -12,9 +12,13 @@ use super::{ExtractError, ExtractLimits};
 
 const BODY: &str = "word/document.xml";
 
-pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
+pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     let xml = read_body(bytes, limits.max_decompressed_bytes)?;
-    paragraphs(&xml)
+    let mut w = crate::markdown::Writer::new();
+    for paragraph in paragraphs(&xml)?.lines() {
+        w.paragraph(paragraph);
+    }
+    Ok(w.finish())
 }
 
 fn corrupt(reason: impl ToString) -> ExtractError {
@@ -92,6 +96,11 @@ mod tests {
 
     use super::*;
 
+    /// The plain text of the document's Markdown.
+    fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
+        to_markdown(bytes, limits).map(|markdown| crate::markdown::plain(&markdown))
+    }
+
     fn docx(document_xml: &str) -> Vec<u8> {
         let mut buffer = Cursor::new(Vec::new());
         let mut writer = zip::ZipWriter::new(&mut buffer);
@@ -123,7 +132,7 @@ mod tests {
         let text = to_text(&docx(BODY_XML), &ExtractLimits::default()).unwrap();
         assert_eq!(
             text,
-            "Annual report\nProfits rose & costs fell.\nCol A\tCol B\nnext line\n\n"
+            "Annual report\n\nProfits rose & costs fell.\n\nCol A\tCol B\n\nnext line"
         );
     }
 

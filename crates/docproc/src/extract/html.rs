@@ -54,6 +54,13 @@ impl State {
 /// page a browser renders; a page nested deeper than that is read without its structure.
 const REWRITER_MEMORY_BYTES: usize = 16 << 20;
 
+/// The page as Markdown, and a note when its structure could not be followed.
+pub(super) fn to_markdown(html: &str) -> Result<(String, Option<String>), ExtractError> {
+    let (text, note) = to_text(html)?;
+    let markdown = crate::markdown::from_plain(&text).unwrap_or(text);
+    Ok((markdown, note))
+}
+
 /// The page's text, and a note when its structure could not be followed.
 pub(super) fn to_text(html: &str) -> Result<(String, Option<String>), ExtractError> {
     match structured_text(html) {

@@ -4,7 +4,7 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 use super::text::normalize;
 
-pub(super) fn to_text(markdown: &str) -> String {
+pub(crate) fn to_text(markdown: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     let mut out = String::with_capacity(markdown.len());
     for event in Parser::new_ext(markdown, options) {
@@ -12,18 +12,22 @@ pub(super) fn to_text(markdown: &str) -> String {
             Event::Text(text) | Event::Code(text) => out.push_str(&text),
             Event::SoftBreak => out.push(' '),
             Event::HardBreak => out.push('\n'),
-            // Block starts and ends become blank lines, so headings, list items and table
-            // cells never run into the sentence next to them.
-            Event::Start(Tag::Item | Tag::TableCell) => end_block(&mut out),
+            // Block starts and ends become blank lines, so headings and list items never run
+            // into the sentence next to them; a table is a line per row, cells apart by tabs.
+            Event::Start(Tag::Item) => end_block(&mut out),
+            Event::End(TagEnd::TableCell) => out.push('\t'),
+            Event::End(TagEnd::TableRow | TagEnd::TableHead) => {
+                let trimmed = out.trim_end_matches(['\t', ' ']).len();
+                out.truncate(trimmed);
+                out.push('\n');
+            }
             Event::End(
                 TagEnd::Paragraph
                 | TagEnd::Heading(_)
                 | TagEnd::Item
                 | TagEnd::CodeBlock
                 | TagEnd::BlockQuote(_)
-                | TagEnd::TableCell
-                | TagEnd::TableRow
-                | TagEnd::TableHead,
+                | TagEnd::Table,
             ) => end_block(&mut out),
             // Raw HTML and the rest of the markup carry no prose.
             _ => {}
@@ -62,6 +66,6 @@ mod tests {
     #[test]
     fn code_blocks_and_tables_keep_their_text_on_separate_blocks() {
         let md = "Intro.\n\n```\nlet x = 1;\n```\n\n| a | b |\n|---|---|\n| c | d |\n";
-        assert_eq!(to_text(md), "Intro.\n\nlet x = 1;\n\na\n\nb\n\nc\n\nd");
+        assert_eq!(to_text(md), "Intro.\n\nlet x = 1;\n\na\tb\nc\td");
     }
 }

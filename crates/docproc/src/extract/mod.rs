@@ -14,6 +14,7 @@ mod text;
 use docpipe_jobs::{ContentType, MediaType};
 
 pub use detect::{Detection, detect};
+pub(crate) use markdown::to_text as markdown_to_text;
 
 /// Bounds on what extraction may produce and consume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +62,12 @@ impl<'a> Input<'a> {
 /// The text of a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
+    /// The plain text: what is summarized, searched and served by default. Pages are
+    /// separated by a form feed.
     pub text: String,
+    /// The same text as Markdown, with the headings, lists and tables the format shows
+    /// ([`crate::markdown`]); `None` when the text reads the same as Markdown.
+    pub markdown: Option<String>,
     /// The format the text was read as (which may differ from the declared one).
     pub media_type: MediaType,
     /// Whether the text is only part of the document's.
@@ -109,7 +115,8 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
     let mut media_type = detection.media_type;
     let mut truncated = !input.complete;
 
-    let raw = match media_type {
+    let structured = |markdown: String| (crate::markdown::plain(&markdown), Some(markdown));
+    let (text, markdown) = match media_type {
         MediaType::Pdf | MediaType::Docx if !input.complete => {
             return Err(ExtractError::TooLarge {
                 what: if media_type == MediaType::Pdf {
@@ -120,49 +127,59 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
                 limit: bytes.len() as u64,
             });
         }
-        MediaType::Pdf => pdf::to_text(bytes, limits)?,
-        MediaType::Docx => docx::to_text(bytes, limits)?,
+        MediaType::Pdf => structured(pdf::to_markdown(bytes, limits)?),
+        MediaType::Docx => structured(docx::to_markdown(bytes, limits)?),
         _ => {
             let charset = input.content_type.charset.as_deref();
             let decoded = text::decode(bytes, media_type, charset, input.complete)?;
             notes.extend(decoded.note);
             match media_type {
-                MediaType::Markdown => markdown::to_text(&decoded.text),
+                MediaType::Markdown => structured(decoded.text.into_owned()),
                 MediaType::Html => {
-                    let (text, note) = html::to_text(&decoded.text)?;
+                    let (markdown, note) = html::to_markdown(&decoded.text)?;
                     notes.extend(note);
-                    text
+                    structured(markdown)
                 }
                 MediaType::Csv => csv::to_text(&decoded.text)?,
                 MediaType::Json if input.complete => {
                     let (text, note) = json::to_text(&decoded.text)?;
                     notes.extend(note);
-                    text
+                    plain(text)
                 }
                 MediaType::Json => {
                     notes.push("JSON cut at the read limit; read as text".into());
                     media_type = MediaType::PlainText;
-                    decoded.text.into_owned()
+                    plain(decoded.text.into_owned())
                 }
-                _ => decoded.text.into_owned(),
+                _ => plain(decoded.text.into_owned()),
             }
         }
     };
-    let text = text::normalize(raw.trim());
+    let text = text::normalize(text.trim());
     if text.trim().is_empty() {
         return Err(ExtractError::NoText);
     }
+    let markdown = markdown.map(|markdown| text::normalize(markdown.trim()));
     let (text, cut) = truncate(text, limits.max_text_bytes);
+    // The Markdown may be longer than the text by its markup.
+    let markdown = markdown.map(|m| truncate(m, limits.max_text_bytes.saturating_mul(2)).0);
     if cut {
         notes.push(format!("text cut at {} bytes", limits.max_text_bytes));
     }
     truncated |= cut;
     Ok(Extracted {
         text,
+        markdown,
         media_type,
         truncated,
         notes,
     })
+}
+
+/// Text with no structure, and its Markdown when it needs its own.
+fn plain(text: String) -> (String, Option<String>) {
+    let markdown = crate::markdown::from_plain(&text);
+    (text, markdown)
 }
 
 /// Cuts `text` to at most `max` bytes at a character boundary.

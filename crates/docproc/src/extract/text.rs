@@ -190,7 +190,8 @@ fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
     Encoding::for_label(label.as_bytes())
 }
 
-/// Unifies line endings and drops control characters other than newline and tab, so later
+/// Unifies line endings and drops control characters other than newline, tab and form feed
+/// (a page break), so later
 /// stages (and people reading the stored text) see clean lines.
 pub(super) fn normalize(text: &str) -> String {
     // Byte by byte, copying runs of ordinary text whole: the characters handled are ASCII
@@ -201,7 +202,8 @@ pub(super) fn normalize(text: &str) -> String {
     let (mut start, mut i) = (0, 0);
     while let Some(&b) = bytes.get(i) {
         let (len, replacement) = match b {
-            b'\n' | b'\t' => (0, None),
+            // Form feeds separate pages.
+            b'\n' | b'\t' | 0x0C => (0, None),
             b'\r' if bytes.get(i + 1) == Some(&b'\n') => (1, None),
             b'\r' => (1, Some("\n")),
             0..=0x1F | 0x7F => (1, None),
@@ -404,7 +406,7 @@ mod tests {
             .chars()
             .filter_map(|c| match c {
                 '\r' => Some('\n'),
-                '\n' | '\t' => Some(c),
+                '\n' | '\t' | '\u{C}' => Some(c),
                 '\u{A0}' => Some(' '),
                 c if c.is_control() || c == '\u{FEFF}' => None,
                 c => Some(c),

@@ -3,9 +3,14 @@
 //! separators that follow from where the next one lands: a space for a gap wider than a
 //! letter's spacing, a line break for a move off the baseline. Then what reads better across a
 //! page and a document: hyphenated line ends joined, ligatures spelled out, lines repeated at
-//! the top or bottom of most pages (running headers, footers, page numbers) dropped.
+//! the top or bottom of most pages (running headers, footers, page numbers) dropped; blocks,
+//! headings and list items by size, gaps and bullets, written as Markdown.
+
+use std::collections::BTreeMap;
 
 use lopdf::Object;
+
+use crate::markdown::Writer;
 
 /// An affine transformation `[a b c d e f]`, as PDF writes them (row vectors: `p' = p × M`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -172,10 +177,45 @@ const LINE_MOVE: f64 = 0.5;
 /// Moves back along the baseline by more than this share are a new run of text, spaced.
 const BACK_MOVE: f64 = 0.6;
 
+/// Moves down across the baseline by more than this share of the font size (more than a
+/// line's leading) start a new block; so does any move up (a new column).
+const BLOCK_MOVE: f64 = 1.7;
+
+/// A line of a page's text, and what its placement says about it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Line {
+    pub(super) text: String,
+    /// The mean font size of its characters, in page units.
+    pub(super) size: f64,
+    /// Whether the line starts a block: it is further below the previous line than the lines
+    /// of a paragraph are, or above it.
+    pub(super) gap: bool,
+    chars: usize,
+}
+
+impl Line {
+    fn new(gap: bool) -> Self {
+        Self {
+            text: String::new(),
+            size: 0.0,
+            gap,
+            chars: 0,
+        }
+    }
+
+    fn push(&mut self, text: &str, size: f64) {
+        let n = text.chars().count();
+        let total = self.size * self.chars as f64 + size * n as f64;
+        self.chars += n;
+        self.size = total / self.chars.max(1) as f64;
+        self.text.push_str(text);
+    }
+}
+
 /// A page's text as its glyphs are placed.
 #[derive(Debug, Default)]
 pub(super) struct PageText {
-    out: String,
+    lines: Vec<Line>,
     /// Where the last glyph with text ended.
     end: Option<Pen>,
 }
@@ -203,7 +243,7 @@ impl PageText {
             let across = vy * end.dx - vx * end.dy;
             let em = end.size.max(start.size).max(f64::EPSILON);
             if across.abs() > LINE_MOVE * em {
-                self.new_line();
+                self.new_line(across > 0.0 || -across > BLOCK_MOVE * em);
             } else if along > WORD_GAP * em || along < -BACK_MOVE * em {
                 self.space();
             }
@@ -211,28 +251,164 @@ impl PageText {
         if text.chars().all(char::is_whitespace) {
             self.space();
         } else {
-            self.out.push_str(text);
+            if self.lines.is_empty() {
+                self.lines.push(Line::new(false));
+            }
+            if let Some(line) = self.lines.last_mut() {
+                line.push(text, start.size);
+            }
         }
     }
 
     fn space(&mut self) {
-        if !self.out.is_empty() && !self.out.ends_with([' ', '\n']) {
-            self.out.push(' ');
+        if let Some(line) = self.lines.last_mut()
+            && !line.text.is_empty()
+            && !line.text.ends_with(' ')
+        {
+            line.text.push(' ');
         }
     }
 
-    fn new_line(&mut self) {
-        while self.out.ends_with(' ') {
-            self.out.pop();
-        }
-        if !self.out.is_empty() && !self.out.ends_with('\n') {
-            self.out.push('\n');
+    fn new_line(&mut self, gap: bool) {
+        match self.lines.last_mut() {
+            Some(line) if line.text.trim().is_empty() => line.gap |= gap,
+            Some(_) => self.lines.push(Line::new(gap)),
+            None => {}
         }
     }
 
-    pub(super) fn finish(self) -> String {
-        self.out
+    /// The page's lines with text, in the order they were drawn.
+    pub(super) fn finish(self) -> Vec<Line> {
+        self.lines
+            .into_iter()
+            .filter_map(|mut line| {
+                line.text.truncate(line.text.trim_end().len());
+                (!line.text.is_empty()).then_some(line)
+            })
+            .collect()
     }
+}
+
+/// Font sizes more than this share above the body text's mark headings.
+const HEADING_SCALE: f64 = 1.15;
+/// A block longer than this many lines, or characters, is not a heading whatever its size.
+const HEADING_LINES: usize = 3;
+const HEADING_CHARS: usize = 200;
+/// Characters that open the items of bulleted lists.
+const BULLETS: &[char] = &[
+    '•', '◦', '▪', '▫', '●', '○', '■', '□', '‣', '⁃', '∙', '–', '\u{F0B7}',
+];
+
+/// Sizes rounded to half a point, to compare them.
+fn size_key(size: f64) -> i64 {
+    (size * 2.0).round() as i64
+}
+
+/// What a block of lines is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Heading,
+    Item,
+    Paragraph,
+}
+
+/// Writes the pages' lines as Markdown: blocks where lines are set apart, headings where the
+/// text is larger than the body's (levels by size), list items where a line opens with a
+/// bullet; hyphenated line ends joined, ligatures spelled out, right-to-left lines in reading
+/// order.
+pub(super) fn write_pages(pages: &[Vec<Line>], w: &mut Writer) {
+    // The body's size is the one most characters are set in.
+    let mut by_size: BTreeMap<i64, usize> = BTreeMap::new();
+    for line in pages.iter().flatten() {
+        *by_size.entry(size_key(line.size)).or_default() += line.chars;
+    }
+    let body = by_size
+        .iter()
+        .max_by_key(|&(_, chars)| *chars)
+        .map_or(0, |(&size, _)| size);
+    let is_heading_size = |size: f64| {
+        body > 0 && size_key(size) as f64 > body as f64 * HEADING_SCALE && size_key(size) > body
+    };
+    let blocks: Vec<Vec<(Kind, Vec<&Line>)>> = pages
+        .iter()
+        .map(|page| blocks(page, &is_heading_size))
+        .collect();
+    // Heading levels: the largest size found is level 1, the next 2, the rest 3.
+    let mut heading_sizes: Vec<i64> = blocks
+        .iter()
+        .flatten()
+        .filter(|(kind, _)| *kind == Kind::Heading)
+        .filter_map(|(_, lines)| lines.first().map(|l| size_key(l.size)))
+        .collect();
+    heading_sizes.sort_unstable_by(|a, b| b.cmp(a));
+    heading_sizes.dedup();
+    for (n, page) in blocks.iter().enumerate() {
+        if n > 0 {
+            w.page_break();
+        }
+        for (kind, lines) in page {
+            let text: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+            let text = logical_order(&expand_ligatures(&join_hyphenated(&text.join("\n"))));
+            match kind {
+                Kind::Heading => {
+                    let size = lines.first().map_or(0, |l| size_key(l.size));
+                    let level = heading_sizes.iter().position(|&s| s == size).unwrap_or(2);
+                    w.heading(level.min(2) + 1, &text);
+                }
+                Kind::Item => {
+                    let text = text.trim_start().trim_start_matches(BULLETS);
+                    w.item(0, None, text);
+                }
+                Kind::Paragraph => w.paragraph(&text),
+            }
+        }
+    }
+}
+
+/// A page's lines grouped into blocks.
+fn blocks<'l>(
+    page: &'l [Line],
+    is_heading_size: &dyn Fn(f64) -> bool,
+) -> Vec<(Kind, Vec<&'l Line>)> {
+    let mut blocks: Vec<(Kind, Vec<&Line>)> = Vec::new();
+    for line in page {
+        let heading = is_heading_size(line.size) && line.text.chars().any(char::is_alphabetic);
+        let bullet = line
+            .text
+            .trim_start()
+            .strip_prefix(BULLETS)
+            .is_some_and(|rest| rest.starts_with(char::is_whitespace));
+        let kind = if heading {
+            Kind::Heading
+        } else if bullet {
+            Kind::Item
+        } else {
+            Kind::Paragraph
+        };
+        match blocks.last_mut() {
+            // An item's wrapped lines continue it; a heading's next lines at its size too.
+            Some((last, lines))
+                if !line.gap
+                    && !bullet
+                    && (*last == kind || (*last == Kind::Item && kind == Kind::Paragraph))
+                    && (kind != Kind::Heading
+                        || lines
+                            .first()
+                            .is_some_and(|l| size_key(l.size) == size_key(line.size))) =>
+            {
+                lines.push(line)
+            }
+            _ => blocks.push((kind, vec![line])),
+        }
+    }
+    // A long block set large is a paragraph of large text, not a heading.
+    for (kind, lines) in &mut blocks {
+        let chars: usize = lines.iter().map(|l| l.chars).sum();
+        if *kind == Kind::Heading && (lines.len() > HEADING_LINES || chars > HEADING_CHARS) {
+            *kind = Kind::Paragraph;
+        }
+    }
+    blocks
 }
 
 /// Whether `c` is a letter of a right-to-left script (Hebrew, Arabic, Syriac, Thaana, N'Ko,
@@ -359,30 +535,22 @@ pub(super) fn join_hyphenated(text: &str) -> String {
 
 /// Drops the lines that open or close most pages alike, digits aside (running headers and
 /// footers, page numbers), from documents of three pages or more, on pages with text besides.
-pub(super) fn drop_running_lines(pages: &mut [String]) {
+pub(super) fn drop_running_lines(pages: &mut [Vec<Line>]) {
     if pages.len() < 3 {
         return;
     }
-    let shape = |line: &str| -> String {
-        line.trim()
+    let shape = |line: &Line| -> String {
+        line.text
+            .trim()
             .chars()
             .map(|c| if c.is_ascii_digit() { '#' } else { c })
             .collect()
     };
-    let edge = |page: &String, first: bool| -> Option<String> {
-        let mut lines = page.lines().filter(|l| !l.trim().is_empty());
-        let line = if first {
-            lines.next()
-        } else {
-            lines.next_back()
-        };
-        line.map(shape)
+    let edge = |page: &[Line], first: bool| -> Option<String> {
+        if first { page.first() } else { page.last() }.map(shape)
     };
     // A page of a line or two is all content, repeated or not.
-    let eligible: Vec<bool> = pages
-        .iter()
-        .map(|page| page.lines().filter(|l| !l.trim().is_empty()).count() >= 3)
-        .collect();
+    let eligible: Vec<bool> = pages.iter().map(|page| page.len() >= 3).collect();
     for first in [true, false] {
         let shapes: Vec<Option<String>> = pages.iter().map(|p| edge(p, first)).collect();
         for (page, _) in pages.iter_mut().zip(&eligible).filter(|(_, e)| **e) {
@@ -393,16 +561,15 @@ pub(super) fn drop_running_lines(pages: &mut [String]) {
             if repeated * 2 <= shapes.len() {
                 continue;
             }
-            let mut lines: Vec<&str> = page.lines().collect();
-            let position = if first {
-                lines.iter().position(|l| !l.trim().is_empty())
+            if first {
+                let dropped = page.remove(0);
+                // What followed the header starts the page's first block.
+                if let Some(next) = page.first_mut() {
+                    next.gap |= dropped.gap;
+                }
             } else {
-                lines.iter().rposition(|l| !l.trim().is_empty())
-            };
-            if let Some(i) = position {
-                lines.remove(i);
+                page.pop();
             }
-            *page = lines.join("\n");
         }
     }
 }
@@ -438,19 +605,107 @@ mod tests {
         );
     }
 
+    /// Lines of body size, set apart where `text` has blank lines.
+    fn lines(text: &str) -> Vec<Line> {
+        let mut out = Vec::new();
+        let mut gap = false;
+        for t in text.split('\n') {
+            if t.is_empty() {
+                gap = true;
+                continue;
+            }
+            let mut line = Line::new(gap);
+            line.push(t, 10.0);
+            out.push(line);
+            gap = false;
+        }
+        out
+    }
+
+    fn joined(lines: &[Line]) -> String {
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        texts.join("\n")
+    }
+
     #[test]
     fn lines_that_open_or_close_most_pages_are_dropped() {
-        let mut pages: Vec<String> = (1..=4)
-            .map(|n| format!("Journal of Things, vol. 3\nBody text of page {n}.\n{n}"))
+        let mut pages: Vec<Vec<Line>> = (1..=4)
+            .map(|n| {
+                lines(&format!(
+                    "Journal of Things, vol. 3\nBody text of page {n}.\n{n}"
+                ))
+            })
             .collect();
-        pages[2] = "A page with its own first line\nMore text.\n3".into();
+        pages[2] = lines("A page with its own first line\nMore text.\n3");
         drop_running_lines(&mut pages);
-        assert_eq!(pages[0], "Body text of page 1.");
-        assert_eq!(pages[2], "A page with its own first line\nMore text.");
+        assert_eq!(joined(&pages[0]), "Body text of page 1.");
+        assert_eq!(
+            joined(&pages[2]),
+            "A page with its own first line\nMore text."
+        );
         // Pages of one line each, the same on every page, are the document.
-        let mut slides: Vec<String> = (0..4).map(|_| "Hello world".to_owned()).collect();
+        let mut slides: Vec<Vec<Line>> = (0..4).map(|_| lines("Hello world")).collect();
         drop_running_lines(&mut slides);
-        assert!(slides.iter().all(|s| s == "Hello world"));
+        assert!(slides.iter().all(|s| joined(s) == "Hello world"));
+    }
+
+    fn markdown(pages: &[Vec<Line>]) -> String {
+        let mut w = Writer::new();
+        write_pages(pages, &mut w);
+        w.finish()
+    }
+
+    fn sized(text: &str, size: f64, gap: bool) -> Line {
+        let mut line = Line::new(gap);
+        line.push(text, size);
+        line
+    }
+
+    #[test]
+    fn larger_text_is_headings_bullets_are_items_and_gaps_are_paragraphs() {
+        let page = vec![
+            sized("Annual Report", 20.0, false),
+            sized("1 Introduction", 14.0, true),
+            sized(
+                "The year was good: sales rose and the *new* plant",
+                10.0,
+                true,
+            ),
+            sized("opened. Costs were kept in check through-", 10.0, false),
+            sized("out the year.", 10.0, false),
+            sized("• first point that wraps", 10.0, true),
+            sized("onto a second line", 10.0, false),
+            sized("• second point", 10.0, false),
+            sized("1.1 Outlook", 14.0, true),
+            sized(
+                "We expect more of the same, as the long paragraph of body text",
+                10.0,
+                true,
+            ),
+            sized(
+                "says at some length, for the size of the body to be clear.",
+                10.0,
+                false,
+            ),
+        ];
+        let second = vec![sized("Page two ﬁnds its own text here.", 10.0, false)];
+        assert_eq!(
+            markdown(&[page, second]),
+            "# Annual Report\n\n## 1 Introduction\n\n\
+             The year was good: sales rose and the \\*new\\* plant\n\
+             opened. Costs were kept in check throughout the year.\n\n\
+             - first point that wraps onto a second line\n- second point\n\n\
+             ## 1.1 Outlook\n\n\
+             We expect more of the same, as the long paragraph of body text\n\
+             says at some length, for the size of the body to be clear.\n\u{c}\n\
+             Page two finds its own text here."
+        );
+    }
+
+    #[test]
+    fn a_document_in_one_size_has_no_headings() {
+        let page = lines("Title\n\nBody text.\nMore body.");
+        assert_eq!(markdown(&[page]), "Title\n\nBody text.\nMore body.");
     }
 
     fn placed(text: &mut PageText, state: &mut State, s: &str, width: f64) {
@@ -478,7 +733,7 @@ mod tests {
         state.leading = 12.0;
         state.next_line();
         placed(&mut text, &mut state, "c", 0.5);
-        assert_eq!(text.finish(), "Exam do\nc");
+        assert_eq!(joined(&text.finish()), "Exam do\nc");
     }
 
     #[test]
@@ -501,6 +756,6 @@ mod tests {
         placed(&mut text, &mut state, "b", 0.5);
         state.kern(-300.0);
         placed(&mut text, &mut state, "c", 0.5);
-        assert_eq!(text.finish(), "ab c");
+        assert_eq!(joined(&text.finish()), "ab c");
     }
 }

@@ -22,6 +22,7 @@ use lopdf::content::Content;
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
 
 use super::{ExtractError, ExtractLimits};
+use crate::markdown::Writer;
 
 mod cmap;
 mod encoding;
@@ -32,7 +33,7 @@ use cmap::{ToUnicode, to_unicode};
 use encoding::simple_encoding;
 use widths::Widths;
 
-pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
+pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     let bound = usize::try_from(limits.max_decompressed_bytes).unwrap_or(usize::MAX);
     let options = LoadOptions {
         max_decompressed_size: Some(bound),
@@ -50,7 +51,7 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
             reason: "it has no pages".into(),
         });
     }
-    let mut texts: Vec<String> = Vec::new();
+    let mut texts: Vec<Vec<layout::Line>> = Vec::new();
     let mut length = 0;
     let mut failed_pages = 0;
     let mut painted = false;
@@ -58,10 +59,10 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
     let mut fonts = FontCache::new();
     for &page in pages.iter().take(read) {
         match page_text(&document, page, bound, &mut fonts) {
-            Ok((text, paints)) => {
+            Ok((lines, paints)) => {
                 painted |= paints;
-                length += text.len();
-                texts.push(text);
+                length += lines.iter().map(|l| l.text.len() + 1).sum::<usize>();
+                texts.push(lines);
             }
             Err(lopdf::Error::Decompress(_)) => {
                 return Err(ExtractError::TooLarge {
@@ -77,12 +78,9 @@ pub(super) fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, Ex
         }
     }
     layout::drop_running_lines(&mut texts);
-    let mut out = String::with_capacity(length + 2 * texts.len());
-    for text in &texts {
-        out.push_str(text.trim_end());
-        out.push_str("\n\n");
-    }
-    let out = layout::logical_order(&layout::expand_ligatures(&layout::join_hyphenated(&out)));
+    let mut writer = Writer::new();
+    layout::write_pages(&texts, &mut writer);
+    let out = writer.finish();
     if failed_pages == read {
         return Err(ExtractError::Corrupt {
             format: "PDF",
@@ -151,7 +149,7 @@ fn page_text(
     page: ObjectId,
     bound: usize,
     fonts: &mut FontCache,
-) -> lopdf::Result<(String, bool)> {
+) -> lopdf::Result<(Vec<layout::Line>, bool)> {
     let (own, inherited) = document.get_page_resources(page)?;
     let resources: Vec<&Dictionary> = own
         .into_iter()
@@ -580,6 +578,11 @@ mod tests {
 
     use super::*;
 
+    /// The plain text of the document's Markdown.
+    fn to_text(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
+        to_markdown(bytes, limits).map(|markdown| crate::markdown::plain(&markdown))
+    }
+
     /// A one-page PDF whose page has `contents` and whose page tree optionally loops back to
     /// itself.
     fn pdf(contents: impl FnOnce(&mut Document, ObjectId) -> Object, looping: bool) -> Vec<u8> {
@@ -666,7 +669,7 @@ mod tests {
             },
         );
         let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
-        assert_eq!(text.trim(), "Body text.\nFigure label");
+        assert_eq!(text.trim(), "Body text.\n\nFigure label");
     }
 
     #[test]
@@ -708,7 +711,7 @@ mod tests {
             },
         );
         let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
-        assert_eq!(text.trim(), "Name:\nAda Lovelace");
+        assert_eq!(text.trim(), "Name:\n\nAda Lovelace");
     }
 
     #[test]
