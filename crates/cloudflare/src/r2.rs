@@ -1,11 +1,14 @@
 //! R2 as the pipeline's object ports: the upload sink, multipart parts of resumable uploads,
 //! the document source, the sweep's deleter.
 
+use std::collections::HashMap;
+
 use docpipe_pipeline::objects::text_key;
 use docpipe_pipeline::ports::{
     BlobError, BodyLength, DocumentSource, MultipartStore, ObjectDeleter, SinkError, Stored,
     StoredDocument, UploadSink,
 };
+use docpipe_pipeline::text::{Format, HAS_MARKDOWN, markdown_key};
 use web_sys::ReadableStream;
 use worker::{Bucket, HttpMetadata, Range, UploadedPart};
 
@@ -160,23 +163,55 @@ impl DocumentSource for R2Documents {
         }))
     }
 
-    async fn put_text(&self, object_key: &str, text: &str) -> Result<(), BlobError> {
-        crate::usage::r2_class_a(1);
-        self.0
-            .put(text_key(object_key), text.to_owned())
-            .http_metadata(HttpMetadata {
-                content_type: Some("text/plain; charset=utf-8".into()),
-                ..HttpMetadata::default()
-            })
-            .execute()
-            .await
-            .map(|_| ())
-            .map_err(|e| BlobError(e.to_string()))
+    async fn put_text(
+        &self,
+        object_key: &str,
+        text: &str,
+        markdown: Option<&str>,
+    ) -> Result<(), BlobError> {
+        let put = |key: String, body: &str, content_type: &str, has_markdown: bool| {
+            crate::usage::r2_class_a(1);
+            let metadata: HashMap<String, String> = if has_markdown {
+                HashMap::from([(HAS_MARKDOWN.to_owned(), "1".to_owned())])
+            } else {
+                HashMap::new()
+            };
+            self.0
+                .put(key, body.to_owned())
+                .http_metadata(HttpMetadata {
+                    content_type: Some(content_type.into()),
+                    ..HttpMetadata::default()
+                })
+                .custom_metadata(metadata)
+                .execute()
+        };
+        let text = put(
+            text_key(object_key),
+            text,
+            Format::Plain.content_type(),
+            markdown.is_some(),
+        );
+        let result = match markdown {
+            // Both at once; the text says the Markdown is there only once both are stored
+            // (a failure of either fails the job's attempt, and the next one writes both).
+            Some(markdown) => {
+                let markdown = put(
+                    markdown_key(object_key),
+                    markdown,
+                    Format::Markdown.content_type(),
+                    false,
+                );
+                let (text, markdown) = futures_util::future::join(text, markdown).await;
+                text.and(markdown)
+            }
+            None => text.await,
+        };
+        result.map(|_| ()).map_err(|e| BlobError(e.to_string()))
     }
 
     async fn delete_text(&self, object_key: &str) -> Result<(), BlobError> {
         self.0
-            .delete(text_key(object_key))
+            .delete_multiple(vec![text_key(object_key), markdown_key(object_key)])
             .await
             .map_err(|e| BlobError(e.to_string()))
     }

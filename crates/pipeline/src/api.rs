@@ -254,6 +254,8 @@ pub enum ApiError {
     JobNotFound,
     #[error("no such document")]
     DocumentNotFound,
+    #[error("page {page} is past the document's last ({pages})")]
+    PageNotFound { page: usize, pages: usize },
     #[error("the summary is not ready: job {job_id} is {status}")]
     SummaryPending { job_id: JobId, status: JobStatus },
     #[error("the document could not be summarized: {error}")]
@@ -324,7 +326,10 @@ impl ApiError {
             ApiError::BodyStalled { .. } => 408,
             ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge { .. } => 413,
             ApiError::MissingContentType { .. } | ApiError::UnsupportedMediaType { .. } => 415,
-            ApiError::RouteNotFound | ApiError::JobNotFound | ApiError::DocumentNotFound => 404,
+            ApiError::RouteNotFound
+            | ApiError::JobNotFound
+            | ApiError::DocumentNotFound
+            | ApiError::PageNotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::SummaryPending { .. }
             | ApiError::SummaryFailed { .. }
@@ -359,6 +364,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::JobNotFound => "job_not_found",
             ApiError::DocumentNotFound => "document_not_found",
+            ApiError::PageNotFound { .. } => "page_not_found",
             ApiError::SummaryPending { .. } => "summary_not_ready",
             ApiError::SummaryFailed { .. } => "summary_failed",
             ApiError::TextPending { .. } => "text_not_ready",
@@ -459,6 +465,7 @@ impl ApiError {
                 error["limit"] = json!(limit);
             }
             ApiError::InsufficientScope { needed } => error["scope"] = json!(needed),
+            ApiError::PageNotFound { pages, .. } => error["pages"] = json!(pages),
             _ => {}
         }
         json!({ "error": error, "request_id": request_id })

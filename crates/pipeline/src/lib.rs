@@ -22,6 +22,7 @@
 //! - [`search`]: full-text search: what is indexed, reading a query.
 //! - [`webhooks`]: signed events of finished jobs, their delivery and its retries.
 //! - [`objects`]: where documents and their texts live in R2.
+//! - [`text`]: the views of a document's text (plain, Markdown, a page).
 //! - [`ports`]: the traits the Workers implement over D1, R2, Queues and the clock.
 //! - [`db`]: [`db::Statement`], SQL values and database errors.
 //! - [`store`]: every statement docpipe runs, by feature; the job state machine.
@@ -51,6 +52,7 @@ pub mod resumable;
 pub mod search;
 pub mod store;
 pub mod sweep;
+pub mod text;
 pub mod time;
 pub mod upload;
 pub mod usage;

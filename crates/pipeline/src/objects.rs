@@ -49,7 +49,7 @@ pub async fn remove_document<D: Database>(
         .map_err(RemoveError::Rows)?;
     let key = row.map_or_else(|| document_key(tenant, id), |row| row.object_key);
     objects
-        .delete(&[text_key(&key), key])
+        .delete(&[text_key(&key), crate::text::markdown_key(&key), key])
         .await
         .map_err(RemoveError::Objects)?;
     Ok(existed)

@@ -60,10 +60,17 @@ pub trait DocumentSource {
         max_bytes: u64,
     ) -> Result<Option<StoredDocument>, BlobError>;
 
-    /// Stores the text extracted from the document at `object_key` next to it.
-    async fn put_text(&self, object_key: &str, text: &str) -> Result<(), BlobError>;
+    /// Stores the text extracted from the document at `object_key` next to it, and its
+    /// Markdown when it has one of its own (the text object then says so, in its
+    /// [`crate::text::HAS_MARKDOWN`] metadata).
+    async fn put_text(
+        &self,
+        object_key: &str,
+        text: &str,
+        markdown: Option<&str>,
+    ) -> Result<(), BlobError>;
 
-    /// Deletes that text (its document was deleted while its job ran).
+    /// Deletes that text and Markdown (its document was deleted while its job ran).
     async fn delete_text(&self, object_key: &str) -> Result<(), BlobError>;
 }
 

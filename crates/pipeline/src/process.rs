@@ -246,7 +246,11 @@ where
         drop(document);
         // Keeping the text is part of extraction's time; summarization's starts after it.
         self.documents
-            .put_text(&leased.object_key, &extracted.text)
+            .put_text(
+                &leased.object_key,
+                &extracted.text,
+                extracted.markdown.as_deref(),
+            )
             .await?;
         let summarize_started = self.clock.now_ms();
         // As long as the document calls for, within the configured most.
@@ -480,6 +484,37 @@ mod tests {
         };
         assert_eq!(row.content.source_type.as_deref(), Some("text/plain"));
         assert_eq!(row.content.notes, ["decoded as windows-1252 (detected)"]);
+    }
+
+    #[test]
+    fn markdown_is_stored_beside_the_text_when_the_format_has_structure() {
+        let mut f = Fixture::new();
+        let structured = f.upload(
+            b"# Harbour\n\nThe *cranes* moved cargo all night. The ships left at dawn.",
+            "text/markdown",
+        );
+        let plain = f.upload(b"The cranes moved cargo. The ships left.", "text/plain");
+        for message in [&structured, &plain] {
+            assert_eq!(
+                f.process(&ExtractiveSummarizer, message, "lease-1"),
+                Outcome::Succeeded { attempt: 1 }
+            );
+        }
+        let read = |message: &JobMessage, key: fn(&str) -> String| {
+            f.documents
+                .get(&key(&f.object_key(message)))
+                .map(|o| String::from_utf8(o.bytes).unwrap())
+        };
+        assert_eq!(
+            read(&structured, text_key).as_deref(),
+            Some("Harbour\n\nThe cranes moved cargo all night. The ships left at dawn.")
+        );
+        assert_eq!(
+            read(&structured, crate::text::markdown_key).as_deref(),
+            Some("# Harbour\n\nThe *cranes* moved cargo all night. The ships left at dawn.")
+        );
+        // Plain text that reads the same as Markdown has no Markdown of its own.
+        assert_eq!(read(&plain, crate::text::markdown_key), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::process::{Outcome, Processor};
 use crate::sqlite::{ManualClock, ShakyWrites, Sqlite};
 use crate::store::fixtures::{self, T0};
 use crate::store::{NewDocument, Store};
+use crate::text::markdown_key;
 
 /// A request body: its bytes, and where the client stops sending, if it does.
 #[derive(Debug, Clone)]
@@ -237,7 +238,24 @@ impl DocumentSource for MemoryObjects {
         }))
     }
 
-    async fn put_text(&self, object_key: &str, text: &str) -> Result<(), BlobError> {
+    async fn put_text(
+        &self,
+        object_key: &str,
+        text: &str,
+        markdown: Option<&str>,
+    ) -> Result<(), BlobError> {
+        // The Markdown beside the text is current only when the text says so; here, only
+        // when it is there.
+        match markdown {
+            Some(markdown) => self.insert(
+                markdown_key(object_key),
+                markdown.as_bytes(),
+                "text/markdown; charset=utf-8",
+            ),
+            None => {
+                self.objects.borrow_mut().remove(&markdown_key(object_key));
+            }
+        }
         self.insert(
             text_key(object_key),
             text.as_bytes(),
@@ -247,7 +265,9 @@ impl DocumentSource for MemoryObjects {
     }
 
     async fn delete_text(&self, object_key: &str) -> Result<(), BlobError> {
-        self.objects.borrow_mut().remove(&text_key(object_key));
+        let mut objects = self.objects.borrow_mut();
+        objects.remove(&text_key(object_key));
+        objects.remove(&markdown_key(object_key));
         Ok(())
     }
 }

@@ -124,7 +124,7 @@ async fn handle(
         Route::GetDocument(id) => reads::document(env, &caller, &id, request_id).await,
         Route::DeleteDocument(id) => documents::delete(env, &caller, &id, request_id).await,
         Route::GetSummary(id) => reads::summary(env, &caller, &id, request_id).await,
-        Route::GetText(id) => reads::text(env, &caller, &id, request_id).await,
+        Route::GetText(id) => reads::text(&req, env, &caller, &id, request_id).await,
         Route::CreateUpload => resumable::create(&req, env, config, &caller, request_id).await,
         Route::Upload(id) => match req.method() {
             worker::Method::Head => resumable::head(env, config, &caller, &id, request_id).await,

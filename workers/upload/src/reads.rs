@@ -8,6 +8,7 @@ use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::ingest::unavailable;
 use docpipe_pipeline::listing;
 use docpipe_pipeline::objects::text_key;
+use docpipe_pipeline::text::{self, Format, markdown_key};
 use tracing::error;
 use worker::{Env, Request, Response};
 
@@ -52,13 +53,16 @@ pub async fn summary(
     json(200, &summary_answer(lookup)?, request_id)
 }
 
-/// `GET /v1/documents/{id}/text`: the text the summary was made from, streamed from R2.
+/// `GET /v1/documents/{id}/text`: the text the summary was made from, streamed from R2; as
+/// Markdown with `?format=markdown`, one page of either with `?page=N`.
 pub async fn text(
+    req: &Request,
     env: &Env,
     caller: &Principal,
     id: &DocumentId,
     request_id: &RequestId,
 ) -> ApiResult {
+    let query = text::parse(&query_pairs(req))?;
     let store = bindings::store(env).map_err(internal)?;
     let document = store
         .document(&caller.tenant, id)
@@ -66,27 +70,50 @@ pub async fn text(
         .map_err(unavailable("reading a document"))?
         .ok_or(ApiError::DocumentNotFound)?;
     let bucket = bindings::documents(env).map_err(internal)?.0;
-    let object = bucket
-        .get(text_key(&document.object_key))
-        .execute()
-        .await
-        .map_err(|e| {
-            error!(error = %e, "reading the text failed");
-            ApiError::Unavailable
-        })?;
-    if let Some(body) = object.as_ref().and_then(|o| o.body()) {
-        let body = body.response_body().map_err(platform("R2 body"))?;
-        let mut response = Response::from_body(body).map_err(platform("response"))?;
-        set_header(&mut response, "Content-Type", "text/plain; charset=utf-8");
-        set_header(&mut response, "X-Request-Id", request_id.as_str());
-        set_header(&mut response, "Cache-Control", "no-store");
-        return Ok(response);
-    }
-    let lookup = store
-        .latest_summary(&caller.tenant, id)
-        .await
-        .map_err(unavailable("reading a job"))?;
-    Err(text_missing(lookup))
+    let read = |key: String| {
+        let get = bucket.get(key).execute();
+        async move {
+            get.await.map_err(|e| {
+                error!(error = %e, "reading the text failed");
+                ApiError::Unavailable
+            })
+        }
+    };
+    let Some(plain) = read(text_key(&document.object_key)).await? else {
+        let lookup = store
+            .latest_summary(&caller.tenant, id)
+            .await
+            .map_err(unavailable("reading a job"))?;
+        return Err(text_missing(lookup));
+    };
+    // Text with no Markdown of its own reads the same as Markdown.
+    let has_markdown = plain
+        .custom_metadata()
+        .is_ok_and(|metadata| metadata.contains_key(text::HAS_MARKDOWN));
+    let object = match query.format {
+        Format::Markdown if has_markdown => read(markdown_key(&document.object_key))
+            .await?
+            .unwrap_or(plain),
+        _ => plain,
+    };
+    let body = object.body().ok_or(ApiError::Internal)?;
+    let mut response = match query.page {
+        None => {
+            let body = body.response_body().map_err(platform("R2 body"))?;
+            Response::from_body(body).map_err(platform("response"))?
+        }
+        Some(number) => {
+            let all = body.text().await.map_err(platform("R2 body"))?;
+            let (page, pages) = text::page(&all, number)?;
+            let mut response = Response::ok(page.to_owned()).map_err(platform("response"))?;
+            set_header(&mut response, "X-Page-Count", &pages.to_string());
+            response
+        }
+    };
+    set_header(&mut response, "Content-Type", query.format.content_type());
+    set_header(&mut response, "X-Request-Id", request_id.as_str());
+    set_header(&mut response, "Cache-Control", "no-store");
+    Ok(response)
 }
 
 /// The request's query parameters, percent-decoded.
