@@ -195,6 +195,32 @@ mod tests {
         }
 
         #[test]
+        fn a_hit_names_the_page_of_its_first_match_in_the_text() {
+            let store = Store::new(Sqlite::migrated());
+            summarized(
+                &store,
+                &tenant(),
+                "Cranes and ferries.",
+                "Page one is about cranes.\n\u{c}\nPage two too.\n\u{c}\nPage three: ferries, cranes.",
+            );
+            let page_of = |q: &str| {
+                let query = SearchQuery {
+                    q: q.into(),
+                    limit: 10,
+                };
+                let hits = block_on(store.search(&tenant(), &query)).unwrap();
+                assert_eq!(hits.len(), 1, "{q}");
+                assert!(!hits[0].text_snippet.contains('\u{c}'));
+                hits[0].page
+            };
+            assert_eq!(page_of("cranes"), Some(1));
+            assert_eq!(page_of("ferries"), Some(3));
+            assert_eq!(page_of("two"), Some(2));
+            // Only the summary matches: the text has no page to name.
+            assert_eq!(page_of("summary:ferries"), None);
+        }
+
+        #[test]
         fn a_phrase_ranks_the_document_that_repeats_it_first_within_its_tenant_only() {
             let store = Store::new(Sqlite::migrated());
             let other = TenantId::parse("other").unwrap();

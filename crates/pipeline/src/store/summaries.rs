@@ -93,6 +93,9 @@ pub struct SearchHit {
     pub text_snippet: String,
     /// BM25, higher is better; comparable within one search.
     pub score: f64,
+    /// The page of the first match in the text (from 1); none when only the name or the
+    /// summary matched.
+    pub page: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -190,12 +193,20 @@ impl<D: Database> Store<D> {
     ) -> Result<Vec<SearchHit>, DbError> {
         self.db
             .query(Statement::new(
-                "SELECT document_id, filename, \
+                // The page of the first match in the text: one more than the form feeds
+                // (page breaks) before it, found by marking matches with a \x01.
+                "SELECT document_id, filename, summary_snippet, text_snippet, score, \
+                 CASE WHEN first_match > 0 THEN 1 + (first_match - 1) - length(replace( \
+                 substr(marked, 1, first_match - 1), char(12), '')) END AS page \
+                 FROM (SELECT document_id, filename, \
                  snippet(search_index, 3, '<mark>', '</mark>', '…', 16) AS summary_snippet, \
-                 snippet(search_index, 4, '<mark>', '</mark>', '…', 16) AS text_snippet, \
-                 -bm25(search_index, 0.0, 0.0, 4.0, 2.0, 1.0) AS score \
+                 replace(snippet(search_index, 4, '<mark>', '</mark>', '…', 16), char(12), ' ') \
+                 AS text_snippet, \
+                 -bm25(search_index, 0.0, 0.0, 4.0, 2.0, 1.0) AS score, \
+                 highlight(search_index, 4, char(1), '') AS marked, \
+                 instr(highlight(search_index, 4, char(1), ''), char(1)) AS first_match \
                  FROM search_index WHERE search_index MATCH ?1 AND tenant_id = ?2 \
-                 ORDER BY score DESC LIMIT ?3",
+                 ORDER BY score DESC LIMIT ?3)",
                 vec![
                     query.q.clone().into(),
                     tenant.as_str().into(),
