@@ -193,15 +193,27 @@ fn a_pdf_declared_as_text_is_read_as_a_pdf_and_the_mismatch_recorded() -> Result
 /// section 10 measures every file whole.
 #[test]
 fn pdfs_from_elsewhere_read_in_order_and_are_summarized_from_their_bodies() -> Result<()> {
-    let corpus = root().join("tests/corpus/pdf");
+    read_in_order("pdf", "application/pdf")
+}
+
+/// Word documents and web pages no one here wrote (`tests/corpus/docx`, `tests/corpus/html`),
+/// likewise against pandoc's text (`tests/corpus/phrases.py`); their Markdown has headings.
+#[test]
+fn word_documents_and_web_pages_from_elsewhere_read_in_order() -> Result<()> {
+    read_in_order("docx", DOCX)?;
+    read_in_order("html", "text/html")
+}
+
+fn read_in_order(format: &str, content_type: &str) -> Result<()> {
+    let corpus = root().join("tests/corpus").join(format);
     let phrases: std::collections::BTreeMap<String, Vec<String>> =
         serde_json::from_str(&std::fs::read_to_string(corpus.join("phrases.json"))?)?;
     let pipeline = Pipeline::start()?;
     let mut accepted = Vec::new();
     for file in phrases.keys() {
-        let bytes = std::fs::read(corpus.join(format!("{file}.pdf")))?;
-        let query = format!("?filename={file}.pdf");
-        accepted.push(pipeline.accept(&bytes, "application/pdf", &query)?);
+        let bytes = std::fs::read(corpus.join(format!("{file}.{format}")))?;
+        let query = format!("?filename={file}.{format}");
+        accepted.push(pipeline.accept(&bytes, content_type, &query)?);
     }
     for ((file, expected), upload) in phrases.iter().zip(&accepted) {
         let job = pipeline.wait_for_job(&upload.job_id, Duration::from_secs(60))?;
@@ -225,6 +237,122 @@ fn pdfs_from_elsewhere_read_in_order_and_are_summarized_from_their_bodies() -> R
                 "{file}: the summary takes apparatus: {sentence:?}"
             );
         }
+        if format != "pdf" && file.starts_with("structure-") {
+            let markdown = pipeline
+                .get(&format!("/v1/documents/{document}/text?format=markdown"))?
+                .text();
+            assert!(
+                markdown
+                    .lines()
+                    .any(|l| l.starts_with("# ") || l.starts_with("## ")),
+                "{file}: no heading in {markdown:?}"
+            );
+        }
     }
+    Ok(())
+}
+
+/// `?format=markdown` gives the structure each format shows, `?page=N` one page of either
+/// view, and a search hit names the page its match is on.
+#[test]
+fn markdown_and_pages_follow_the_document() -> Result<()> {
+    let pipeline = Pipeline::start()?;
+    let paper = "paper-xelatex-problemset";
+    let pdf = std::fs::read(root().join(format!("tests/corpus/pdf/{paper}.pdf")))?;
+    let uploads = [
+        (fixture("lighthouses.docx"), DOCX, "# Lighthouse history\n"),
+        (
+            fixture("lighthouses.html"),
+            "text/html",
+            "# Lighthouse history\n",
+        ),
+        (fixture("keepers.csv"), "text/csv", "| name | station |"),
+        (
+            b"# Notes\n\n- *first* point\n- second point\n".to_vec(),
+            "text/markdown",
+            "- *first* point\n- second point",
+        ),
+        (
+            b"Prices rose 5 * 3 times [sic] at #2 <b>.".to_vec(),
+            "text/plain",
+            r"Prices rose 5 \* 3 times \[sic\] at #2 \<b\>.",
+        ),
+        (pdf, "application/pdf", ""),
+    ];
+    let mut accepted = Vec::new();
+    for (bytes, content_type, _) in &uploads {
+        accepted.push(pipeline.accept(bytes, content_type, "")?);
+    }
+    for ((_, content_type, expected), upload) in uploads.iter().zip(&accepted) {
+        let job = pipeline.wait_for_job(&upload.job_id, Duration::from_secs(60))?;
+        assert_eq!(job.status, "succeeded", "{content_type}: {job:?}");
+        let document = &upload.document_id;
+        let markdown = pipeline.get(&format!("/v1/documents/{document}/text?format=markdown"))?;
+        assert_eq!(markdown.status, 200, "{content_type}");
+        assert_eq!(
+            markdown.header("Content-Type"),
+            Some("text/markdown; charset=utf-8")
+        );
+        assert!(
+            markdown.text().contains(expected),
+            "{content_type}: {expected:?} not in {:?}",
+            markdown.text()
+        );
+        // The plain view has the words without the markup.
+        let plain = pipeline
+            .get(&format!("/v1/documents/{document}/text"))?
+            .text();
+        assert!(!plain.contains("| ---") && !plain.contains("# Lighthouse"));
+    }
+
+    // The paper's pages, in both views.
+    let document = &accepted[5].document_id;
+    let page = |n: usize, format: &str| {
+        pipeline.get(&format!(
+            "/v1/documents/{document}/text?page={n}&format={format}"
+        ))
+    };
+    let mut pages = Vec::new();
+    for n in 1..=4 {
+        let plain = page(n, "text")?;
+        assert_eq!(plain.status, 200, "page {n}");
+        assert_eq!(plain.header("X-Page-Count"), Some("4"));
+        let markdown = page(n, "markdown")?;
+        assert_eq!(markdown.status, 200);
+        assert!(!plain.text().contains('\u{c}'));
+        pages.push(plain.text());
+    }
+    let whole = pipeline
+        .get(&format!("/v1/documents/{document}/text"))?
+        .text();
+    assert_eq!(whole.matches('\u{c}').count(), 3);
+    assert!(whole.starts_with(pages[0].trim()));
+    let past = page(5, "text")?;
+    assert_eq!(past.status, 404);
+    let error = past.json()?;
+    assert_eq!(error["error"]["code"], "page_not_found");
+    assert_eq!(error["error"]["pages"], 4);
+    assert_eq!(page(0, "text")?.status, 400);
+
+    // A word only one page after the first has: its search hit is on that page.
+    let lowercase: Vec<String> = pages.iter().map(|p| p.to_lowercase()).collect();
+    let (number, word) = (1..pages.len())
+        .find_map(|n| {
+            pages[n]
+                .split(|c: char| !c.is_alphabetic())
+                .filter(|w| w.len() >= 6 && w.is_ascii())
+                .find(|w| {
+                    let w = w.to_lowercase();
+                    lowercase.iter().filter(|p| p.contains(&w)).count() == 1
+                })
+                .map(|w| (n + 1, w.to_owned()))
+        })
+        .unwrap_or_else(|| panic!("no page after the first has a word of its own"));
+    let hits = pipeline.get(&format!("/v1/search?q={word}"))?.json()?;
+    let hit = hits["results"]
+        .as_array()
+        .and_then(|hits| hits.iter().find(|h| h["document_id"] == document.as_str()))
+        .unwrap_or_else(|| panic!("{word}: {hits}"));
+    assert_eq!(hit["page"], number, "{word}: {hit}");
     Ok(())
 }

@@ -344,7 +344,7 @@ mod tests {
         w.table([vec!["a|b", "*c*"], vec!["1. d", "e"]]);
         w.item(0, None, "# f");
         let text = plain(&w.finish());
-        assert_eq!(words(&text), ["a|b", "*c*", "1.", "d", "e", "#", "f"]);
+        assert_eq!(words(&text), ["a|b", "*c*", "1.", "d", "e", "•", "#", "f"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the corpus, and extraction time per MB. Writes a Markdown section for BENCHMARKS.md.
 //!
 //! `extract_quality CORPUS_DIR MARKDOWN_OUT`; with `EXTRACT_DUMP=part`, the texts of files
-//! whose names contain `part` are printed too.
+//! whose names contain `part` are printed too (their Markdown with `EXTRACT_MARKDOWN=1`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,8 +63,12 @@ fn docpipe(bytes: &[u8]) -> (Result<String, String>, f64) {
     let mut result = Err(String::new());
     for _ in 0..3 {
         let started = Instant::now();
+        let markdown = std::env::var_os("EXTRACT_MARKDOWN").is_some();
         result = extract_text(&input, &limits)
-            .map(|e| e.text)
+            .map(|e| match e.markdown {
+                Some(text) if markdown => text,
+                _ => e.text,
+            })
             .map_err(|e| e.to_string());
         times.push(started.elapsed().as_secs_f64() * 1_000.0);
     }

@@ -1,4 +1,5 @@
-//! Markdown → text: the words a reader sees, one block per paragraph, no markup.
+//! Markdown → text: the words a reader sees, one block per paragraph, no markup but a list
+//! item's bullet (`•`) or number, as a text renderer shows them.
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
@@ -7,6 +8,8 @@ use super::text::normalize;
 pub(crate) fn to_text(markdown: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     let mut out = String::with_capacity(markdown.len());
+    // The next number of each open list, `None` for bulleted lists.
+    let mut lists: Vec<Option<u64>> = Vec::new();
     for event in Parser::new_ext(markdown, options) {
         match event {
             Event::Text(text) | Event::Code(text) => out.push_str(&text),
@@ -14,7 +17,20 @@ pub(crate) fn to_text(markdown: &str) -> String {
             Event::HardBreak => out.push('\n'),
             // Block starts and ends become blank lines, so headings and list items never run
             // into the sentence next to them; a table is a line per row, cells apart by tabs.
-            Event::Start(Tag::Item) => end_block(&mut out),
+            Event::Start(Tag::List(start)) => lists.push(start),
+            Event::End(TagEnd::List(_)) => {
+                lists.pop();
+            }
+            Event::Start(Tag::Item) => {
+                end_block(&mut out);
+                match lists.last_mut() {
+                    Some(Some(n)) => {
+                        out.push_str(&format!("{n}. "));
+                        *n += 1;
+                    }
+                    _ => out.push_str("• "),
+                }
+            }
             Event::End(TagEnd::TableCell) => out.push('\t'),
             Event::End(TagEnd::TableRow | TagEnd::TableHead) => {
                 let trimmed = out.trim_end_matches(['\t', ' ']).len();
@@ -54,7 +70,7 @@ mod tests {
                   - first item\n- second item\n\n<div>raw html</div>\n";
         assert_eq!(
             to_text(md),
-            "Release notes\n\nThe new parser is fast.\n\nfirst item\n\nsecond item"
+            "Release notes\n\nThe new parser is fast.\n\n• first item\n\n• second item"
         );
     }
 

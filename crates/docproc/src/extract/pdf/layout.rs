@@ -177,8 +177,11 @@ const LINE_MOVE: f64 = 0.5;
 /// Moves back along the baseline by more than this share are a new run of text, spaced.
 const BACK_MOVE: f64 = 0.6;
 
-/// Moves down across the baseline by more than this share of the font size (more than a
-/// line's leading) start a new block; so does any move up (a new column).
+/// A line further below the previous one than this many times the page's usual line distance
+/// starts a new block; so does any line above the previous one (a new column).
+const BLOCK_SPACING: f64 = 1.35;
+/// On a page with too few lines to know the usual distance, a line this many font sizes
+/// below the previous one starts a new block.
 const BLOCK_MOVE: f64 = 1.7;
 
 /// A line of a page's text, and what its placement says about it.
@@ -190,6 +193,8 @@ pub(super) struct Line {
     /// Whether the line starts a block: it is further below the previous line than the lines
     /// of a paragraph are, or above it.
     pub(super) gap: bool,
+    /// How far below the previous line it is, in page units (negative above).
+    drop: f64,
     chars: usize,
 }
 
@@ -199,6 +204,7 @@ impl Line {
             text: String::new(),
             size: 0.0,
             gap,
+            drop: 0.0,
             chars: 0,
         }
     }
@@ -243,7 +249,7 @@ impl PageText {
             let across = vy * end.dx - vx * end.dy;
             let em = end.size.max(start.size).max(f64::EPSILON);
             if across.abs() > LINE_MOVE * em {
-                self.new_line(across > 0.0 || -across > BLOCK_MOVE * em);
+                self.new_line(-across);
             } else if along > WORD_GAP * em || along < -BACK_MOVE * em {
                 self.space();
             }
@@ -269,23 +275,49 @@ impl PageText {
         }
     }
 
-    fn new_line(&mut self, gap: bool) {
-        match self.lines.last_mut() {
-            Some(line) if line.text.trim().is_empty() => line.gap |= gap,
-            Some(_) => self.lines.push(Line::new(gap)),
-            None => {}
-        }
+    fn new_line(&mut self, drop: f64) {
+        let line = match self.lines.last_mut() {
+            Some(line) if line.text.trim().is_empty() => line,
+            Some(_) => {
+                self.lines.push(Line::new(false));
+                match self.lines.last_mut() {
+                    Some(line) => line,
+                    None => return,
+                }
+            }
+            None => return,
+        };
+        line.drop = drop;
     }
 
-    /// The page's lines with text, in the order they were drawn.
+    /// The page's lines with text, in the order they were drawn, those that start blocks
+    /// marked.
     pub(super) fn finish(self) -> Vec<Line> {
-        self.lines
+        let mut lines: Vec<Line> = self
+            .lines
             .into_iter()
             .filter_map(|mut line| {
                 line.text.truncate(line.text.trim_end().len());
                 (!line.text.is_empty()).then_some(line)
             })
-            .collect()
+            .collect();
+        // The usual distance between lines: the median of the moves down.
+        let mut drops: Vec<f64> = lines
+            .iter()
+            .skip(1)
+            .map(|l| l.drop)
+            .filter(|&d| d > 0.0)
+            .collect();
+        drops.sort_by(f64::total_cmp);
+        let usual = (drops.len() >= 3).then(|| drops[drops.len() / 2]);
+        for line in lines.iter_mut().skip(1) {
+            line.gap = line.drop < 0.0
+                || match usual {
+                    Some(usual) => line.drop > usual * BLOCK_SPACING,
+                    None => line.drop > line.size * BLOCK_MOVE,
+                };
+        }
+        lines
     }
 }
 
@@ -365,6 +397,17 @@ pub(super) fn write_pages(pages: &[Vec<Line>], w: &mut Writer) {
     }
 }
 
+/// Whether `line` finishes a word the block's last line broke with a hyphen (a paragraph
+/// going on in the next column).
+fn continues_word(block: &[&Line], line: &Line) -> bool {
+    let hyphenated = block.last().is_some_and(|last| {
+        last.text
+            .strip_suffix(['-', '\u{00AD}', '\u{2010}'])
+            .is_some_and(|rest| rest.ends_with(char::is_alphabetic))
+    });
+    hyphenated && line.text.starts_with(char::is_lowercase)
+}
+
 /// A page's lines grouped into blocks.
 fn blocks<'l>(
     page: &'l [Line],
@@ -388,7 +431,7 @@ fn blocks<'l>(
         match blocks.last_mut() {
             // An item's wrapped lines continue it; a heading's next lines at its size too.
             Some((last, lines))
-                if !line.gap
+                if (!line.gap || continues_word(lines, line))
                     && !bullet
                     && (*last == kind || (*last == Kind::Item && kind == Kind::Paragraph))
                     && (kind != Kind::Heading
@@ -562,11 +605,7 @@ pub(super) fn drop_running_lines(pages: &mut [Vec<Line>]) {
                 continue;
             }
             if first {
-                let dropped = page.remove(0);
-                // What followed the header starts the page's first block.
-                if let Some(next) = page.first_mut() {
-                    next.gap |= dropped.gap;
-                }
+                page.remove(0);
             } else {
                 page.pop();
             }
