@@ -348,7 +348,7 @@ async function loadSummary(id, meta) {
 
 async function loadText(id) {
   try {
-    const response = await api("GET", `/v1/documents/${id}/text`);
+    const response = await api("GET", `/v1/documents/${id}/text?format=markdown`);
     let text = await response.text();
     if (current !== id) return;
     const cut = text.length > TEXT_SHOWN_MAX;
@@ -406,6 +406,25 @@ function markdown(source) {
   };
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
+    if (line === "\f") {
+      // A page break.
+      flush();
+      nodes.push(el("hr", { class: "page-break" }));
+      continue;
+    }
+    if (line.startsWith("|")) {
+      flush();
+      const rows = [];
+      for (; i < lines.length && lines[i].startsWith("|"); i++) {
+        if (!/^\|(\s*:?-+:?\s*\|)+\s*$/.test(lines[i])) rows.push(cells(lines[i]));
+      }
+      i--;
+      const [head, ...body] = rows;
+      nodes.push(el("div", { class: "table" }, el("table", {},
+        el("thead", {}, el("tr", {}, ...head.map((cell) => el("th", {}, ...inline(cell))))),
+        el("tbody", {}, ...body.map((row) => el("tr", {}, ...row.map((cell) => el("td", {}, ...inline(cell)))))))));
+      continue;
+    }
     if (line.startsWith("```")) {
       flush();
       const code = [];
@@ -439,14 +458,21 @@ function markdown(source) {
   return nodes;
 }
 
+// The cells of a table row: split at pipes that are not escaped.
+function cells(row) {
+  return row.trim().replace(/^\|/, "").replace(/(?<!\\)\|$/, "").split(/(?<!\\)\|/).map((cell) => cell.trim());
+}
+
 function inline(text) {
   const parts = [];
-  const pattern = /(`[^`]+`|\*\*[^*]+\*\*|\*[^*\s][^*]*\*)/g;
+  // A backslash escape is the character itself; then code, strong and emphasis.
+  const pattern = /(\\[!-\/:-@[-`{-~]|`[^`]+`|\*\*[^*]+\*\*|\*[^*\s][^*]*\*)/g;
   let last = 0;
   for (const match of text.matchAll(pattern)) {
     if (match.index > last) parts.push(text.slice(last, match.index));
     const token = match[0];
-    if (token.startsWith("`")) parts.push(el("code", {}, token.slice(1, -1)));
+    if (token.startsWith("\\")) parts.push(token.slice(1));
+    else if (token.startsWith("`")) parts.push(el("code", {}, token.slice(1, -1)));
     else if (token.startsWith("**")) parts.push(el("strong", {}, token.slice(2, -2)));
     else parts.push(el("em", {}, token.slice(1, -1)));
     last = match.index + token.length;
