@@ -17,12 +17,23 @@ pub enum MediaType {
     Json,
     Pdf,
     Docx,
+    /// Spreadsheets: Excel (`.xlsx`) and OpenDocument (`.ods`).
+    Xlsx,
+    Ods,
+    /// PowerPoint slides (`.pptx`).
+    Pptx,
+    /// OpenDocument text (`.odt`).
+    Odt,
+    Epub,
+    Rtf,
+    /// An e-mail message (`.eml`, RFC 5322 with MIME parts).
+    Email,
     /// `application/octet-stream`: the client does not know; the format is read from the bytes.
     Unspecified,
 }
 
 impl MediaType {
-    pub const ALL: [MediaType; 8] = [
+    pub const ALL: [MediaType; 15] = [
         MediaType::PlainText,
         MediaType::Markdown,
         MediaType::Html,
@@ -30,6 +41,13 @@ impl MediaType {
         MediaType::Json,
         MediaType::Pdf,
         MediaType::Docx,
+        MediaType::Xlsx,
+        MediaType::Ods,
+        MediaType::Pptx,
+        MediaType::Odt,
+        MediaType::Epub,
+        MediaType::Rtf,
+        MediaType::Email,
         MediaType::Unspecified,
     ];
 
@@ -50,8 +68,34 @@ impl MediaType {
             MediaType::Docx => {
                 &["application/vnd.openxmlformats-officedocument.wordprocessingml.document"]
             }
+            MediaType::Xlsx => {
+                &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
+            }
+            MediaType::Ods => &["application/vnd.oasis.opendocument.spreadsheet"],
+            MediaType::Pptx => {
+                &["application/vnd.openxmlformats-officedocument.presentationml.presentation"]
+            }
+            MediaType::Odt => &["application/vnd.oasis.opendocument.text"],
+            MediaType::Epub => &["application/epub+zip"],
+            MediaType::Rtf => &["application/rtf", "text/rtf"],
+            MediaType::Email => &["message/rfc822"],
             MediaType::Unspecified => &["application/octet-stream"],
         }
+    }
+
+    /// Whether the format is a container (a zip archive or a PDF) whose bytes say what it is.
+    pub fn is_container(self) -> bool {
+        matches!(
+            self,
+            MediaType::Pdf
+                | MediaType::Docx
+                | MediaType::Xlsx
+                | MediaType::Ods
+                | MediaType::Pptx
+                | MediaType::Odt
+                | MediaType::Epub
+                | MediaType::Rtf
+        )
     }
 
     /// Whether the format is text in some character encoding (as opposed to a container).

@@ -52,7 +52,11 @@ pub fn detect(bytes: &[u8], declared: MediaType) -> Result<Detection, ExtractErr
         // Unmistakable HTML wins over a text declaration (a saved web page sent as text/plain).
         (Some(MediaType::Html), declared) if declared != MediaType::Html => MediaType::Html,
         // A container declaration with text bytes: read the text.
-        (None | Some(_), MediaType::Pdf | MediaType::Docx) => MediaType::PlainText,
+        (None | Some(_), declared) if declared.is_container() => MediaType::PlainText,
+        // An e-mail is text with headers; the declaration is trusted, and bytes that are
+        // unmistakably a message are one.
+        (_, MediaType::Email) => MediaType::Email,
+        (None, MediaType::Unspecified) if looks_like_email(bytes) => MediaType::Email,
         (_, MediaType::Unspecified) => found.unwrap_or(MediaType::PlainText),
         (_, declared) => declared,
     };
@@ -71,6 +75,13 @@ fn describe(media_type: MediaType) -> &'static str {
     match media_type {
         MediaType::Pdf => "a PDF",
         MediaType::Docx => "a Word document",
+        MediaType::Xlsx => "an Excel workbook",
+        MediaType::Ods => "an OpenDocument spreadsheet",
+        MediaType::Pptx => "a PowerPoint presentation",
+        MediaType::Odt => "an OpenDocument text",
+        MediaType::Epub => "an EPUB book",
+        MediaType::Rtf => "RTF",
+        MediaType::Email => "an e-mail message",
         MediaType::Html => "HTML",
         MediaType::Json => "JSON",
         _ => "text",
@@ -83,13 +94,16 @@ fn sniff(bytes: &[u8]) -> Result<Option<MediaType>, ExtractError> {
         return Ok(Some(MediaType::Pdf));
     }
     if bytes.starts_with(ZIP_SIGNATURE) {
-        return if contains(bytes, b"word/document.xml") {
-            Ok(Some(MediaType::Docx))
-        } else {
-            Err(ExtractError::Unsupported {
-                what: "a zip archive that is not a Word document".into(),
-            })
-        };
+        return zipped(bytes)
+            .map(Some)
+            .ok_or_else(|| ExtractError::Unsupported {
+                what: "a zip archive that is not a document docpipe reads (Word, Excel, \
+                   PowerPoint, OpenDocument, EPUB)"
+                    .into(),
+            });
+    }
+    if bytes.starts_with(b"{\\rtf") {
+        return Ok(Some(MediaType::Rtf));
     }
     if let Some((_, what)) = BINARY_SIGNATURES
         .iter()
@@ -112,6 +126,59 @@ fn sniff(bytes: &[u8]) -> Result<Option<MediaType>, ExtractError> {
         return Ok(Some(MediaType::Json));
     }
     Ok(None)
+}
+
+/// The document format of a zip archive, by the parts it names: OpenDocument and EPUB put
+/// their media type first, uncompressed, in a part named `mimetype`; Office formats have their
+/// main part.
+fn zipped(bytes: &[u8]) -> Option<MediaType> {
+    let head = &bytes[..bytes.len().min(128)];
+    let declared = [
+        (
+            &b"mimetypeapplication/vnd.oasis.opendocument.text"[..],
+            MediaType::Odt,
+        ),
+        (
+            b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet",
+            MediaType::Ods,
+        ),
+        (b"mimetypeapplication/epub+zip", MediaType::Epub),
+    ];
+    if let Some((_, media_type)) = declared.iter().find(|(m, _)| contains(head, m)) {
+        return Some(*media_type);
+    }
+    let main_parts = [
+        (&b"word/document.xml"[..], MediaType::Docx),
+        (b"xl/workbook.xml", MediaType::Xlsx),
+        (b"ppt/presentation.xml", MediaType::Pptx),
+    ];
+    main_parts
+        .iter()
+        .find(|(part, _)| contains(bytes, part))
+        .map(|(_, media_type)| *media_type)
+}
+
+/// Whether text starts as an e-mail does: header fields, among them `From:` and one of
+/// `Subject:`, `MIME-Version:`, `Received:` or `Message-ID:`.
+fn looks_like_email(bytes: &[u8]) -> bool {
+    let head = head_lowercase(bytes);
+    let fields: Vec<&str> = head
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .collect();
+    let field = |line: &&str| {
+        line.starts_with([' ', '\t'])
+            || line.split_once(':').is_some_and(|(name, _)| {
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    };
+    let has = |name: &str| fields.iter().any(|line| line.starts_with(name));
+    !fields.is_empty()
+        && fields.iter().all(field)
+        && has("from:")
+        && ["subject:", "mime-version:", "received:", "message-id:"]
+            .iter()
+            .any(|name| has(name))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -192,7 +259,8 @@ mod tests {
             (b"\x1F\x8B\x08\x00\x00", "a gzip archive"),
             (
                 b"PK\x03\x04 just some zip",
-                "a zip archive that is not a Word document",
+                "a zip archive that is not a document docpipe reads (Word, Excel, PowerPoint, \
+             OpenDocument, EPUB)",
             ),
         ] {
             assert_eq!(

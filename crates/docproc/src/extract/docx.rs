@@ -19,20 +19,20 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::io::{Cursor, Read};
 use std::mem::take;
 
 use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
+use super::archive::Parts;
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
 const BODY: &str = "word/document.xml";
 
 pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
-    let mut parts = Parts::open(bytes, limits.max_decompressed_bytes)?;
+    let mut parts = Parts::open(bytes, limits.max_decompressed_bytes, FORMAT)?;
     let body = parts
         .read(BODY)?
         .ok_or_else(|| corrupt(format!("the archive has no {BODY}")))?;
@@ -70,78 +70,12 @@ pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String
     Ok(w.finish())
 }
 
+const FORMAT: &str = "Word document";
+
 fn corrupt(reason: impl ToString) -> ExtractError {
     ExtractError::Corrupt {
-        format: "Word document",
+        format: FORMAT,
         reason: reason.to_string(),
-    }
-}
-
-/// The archive's parts, read through one budget of decompressed bytes for all of them.
-struct Parts<'a> {
-    archive: zip::ZipArchive<Cursor<&'a [u8]>>,
-    limit: u64,
-    left: u64,
-}
-
-impl<'a> Parts<'a> {
-    fn open(bytes: &'a [u8], limit: u64) -> Result<Self, ExtractError> {
-        let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
-        Ok(Self {
-            archive,
-            limit,
-            left: limit,
-        })
-    }
-
-    /// The parts named `{prefix}….xml` (in the folder of `prefix`), in name order.
-    fn names(&self, prefix: &str) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .archive
-            .file_names()
-            .filter_map(Result::ok)
-            .filter(|name| {
-                name.strip_prefix(prefix)
-                    .is_some_and(|rest| rest.ends_with(".xml") && !rest.contains('/'))
-            })
-            .map(Cow::into_owned)
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// The text of part `name`; `None` when the archive has no such part.
-    fn read(&mut self, name: &str) -> Result<Option<String>, ExtractError> {
-        let entry = match self.archive.by_name(name) {
-            Ok(entry) => entry,
-            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-            Err(zip::result::ZipError::InvalidPassword) => return Err(ExtractError::Encrypted),
-            Err(zip::result::ZipError::UnsupportedArchive(what)) if what.contains("assword") => {
-                return Err(ExtractError::Encrypted);
-            }
-            Err(e) => return Err(corrupt(e)),
-        };
-        let too_large = || ExtractError::TooLarge {
-            what: "the decompressed document",
-            limit: self.limit,
-        };
-        // The declared size can lie; the bounded read cannot.
-        if entry.size() > self.left {
-            return Err(too_large());
-        }
-        let mut xml = Vec::new();
-        entry
-            .take(self.left.saturating_add(1))
-            .read_to_end(&mut xml)
-            .map_err(corrupt)?;
-        let read = xml.len() as u64;
-        if read > self.left {
-            return Err(too_large());
-        }
-        self.left -= read;
-        String::from_utf8(xml)
-            .map(Some)
-            .map_err(|e| corrupt(format!("{name} is not UTF-8: {e}")))
     }
 }
 
@@ -696,7 +630,7 @@ fn is_on(e: &BytesStart) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
+    use std::io::{Cursor, Write};
 
     use super::*;
     use crate::markdown::page_count;

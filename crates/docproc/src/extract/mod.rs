@@ -2,13 +2,20 @@
 //! ([`detect`]); every failure is an [`ExtractError`] that reads well as a job error; every
 //! input is bounded; nothing here panics on any input (a fuzz target checks it).
 
+mod archive;
 mod csv;
 mod detect;
 mod docx;
+mod email;
+mod epub;
 mod html;
 mod json;
 mod markdown;
+mod odt;
 mod pdf;
+mod pptx;
+mod rtf;
+mod sheets;
 mod text;
 
 use docpipe_jobs::{ContentType, MediaType};
@@ -117,18 +124,30 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
 
     let structured = |markdown: String| (crate::markdown::plain(&markdown), Some(markdown));
     let (text, markdown) = match media_type {
-        MediaType::Pdf | MediaType::Docx if !input.complete => {
+        // A container's parts are all over its bytes: only the whole of it can be read.
+        _ if media_type.is_container() && !input.complete => {
             return Err(ExtractError::TooLarge {
-                what: if media_type == MediaType::Pdf {
-                    "the PDF"
-                } else {
-                    "the Word document"
+                what: match media_type {
+                    MediaType::Pdf => "the PDF",
+                    MediaType::Docx => "the Word document",
+                    _ => "the document",
                 },
                 limit: bytes.len() as u64,
             });
         }
         MediaType::Pdf => structured(pdf::to_markdown(bytes, limits)?),
         MediaType::Docx => structured(docx::to_markdown(bytes, limits)?),
+        MediaType::Xlsx => structured(sheets::xlsx_to_markdown(bytes, limits)?),
+        MediaType::Ods => structured(sheets::ods_to_markdown(bytes, limits)?),
+        MediaType::Pptx => structured(pptx::to_markdown(bytes, limits)?),
+        MediaType::Odt => structured(odt::to_markdown(bytes, limits)?),
+        MediaType::Epub => structured(epub::to_markdown(bytes, limits)?),
+        MediaType::Rtf => structured(rtf::to_markdown(bytes, limits)?),
+        MediaType::Email => {
+            let (markdown, note) = email::to_markdown(bytes, limits)?;
+            notes.extend(note);
+            structured(markdown)
+        }
         _ => {
             let charset = input.content_type.charset.as_deref();
             let decoded = text::decode(bytes, media_type, charset, input.complete)?;

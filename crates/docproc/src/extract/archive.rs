@@ -1,0 +1,90 @@
+//! Zip containers (Word, Excel, PowerPoint, OpenDocument, EPUB): their parts, read through one
+//! bound on decompressed bytes for all of them, so a zip bomb fails instead of exhausting
+//! memory.
+
+use std::borrow::Cow;
+use std::io::{Cursor, Read};
+
+use super::ExtractError;
+
+fn corrupt(format: &'static str, reason: impl ToString) -> ExtractError {
+    ExtractError::Corrupt {
+        format,
+        reason: reason.to_string(),
+    }
+}
+
+/// The archive's parts, read through one budget of decompressed bytes for all of them.
+pub(super) struct Parts<'a> {
+    archive: zip::ZipArchive<Cursor<&'a [u8]>>,
+    limit: u64,
+    left: u64,
+    /// What the archive is, for errors: "Word document", "spreadsheet", ….
+    format: &'static str,
+}
+
+impl<'a> Parts<'a> {
+    pub(super) fn open(
+        bytes: &'a [u8],
+        limit: u64,
+        format: &'static str,
+    ) -> Result<Self, ExtractError> {
+        let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| corrupt(format, e))?;
+        Ok(Self {
+            archive,
+            limit,
+            left: limit,
+            format,
+        })
+    }
+
+    /// The parts named `{prefix}….xml` (in the folder of `prefix`), in name order.
+    pub(super) fn names(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .archive
+            .file_names()
+            .filter_map(Result::ok)
+            .filter(|name| {
+                name.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.ends_with(".xml") && !rest.contains('/'))
+            })
+            .map(Cow::into_owned)
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The text of part `name`; `None` when the archive has no such part.
+    pub(super) fn read(&mut self, name: &str) -> Result<Option<String>, ExtractError> {
+        let entry = match self.archive.by_name(name) {
+            Ok(entry) => entry,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(zip::result::ZipError::InvalidPassword) => return Err(ExtractError::Encrypted),
+            Err(zip::result::ZipError::UnsupportedArchive(what)) if what.contains("assword") => {
+                return Err(ExtractError::Encrypted);
+            }
+            Err(e) => return Err(corrupt(self.format, e)),
+        };
+        let too_large = || ExtractError::TooLarge {
+            what: "the decompressed document",
+            limit: self.limit,
+        };
+        // The declared size can lie; the bounded read cannot.
+        if entry.size() > self.left {
+            return Err(too_large());
+        }
+        let mut xml = Vec::new();
+        entry
+            .take(self.left.saturating_add(1))
+            .read_to_end(&mut xml)
+            .map_err(|e| corrupt(self.format, e))?;
+        let read = xml.len() as u64;
+        if read > self.left {
+            return Err(too_large());
+        }
+        self.left -= read;
+        String::from_utf8(xml)
+            .map(Some)
+            .map_err(|e| corrupt(self.format, format!("{name} is not UTF-8: {e}")))
+    }
+}

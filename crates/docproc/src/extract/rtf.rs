@@ -1,0 +1,9 @@
+//! RTF documents as Markdown.
+
+use super::{ExtractError, ExtractLimits};
+
+pub(super) fn to_markdown(_bytes: &[u8], _limits: &ExtractLimits) -> Result<String, ExtractError> {
+    Err(ExtractError::Unsupported {
+        what: "an RTF document".into(),
+    })
+}
