@@ -176,6 +176,10 @@ function answer(shape, model, content, reasoning, usage, finishReason) {
 }
 
 export class Ai extends WorkerEntrypoint {
+  async toMarkdown(documents) {
+    return Array.isArray(documents) ? Promise.all(documents.map(convert)) : convert(documents);
+  }
+
   async run(model, inputs, options = {}) {
     calls += 1;
     const n = calls;
@@ -259,6 +263,58 @@ export class Ai extends WorkerEntrypoint {
     const shape = found.shape ?? this.env.AI_STANDIN_SHAPE ?? naturalShape;
     return answer(shape, model, content, thought, usage, finishReason);
   }
+}
+
+// toMarkdown's stand-in "reads" an image the way a vision model would see text in it: from
+// the text a PNG carries (tEXt chunks), a JPEG's comment, or a PDF's /Subject; otherwise it
+// describes the file. It answers in the binding's shape: {name, mimeType, format, tokens,
+// data}, or format "error" for bytes it cannot read; `[[ai-standin fail=CODE]]` in the
+// bytes throws like run's markers do.
+const MIME = { png: "image/png", jpeg: "image/jpeg", jpg: "image/jpeg", webp: "image/webp", pdf: "application/pdf" };
+
+function latin1(bytes) {
+  return Array.from(bytes, (b) => String.fromCharCode(b)).join("");
+}
+
+function pngText(bytes) {
+  const texts = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 8; at + 12 <= bytes.length; ) {
+    const length = view.getUint32(at);
+    const type = latin1(bytes.subarray(at + 4, at + 8));
+    if (type === "tEXt") {
+      const chunk = latin1(bytes.subarray(at + 8, at + 8 + length));
+      texts.push(chunk.slice(chunk.indexOf("\0") + 1));
+    }
+    at += 12 + length;
+  }
+  return texts.join("\n\n");
+}
+
+function seenText(bytes, kind) {
+  const raw = latin1(bytes);
+  if (kind === "png") return pngText(bytes);
+  if (kind === "pdf") return /\/Subject\s*\(([^)]*)\)/.exec(raw)?.[1] ?? "";
+  if (kind === "jpeg" || kind === "jpg") {
+    const at = raw.indexOf("\xFF\xFE");
+    return at < 0 ? "" : raw.slice(at + 4, at + 2 + ((bytes[at + 2] << 8) | bytes[at + 3]));
+  }
+  return "";
+}
+
+async function convert(document) {
+  const bytes = new Uint8Array(await document.blob.arrayBuffer());
+  const kind = document.name.split(".").pop().toLowerCase();
+  const mimeType = MIME[kind] ?? "application/octet-stream";
+  const marker = /\[\[ai-standin fail=(\d+)\]\]/.exec(latin1(bytes));
+  log({ method: "toMarkdown", name: document.name, bytes: bytes.length, outcome: marker ? `fail ${marker[1]}` : "ok" });
+  if (marker) throw fail(Number(marker[1]), "the stand-in was told to fail");
+  if (!MIME[kind]) {
+    return { name: document.name, mimeType, format: "error", error: `Unsupported file type: ${kind}` };
+  }
+  const seen = seenText(bytes, kind).trim();
+  const data = `# ${document.name}\n\n${seen || `A ${kind} file of ${bytes.length} bytes with no legible text.`}\n`;
+  return { name: document.name, mimeType, format: "markdown", tokens: tokens(data), data };
 }
 
 function log(fields) {

@@ -297,3 +297,95 @@ fn five_hundred_jobs_with_thirty_percent_capacity_errors_end_exactly_once() -> R
     );
     Ok(())
 }
+
+/// A PNG chunk: length, type, data and its CRC-32.
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc = !0u32;
+    for &byte in kind.iter().chain(data) {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(data);
+    chunk.extend_from_slice(&(!crc).to_be_bytes());
+    chunk
+}
+
+/// A 1×1 PNG that carries `text` the way a photographed sign carries its words.
+fn png_with_text(text: &str) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]));
+    png.extend(png_chunk(
+        b"tEXt",
+        format!("Description\0{text}").as_bytes(),
+    ));
+    png.extend(png_chunk(
+        b"IDAT",
+        b"\x78\x9c\x63\x00\x01\x00\x00\x05\x00\x01",
+    ));
+    png.extend(png_chunk(b"IEND", b""));
+    png
+}
+
+/// Images and PDFs of scanned pages, which docpipe cannot read itself, go to the binding's
+/// `toMarkdown`; their summaries say so, and a failed conversion fails the job readably.
+#[test]
+fn images_and_scanned_pdfs_are_read_by_to_markdown() -> Result<()> {
+    let pipeline = Pipeline::start_with(Options::ai_standin(Vec::<String>::new()))?;
+    let sign = "The ferry to the outer islands leaves at noon. Tickets are sold on board.";
+    let scan =
+        std::fs::read(docpipe_e2e::root().join("crates/docproc/tests/fixtures/no-text-layer.pdf"))?;
+    let uploads = [
+        (png_with_text(sign), "image/png"),
+        (scan, "application/pdf"),
+        (
+            png_with_text("[[ai-standin fail=5007]] unreadable"),
+            "image/png",
+        ),
+    ];
+    let mut jobs = Vec::new();
+    for (bytes, content_type) in &uploads {
+        let accepted = pipeline.accept(bytes, content_type, "")?;
+        jobs.push(pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?);
+    }
+    for job in &jobs[..2] {
+        assert_eq!(job.status, "succeeded", "{job:?}");
+        let summary = summary_of(&pipeline, job)?;
+        assert!(
+            summary
+                .notes
+                .iter()
+                .any(|n| n.ends_with("read by Workers AI's toMarkdown")),
+            "{summary:?}"
+        );
+    }
+    let text = pipeline
+        .get(&format!("/v1/documents/{}/text", jobs[0].document_id))?
+        .text();
+    assert!(text.contains(sign), "{text}");
+    assert_eq!(
+        summary_of(&pipeline, &jobs[0])?.source_type.as_deref(),
+        Some("image/png")
+    );
+    assert_eq!(jobs[2].status, "failed");
+    let error = jobs[2].error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("toMarkdown could not read it: 5007"),
+        "{error}"
+    );
+    let calls: Vec<String> = pipeline
+        .ai_standin_calls()
+        .iter()
+        .filter(|call| call["method"] == "toMarkdown")
+        .map(|call| call["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(calls, ["document.png", "document.pdf", "document.png"]);
+    Ok(())
+}

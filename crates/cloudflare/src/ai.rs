@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use docpipe_docproc::summarize::openai::{HttpClient, HttpReply};
 use docpipe_docproc::summarize::workers_ai::AiRunner;
+use docpipe_pipeline::ports::{ConvertError, Converted, Converter};
 use futures_util::future::{Either, select};
 use js_sys::{Promise, Reflect};
 use serde_json::Value;
@@ -30,6 +31,11 @@ extern "C" {
         inputs: &JsValue,
         options: &JsValue,
     ) -> Result<Promise, JsValue>;
+
+    /// `toMarkdown({name, blob})`: one document's `{name, mimeType, format, tokens, data}`
+    /// (`format: "error"` with `error` when it could not be read).
+    #[wasm_bindgen(method, catch, js_name = toMarkdown)]
+    fn to_markdown(this: &AiService, document: &JsValue) -> Result<Promise, JsValue>;
 }
 
 fn js_json(value: &Value) -> Result<JsValue, String> {
@@ -64,24 +70,99 @@ impl AiBinding {
     }
 }
 
+impl AiBinding {
+    /// Whether the binding converts documents (`toMarkdown`): Workers AI does, and so does
+    /// the local stand-in.
+    pub fn converts(&self) -> bool {
+        Reflect::get(self.service.as_ref(), &JsValue::from_str("toMarkdown"))
+            .is_ok_and(|method| method.is_function())
+    }
+
+    /// Awaits `promise` within the binding's deadline; a late answer reads as Workers AI's
+    /// own timeout (3007), so the job is retried later.
+    async fn within_deadline(&self, promise: Promise) -> Result<JsValue, String> {
+        let call = JsFuture::from(promise);
+        let deadline = Delay::from(self.timeout);
+        match select(call, deadline).await {
+            Either::Left((output, _)) => output.map_err(|e| error_message(&e)),
+            Either::Right(((), _)) => Err(format!(
+                "3007: no answer within {} s (AI_TIMEOUT_SECONDS)",
+                self.timeout.as_secs()
+            )),
+        }
+    }
+}
+
+/// What `toMarkdown` answers for one document.
+#[derive(Debug, serde::Deserialize)]
+struct ConversionResult {
+    format: String,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    tokens: Option<Value>,
+}
+
+impl Converter for AiBinding {
+    async fn to_markdown(&self, name: &str, bytes: &[u8]) -> Result<Converted, ConvertError> {
+        // Errors that pass (out of capacity, timeouts, daily allocation) are worth another
+        // attempt; anything else is the document's.
+        let failed = |message: String| ConvertError {
+            transient: ["3040", "3036", "3007", "3008"]
+                .iter()
+                .any(|code| message.starts_with(code)),
+            message,
+        };
+        let document = js_sys::Object::new();
+        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type("application/octet-stream");
+        let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+            .map_err(|e| failed(error_message(&e)))?;
+        Reflect::set(&document, &"name".into(), &name.into())
+            .and_then(|_| Reflect::set(&document, &"blob".into(), &blob))
+            .map_err(|e| failed(error_message(&e)))?;
+        let promise = self
+            .service
+            .to_markdown(&document)
+            .map_err(|e| failed(error_message(&e)))?;
+        let output = self.within_deadline(promise).await.map_err(failed)?;
+        // One document in, one result out (an array of one, for some runtimes).
+        let output = if js_sys::Array::is_array(&output) {
+            js_sys::Array::from(&output).get(0)
+        } else {
+            output
+        };
+        let result: ConversionResult =
+            serde_wasm_bindgen::from_value(output).map_err(|e| failed(e.to_string()))?;
+        match (result.format.as_str(), result.data) {
+            ("markdown" | "text", Some(markdown)) => Ok(Converted {
+                markdown,
+                tokens: result.tokens.as_ref().and_then(token_count).unwrap_or(0),
+            }),
+            _ => Err(failed(result.error.unwrap_or_else(|| {
+                format!("answered in format `{}`", result.format)
+            }))),
+        }
+    }
+}
+
+/// A token count, sent as a number or as a numeric string.
+fn token_count(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
 impl AiRunner for AiBinding {
     async fn run(&self, model: &str, input: Value, options: Value) -> Result<Value, String> {
         let promise = self
             .service
             .run(model, &js_json(&input)?, &js_json(&options)?)
             .map_err(|e| error_message(&e))?;
-        let call = JsFuture::from(promise);
-        let deadline = Delay::from(self.timeout);
-        let output = match select(call, deadline).await {
-            Either::Left((output, _)) => output.map_err(|e| error_message(&e))?,
-            // Reads as Workers AI's own timeout (3007), so the job is retried later.
-            Either::Right(((), _)) => {
-                return Err(format!(
-                    "3007: no answer within {} s (AI_TIMEOUT_SECONDS)",
-                    self.timeout.as_secs()
-                ));
-            }
-        };
+        let output = self.within_deadline(promise).await?;
         let text = js_sys::JSON::stringify(&output)
             .map_err(|e| error_message(&e))?
             .as_string()

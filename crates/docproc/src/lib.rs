@@ -17,7 +17,7 @@ pub mod markdown;
 pub mod sentences;
 pub mod summarize;
 
-pub use extract::{ExtractError, ExtractLimits, Extracted, Input, extract_text};
+pub use extract::{ExtractError, ExtractLimits, Extracted, Input, extract_text, from_markdown};
 pub use sentences::split_sentences;
 pub use summarize::{
     Backend, ExtractiveSummarizer, SummarizeError, Summarizer, Summary, SummaryOptions,

@@ -28,12 +28,16 @@ pub enum MediaType {
     Rtf,
     /// An e-mail message (`.eml`, RFC 5322 with MIME parts).
     Email,
+    /// Images: their text is read by a converter (Workers AI's `toMarkdown`), not by docpipe.
+    Png,
+    Jpeg,
+    Webp,
     /// `application/octet-stream`: the client does not know; the format is read from the bytes.
     Unspecified,
 }
 
 impl MediaType {
-    pub const ALL: [MediaType; 15] = [
+    pub const ALL: [MediaType; 18] = [
         MediaType::PlainText,
         MediaType::Markdown,
         MediaType::Html,
@@ -48,6 +52,9 @@ impl MediaType {
         MediaType::Epub,
         MediaType::Rtf,
         MediaType::Email,
+        MediaType::Png,
+        MediaType::Jpeg,
+        MediaType::Webp,
         MediaType::Unspecified,
     ];
 
@@ -79,6 +86,9 @@ impl MediaType {
             MediaType::Epub => &["application/epub+zip"],
             MediaType::Rtf => &["application/rtf", "text/rtf"],
             MediaType::Email => &["message/rfc822"],
+            MediaType::Png => &["image/png"],
+            MediaType::Jpeg => &["image/jpeg", "image/jpg"],
+            MediaType::Webp => &["image/webp"],
             MediaType::Unspecified => &["application/octet-stream"],
         }
     }
@@ -95,7 +105,38 @@ impl MediaType {
                 | MediaType::Odt
                 | MediaType::Epub
                 | MediaType::Rtf
+                | MediaType::Png
+                | MediaType::Jpeg
+                | MediaType::Webp
         )
+    }
+
+    /// Whether the format is an image (read only by a converter).
+    pub fn is_image(self) -> bool {
+        matches!(self, MediaType::Png | MediaType::Jpeg | MediaType::Webp)
+    }
+
+    /// The usual file extension, for naming a document to a converter.
+    pub fn extension(self) -> &'static str {
+        match self {
+            MediaType::PlainText | MediaType::Unspecified => "txt",
+            MediaType::Markdown => "md",
+            MediaType::Html => "html",
+            MediaType::Csv => "csv",
+            MediaType::Json => "json",
+            MediaType::Pdf => "pdf",
+            MediaType::Docx => "docx",
+            MediaType::Xlsx => "xlsx",
+            MediaType::Ods => "ods",
+            MediaType::Pptx => "pptx",
+            MediaType::Odt => "odt",
+            MediaType::Epub => "epub",
+            MediaType::Rtf => "rtf",
+            MediaType::Email => "eml",
+            MediaType::Png => "png",
+            MediaType::Jpeg => "jpeg",
+            MediaType::Webp => "webp",
+        }
     }
 
     /// Whether the format is text in some character encoding (as opposed to a container).

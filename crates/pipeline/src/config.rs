@@ -44,6 +44,7 @@ pub mod names {
     pub const AI_REJECT_IF_BUSY: &str = "AI_REJECT_IF_BUSY";
     pub const AI_GATEWAY_ID: &str = "AI_GATEWAY_ID";
     pub const AI_GATEWAY_SKIP_CACHE: &str = "AI_GATEWAY_SKIP_CACHE";
+    pub const AI_TO_MARKDOWN: &str = "AI_TO_MARKDOWN";
     pub const AI_GATEWAY_CACHE_TTL: &str = "AI_GATEWAY_CACHE_TTL";
     pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
     pub const OPENAI_MODEL: &str = "OPENAI_MODEL";
@@ -491,6 +492,9 @@ pub struct SummarizerConfig {
     pub max_ai_calls: usize,
     /// How long one model call may take.
     pub ai_timeout_ms: u64,
+    /// Whether images and scanned PDFs go to the AI binding's `toMarkdown` when the Worker
+    /// has one (`AI_TO_MARKDOWN`, default true; images are billed).
+    pub ai_to_markdown: bool,
     /// Messages of one batch processed at the same time.
     pub concurrency: usize,
     /// Memory the jobs of one batch may hold at once.
@@ -568,6 +572,7 @@ impl SummarizerConfig {
             backend: BackendChoice::from_vars(&lookup)?,
             max_ai_calls: var(&lookup, names::AI_MAX_CALLS, 16, between(1, 1_000))?,
             ai_timeout_ms: var(&lookup, names::AI_TIMEOUT_SECONDS, 60, between(1, 900))? * 1_000,
+            ai_to_markdown: var(&lookup, names::AI_TO_MARKDOWN, true, |_| Ok(()))?,
             concurrency: var(&lookup, names::CONSUMER_CONCURRENCY, 8, between(1, 100))?,
             memory_budget_bytes: var(
                 &lookup,

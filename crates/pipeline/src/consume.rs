@@ -10,7 +10,7 @@ use futures_util::future::{Either, select};
 use tracing::{Instrument, error, info, warn};
 
 use crate::fetch::{FetchStage, Fetched};
-use crate::ports::{Clock, Database, DocumentSource};
+use crate::ports::{Clock, Converter, Database, DocumentSource};
 use crate::process::{Action, Outcome, Processor, new_lease_id};
 use crate::store::{JobUsage, Store};
 
@@ -22,8 +22,8 @@ pub const HOLD_BACK_SECONDS: u32 = 300;
 pub const DEAD_LETTER_RETRY_SECONDS: u32 = 60;
 
 /// One message of the jobs queue: its fetching stage first, when it has one.
-pub async fn job_message<D, B, S, C>(
-    processor: &Processor<'_, D, B, S, C>,
+pub async fn job_message<D, B, S, C, V>(
+    processor: &Processor<'_, D, B, S, C, V>,
     fetcher: &impl FetchStage,
     body: &str,
     message_id: &str,
@@ -33,6 +33,7 @@ where
     B: DocumentSource,
     S: Summarizer,
     C: Clock,
+    V: Converter,
 {
     let message = match JobMessage::decode(body) {
         Ok(message) => message,
@@ -100,8 +101,8 @@ where
 /// held, so the message comes back when the lease has expired, and the attempt counts. The
 /// deadline is checked whenever the job waits (storage, models); extraction and summarization
 /// between waits are bounded by the document and text limits.
-async fn within_deadline<D, B, S, C>(
-    processor: &Processor<'_, D, B, S, C>,
+async fn within_deadline<D, B, S, C, V>(
+    processor: &Processor<'_, D, B, S, C, V>,
     message: &JobMessage,
     lease_id: &str,
 ) -> Outcome
@@ -110,6 +111,7 @@ where
     B: DocumentSource,
     S: Summarizer,
     C: Clock,
+    V: Converter,
 {
     let deadline_ms = processor.config.job_deadline_ms;
     let work = pin!(processor.process(message, lease_id));

@@ -74,6 +74,39 @@ pub trait DocumentSource {
     async fn delete_text(&self, object_key: &str) -> Result<(), BlobError>;
 }
 
+/// A document a converter read: its Markdown, and the tokens that took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Converted {
+    pub markdown: String,
+    pub tokens: u64,
+}
+
+/// A converter could not read a document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConvertError {
+    pub message: String,
+    /// Whether a later attempt may succeed (the service was busy or did not answer).
+    pub transient: bool,
+}
+
+/// Reads what docpipe cannot (images, PDFs of scanned pages) into Markdown: Workers AI's
+/// `toMarkdown` in the Worker, which bills images (a vision model reads them).
+pub trait Converter {
+    /// The Markdown of the document `bytes`, named `name` (its extension tells the format).
+    async fn to_markdown(&self, name: &str, bytes: &[u8]) -> Result<Converted, ConvertError>;
+}
+
+/// No converter: for processors that have none.
+#[derive(Debug, Clone, Copy)]
+pub enum NoConverter {}
+
+impl Converter for NoConverter {
+    async fn to_markdown(&self, _name: &str, _bytes: &[u8]) -> Result<Converted, ConvertError> {
+        match *self {}
+    }
+}
+
 /// Deleting objects (R2 in the Worker).
 pub trait ObjectDeleter {
     async fn delete(&self, keys: &[String]) -> Result<(), BlobError>;

@@ -5,15 +5,19 @@
 //! Errors stop at the job: a bad document fails its own job with a readable error, a transient
 //! problem hands the job back for a later attempt, and neither affects other messages.
 
+use docpipe_docproc::extract::detect;
 use docpipe_docproc::summarize::Usage;
-use docpipe_docproc::{ExtractiveSummarizer, Input, SummarizeError, Summarizer, extract_text};
+use docpipe_docproc::{
+    ExtractError, Extracted, ExtractiveSummarizer, Input, SummarizeError, Summarizer, extract_text,
+    from_markdown,
+};
 use docpipe_jobs::{ContentType, JobId, JobMessage};
 use tracing::warn;
 
 use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
 use crate::db::{DbError, retry_failed};
-use crate::ports::{BlobError, Clock, Database, DocumentSource};
+use crate::ports::{BlobError, Clock, Converter, Database, DocumentSource};
 use crate::store::{Completion, LeaseOutcome, LeasedJob, Store, SummaryContent};
 
 /// What happened to one message.
@@ -76,10 +80,12 @@ const MEMORY_PER_DOCUMENT_BYTE: u64 = 4;
 
 /// Everything processing needs, shared by the jobs of one batch.
 #[derive(Debug)]
-pub struct Processor<'a, D, B, S, C> {
+pub struct Processor<'a, D, B, S, C, V> {
     pub store: &'a Store<D>,
     pub documents: &'a B,
     pub summarizer: &'a S,
+    /// What reads images and scanned PDFs, when there is one.
+    pub converter: Option<&'a V>,
     pub clock: &'a C,
     pub config: &'a SummarizerConfig,
     pub memory: &'a MemoryBudget,
@@ -103,12 +109,13 @@ impl From<BlobError> for Stop {
     }
 }
 
-impl<D, B, S, C> Processor<'_, D, B, S, C>
+impl<D, B, S, C, V> Processor<'_, D, B, S, C, V>
 where
     D: Database,
     B: DocumentSource,
     S: Summarizer,
     C: Clock,
+    V: Converter,
 {
     pub async fn process(&self, message: &JobMessage, lease_id: &str) -> Outcome {
         let job = &message.job_id;
@@ -241,8 +248,14 @@ where
             content_type: &content_type,
             complete: document.size <= document.bytes.len() as u64,
         };
-        let extracted = extract_text(&input, &self.config.extract)
-            .map_err(|e| Stop::Permanent(e.to_string()))?;
+        let extracted = match extract_text(&input, &self.config.extract) {
+            Ok(extracted) => extracted,
+            Err(e) if e.needs_conversion() => {
+                self.convert(&document.bytes, &content_type, e, attempt, usage)
+                    .await?
+            }
+            Err(e) => return Err(Stop::Permanent(e.to_string())),
+        };
         drop(document);
         // Keeping the text is part of extraction's time; summarization's starts after it.
         self.documents
@@ -311,6 +324,45 @@ where
             summarize_ms: finished - summarize_started,
             lease_write_ms,
         })
+    }
+
+    /// The text of a document docpipe cannot read itself (`why`), read by the converter.
+    async fn convert(
+        &self,
+        bytes: &[u8],
+        content_type: &ContentType,
+        why: ExtractError,
+        attempt: u32,
+        usage: &mut Usage,
+    ) -> Result<Extracted, Stop> {
+        let Some(converter) = self.converter else {
+            return Err(Stop::Permanent(format!(
+                "{why}; no converter is configured (Workers AI's toMarkdown needs the AI binding)"
+            )));
+        };
+        let media_type = detect(bytes, content_type.media_type)
+            .map_or(content_type.media_type, |d| d.media_type);
+        let name = format!("document.{}", media_type.extension());
+        usage.calls += 1;
+        match converter.to_markdown(&name, bytes).await {
+            Ok(converted) => {
+                usage.output_tokens += converted.tokens;
+                let note = format!("{why}; read by Workers AI's toMarkdown");
+                from_markdown(
+                    &converted.markdown,
+                    media_type,
+                    vec![note],
+                    &self.config.extract,
+                )
+                .map_err(|e| Stop::Permanent(format!("{why}; toMarkdown found no text ({e})")))
+            }
+            Err(e) if e.transient && attempt < self.config.retry.max_attempts => Err(
+                Stop::Transient(format!("{why}; toMarkdown is unavailable: {e}")),
+            ),
+            Err(e) => Err(Stop::Permanent(format!(
+                "{why}; toMarkdown could not read it: {e}"
+            ))),
+        }
     }
 
     /// Runs a write that ends this attempt (summary, failure, hand-back), retrying it in place
@@ -401,7 +453,9 @@ mod tests {
 
     use super::*;
     use crate::objects::text_key;
+    use crate::ports::{ConvertError, Converted};
     use crate::store::fixtures::{T0, tenant};
+    use crate::testing::ScriptedConverter;
     use crate::testing::{ProcessFixture as Fixture, Scripted};
 
     const TEXT: &[u8] = b"Rust compiles to WebAssembly. Workers run WebAssembly at the edge. \
@@ -515,6 +569,89 @@ mod tests {
         );
         // Plain text that reads the same as Markdown has no Markdown of its own.
         assert_eq!(read(&plain, crate::text::markdown_key), None);
+    }
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR";
+
+    fn converted(markdown: &str) -> Result<Converted, ConvertError> {
+        Ok(Converted {
+            markdown: markdown.into(),
+            tokens: 42,
+        })
+    }
+
+    #[test]
+    fn an_image_is_read_by_the_converter_and_says_so() {
+        let mut f = Fixture::new();
+        f.converter = Some(ScriptedConverter::default());
+        let message = f.upload(PNG, "image/png");
+        if let Some(c) = &f.converter {
+            c.answers.borrow_mut().push(converted(
+                "# Harbour sign\n\nThe ferry leaves at noon. Tickets are sold on board.",
+            ));
+        }
+        assert_eq!(
+            f.process(&ExtractiveSummarizer, &message, "lease-1"),
+            Outcome::Succeeded { attempt: 1 }
+        );
+        let names = f.converter.as_ref().map(|c| c.names.borrow().clone());
+        assert_eq!(names, Some(vec!["document.png".to_owned()]));
+        let row = block_on(f.store.latest_summary(&tenant(), &message.document_id)).unwrap();
+        let crate::store::SummaryLookup::Ready(row) = row else {
+            panic!("no summary: {row:?}");
+        };
+        assert_eq!(row.content.source_type.as_deref(), Some("image/png"));
+        assert_eq!(
+            row.content.notes,
+            [
+                "document is a PNG image, whose text only a converter reads (Workers AI's \
+              toMarkdown); read by Workers AI's toMarkdown"
+            ]
+        );
+        assert!(row.content.summary.contains("ferry leaves at noon"));
+        let text = f
+            .documents
+            .get(&text_key(&f.object_key(&message)))
+            .map(|o| String::from_utf8(o.bytes).unwrap());
+        assert_eq!(
+            text.as_deref(),
+            Some("Harbour sign\n\nThe ferry leaves at noon. Tickets are sold on board.")
+        );
+    }
+
+    #[test]
+    fn without_a_converter_an_image_fails_readably_and_a_busy_one_is_retried() {
+        let mut f = Fixture::new();
+        let message = f.upload(PNG, "image/png");
+        let Outcome::Failed { error } = f.process(&ExtractiveSummarizer, &message, "lease-1")
+        else {
+            panic!("an image without a converter did not fail");
+        };
+        assert!(error.contains("no converter is configured"), "{error}");
+
+        f.converter = Some(ScriptedConverter::default());
+        let message = f.upload(b"%PDF-1.4 scanned", "application/pdf");
+        if let Some(c) = &f.converter {
+            let busy = ConvertError {
+                message: "3040: Capacity temporarily exceeded".into(),
+                transient: true,
+            };
+            c.answers.borrow_mut().push(Err(busy));
+        }
+        // The PDF is broken, not scanned: the converter is not asked.
+        let outcome = f.process(&ExtractiveSummarizer, &message, "lease-1");
+        assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+        assert_eq!(
+            f.converter.as_ref().map(|c| c.names.borrow().len()),
+            Some(0)
+        );
+
+        let message = f.upload(PNG, "application/octet-stream");
+        let outcome = f.process(&ExtractiveSummarizer, &message, "lease-1");
+        assert!(
+            matches!(&outcome, Outcome::Retry { error, .. } if error.contains("3040")),
+            "{outcome:?}"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
 use crate::objects::{document_key, text_key};
 use crate::ports::{
-    BlobError, BodyLength, Database, DocumentSource, JobQueue, ObjectDeleter, QueueError,
-    SinkError, Stored, StoredDocument, UploadSink,
+    BlobError, BodyLength, ConvertError, Converted, Converter, Database, DocumentSource, JobQueue,
+    ObjectDeleter, QueueError, SinkError, Stored, StoredDocument, UploadSink,
 };
 use crate::process::{Outcome, Processor};
 use crate::sqlite::{ManualClock, ShakyWrites, Sqlite};
@@ -307,10 +307,34 @@ impl JobQueue for MemoryQueue {
     }
 }
 
+/// A converter that gives the answers it is handed, in order, and notes the names it was
+/// asked to read.
+#[derive(Debug, Default)]
+pub struct ScriptedConverter {
+    pub answers: RefCell<Vec<Result<Converted, ConvertError>>>,
+    pub names: RefCell<Vec<String>>,
+}
+
+impl Converter for ScriptedConverter {
+    async fn to_markdown(&self, name: &str, _bytes: &[u8]) -> Result<Converted, ConvertError> {
+        self.names.borrow_mut().push(name.to_owned());
+        let mut answers = self.answers.borrow_mut();
+        if answers.is_empty() {
+            return Err(ConvertError {
+                message: "no answer scripted".into(),
+                transient: false,
+            });
+        }
+        answers.remove(0)
+    }
+}
+
 /// A database, documents, a clock and the summarizer config, for processing jobs.
 pub struct ProcessFixture {
     pub store: Store<Sqlite>,
     pub documents: MemoryObjects,
+    /// The converter the processor has, if any.
+    pub converter: Option<ScriptedConverter>,
     pub clock: ManualClock,
     pub config: SummarizerConfig,
     pub memory: MemoryBudget,
@@ -323,6 +347,7 @@ impl ProcessFixture {
         Self {
             store: Store::new(Sqlite::migrated()),
             documents: MemoryObjects::default(),
+            converter: None,
             clock: ManualClock(Cell::new(T0)),
             config,
             memory: MemoryBudget::new(1 << 30),
@@ -378,11 +403,12 @@ impl ProcessFixture {
         &'a self,
         store: &'a Store<D>,
         summarizer: &'a S,
-    ) -> Processor<'a, D, MemoryObjects, S, ManualClock> {
+    ) -> Processor<'a, D, MemoryObjects, S, ManualClock, ScriptedConverter> {
         Processor {
             store,
             documents: &self.documents,
             summarizer,
+            converter: self.converter.as_ref(),
             clock: &self.clock,
             config: &self.config,
             memory: &self.memory,

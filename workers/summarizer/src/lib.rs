@@ -111,6 +111,8 @@ struct Bindings {
     /// Where fetched documents are written.
     uploads: R2Uploads,
     summarizer: Summarizer,
+    /// The AI binding's `toMarkdown`, for images and scanned PDFs, when there is one.
+    converter: Option<AiBinding>,
     config: SummarizerConfig,
     webhooks: WebhooksQueue,
 }
@@ -118,11 +120,17 @@ struct Bindings {
 fn bindings(env: &Env) -> std::result::Result<Bindings, String> {
     let config = SummarizerConfig::from_vars(vars(env)).map_err(|e| e.to_string())?;
     let summarizer = summarizer(env, &config)?;
+    let converter = config
+        .ai_to_markdown
+        .then(|| AiBinding::from_env(env, names::AI, Duration::from_millis(config.ai_timeout_ms)))
+        .and_then(Result::ok)
+        .filter(AiBinding::converts);
     Ok(Bindings {
         store: bindings::store(env).map_err(|e| e.to_string())?,
         documents: bindings::documents(env).map_err(|e| e.to_string())?,
         uploads: bindings::uploads(env, config.fetch.stall_ms).map_err(|e| e.to_string())?,
         summarizer,
+        converter,
         config,
         webhooks: bindings::webhooks_queue(env).map_err(|e| e.to_string())?,
     })
@@ -182,6 +190,7 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
         store: &bindings.store,
         documents: &bindings.documents,
         summarizer: &bindings.summarizer,
+        converter: bindings.converter.as_ref(),
         clock: &WorkerClock,
         config: &bindings.config,
         memory: &memory,

@@ -15,9 +15,13 @@ pub struct Detection {
 }
 
 /// Well-known binary formats that carry no text docpipe can read, by their signatures.
+/// Images a converter reads.
+const IMAGE_SIGNATURES: &[(&[u8], MediaType)] = &[
+    (b"\x89PNG\r\n\x1a\n", MediaType::Png),
+    (b"\xFF\xD8\xFF", MediaType::Jpeg),
+];
+
 const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xFF\xD8\xFF", "a JPEG image"),
     (b"GIF87a", "a GIF image"),
     (b"GIF89a", "a GIF image"),
     (b"RIFF", "a RIFF file (WebP, WAV or AVI)"),
@@ -71,7 +75,7 @@ pub fn detect(bytes: &[u8], declared: MediaType) -> Result<Detection, ExtractErr
     Ok(Detection { media_type, note })
 }
 
-fn describe(media_type: MediaType) -> &'static str {
+pub(super) fn describe(media_type: MediaType) -> &'static str {
     match media_type {
         MediaType::Pdf => "a PDF",
         MediaType::Docx => "a Word document",
@@ -82,6 +86,9 @@ fn describe(media_type: MediaType) -> &'static str {
         MediaType::Epub => "an EPUB book",
         MediaType::Rtf => "RTF",
         MediaType::Email => "an e-mail message",
+        MediaType::Png => "a PNG image",
+        MediaType::Jpeg => "a JPEG image",
+        MediaType::Webp => "a WebP image",
         MediaType::Html => "HTML",
         MediaType::Json => "JSON",
         _ => "text",
@@ -104,6 +111,12 @@ fn sniff(bytes: &[u8]) -> Result<Option<MediaType>, ExtractError> {
     }
     if bytes.starts_with(b"{\\rtf") {
         return Ok(Some(MediaType::Rtf));
+    }
+    if let Some((_, image)) = IMAGE_SIGNATURES.iter().find(|(s, _)| bytes.starts_with(s)) {
+        return Ok(Some(*image));
+    }
+    if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        return Ok(Some(MediaType::Webp));
     }
     if let Some((_, what)) = BINARY_SIGNATURES
         .iter()
@@ -218,7 +231,10 @@ fn looks_like_json(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use MediaType::{Csv, Docx, Html, Json, Markdown, Pdf, PlainText, Unspecified};
+    use MediaType::{
+        Csv, Docx, Email, Epub, Html, Jpeg, Json, Markdown, Ods, Odt, Pdf, PlainText, Png, Pptx,
+        Rtf, Unspecified, Webp, Xlsx,
+    };
 
     /// Each `(bytes, declared)` is read as the third.
     fn assert_read_as(cases: &[(&[u8], MediaType, MediaType)]) {
@@ -236,9 +252,39 @@ mod tests {
     #[test]
     fn containers_are_recognized_whatever_was_declared() {
         let docx = b"PK\x03\x04....[Content_Types].xml....word/document.xml";
+        let xlsx = b"PK\x03\x04....[Content_Types].xml....xl/workbook.xml";
+        let pptx = b"PK\x03\x04....[Content_Types].xml....ppt/presentation.xml";
+        let odt = b"PK\x03\x04\x14\x00\x00\x00\x00\x00............mimetypeapplication/vnd.oasis.opendocument.text";
+        let ods = b"PK\x03\x04\x14\x00\x00\x00\x00\x00............mimetypeapplication/vnd.oasis.opendocument.spreadsheet";
+        let epub = b"PK\x03\x04\x14\x00\x00\x00\x00\x00............mimetypeapplication/epub+zip";
         assert_read_as(&[
             (b"%PDF-1.7\n...", PlainText, Pdf),
             (docx, Unspecified, Docx),
+            (xlsx, Unspecified, Xlsx),
+            (pptx, Docx, Pptx),
+            (odt, Unspecified, Odt),
+            (ods, Unspecified, Ods),
+            (epub, Unspecified, Epub),
+            (b"{\\rtf1\\ansi Hello}", PlainText, Rtf),
+            (b"\x89PNG\r\n\x1a\n\x00\x00", PlainText, Png),
+            (b"\xFF\xD8\xFF\xE0", Unspecified, Jpeg),
+            (b"RIFF\x00\x00\x00\x00WEBPVP8 ", Unspecified, Webp),
+        ]);
+    }
+
+    #[test]
+    fn an_email_is_what_it_is_declared_or_unmistakably_looks_like() {
+        let message =
+            b"From: Ada <ada@example.com>\r\nTo: b@example.com\r\nSubject: Tides\r\n\r\nHello.";
+        assert_read_as(&[
+            (message, Unspecified, Email),
+            (b"Just some text. From: nobody", Email, Email),
+            (
+                b"From: a diary entry, not a message.\n\nDear diary.",
+                Unspecified,
+                PlainText,
+            ),
+            (message, PlainText, PlainText),
         ]);
     }
 
@@ -255,7 +301,7 @@ mod tests {
     #[test]
     fn binary_formats_are_refused_by_name() {
         for (bytes, what) in [
-            (&b"\x89PNG\r\n\x1a\n\x00\x00"[..], "a PNG image"),
+            (&b"GIF89a\x01\x00"[..], "a GIF image"),
             (b"\x1F\x8B\x08\x00\x00", "a gzip archive"),
             (
                 b"PK\x03\x04 just some zip",

@@ -92,6 +92,8 @@ pub enum ExtractError {
     NoText,
     #[error("the PDF has no text layer (it may be a scanned image)")]
     NoTextLayer,
+    #[error("document is {what}, whose text only a converter reads (Workers AI's toMarkdown)")]
+    Image { what: &'static str },
     #[error("document looks binary (byte {byte:#04x} at offset {offset}), not {declared} text")]
     Binary {
         offset: usize,
@@ -111,6 +113,27 @@ pub enum ExtractError {
     TooLarge { what: &'static str, limit: u64 },
 }
 
+impl ExtractError {
+    /// Whether a converter that reads images (Workers AI's `toMarkdown`) may find the text
+    /// docpipe cannot: an image, or a PDF of scanned pages.
+    pub fn needs_conversion(&self) -> bool {
+        matches!(self, ExtractError::Image { .. } | ExtractError::NoTextLayer)
+    }
+}
+
+/// The extraction of Markdown a converter made of a document of `media_type`: its plain text
+/// derived, both normalized and bounded as extracted text is.
+pub fn from_markdown(
+    markdown: &str,
+    media_type: MediaType,
+    notes: Vec<String>,
+    limits: &ExtractLimits,
+) -> Result<Extracted, ExtractError> {
+    let markdown = text::normalize(markdown.trim());
+    let text = crate::markdown::plain(&markdown);
+    finish(text, Some(markdown), media_type, notes, false, limits)
+}
+
 /// Extracts the text of a document.
 pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extracted, ExtractError> {
     let bytes = input.bytes;
@@ -120,7 +143,7 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
     let detection = detect(bytes, input.content_type.media_type)?;
     let mut notes: Vec<String> = detection.note.into_iter().collect();
     let mut media_type = detection.media_type;
-    let mut truncated = !input.complete;
+    let truncated = !input.complete;
 
     let structured = |markdown: String| (crate::markdown::plain(&markdown), Some(markdown));
     let (text, markdown) = match media_type {
@@ -148,6 +171,11 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
             notes.extend(note);
             structured(markdown)
         }
+        MediaType::Png | MediaType::Jpeg | MediaType::Webp => {
+            return Err(ExtractError::Image {
+                what: detect::describe(media_type),
+            });
+        }
         _ => {
             let charset = input.content_type.charset.as_deref();
             let decoded = text::decode(bytes, media_type, charset, input.complete)?;
@@ -174,6 +202,18 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
             }
         }
     };
+    finish(text, markdown, media_type, notes, truncated, limits)
+}
+
+/// Normalizes and bounds extracted text and its Markdown.
+fn finish(
+    text: String,
+    markdown: Option<String>,
+    media_type: MediaType,
+    mut notes: Vec<String>,
+    mut truncated: bool,
+    limits: &ExtractLimits,
+) -> Result<Extracted, ExtractError> {
     let text = text::normalize(text.trim());
     if text.trim().is_empty() {
         return Err(ExtractError::NoText);
