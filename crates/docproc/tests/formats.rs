@@ -165,16 +165,23 @@ fn json_reads_as_labelled_lines() {
 }
 
 #[test]
-fn binary_declared_as_text_is_refused() {
-    let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR";
-    let err = extract_text(
-        &Input::whole(png, &ContentType::new(MediaType::PlainText)),
-        &ExtractLimits::default(),
-    )
-    .unwrap_err();
+fn binary_declared_as_text_is_refused_and_an_image_left_to_a_converter() {
+    let refused = |bytes: &[u8]| {
+        extract_text(
+            &Input::whole(bytes, &ContentType::new(MediaType::PlainText)),
+            &ExtractLimits::default(),
+        )
+        .unwrap_err()
+    };
     assert_eq!(
-        err.to_string(),
-        "document is a PNG image, which has no text to read"
+        refused(b"GIF89a\x01\x00\x01\x00").to_string(),
+        "document is a GIF image, which has no text to read"
+    );
+    let png = refused(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR");
+    assert!(png.needs_conversion());
+    assert_eq!(
+        png.to_string(),
+        "document is a PNG image, whose text only a converter reads (Workers AI's toMarkdown)"
     );
 }
 
