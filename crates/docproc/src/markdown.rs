@@ -74,8 +74,9 @@ impl Writer {
         self.out.push_str(&escape(&text));
     }
 
-    /// A table, its first row the header. Rows shorter than the longest are padded; cells are
-    /// kept on one line each.
+    /// A table, its first row the header, padded to the longest row (Markdown reads no more
+    /// columns than the header has; shorter rows need no padding, so a wide row costs one row
+    /// of padding, not one per row). Cells are kept on one line each.
     pub fn table<R, C>(&mut self, rows: R)
     where
         R: IntoIterator<Item = C>,
@@ -101,7 +102,8 @@ impl Writer {
                 self.out.push('\n');
             }
             self.out.push('|');
-            for column in 0..width {
+            let columns = if i == 0 { width } else { row.len() };
+            for column in 0..columns {
                 self.out.push(' ');
                 self.out
                     .push_str(row.get(column).map_or("", String::as_str));
@@ -291,7 +293,7 @@ mod tests {
         assert_eq!(
             w.finish(),
             "# Quarterly report\n\nSales rose.\nCosts fell.\n\n- first\n    2. nested\n\n\
-             | Name | Role |\n| --- | --- |\n| Ada | engineer |\n| Grace |  |\n\u{c}\n###### Deep"
+             | Name | Role |\n| --- | --- |\n| Ada | engineer |\n| Grace |\n\u{c}\n###### Deep"
         );
     }
 
@@ -345,6 +347,15 @@ mod tests {
         w.item(0, None, "# f");
         let text = plain(&w.finish());
         assert_eq!(words(&text), ["a|b", "*c*", "1.", "d", "e", "•", "#", "f"]);
+    }
+
+    #[test]
+    fn one_wide_row_pads_the_header_only() {
+        let mut rows = vec![vec!["x"; 10_000]];
+        rows.extend((0..10_000).map(|_| vec!["y"]));
+        let mut w = Writer::new();
+        w.table(rows);
+        assert!(w.len() < 200_000, "{} bytes", w.len());
     }
 
     #[test]

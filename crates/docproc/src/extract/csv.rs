@@ -94,7 +94,7 @@ mod tests {
     fn the_markdown_is_a_table_with_the_first_row_as_header() {
         assert_eq!(
             table("name,role\nAda,\"engineer | lead\"\nGrace\n").unwrap(),
-            "| name | role |\n| --- | --- |\n| Ada | engineer \\| lead |\n| Grace |  |"
+            "| name | role |\n| --- | --- |\n| Ada | engineer \\| lead |\n| Grace |"
         );
     }
 }

@@ -801,7 +801,7 @@ mod tests {
         );
         assert_eq!(
             markdown(&[(BODY, &body)]),
-            "| Light | Built |\n| --- | --- |\n| Bell Rock Scotland | 1810 stone |\n| Eddystone England |  |\n\n\
+            "| Light | Built |\n| --- | --- |\n| Bell Rock Scotland | 1810 stone |\n| Eddystone England |\n\n\
              After the table."
         );
     }

@@ -314,6 +314,21 @@ const REWRITER_MEMORY_BYTES: usize = 16 << 20;
 
 /// The page as Markdown, and a note when its structure could not be followed.
 pub(super) fn to_markdown(html: &str) -> Result<(String, Option<String>), ExtractError> {
+    read(html, structured)
+}
+
+/// A book's chapter (an EPUB's XHTML) as Markdown, like [`to_markdown`] but with all visible
+/// text kept: in a chapter, `header`, `footer`, `aside` and `nav` hold titles, notes and
+/// sidebars, not a site's furniture.
+pub(super) fn chapter_to_markdown(html: &str) -> Result<(String, Option<String>), ExtractError> {
+    read(html, |html| markdown_without(html, INVISIBLE))
+}
+
+/// `html` as Markdown by `structured`, or all of its text when it nests too deeply for that.
+fn read(
+    html: &str,
+    structured: impl Fn(&str) -> Result<String, Rewrite>,
+) -> Result<(String, Option<String>), ExtractError> {
     match structured(html) {
         Err(Rewrite::TooDeep) => {
             let note = "HTML nested too deeply to follow its structure: all of its text was read, \
@@ -659,7 +674,7 @@ mod tests {
         assert_eq!(
             markdown(html),
             "- first\n- second\n\none\n\ntwo\n\n1. a\n2. b\n\n\
-             | c | d |\n| --- | --- |\n| e |  |\n\n- dangling"
+             | c | d |\n| --- | --- |\n| e |\n\n- dangling"
         );
     }
 

@@ -1081,8 +1081,8 @@ mod tests {
             "## Keepers\n\n\
              | Name | Year | Year |  |  |\n\
              | --- | --- | --- | --- | --- |\n\
-             | Anna Lund North Rock light |  | 1,890 |  |  |\n\
-             | Anna Lund North Rock light |  | 1,890 |  |  |\n\
+             | Anna Lund North Rock light |  | 1,890 |\n\
+             | Anna Lund North Rock light |  | 1,890 |\n\
              |  |  |  | TRUE | 2.5 |\n\
              \u{c}\n\
              ## A\\|B\n\n\
