@@ -170,6 +170,99 @@ fn every_format_is_summarized_from_its_own_text_or_fails_readably() -> Result<()
     Ok(())
 }
 
+/// Spreadsheets, slides, OpenDocument, EPUB, RTF and e-mail, each declared and each sent
+/// without a type; the archives cut in half fail with the format's own error (RTF and e-mail
+/// are text: what arrived is read).
+#[test]
+fn office_books_rtf_and_mail_are_read_and_broken_ones_refused() -> Result<()> {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "sheets-keepers.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &["## Keepers", "| Anna Lund | North Rock | 1890-1912 |"],
+        ),
+        (
+            "sheets-keepers.ods",
+            "application/vnd.oasis.opendocument.spreadsheet",
+            &["## Stations", "| South Cape | 1899 | FALSE |"],
+        ),
+        (
+            "slides-lighthouses.pptx",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            &[
+                "## A keeper’s duties",
+                "- Trim the wick and polish the lens.",
+            ],
+        ),
+        (
+            "odt-lighthouses.odt",
+            "application/vnd.oasis.opendocument.text",
+            &["Daily work", "1. Trim the wick."],
+        ),
+        (
+            "epub-lighthouses.epub",
+            "application/epub+zip",
+            &[
+                "Life on the rocks",
+                "Automation arrived in the twentieth century",
+            ],
+        ),
+        (
+            "rtf-lighthouses.rtf",
+            "application/rtf",
+            &["Café owners in the harbour", "it cost 2€"],
+        ),
+        (
+            "email-lighthouses.eml",
+            "message/rfc822",
+            &["# Lighthouse keepers — the log", "Dear archive team,"],
+        ),
+    ];
+    let pipeline = Pipeline::start()?;
+    let mut accepted = Vec::new();
+    for (file, content_type, _) in cases {
+        let bytes = fixture(file);
+        accepted.push(pipeline.accept(&bytes, content_type, &format!("?filename={file}"))?);
+        accepted.push(pipeline.accept(&bytes, "application/octet-stream", "")?);
+        let half = &bytes[..bytes.len() / 2];
+        accepted.push(pipeline.accept(half, content_type, "")?);
+    }
+    for ((file, content_type, phrases), uploads) in cases.iter().zip(accepted.chunks(3)) {
+        for upload in &uploads[..2] {
+            let job = pipeline.wait_for_job(&upload.job_id, Duration::from_secs(60))?;
+            assert_eq!(job.status, "succeeded", "{file}: {job:?}");
+            let document = &upload.document_id;
+            let summary = pipeline.summary(document)?;
+            assert_eq!(
+                summary.source_type.as_deref(),
+                Some(*content_type),
+                "{file}"
+            );
+            let markdown = pipeline
+                .get(&format!("/v1/documents/{document}/text?format=markdown"))?
+                .text();
+            for phrase in *phrases {
+                assert!(
+                    markdown.contains(phrase),
+                    "{file}: {phrase:?} not in {markdown:?}"
+                );
+            }
+        }
+        let job = pipeline.wait_for_job(&uploads[2].job_id, Duration::from_secs(60))?;
+        if file.ends_with(".rtf") || file.ends_with(".eml") {
+            assert_eq!(job.status, "succeeded", "{file} cut in half: {job:?}");
+            continue;
+        }
+        assert_eq!(job.status, "failed", "{file} cut in half: {job:?}");
+        let error = job.error.unwrap_or_default();
+        assert!(
+            error.contains("corrupt") || error.contains("no extractable text"),
+            "{file} cut in half: {error}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn a_pdf_declared_as_text_is_read_as_a_pdf_and_the_mismatch_recorded() -> Result<()> {
     let pipeline = Pipeline::start()?;
