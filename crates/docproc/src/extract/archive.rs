@@ -5,6 +5,9 @@
 use std::borrow::Cow;
 use std::io::{Cursor, Read};
 
+use quick_xml::XmlVersion;
+use quick_xml::events::BytesStart;
+
 use super::ExtractError;
 
 fn corrupt(format: &'static str, reason: impl ToString) -> ExtractError {
@@ -87,4 +90,13 @@ impl<'a> Parts<'a> {
             .map(Some)
             .map_err(|e| corrupt(self.format, format!("{name} is not UTF-8: {e}")))
     }
+}
+
+/// The value of attribute `name` of an element of a part, entities resolved.
+pub(super) fn attr(e: &BytesStart, name: &str) -> Option<String> {
+    let attribute = e.try_get_attribute(name).ok()??;
+    attribute
+        .normalized_value(XmlVersion::Implicit1_0)
+        .ok()
+        .map(Cow::into_owned)
 }

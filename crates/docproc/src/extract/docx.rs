@@ -17,15 +17,14 @@
 //! through one bound on decompressed bytes for all of them, so a zip bomb fails instead of
 //! exhausting memory.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::mem::take;
 
+use quick_xml::Reader;
 use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
 
-use super::archive::Parts;
+use super::archive::{Parts, attr};
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
@@ -609,14 +608,6 @@ fn numbering(xml: &str) -> Result<Numbering, ExtractError> {
         }
     }
     Ok(numbering)
-}
-
-fn attr(e: &BytesStart, name: &str) -> Option<String> {
-    let attribute = e.try_get_attribute(name).ok()??;
-    attribute
-        .normalized_value(XmlVersion::Implicit1_0)
-        .ok()
-        .map(Cow::into_owned)
 }
 
 fn val(e: &BytesStart) -> Option<String> {

@@ -16,10 +16,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
+use quick_xml::Reader;
+use quick_xml::events::Event;
 
-use super::archive::Parts;
+use super::archive::{Parts, attr};
 use super::{ExtractError, ExtractLimits, html};
 use crate::markdown::Writer;
 
@@ -277,14 +277,6 @@ fn is_void(name: &str) -> bool {
         "source", "track", "wbr",
     ];
     VOID.iter().any(|void| void.eq_ignore_ascii_case(name))
-}
-
-fn attr(e: &BytesStart, name: &str) -> Option<String> {
-    let attribute = e.try_get_attribute(name).ok()??;
-    attribute
-        .normalized_value(XmlVersion::Implicit1_0)
-        .ok()
-        .map(Cow::into_owned)
 }
 
 #[cfg(test)]

@@ -18,15 +18,14 @@
 //! sets page breaks through paragraph styles. Every part is read through one bound on
 //! decompressed bytes.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::mem::take;
 
+use quick_xml::Reader;
 use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
 
-use super::archive::Parts;
+use super::archive::{Parts, attr};
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
@@ -530,14 +529,6 @@ fn join(out: &mut String, text: &str) {
         out.push(' ');
     }
     out.push_str(text);
-}
-
-fn attr(e: &BytesStart, name: &str) -> Option<String> {
-    let attribute = e.try_get_attribute(name).ok()??;
-    attribute
-        .normalized_value(XmlVersion::Implicit1_0)
-        .ok()
-        .map(Cow::into_owned)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
-use super::archive::Parts;
+use super::archive::{Parts, attr};
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
@@ -441,14 +441,6 @@ fn join(out: &mut String, text: &str) {
         out.push(' ');
     }
     out.push_str(text);
-}
-
-fn attr(e: &BytesStart, name: &str) -> Option<String> {
-    let attribute = e.try_get_attribute(name).ok()??;
-    attribute
-        .normalized_value(XmlVersion::Implicit1_0)
-        .ok()
-        .map(Cow::into_owned)
 }
 
 #[cfg(test)]

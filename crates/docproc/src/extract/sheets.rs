@@ -30,7 +30,7 @@ use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
-use super::archive::Parts;
+use super::archive::{Parts, attr};
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
@@ -766,13 +766,6 @@ fn push_reference(out: &mut String, g: BytesRef) {
 }
 
 /// Attribute `name`, by its qualified name.
-fn attr(e: &BytesStart, name: &str) -> Option<String> {
-    let attribute = e.try_get_attribute(name).ok()??;
-    attribute
-        .normalized_value(XmlVersion::Implicit1_0)
-        .ok()
-        .map(|v| v.into_owned())
-}
 
 /// The attribute whose local name is `local`, whatever its prefix: Excel files are written
 /// with `x:`, `r:` or other prefixes as well as without.
