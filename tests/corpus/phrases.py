@@ -88,8 +88,13 @@ def plain_word(word):
 
 
 def choose(text, count):
+    return pick(segments(text), count)
+
+
+def pick(segs, count):
+    """Up to count phrases from runs of words (see segments), at even positions, in order."""
     words, starts = [], []  # starts: indices in words where a good phrase begins
-    for seg in segments(text):
+    for seg in segs:
         base = len(words)
         words.extend(seg)
         for i in range(len(seg) - 3):
