@@ -349,7 +349,7 @@ fn read_in_order(corpus_name: &str, content_type: &str) -> Result<()> {
             .filter(|_| prose)
         {
             assert!(
-                !docpipe_docproc::summarize::front_matter::is_apparatus(&sentence),
+                !docpipe_docproc::summarize::front_matter::is_apparatus(sentence),
                 "{file}: the summary takes apparatus: {sentence:?}"
             );
         }

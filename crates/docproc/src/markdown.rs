@@ -77,27 +77,26 @@ impl Writer {
     /// A table, its first row the header, padded to the longest row (Markdown reads no more
     /// columns than the header has; shorter rows need no padding, so a wide row costs one row
     /// of padding, not one per row). Cells are kept on one line each.
-    pub fn table<R, C>(&mut self, rows: R)
+    pub fn table<R, C>(&mut self, rows: &[R])
     where
-        R: IntoIterator<Item = C>,
-        C: IntoIterator,
-        C::Item: AsRef<str>,
+        R: AsRef<[C]>,
+        C: AsRef<str>,
     {
-        let rows: Vec<Vec<String>> = rows
-            .into_iter()
-            .map(|row| {
-                row.into_iter()
-                    .map(|cell| escape(&one_line(cell.as_ref())))
-                    .collect()
-            })
-            .filter(|row: &Vec<String>| row.iter().any(|cell| !cell.is_empty()))
-            .collect();
-        let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+        // Written row by row, each cell escaped as it is written: a sheet's cells are not
+        // copied whole.
+        let has_text = |row: &&R| row.as_ref().iter().any(|c| !c.as_ref().trim().is_empty());
+        let width = rows
+            .iter()
+            .filter(has_text)
+            .map(|row| row.as_ref().len())
+            .max()
+            .unwrap_or(0);
         if width == 0 {
             return;
         }
         self.start(Last::Block);
-        for (i, row) in rows.iter().enumerate() {
+        for (i, row) in rows.iter().filter(has_text).enumerate() {
+            let row = row.as_ref();
             if i > 0 {
                 self.out.push('\n');
             }
@@ -105,8 +104,9 @@ impl Writer {
             let columns = if i == 0 { width } else { row.len() };
             for column in 0..columns {
                 self.out.push(' ');
-                self.out
-                    .push_str(row.get(column).map_or("", String::as_str));
+                if let Some(cell) = row.get(column) {
+                    self.out.push_str(&escape(&one_line(cell.as_ref())));
+                }
                 self.out.push_str(" |");
             }
             if i == 0 {
@@ -227,6 +227,11 @@ fn marked(line: &str) -> impl Iterator<Item = (char, bool)> + '_ {
     })
 }
 
+/// Markdown is turned into text this many bytes at a time, split where a block ends (or
+/// between a table's rows): the parser's tree of a whole long document, or of a sheet's table,
+/// would take many times the text's size.
+const PLAIN_CHUNK_BYTES: usize = 256 * 1024;
+
 /// The plain text of Markdown: the words a reader sees, one block per paragraph, no markup;
 /// pages stay separated by [`PAGE_BREAK`].
 pub fn plain(markdown: &str) -> String {
@@ -235,9 +240,81 @@ pub fn plain(markdown: &str) -> String {
         if n > 0 {
             out.push_str("\n\u{c}\n");
         }
-        out.push_str(&crate::extract::markdown_to_text(page));
+        plain_page(page, &mut out);
     }
     out
+}
+
+/// A table's header and delimiter rows: the start of a table.
+fn is_delimiter_row(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with('|')
+        && line.contains('-')
+        && line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
+}
+
+/// One page of Markdown as text, appended to `out`, parsed chunk by chunk.
+fn plain_page(page: &str, out: &mut String) {
+    let page_start = out.len();
+    let mut chunk = String::new();
+    // A chunk that starts with a table's header and delimiter rows again, to continue the
+    // table: its header's line is left out of the text.
+    let mut replayed = false;
+    let mut fenced = false;
+    let mut table: Option<String> = None;
+    // A replayed chunk continues the table the last one ended in: its rows follow on the
+    // next line.
+    let mut flush = |chunk: &mut String, replayed: bool| {
+        let text = crate::extract::markdown_to_text(chunk);
+        let text = if replayed {
+            text.split_once('\n').map_or("", |(_, rest)| rest)
+        } else {
+            text.as_str()
+        };
+        if !text.is_empty() {
+            if out.len() > page_start {
+                out.push_str(if replayed { "\n" } else { "\n\n" });
+            }
+            out.push_str(text);
+        }
+        chunk.clear();
+    };
+    let mut lines = page.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            fenced = !fenced;
+        }
+        if !fenced {
+            if table.is_some() && !trimmed.starts_with('|') {
+                table = None;
+            } else if table.is_none()
+                && trimmed.starts_with('|')
+                && lines.peek().is_some_and(|next| is_delimiter_row(next))
+            {
+                let delimiter = lines.peek().copied().unwrap_or_default();
+                table = Some(format!("{line}\n{delimiter}\n"));
+            }
+        }
+        if chunk.len() > PLAIN_CHUNK_BYTES && !fenced {
+            match &table {
+                Some(head) if !is_delimiter_row(line) && !chunk.ends_with(head.as_str()) => {
+                    flush(&mut chunk, replayed);
+                    chunk.push_str(head);
+                    replayed = true;
+                }
+                None if line.trim().is_empty() => {
+                    flush(&mut chunk, replayed);
+                    replayed = false;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        chunk.push_str(line);
+        chunk.push('\n');
+    }
+    flush(&mut chunk, replayed);
 }
 
 /// Plain text as Markdown, when it needs any: each block (text between blank lines) a
@@ -287,7 +364,7 @@ mod tests {
         w.paragraph("Sales rose.\nCosts fell.");
         w.item(0, None, "first");
         w.item(1, Some(2), "nested");
-        w.table([vec!["Name", "Role"], vec!["Ada", "engineer"], vec!["Grace"]]);
+        w.table(&[vec!["Name", "Role"], vec!["Ada", "engineer"], vec!["Grace"]]);
         w.page_break();
         w.heading(9, "Deep");
         assert_eq!(
@@ -343,7 +420,7 @@ mod tests {
     #[test]
     fn table_cells_and_items_keep_their_text() {
         let mut w = Writer::new();
-        w.table([vec!["a|b", "*c*"], vec!["1. d", "e"]]);
+        w.table(&[vec!["a|b", "*c*"], vec!["1. d", "e"]]);
         w.item(0, None, "# f");
         let text = plain(&w.finish());
         assert_eq!(words(&text), ["a|b", "*c*", "1.", "d", "e", "•", "#", "f"]);
@@ -354,8 +431,38 @@ mod tests {
         let mut rows = vec![vec!["x"; 10_000]];
         rows.extend((0..10_000).map(|_| vec!["y"]));
         let mut w = Writer::new();
-        w.table(rows);
+        w.table(&rows);
         assert!(w.len() < 200_000, "{} bytes", w.len());
+    }
+
+    #[test]
+    fn long_documents_and_tables_read_the_same_in_chunks() {
+        let mut w = Writer::new();
+        let rows: Vec<Vec<String>> = (0..40_000)
+            .map(|n| vec![format!("row {n}"), format!("*cell* {n}")])
+            .collect();
+        w.paragraph("Before the table.");
+        w.table(&rows);
+        for n in 0..20_000 {
+            w.paragraph(&format!("Paragraph {n} says something."));
+        }
+        let markdown = w.finish();
+        assert!(markdown.len() > 4 * PLAIN_CHUNK_BYTES);
+        let text = plain(&markdown);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Before the table.");
+        assert_eq!(lines[2], "row 0\t*cell* 0");
+        assert_eq!(lines[2 + 39_999], "row 39999\t*cell* 39999");
+        // Every row once, in order, the header not repeated.
+        let rows_read: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("row "))
+            .collect();
+        assert_eq!(rows_read.len(), 40_000);
+        assert!(rows_read.windows(2).all(|w| w[0] != w[1]));
+        assert_eq!(text.matches("Paragraph ").count(), 20_000);
+        assert!(text.ends_with("Paragraph 19999 says something."));
     }
 
     #[test]

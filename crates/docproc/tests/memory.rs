@@ -128,3 +128,65 @@ fn a_million_nested_elements_take_bounded_memory() {
     assert_eq!(extracted.text, "Deep text sentence.");
     assert!(peak < 2 * html.len() + 24 * MB, "peak {} MB", peak / MB);
 }
+
+/// A workbook of one sheet of `rows` × 8 cells, each its own shared string.
+fn workbook(rows: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    use std::io::Write;
+    let mut strings = String::from("<sst>");
+    let mut sheet = String::from("<worksheet><sheetData>");
+    for r in 0..rows {
+        sheet.push_str(&format!("<row r=\"{}\">", r + 1));
+        for c in 0..8 {
+            let n = r * 8 + c;
+            strings.push_str(&format!("<si><t>cell {n} of the harbour log</t></si>"));
+            sheet.push_str(&format!("<c t=\"s\"><v>{n}</v></c>"));
+        }
+        sheet.push_str("</row>");
+    }
+    strings.push_str("</sst>");
+    sheet.push_str("</sheetData></worksheet>");
+    let parts = [
+        (
+            "xl/workbook.xml",
+            "<workbook><sheets><sheet name=\"Log\" r:id=\"rId1\"/></sheets></workbook>".to_owned(),
+        ),
+        ("xl/sharedStrings.xml", strings),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ];
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut buffer);
+    for (name, xml) in parts {
+        writer.start_file(name, zip::write::SimpleFileOptions::default())?;
+        writer.write_all(xml.as_bytes())?;
+    }
+    writer.finish()?;
+    Ok(buffer.into_inner())
+}
+
+#[test]
+fn a_workbook_of_a_third_of_a_million_cells_peaks_under_half_a_workers_memory() {
+    let _alone = alone();
+    // 320,000 cells: 24 MB of XML, under the 32 MB decompression bound.
+    let bytes = workbook(40_000).unwrap();
+    let content_type = ContentType::new(MediaType::Xlsx);
+    let (extracted, peak) = peak_of(|| {
+        extract_text(
+            &Input::whole(&bytes, &content_type),
+            &ExtractLimits::default(),
+        )
+    });
+    let extracted = extracted.unwrap();
+    assert!(
+        extracted.text.len() > 6 * MB,
+        "{} bytes",
+        extracted.text.len()
+    );
+    // Its 24 MB of XML are read a part at a time; the cells are held until their sheet is
+    // written, and the Markdown is turned into text a chunk at a time.
+    assert!(
+        peak < 64 * MB,
+        "peak {} MB for {} MB of text",
+        peak / MB,
+        extracted.text.len() / MB
+    );
+}

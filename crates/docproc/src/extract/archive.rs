@@ -76,7 +76,8 @@ impl<'a> Parts<'a> {
         if entry.size() > self.left {
             return Err(too_large());
         }
-        let mut xml = Vec::new();
+        // Sized as declared (within the budget), so reading does not double the buffer.
+        let mut xml = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
         entry
             .take(self.left.saturating_add(1))
             .read_to_end(&mut xml)

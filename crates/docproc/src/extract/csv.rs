@@ -20,7 +20,7 @@ fn table(text: &str) -> Result<String, ExtractError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(corrupt)?;
     let mut w = Writer::new();
-    w.table(rows);
+    w.table(&rows);
     Ok(w.finish())
 }
 

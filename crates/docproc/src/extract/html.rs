@@ -292,7 +292,7 @@ impl State {
             _ => self.flush(),
         }
         match self.frames.pop().map(|open| open.frame) {
-            Some(Frame::Table(rows)) => self.markdown.table(rows),
+            Some(Frame::Table(rows)) => self.markdown.table(&rows),
             Some(Frame::Pre) => self.pre = self.pre.saturating_sub(1),
             _ => {}
         }

@@ -390,7 +390,7 @@ impl<'s> Body<'s> {
                     "table:table" => {
                         let rows = take(&mut table.rows);
                         self.table = None;
-                        self.w.table(rows);
+                        self.w.table(&rows);
                         self.last_item = None;
                     }
                     _ => {

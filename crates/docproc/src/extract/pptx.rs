@@ -352,7 +352,7 @@ impl SlideReader<'_> {
             }
             "a:tbl" => {
                 if let Some(table) = self.table.take() {
-                    self.w.table(table.rows);
+                    self.w.table(&table.rows);
                     self.last_item = None;
                 }
             }

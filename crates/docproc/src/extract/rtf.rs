@@ -556,7 +556,7 @@ impl Reader {
         }
         if !self.table.is_empty() {
             let table = take(&mut self.table);
-            self.writer.table(table);
+            self.writer.table(&table);
         }
     }
 

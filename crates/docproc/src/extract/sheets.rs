@@ -97,6 +97,7 @@ pub(super) fn xlsx_to_markdown(
         };
         let mut grid = Grid::new(limits, &w, name);
         worksheet(&xml, path, &strings, &mut grid)?;
+        drop(xml);
         grid.write(&mut w, name);
     }
     Ok(w.finish())
@@ -746,7 +747,7 @@ impl Grid {
             w.page_break();
         }
         w.heading(2, name);
-        w.table(self.rows);
+        w.table(&self.rows);
         match self.left_out {
             0 => {}
             1 => w.paragraph("… 1 row left out"),
@@ -764,8 +765,6 @@ fn push_reference(out: &mut String, g: BytesRef) {
         Err(_) => {}
     }
 }
-
-/// Attribute `name`, by its qualified name.
 
 /// The attribute whose local name is `local`, whatever its prefix: Excel files are written
 /// with `x:`, `r:` or other prefixes as well as without.
