@@ -287,9 +287,9 @@ mod tests {
     #[test]
     fn unsupported_type_names_the_essence() {
         assert_eq!(
-            ContentType::parse(Some("image/png")),
+            ContentType::parse(Some("image/gif")),
             Err(MediaTypeError::Unsupported {
-                essence: "image/png".into()
+                essence: "image/gif".into()
             })
         );
     }

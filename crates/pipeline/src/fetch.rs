@@ -649,7 +649,7 @@ mod tests {
         f.origin.answer(
             "https://example.com/photo",
             200,
-            &[("Content-Type", "image/png")],
+            &[("Content-Type", "image/gif")],
             b"\x89PNG",
         );
         let message = f.named("https://example.com/photo");
@@ -659,7 +659,7 @@ mod tests {
             error.starts_with("the origin's answer is refused: "),
             "{error}"
         );
-        assert!(error.contains("image/png"), "{error}");
+        assert!(error.contains("image/gif"), "{error}");
     }
 
     #[test]
