@@ -178,7 +178,8 @@ fn undecodable_documents_fail_their_jobs_readably_and_others_still_succeed() -> 
         (
             b"PK\x03\x04\x14\x00\x00\x00binary",
             "text/plain",
-            "document is a zip archive that is not a Word document, which has no text to read",
+            "document is a zip archive that is not a document docpipe reads (Word, Excel, \
+             PowerPoint, OpenDocument, EPUB), which has no text to read",
         ),
         (
             b"\x01\x02binary\x00 data",
