@@ -168,12 +168,12 @@ impl LocalState {
     }
 
     /// The keys of the documents' original bytes in the local R2 bucket (not their extracted
-    /// text, kept under `<key>.txt`).
+    /// text and Markdown, kept under `<key>.txt` and `<key>.md`).
     pub fn document_keys(&self) -> Result<Vec<String>> {
         Ok(self
             .r2_keys()?
             .into_iter()
-            .filter(|key| !key.ends_with(".txt"))
+            .filter(|key| !key.ends_with(".txt") && !key.ends_with(".md"))
             .collect())
     }
 }

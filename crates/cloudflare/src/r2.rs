@@ -5,10 +5,12 @@ use std::collections::HashMap;
 
 use docpipe_pipeline::objects::text_key;
 use docpipe_pipeline::ports::{
-    BlobError, BodyLength, DocumentSource, MultipartStore, ObjectDeleter, SinkError, Stored,
-    StoredDocument, UploadSink,
+    BlobError, BodyLength, DocumentSource, Markdown, MultipartStore, ObjectDeleter, SinkError,
+    Stored, StoredDocument, UploadSink,
 };
-use docpipe_pipeline::text::{Format, HAS_MARKDOWN, markdown_key};
+use docpipe_pipeline::text::{
+    Format, HAS_MARKDOWN, MARKDOWN_BESIDE, MARKDOWN_IS_DOCUMENT, markdown_key,
+};
 use web_sys::ReadableStream;
 use worker::{Bucket, HttpMetadata, Range, UploadedPart};
 
@@ -167,15 +169,13 @@ impl DocumentSource for R2Documents {
         &self,
         object_key: &str,
         text: &str,
-        markdown: Option<&str>,
+        markdown: Markdown<'_>,
     ) -> Result<(), BlobError> {
-        let put = |key: String, body: &str, content_type: &str, has_markdown: bool| {
+        let put = |key: String, body: &str, content_type: &str, says: Option<&str>| {
             crate::usage::r2_class_a(1);
-            let metadata: HashMap<String, String> = if has_markdown {
-                HashMap::from([(HAS_MARKDOWN.to_owned(), "1".to_owned())])
-            } else {
-                HashMap::new()
-            };
+            let metadata: HashMap<String, String> = says
+                .map(|value| HashMap::from([(HAS_MARKDOWN.to_owned(), value.to_owned())]))
+                .unwrap_or_default();
             self.0
                 .put(key, body.to_owned())
                 .http_metadata(HttpMetadata {
@@ -185,26 +185,31 @@ impl DocumentSource for R2Documents {
                 .custom_metadata(metadata)
                 .execute()
         };
+        let says = match markdown {
+            Markdown::Text => None,
+            Markdown::Own(_) => Some(MARKDOWN_BESIDE),
+            Markdown::Document => Some(MARKDOWN_IS_DOCUMENT),
+        };
         let text = put(
             text_key(object_key),
             text,
             Format::Plain.content_type(),
-            markdown.is_some(),
+            says,
         );
         let result = match markdown {
             // Both at once; the text says the Markdown is there only once both are stored
             // (a failure of either fails the job's attempt, and the next one writes both).
-            Some(markdown) => {
+            Markdown::Own(markdown) => {
                 let markdown = put(
                     markdown_key(object_key),
                     markdown,
                     Format::Markdown.content_type(),
-                    false,
+                    None,
                 );
                 let (text, markdown) = futures_util::future::join(text, markdown).await;
                 text.and(markdown)
             }
-            None => text.await,
+            Markdown::Text | Markdown::Document => text.await,
         };
         result.map(|_| ()).map_err(|e| BlobError(e.to_string()))
     }

@@ -61,13 +61,13 @@ pub trait DocumentSource {
     ) -> Result<Option<StoredDocument>, BlobError>;
 
     /// Stores the text extracted from the document at `object_key` next to it, and its
-    /// Markdown when it has one of its own (the text object then says so, in its
+    /// Markdown when it has one of its own (the text object says which, in its
     /// [`crate::text::HAS_MARKDOWN`] metadata).
     async fn put_text(
         &self,
         object_key: &str,
         text: &str,
-        markdown: Option<&str>,
+        markdown: Markdown<'_>,
     ) -> Result<(), BlobError>;
 
     /// Deletes that text and Markdown (its document was deleted while its job ran).
@@ -105,6 +105,17 @@ impl Converter for NoConverter {
     async fn to_markdown(&self, _name: &str, _bytes: &[u8]) -> Result<Converted, ConvertError> {
         match *self {}
     }
+}
+
+/// Where a document's Markdown is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markdown<'a> {
+    /// Its text reads the same as Markdown.
+    Text,
+    /// Its own, kept beside the text.
+    Own(&'a str),
+    /// The document itself (a Markdown document).
+    Document,
 }
 
 /// Deleting objects (R2 in the Worker).

@@ -17,7 +17,7 @@ use tracing::warn;
 use crate::budget::MemoryBudget;
 use crate::config::SummarizerConfig;
 use crate::db::{DbError, retry_failed};
-use crate::ports::{BlobError, Clock, Converter, Database, DocumentSource};
+use crate::ports::{BlobError, Clock, Converter, Database, DocumentSource, Markdown};
 use crate::store::{Completion, LeaseOutcome, LeasedJob, Store, SummaryContent};
 
 /// What happened to one message.
@@ -262,7 +262,11 @@ where
             .put_text(
                 &leased.object_key,
                 &extracted.text,
-                extracted.markdown.as_deref(),
+                match (&extracted.markdown, extracted.markdown_is_document) {
+                    (Some(markdown), _) => Markdown::Own(markdown),
+                    (None, true) => Markdown::Document,
+                    (None, false) => Markdown::Text,
+                },
             )
             .await?;
         let summarize_started = self.clock.now_ms();
@@ -548,7 +552,8 @@ mod tests {
             "text/markdown",
         );
         let plain = f.upload(b"The cranes moved cargo. The ships left.", "text/plain");
-        for message in [&structured, &plain] {
+        let html = f.upload(b"<h1>Harbour</h1><p>The *cranes* moved.</p>", "text/html");
+        for message in [&structured, &plain, &html] {
             assert_eq!(
                 f.process(&ExtractiveSummarizer, message, "lease-1"),
                 Outcome::Succeeded { attempt: 1 }
@@ -563,9 +568,11 @@ mod tests {
             read(&structured, text_key).as_deref(),
             Some("Harbour\n\nThe cranes moved cargo all night. The ships left at dawn.")
         );
+        // A Markdown document is its own Markdown: nothing is copied.
+        assert_eq!(read(&structured, crate::text::markdown_key), None);
         assert_eq!(
-            read(&structured, crate::text::markdown_key).as_deref(),
-            Some("# Harbour\n\nThe *cranes* moved cargo all night. The ships left at dawn.")
+            read(&html, crate::text::markdown_key).as_deref(),
+            Some("# Harbour\n\nThe \\*cranes\\* moved.")
         );
         // Plain text that reads the same as Markdown has no Markdown of its own.
         assert_eq!(read(&plain, crate::text::markdown_key), None);

@@ -15,7 +15,7 @@ use crate::config::SummarizerConfig;
 use crate::objects::{document_key, text_key};
 use crate::ports::{
     BlobError, BodyLength, ConvertError, Converted, Converter, Database, DocumentSource, JobQueue,
-    ObjectDeleter, QueueError, SinkError, Stored, StoredDocument, UploadSink,
+    Markdown, ObjectDeleter, QueueError, SinkError, Stored, StoredDocument, UploadSink,
 };
 use crate::process::{Outcome, Processor};
 use crate::sqlite::{ManualClock, ShakyWrites, Sqlite};
@@ -242,17 +242,17 @@ impl DocumentSource for MemoryObjects {
         &self,
         object_key: &str,
         text: &str,
-        markdown: Option<&str>,
+        markdown: Markdown<'_>,
     ) -> Result<(), BlobError> {
         // The Markdown beside the text is current only when the text says so; here, only
         // when it is there.
         match markdown {
-            Some(markdown) => self.insert(
+            Markdown::Own(markdown) => self.insert(
                 markdown_key(object_key),
                 markdown.as_bytes(),
                 "text/markdown; charset=utf-8",
             ),
-            None => {
+            Markdown::Text | Markdown::Document => {
                 self.objects.borrow_mut().remove(&markdown_key(object_key));
             }
         }

@@ -7,8 +7,12 @@ use docpipe_docproc::markdown;
 
 use crate::api::ApiError;
 
-/// The R2 custom metadata entry on the text object that says a Markdown object is beside it.
+/// The R2 custom metadata entry on the text object that says where its Markdown is: beside
+/// it ([`MARKDOWN_BESIDE`]), or the document itself ([`MARKDOWN_IS_DOCUMENT`]); without the
+/// entry, the text reads the same as Markdown.
 pub const HAS_MARKDOWN: &str = "markdown";
+pub const MARKDOWN_BESIDE: &str = "1";
+pub const MARKDOWN_IS_DOCUMENT: &str = "document";
 
 /// The key of the Markdown of the document stored at `object_key`.
 pub fn markdown_key(object_key: &str) -> String {
@@ -30,6 +34,16 @@ impl Format {
             Format::Markdown => "text/markdown; charset=utf-8",
         }
     }
+}
+
+/// The `Content-Type` of a Markdown document served as its own Markdown: its declared
+/// charset kept, UTF-8 when it declared none.
+pub fn document_markdown_type(declared: &str) -> String {
+    let charset = docpipe_jobs::ContentType::parse(Some(declared))
+        .ok()
+        .and_then(|c| c.charset)
+        .unwrap_or_else(|| "utf-8".into());
+    format!("text/markdown; charset={charset}")
 }
 
 /// A text request: `?format=text|markdown`, `?page=N` (from 1).
@@ -126,6 +140,18 @@ mod tests {
             assert_eq!(err.code(), "invalid_query", "{bad:?}");
             assert_eq!(err.status(), 400);
         }
+    }
+
+    #[test]
+    fn a_markdown_document_keeps_its_charset() {
+        assert_eq!(
+            document_markdown_type("text/markdown; charset=ISO-8859-1"),
+            "text/markdown; charset=iso-8859-1"
+        );
+        assert_eq!(
+            document_markdown_type("text/markdown"),
+            "text/markdown; charset=utf-8"
+        );
     }
 
     #[test]

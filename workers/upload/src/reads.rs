@@ -86,14 +86,26 @@ pub async fn text(
             .map_err(unavailable("reading a job"))?;
         return Err(text_missing(lookup));
     };
-    // Text with no Markdown of its own reads the same as Markdown.
-    let has_markdown = plain
+    // Text with no Markdown of its own reads the same as Markdown; a Markdown document is
+    // its own.
+    let markdown = plain
         .custom_metadata()
-        .is_ok_and(|metadata| metadata.contains_key(text::HAS_MARKDOWN));
-    let object = match query.format {
-        Format::Markdown if has_markdown => read(markdown_key(&document.object_key))
+        .ok()
+        .and_then(|mut metadata| metadata.remove(text::HAS_MARKDOWN));
+    let mut content_type = query.format.content_type().to_owned();
+    let object = match (query.format, markdown.as_deref()) {
+        (Format::Markdown, Some(text::MARKDOWN_BESIDE)) => read(markdown_key(&document.object_key))
             .await?
             .unwrap_or(plain),
+        (Format::Markdown, Some(text::MARKDOWN_IS_DOCUMENT)) => {
+            match read(document.object_key.clone()).await? {
+                Some(original) => {
+                    content_type = text::document_markdown_type(&document.content_type);
+                    original
+                }
+                None => plain,
+            }
+        }
         _ => plain,
     };
     let body = object.body().ok_or(ApiError::Internal)?;
@@ -110,7 +122,7 @@ pub async fn text(
             response
         }
     };
-    set_header(&mut response, "Content-Type", query.format.content_type());
+    set_header(&mut response, "Content-Type", &content_type);
     set_header(&mut response, "X-Request-Id", request_id.as_str());
     set_header(&mut response, "Cache-Control", "no-store");
     Ok(response)

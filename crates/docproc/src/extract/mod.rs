@@ -73,8 +73,11 @@ pub struct Extracted {
     /// separated by a form feed.
     pub text: String,
     /// The same text as Markdown, with the headings, lists and tables the format shows
-    /// ([`crate::markdown`]); `None` when the text reads the same as Markdown.
+    /// ([`crate::markdown`]); `None` when the text reads the same as Markdown, or when the
+    /// document is its own Markdown (`markdown_is_document`).
     pub markdown: Option<String>,
+    /// The document is Markdown: its own bytes are its Markdown, not copied here.
+    pub markdown_is_document: bool,
     /// The format the text was read as (which may differ from the declared one).
     pub media_type: MediaType,
     /// Whether the text is only part of the document's.
@@ -181,7 +184,7 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
             let decoded = text::decode(bytes, media_type, charset, input.complete)?;
             notes.extend(decoded.note);
             match media_type {
-                MediaType::Markdown => structured(decoded.text.into_owned()),
+                MediaType::Markdown => (crate::markdown::plain(&decoded.text), None),
                 MediaType::Html => {
                     let (markdown, note) = html::to_markdown(&decoded.text)?;
                     notes.extend(note);
@@ -202,7 +205,9 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
             }
         }
     };
-    finish(text, markdown, media_type, notes, truncated, limits)
+    let mut extracted = finish(text, markdown, media_type, notes, truncated, limits)?;
+    extracted.markdown_is_document = media_type == MediaType::Markdown;
+    Ok(extracted)
 }
 
 /// Normalizes and bounds extracted text and its Markdown.
@@ -214,11 +219,11 @@ fn finish(
     mut truncated: bool,
     limits: &ExtractLimits,
 ) -> Result<Extracted, ExtractError> {
-    let text = text::normalize(text.trim());
+    let text = text::normalized(text);
     if text.trim().is_empty() {
         return Err(ExtractError::NoText);
     }
-    let markdown = markdown.map(|markdown| text::normalize(markdown.trim()));
+    let markdown = markdown.map(text::normalized);
     let (text, cut) = truncate(text, limits.max_text_bytes);
     // The Markdown may be longer than the text by its markup.
     let markdown = markdown.map(|m| truncate(m, limits.max_text_bytes.saturating_mul(2)).0);
@@ -229,6 +234,7 @@ fn finish(
     Ok(Extracted {
         text,
         markdown,
+        markdown_is_document: false,
         media_type,
         truncated,
         notes,

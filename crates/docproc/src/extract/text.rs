@@ -190,6 +190,20 @@ fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
     Encoding::for_label(label.as_bytes())
 }
 
+/// [`normalize`] of owned, trimmed text, without a copy when there is nothing to change.
+pub(super) fn normalized(text: String) -> String {
+    let bytes = text.trim().as_bytes();
+    let clean = bytes.len() == text.len()
+        && !bytes
+            .windows(2)
+            .any(|w| w[0] == 0xC2 && (0x80..=0xA0).contains(&w[1]))
+        && !bytes.windows(3).any(|w| w == [0xEF, 0xBB, 0xBF])
+        && !bytes
+            .iter()
+            .any(|&b| (b < 0x20 && !matches!(b, b'\n' | b'\t' | 0x0C)) || b == 0x7F);
+    if clean { text } else { normalize(text.trim()) }
+}
+
 /// Unifies line endings and drops control characters other than newline, tab and form feed
 /// (a page break), so later
 /// stages (and people reading the stored text) see clean lines.
