@@ -101,3 +101,27 @@ pub(super) fn attr(e: &BytesStart, name: &str) -> Option<String> {
         .ok()
         .map(Cow::into_owned)
 }
+
+/// A zip archive of `parts` (name, content), deflated; a `mimetype` part goes first, stored,
+/// as OpenDocument and EPUB require.
+#[cfg(test)]
+pub(super) fn zipped<C: AsRef<[u8]>>(parts: &[(&str, C)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut buffer = Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut buffer);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, content) in parts {
+        let options = if *name == "mimetype" {
+            stored
+        } else {
+            deflated
+        };
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(content.as_ref()).unwrap();
+    }
+    writer.finish().unwrap();
+    buffer.into_inner()
+}

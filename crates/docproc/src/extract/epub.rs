@@ -281,27 +281,14 @@ fn is_void(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Cursor, Write};
-
     use super::*;
     use crate::markdown::page_count;
 
     /// An EPUB of these parts (name, content), its mimetype first and stored.
     fn epub_with(parts: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut buffer = Cursor::new(Vec::new());
-        let mut writer = zip::ZipWriter::new(&mut buffer);
-        let stored = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        writer.start_file("mimetype", stored).unwrap();
-        writer.write_all(b"application/epub+zip").unwrap();
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        for (name, content) in parts {
-            writer.start_file(*name, options).unwrap();
-            writer.write_all(content).unwrap();
-        }
-        writer.finish().unwrap();
-        buffer.into_inner()
+        let mut all: Vec<(&str, &[u8])> = vec![("mimetype", b"application/epub+zip")];
+        all.extend_from_slice(parts);
+        super::super::archive::zipped(&all)
     }
 
     const CONTAINER_XML: &[u8] = br#"<?xml version="1.0"?>

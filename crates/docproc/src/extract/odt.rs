@@ -533,28 +533,13 @@ fn join(out: &mut String, text: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Cursor, Write};
-
     use super::*;
 
     /// An OpenDocument text of these parts (name, XML), its mimetype first and stored.
     fn odt_with(parts: &[(&str, &str)]) -> Vec<u8> {
-        let mut buffer = Cursor::new(Vec::new());
-        let mut writer = zip::ZipWriter::new(&mut buffer);
-        let stored = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        writer.start_file("mimetype", stored).unwrap();
-        writer
-            .write_all(b"application/vnd.oasis.opendocument.text")
-            .unwrap();
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        for (name, xml) in parts {
-            writer.start_file(*name, options).unwrap();
-            writer.write_all(xml.as_bytes()).unwrap();
-        }
-        writer.finish().unwrap();
-        buffer.into_inner()
+        let mut all = vec![("mimetype", "application/vnd.oasis.opendocument.text")];
+        all.extend_from_slice(parts);
+        super::super::archive::zipped(&all)
     }
 
     /// `content.xml` with these automatic styles and this body.

@@ -445,25 +445,14 @@ fn join(out: &mut String, text: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Cursor, Write};
-
     use super::*;
     use crate::markdown::page_count;
 
     /// A zip of these parts (name, XML).
     fn pptx_with(parts: &[(&str, &str)]) -> Vec<u8> {
-        let mut buffer = Cursor::new(Vec::new());
-        let mut writer = zip::ZipWriter::new(&mut buffer);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        writer.start_file("[Content_Types].xml", options).unwrap();
-        writer.write_all(b"<Types/>").unwrap();
-        for (name, xml) in parts {
-            writer.start_file(*name, options).unwrap();
-            writer.write_all(xml.as_bytes()).unwrap();
-        }
-        writer.finish().unwrap();
-        buffer.into_inner()
+        let mut all = vec![("[Content_Types].xml", "<Types/>")];
+        all.extend_from_slice(parts);
+        super::super::archive::zipped(&all)
     }
 
     fn markdown(parts: &[(&str, &str)]) -> String {

@@ -782,23 +782,12 @@ fn local_attr(e: &BytesStart, local: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Cursor, Write};
-
     use super::*;
     use crate::markdown::{page, plain};
 
     /// A zip archive of these parts (name, content).
     fn archive(parts: &[(&str, &str)]) -> Vec<u8> {
-        let mut buffer = Cursor::new(Vec::new());
-        let mut writer = zip::ZipWriter::new(&mut buffer);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        for (name, content) in parts {
-            writer.start_file(*name, options).unwrap();
-            writer.write_all(content.as_bytes()).unwrap();
-        }
-        writer.finish().unwrap();
-        buffer.into_inner()
+        super::super::archive::zipped(parts)
     }
 
     fn worksheet_xml(rows: &str) -> String {
