@@ -93,7 +93,9 @@ impl MediaType {
         }
     }
 
-    /// Whether the format is a container (a zip archive or a PDF) whose bytes say what it is.
+    /// Whether the format is binary and its bytes say what it is (a PDF, a zip container, RTF,
+    /// an image): only the whole of it can be read, and a declaration of it over text bytes is
+    /// wrong.
     pub fn is_container(self) -> bool {
         matches!(
             self,

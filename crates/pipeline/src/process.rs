@@ -5,13 +5,12 @@
 //! Errors stop at the job: a bad document fails its own job with a readable error, a transient
 //! problem hands the job back for a later attempt, and neither affects other messages.
 
-use docpipe_docproc::extract::detect;
 use docpipe_docproc::summarize::Usage;
 use docpipe_docproc::{
     ExtractError, Extracted, ExtractiveSummarizer, Input, SummarizeError, Summarizer, extract_text,
     from_markdown,
 };
-use docpipe_jobs::{ContentType, JobId, JobMessage};
+use docpipe_jobs::{ContentType, JobId, JobMessage, MediaType};
 use tracing::warn;
 
 use crate::budget::MemoryBudget;
@@ -250,11 +249,13 @@ where
         };
         let extracted = match extract_text(&input, &self.config.extract) {
             Ok(extracted) => extracted,
-            Err(e) if e.needs_conversion() => {
-                self.convert(&document.bytes, &content_type, e, attempt, usage)
-                    .await?
-            }
-            Err(e) => return Err(Stop::Permanent(e.to_string())),
+            Err(e) => match e.converts_from() {
+                Some(media_type) => {
+                    self.convert(&document.bytes, media_type, e, attempt, usage)
+                        .await?
+                }
+                None => return Err(Stop::Permanent(e.to_string())),
+            },
         };
         drop(document);
         // Keeping the text is part of extraction's time; summarization's starts after it.
@@ -330,11 +331,12 @@ where
         })
     }
 
-    /// The text of a document docpipe cannot read itself (`why`), read by the converter.
+    /// The text of a document of `media_type` docpipe cannot read itself (`why`), read by the
+    /// converter.
     async fn convert(
         &self,
         bytes: &[u8],
-        content_type: &ContentType,
+        media_type: MediaType,
         why: ExtractError,
         attempt: u32,
         usage: &mut Usage,
@@ -344,8 +346,6 @@ where
                 "{why}; no converter is configured (Workers AI's toMarkdown needs the AI binding)"
             )));
         };
-        let media_type = detect(bytes, content_type.media_type)
-            .map_or(content_type.media_type, |d| d.media_type);
         let name = format!("document.{}", media_type.extension());
         usage.calls += 1;
         match converter.to_markdown(&name, bytes).await {

@@ -102,6 +102,14 @@ pub(super) fn attr(e: &BytesStart, name: &str) -> Option<String> {
         .map(Cow::into_owned)
 }
 
+/// Appends `text` to `out`, a space apart: a cell's or a shape's paragraphs on one line.
+pub(super) fn join(out: &mut String, text: &str) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(text);
+}
+
 /// A zip archive of `parts` (name, content), deflated; a `mimetype` part goes first, stored,
 /// as OpenDocument and EPUB require.
 #[cfg(test)]

@@ -96,7 +96,10 @@ pub enum ExtractError {
     #[error("the PDF has no text layer (it may be a scanned image)")]
     NoTextLayer,
     #[error("document is {what}, whose text only a converter reads (Workers AI's toMarkdown)")]
-    Image { what: &'static str },
+    Image {
+        what: &'static str,
+        media_type: MediaType,
+    },
     #[error("document looks binary (byte {byte:#04x} at offset {offset}), not {declared} text")]
     Binary {
         offset: usize,
@@ -120,7 +123,16 @@ impl ExtractError {
     /// Whether a converter that reads images (Workers AI's `toMarkdown`) may find the text
     /// docpipe cannot: an image, or a PDF of scanned pages.
     pub fn needs_conversion(&self) -> bool {
-        matches!(self, ExtractError::Image { .. } | ExtractError::NoTextLayer)
+        self.converts_from().is_some()
+    }
+
+    /// The format a converter is to read, when it may find the text docpipe cannot.
+    pub fn converts_from(&self) -> Option<MediaType> {
+        match self {
+            ExtractError::Image { media_type, .. } => Some(*media_type),
+            ExtractError::NoTextLayer => Some(MediaType::Pdf),
+            _ => None,
+        }
     }
 }
 
@@ -177,6 +189,7 @@ pub fn extract_text(input: &Input<'_>, limits: &ExtractLimits) -> Result<Extract
         MediaType::Png | MediaType::Jpeg | MediaType::Webp => {
             return Err(ExtractError::Image {
                 what: detect::describe(media_type),
+                media_type,
             });
         }
         _ => {

@@ -25,7 +25,7 @@ use quick_xml::Reader;
 use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::{BytesStart, Event};
 
-use super::archive::{Parts, attr};
+use super::archive::{Parts, attr, join};
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
@@ -521,14 +521,6 @@ impl<'s> Body<'s> {
         }
         self.w.finish()
     }
-}
-
-/// Appends `text` to `out`, a space apart.
-fn join(out: &mut String, text: &str) {
-    if !out.is_empty() {
-        out.push(' ');
-    }
-    out.push_str(text);
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
-use super::archive::{Parts, attr};
+use super::archive::{Parts, attr, join};
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
@@ -433,14 +433,6 @@ impl SlideReader<'_> {
         self.w.item(depth, number, text);
         self.last_item = Some(depth);
     }
-}
-
-/// Appends `text` to `out`, a space apart.
-fn join(out: &mut String, text: &str) {
-    if !out.is_empty() {
-        out.push(' ');
-    }
-    out.push_str(text);
 }
 
 #[cfg(test)]
