@@ -199,32 +199,35 @@ pub fn needs_escape(text: &str) -> bool {
         // An indented line would be code; trailing spaces are at most a line break.
         line.starts_with(['\t'])
             || line.starts_with("    ")
-            || marked(line).any(|(_, escaped)| escaped)
+            // Markup is ASCII: only those bytes are looked at closely.
+            || line
+                .bytes()
+                .enumerate()
+                .any(|(i, b)| b.is_ascii_punctuation() && is_markup(line, i, char::from(b)))
     })
 }
 
 /// The characters of a line, each with whether Markdown could read it as markup.
 fn marked(line: &str) -> impl Iterator<Item = (char, bool)> + '_ {
-    let mut chars = line.char_indices().peekable();
-    std::iter::from_fn(move || {
-        let (i, c) = chars.next()?;
-        let next = chars.peek().map(|&(_, c)| c);
-        let at_start = i == 0;
-        let escaped = match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' => true,
-            '!' => next == Some('['),
-            '#' | '-' | '=' => at_start,
-            '+' => at_start && next.is_none_or(char::is_whitespace),
-            // `1.` or `1)` opening a line would start a numbered list.
-            '.' | ')' => {
-                i > 0
-                    && line[..i].bytes().all(|b| b.is_ascii_digit())
-                    && next.is_none_or(char::is_whitespace)
-            }
-            _ => false,
-        };
-        Some((c, escaped))
-    })
+    line.char_indices().map(|(i, c)| (c, is_markup(line, i, c)))
+}
+
+/// Whether `c`, at byte `i` of `line`, could be read as markup.
+fn is_markup(line: &str, i: usize, c: char) -> bool {
+    let next = || line[i + c.len_utf8()..].chars().next();
+    match c {
+        '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' => true,
+        '!' => next() == Some('['),
+        '#' | '-' | '=' => i == 0,
+        '+' => i == 0 && next().is_none_or(char::is_whitespace),
+        // `1.` or `1)` opening a line would start a numbered list.
+        '.' | ')' => {
+            i > 0
+                && line[..i].bytes().all(|b| b.is_ascii_digit())
+                && next().is_none_or(char::is_whitespace)
+        }
+        _ => false,
+    }
 }
 
 /// Markdown is turned into text this many bytes at a time, split where a block ends (or

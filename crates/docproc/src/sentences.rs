@@ -104,21 +104,29 @@ fn is_closer(c: char) -> bool {
 }
 
 fn split_segment(segment: &str, out: &mut Vec<String>) {
+    let bytes = segment.as_bytes();
     let mut start = 0;
-    let mut chars = segment.char_indices().peekable();
-    while let Some((first, c)) = chars.next() {
+    let mut at = 0;
+    // Terminators are `.`, `!`, `?` or start with one of three lead bytes (`…`, `。`, `！`,
+    // `？`): only those bytes are decoded.
+    while let Some(found) = bytes[at..]
+        .iter()
+        .position(|b| matches!(b, b'.' | b'!' | b'?' | 0xE2 | 0xE3 | 0xEF))
+    {
+        let first = at + found;
+        let Some(c) = segment[first..].chars().next() else {
+            break;
+        };
+        at = first + c.len_utf8();
         if !is_terminator(c) {
             continue;
         }
         // Take the whole run of terminators and closing marks: `?!`, `..."`, `.)`.
-        let mut end = first + c.len_utf8();
-        while let Some(&(at, c)) = chars.peek() {
-            if !(is_terminator(c) || is_closer(c)) {
-                break;
-            }
-            end = at + c.len_utf8();
-            chars.next();
-        }
+        let end = segment[at..]
+            .char_indices()
+            .find(|&(_, c)| !(is_terminator(c) || is_closer(c)))
+            .map_or(segment.len(), |(i, _)| at + i);
+        at = end;
         if ends_sentence(segment, first, end) {
             push_sentence(&segment[start..end], out);
             start = end;
@@ -172,8 +180,7 @@ fn is_abbreviation(word: &str) -> bool {
     {
         return true;
     }
-    let lower = word.to_lowercase();
-    ABBREVIATIONS.contains(&lower.as_str())
+    ABBREVIATIONS.iter().any(|a| a.eq_ignore_ascii_case(word))
 }
 
 /// Collapses white space and emits the sentence, cutting it when it is over-long.

@@ -764,10 +764,21 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
     ));
     report.line("| max_batch_size | reference docs/s | docpipe docs/s | ratio | uploads s, reference / docpipe | upload ms p50 / p95 | queue wait ms p50 / p95 | fetch ms p50 / p95 | extract ms p50 | D1 write ms p50 / p95 |");
     report.line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for batch in [1u32, 10, 100] {
+    // BENCH_BATCHES=10 (comma-separated) runs only those batch sizes, BENCH_VARS=NAME:value,…
+    // overrides docpipe's vars: for experiments, not for the report.
+    let batches: Vec<u32> = std::env::var("BENCH_BATCHES").map_or(vec![1, 10, 100], |list| {
+        list.split(',')
+            .filter_map(|b| b.trim().parse().ok())
+            .collect()
+    });
+    let vars: Vec<String> = std::env::var("BENCH_VARS").map_or(Vec::new(), |list| {
+        list.split(',').map(str::to_owned).collect()
+    });
+    for batch in batches {
         let (reference_rate, reference_uploads) = reference_run(&documents, batch)?;
         let pipeline = Pipeline::start_with(Options {
             max_batch_size: Some(batch),
+            vars: vars.clone(),
             ..Options::default()
         })?;
         let started = Instant::now();

@@ -15,6 +15,9 @@
 //! candidates are ranked once more together, so neither time nor memory grows faster than the
 //! text.
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use super::front_matter::is_apparatus;
@@ -184,7 +187,13 @@ fn rank(
         directed_centrality(&vectors, tuning)
     } else {
         let centroid = centroid(&vectors, terms, tuning.centroid_terms);
-        vectors.iter().map(|v| dot(v, &centroid)).collect()
+        vectors
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .fold(0.0, |sum, &(term, w)| sum + w * centroid[term as usize])
+            })
+            .collect()
     };
     let most_central = centrality
         .iter()
@@ -199,61 +208,119 @@ fn rank(
     let mut sorted_words = words.clone();
     sorted_words.sort_unstable();
     let median_words = f64::from(sorted_words[sorted_words.len() / 2].max(1));
-    let mut scored: Vec<(usize, f64)> = (0..indexes.len())
-        .map(|k| {
-            let position = (-(indexes[k] as f64) / tuning.lead_decay).exp();
-            let blended = (1.0 - tuning.lead_weight) * centrality[k] / most_central
-                + tuning.lead_weight * position;
-            let mut quality = if (words[k] as usize) < tuning.min_words {
-                tuning.short_factor
-            } else {
-                1.0
-            };
-            if sentences[indexes[k]]
-                .trim_end_matches(['"', '”', '\'', ')'])
-                .ends_with(['?', '？'])
-            {
-                quality *= tuning.question_factor;
-            }
-            if is_apparatus(&sentences[indexes[k]]) {
-                quality *= tuning.apparatus_factor;
-            }
-            quality *= (f64::from(words[k]) / median_words)
-                .powf(tuning.length_exponent)
-                .min(2.0);
-            (k, blended * quality)
+    // Every score but the apparatus discount is cheap; the discount reads the whole sentence.
+    // Since it only lowers a score, the heap holds each sentence first with its score before
+    // it (an upper bound) and applies it when the sentence reaches the top ("settles" it):
+    // sentences are still taken in the order of their final scores, and only those near the
+    // top are read twice.
+    let score = |k: usize| {
+        let position = (-(indexes[k] as f64) / tuning.lead_decay).exp();
+        let blended = (1.0 - tuning.lead_weight) * centrality[k] / most_central
+            + tuning.lead_weight * position;
+        let mut quality = if (words[k] as usize) < tuning.min_words {
+            tuning.short_factor
+        } else {
+            1.0
+        };
+        if sentences[indexes[k]]
+            .trim_end_matches(['"', '”', '\'', ')'])
+            .ends_with(['?', '？'])
+        {
+            quality *= tuning.question_factor;
+        }
+        quality *= (f64::from(words[k]) / median_words)
+            .powf(tuning.length_exponent)
+            .min(2.0);
+        blended * quality
+    };
+    let settle = |ranked: &mut Ranked| {
+        if is_apparatus(&sentences[indexes[ranked.k]]) {
+            ranked.score *= tuning.apparatus_factor;
+        }
+        ranked.settled = true;
+    };
+    let mut ranked: BinaryHeap<Ranked> = (0..indexes.len())
+        .map(|k| Ranked {
+            score: score(k),
+            k,
+            settled: false,
         })
         .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let best = scored.first().map_or(0, |&(k, _)| k);
 
     let mut chosen: Vec<usize> = Vec::new();
     let mut bytes = 0usize;
-    for (k, _) in scored {
-        if chosen.len() >= options.max_sentences {
+    while chosen.len() < options.max_sentences {
+        let Some(mut top) = ranked.pop() else {
             break;
-        }
-        let len = sentences[indexes[k]].len() + usize::from(!chosen.is_empty());
-        if bytes.saturating_add(len) > options.max_bytes {
-            continue;
-        }
-        if chosen
-            .iter()
-            .any(|&j| dot(&vectors[k], &vectors[j]) >= tuning.redundancy)
+        };
+        // A sentence that does not fit, or repeats one taken, never will: the budget only
+        // shrinks and the taken only grow. Such a sentence is dropped without settling it.
+        let len = sentences[indexes[top.k]].len() + usize::from(!chosen.is_empty());
+        if bytes.saturating_add(len) > options.max_bytes
+            || chosen
+                .iter()
+                .any(|&j| dot(&vectors[top.k], &vectors[j]) >= tuning.redundancy)
         {
             continue;
         }
-        bytes += len;
-        chosen.push(k);
+        if top.settled {
+            bytes += len;
+            chosen.push(top.k);
+        } else {
+            settle(&mut top);
+            ranked.push(top);
+        }
     }
     if chosen.is_empty() {
         // Every sentence is longer than the byte budget: the best one still beats nothing.
-        chosen.push(best);
+        let best = (0..indexes.len())
+            .map(|k| {
+                let mut ranked = Ranked {
+                    score: score(k),
+                    k,
+                    settled: false,
+                };
+                settle(&mut ranked);
+                ranked
+            })
+            .max();
+        chosen.extend(best.map(|ranked| ranked.k));
     }
     let mut chosen: Vec<usize> = chosen.into_iter().map(|k| indexes[k]).collect();
     chosen.sort_unstable();
     chosen
 }
+
+/// A sentence's score in [`rank`]'s heap: `settled` once the apparatus discount is applied.
+/// Ordered by score, then earlier sentences first.
+#[derive(Debug)]
+struct Ranked {
+    score: f64,
+    k: usize,
+    settled: bool,
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.k.cmp(&self.k))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked {}
 
 /// Term counts of one sentence, sorted by term id. Terms are lowercased alphanumeric runs;
 /// ideographs and kana count one character each, since those scripts have no spaces. Only
@@ -359,29 +426,28 @@ fn unit_vector(counts: &[(u32, u32)], idf: &[f64]) -> Vector {
 }
 
 /// The sum of all sentence vectors, keeping its `keep` strongest terms, as a unit vector.
-fn centroid(vectors: &[Vector], terms: usize, keep: usize) -> Vector {
+fn centroid(vectors: &[Vector], terms: usize, keep: usize) -> Vec<f64> {
     let mut sum = vec![0.0f64; terms];
     for vector in vectors {
         for &(term, w) in vector {
             sum[term as usize] += w;
         }
     }
-    let mut strongest: Vec<(u32, f64)> = sum
-        .into_iter()
+    let mut strongest: Vec<(usize, f64)> = sum
+        .iter()
+        .copied()
         .enumerate()
         .filter(|&(_, w)| w > 0.0)
-        .map(|(term, w)| (u32::try_from(term).unwrap_or(u32::MAX), w))
         .collect();
     strongest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     strongest.truncate(keep);
     strongest.sort_unstable_by_key(|&(term, _)| term);
     let norm = strongest.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
-    if norm > 0.0 {
-        for (_, w) in &mut strongest {
-            *w /= norm;
-        }
+    sum.fill(0.0);
+    for (term, w) in strongest {
+        sum[term] = if norm > 0.0 { w / norm } else { w };
     }
-    strongest
+    sum
 }
 
 /// Sentences in one block of the sentence graph; blocks keep its cost linear.
