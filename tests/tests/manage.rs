@@ -155,9 +155,10 @@ fn deleting_removes_every_row_and_object_even_while_the_job_runs() -> Result<()>
     )]))?;
     let timeout = std::time::Duration::from_secs(120);
 
-    // A finished document: rows and objects go, and deleting again is the same answer.
+    // A finished document: rows and objects go, and deleting again is the same answer. (Its
+    // line ends need cleaning, so its text is a copy of its own.)
     let done = pipeline.accept(
-        b"The harbour reopened in spring. Boats returned the same week.",
+        b"The harbour reopened in spring.\r\nBoats returned the same week.",
         "text/plain",
         "?filename=harbour.txt",
     )?;
@@ -350,12 +351,17 @@ fn search_ranks_phrases_within_the_tenant_and_refuses_hostile_queries() -> Resul
 fn the_sweep_deletes_documents_past_their_retention() -> Result<()> {
     let pipeline = Pipeline::start_with(Options::with_vars(["RETENTION_DAYS:30"]))?;
     let timeout = std::time::Duration::from_secs(120);
+    // Line ends that need cleaning: each document's text is a copy of its own.
     let old = pipeline.accept(
-        b"An old report on tides.",
+        b"An old report on tides.\r\n",
         "text/plain",
         "?filename=old.txt",
     )?;
-    let new = pipeline.accept(b"A new report on tides.", "text/plain", "?filename=new.txt")?;
+    let new = pipeline.accept(
+        b"A new report on tides.\r\n",
+        "text/plain",
+        "?filename=new.txt",
+    )?;
     for accepted in [&old, &new] {
         let job = pipeline.wait_for_job(&accepted.job_id, timeout)?;
         ensure!(job.status == "succeeded", "{job:?}");

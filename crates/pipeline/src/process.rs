@@ -7,8 +7,8 @@
 
 use docpipe_docproc::summarize::Usage;
 use docpipe_docproc::{
-    ExtractError, Extracted, ExtractiveSummarizer, Input, SummarizeError, Summarizer, extract_text,
-    from_markdown,
+    ExtractError, Extracted, ExtractiveSummarizer, Input, SummarizeError, Summarizer, Summary,
+    extract_text, from_markdown,
 };
 use docpipe_jobs::{ContentType, JobId, JobMessage, MediaType};
 use tracing::warn;
@@ -257,57 +257,36 @@ where
                 None => return Err(Stop::Permanent(e.to_string())),
             },
         };
+        // UTF-8 plain text that needed no cleaning is its own text: R2 keeps no copy of it
+        // (any copy an earlier attempt or version kept goes; deleting costs nothing).
+        let text_is_document = input.complete
+            && !extracted.truncated
+            && extracted.markdown.is_none()
+            && !extracted.markdown_is_document
+            && extracted.text.as_bytes() == document.bytes.as_slice();
         drop(document);
-        // Keeping the text is part of extraction's time; summarization's starts after it.
-        self.documents
-            .put_text(
-                &leased.object_key,
-                &extracted.text,
-                match (&extracted.markdown, extracted.markdown_is_document) {
+        let summarize_started = self.clock.now_ms();
+        // The text is stored while it is summarized: the write's round trip overlaps the
+        // summarizer's work (for the built-in one, all of it).
+        let stored = async {
+            if text_is_document {
+                self.documents.delete_text(&leased.object_key).await
+            } else {
+                let markdown = match (&extracted.markdown, extracted.markdown_is_document) {
                     (Some(markdown), _) => Markdown::Own(markdown),
                     (None, true) => Markdown::Document,
                     (None, false) => Markdown::Text,
-                },
-            )
-            .await?;
-        let summarize_started = self.clock.now_ms();
-        // As long as the document calls for, within the configured most.
-        let options = &self.config.summary.for_text(&extracted.text);
-        let summarized = match self.token_quota_reached(leased) {
-            Some(reason) => Err(SummarizeError::Failed {
-                backend: self.config.backend.name().to_owned(),
-                reason,
-            }),
-            None => {
-                self.summarizer
-                    .summarize(&extracted.text, options, usage)
+                };
+                self.documents
+                    .put_text(&leased.object_key, &extracted.text, markdown)
                     .await
             }
         };
-        let (summary, fallback) = match summarized {
-            Ok(summary) => (summary, None),
-            Err(SummarizeError::NothingToSummarize) => {
-                return Err(Stop::Permanent(
-                    "document has no sentences to summarize".into(),
-                ));
-            }
-            Err(e) if e.is_transient() && attempt < self.config.retry.max_attempts => {
-                return Err(Stop::Transient(e.to_string()));
-            }
-            // A backend that fails for good, or is still unavailable on the last attempt:
-            // the built-in summarizer answers instead, and the row says so.
-            Err(e) => {
-                warn!(error = %e, attempt, "summarizer failed; falling back to extractive");
-                let summary = ExtractiveSummarizer
-                    .summarize(&extracted.text, options, usage)
-                    .await
-                    .map_err(|e| Stop::Permanent(e.to_string()))?;
-                (
-                    summary,
-                    Some((e.backend().map(str::to_owned), e.to_string())),
-                )
-            }
-        };
+        let (stored, summarized) =
+            futures_util::future::join(stored, self.summarize(leased, &extracted.text, usage))
+                .await;
+        stored?;
+        let (summary, fallback) = summarized?;
         let finished = self.clock.now_ms();
         let (fallback_from, fallback_reason) = fallback.unzip();
 
@@ -322,6 +301,7 @@ where
                 truncated: extracted.truncated,
                 source_type: Some(extracted.media_type.essence().to_owned()),
                 notes: extracted.notes,
+                text_is_document,
             },
             search_text: crate::search::indexed_prefix(&extracted.text).to_owned(),
             fetch_ms: extract_started - fetch_started,
@@ -329,6 +309,48 @@ where
             summarize_ms: finished - summarize_started,
             lease_write_ms,
         })
+    }
+
+    /// The summary of `text`, and what the configured backend said when the built-in
+    /// summarizer answered in its place.
+    async fn summarize(
+        &self,
+        leased: &LeasedJob,
+        text: &str,
+        usage: &mut Usage,
+    ) -> Result<(Summary, Option<(Option<String>, String)>), Stop> {
+        let attempt = leased.attempt;
+        // As long as the document calls for, within the configured most.
+        let options = &self.config.summary.for_text(text);
+        let summarized = match self.token_quota_reached(leased) {
+            Some(reason) => Err(SummarizeError::Failed {
+                backend: self.config.backend.name().to_owned(),
+                reason,
+            }),
+            None => self.summarizer.summarize(text, options, usage).await,
+        };
+        match summarized {
+            Ok(summary) => Ok((summary, None)),
+            Err(SummarizeError::NothingToSummarize) => Err(Stop::Permanent(
+                "document has no sentences to summarize".into(),
+            )),
+            Err(e) if e.is_transient() && attempt < self.config.retry.max_attempts => {
+                Err(Stop::Transient(e.to_string()))
+            }
+            // A backend that fails for good, or is still unavailable on the last attempt:
+            // the built-in summarizer answers instead, and the row says so.
+            Err(e) => {
+                warn!(error = %e, attempt, "summarizer failed; falling back to extractive");
+                let summary = ExtractiveSummarizer
+                    .summarize(text, options, usage)
+                    .await
+                    .map_err(|e| Stop::Permanent(e.to_string()))?;
+                Ok((
+                    summary,
+                    Some((e.backend().map(str::to_owned), e.to_string())),
+                ))
+            }
+        }
     }
 
     /// The text of a document of `media_type` docpipe cannot read itself (`why`), read by the
@@ -576,6 +598,38 @@ mod tests {
         );
         // Plain text that reads the same as Markdown has no Markdown of its own.
         assert_eq!(read(&plain, crate::text::markdown_key), None);
+    }
+
+    #[test]
+    fn clean_plain_text_is_its_own_text_and_no_copy_is_kept() {
+        let mut f = Fixture::new();
+        let clean = f.upload(b"The cranes moved cargo. The ships left.", "text/plain");
+        let cleaned = f.upload(b"The cranes moved cargo.\r\nThe ships left.", "text/plain");
+        // A copy an earlier version kept goes.
+        f.documents.insert(
+            text_key(&f.object_key(&clean)),
+            b"stale",
+            "text/plain; charset=utf-8",
+        );
+        for message in [&clean, &cleaned] {
+            assert_eq!(
+                f.process(&ExtractiveSummarizer, message, "lease-1"),
+                Outcome::Succeeded { attempt: 1 }
+            );
+        }
+        let text_is_document = |message: &JobMessage| match block_on(
+            f.store.latest_summary(&tenant(), &message.document_id),
+        )
+        .unwrap()
+        {
+            crate::store::SummaryLookup::Ready(row) => row.content.text_is_document,
+            other => panic!("no summary: {other:?}"),
+        };
+        assert!(text_is_document(&clean));
+        assert!(f.documents.get(&text_key(&f.object_key(&clean))).is_none());
+        assert!(!text_is_document(&cleaned));
+        let text = f.documents.get(&text_key(&f.object_key(&cleaned))).unwrap();
+        assert_eq!(text.bytes, b"The cranes moved cargo.\nThe ships left.");
     }
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR";

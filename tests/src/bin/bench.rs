@@ -765,7 +765,8 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
     report.line("| max_batch_size | reference docs/s | docpipe docs/s | ratio | uploads s, reference / docpipe | upload ms p50 / p95 | queue wait ms p50 / p95 | fetch ms p50 / p95 | extract ms p50 | D1 write ms p50 / p95 |");
     report.line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     // BENCH_BATCHES=10 (comma-separated) runs only those batch sizes, BENCH_VARS=NAME:value,…
-    // overrides docpipe's vars: for experiments, not for the report.
+    // overrides docpipe's vars, BENCH_LOG=path keeps docpipe's log: for experiments, not for
+    // the report.
     let batches: Vec<u32> = std::env::var("BENCH_BATCHES").map_or(vec![1, 10, 100], |list| {
         list.split(',')
             .filter_map(|b| b.trim().parse().ok())
@@ -789,6 +790,9 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
             Ok((done == documents_count as i64).then_some(()))
         })?;
         let client_secs = started.elapsed().as_secs_f64();
+        if let Ok(path) = std::env::var("BENCH_LOG") {
+            std::fs::write(path, pipeline.all_logs())?;
+        }
         let failed = pipeline.sql_count("SELECT COUNT(*) FROM jobs WHERE status = 'failed'")?;
         ensure!(failed == 0, "{failed} jobs failed");
         let rows = pipeline.sql(

@@ -8,6 +8,7 @@ use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::ingest::unavailable;
 use docpipe_pipeline::listing;
 use docpipe_pipeline::objects::text_key;
+use docpipe_pipeline::store::SummaryLookup;
 use docpipe_pipeline::text::{self, Format, markdown_key};
 use tracing::error;
 use worker::{Env, Request, Response};
@@ -79,34 +80,50 @@ pub async fn text(
             })
         }
     };
-    let Some(plain) = read(text_key(&document.object_key)).await? else {
-        let lookup = store
-            .latest_summary(&caller.tenant, id)
-            .await
-            .map_err(unavailable("reading a job"))?;
-        return Err(text_missing(lookup));
-    };
-    // Text with no Markdown of its own reads the same as Markdown; a Markdown document is
-    // its own.
-    let markdown = plain
-        .custom_metadata()
-        .ok()
-        .and_then(|mut metadata| metadata.remove(text::HAS_MARKDOWN));
     let mut content_type = query.format.content_type().to_owned();
-    let object = match (query.format, markdown.as_deref()) {
-        (Format::Markdown, Some(text::MARKDOWN_BESIDE)) => read(markdown_key(&document.object_key))
-            .await?
-            .unwrap_or(plain),
-        (Format::Markdown, Some(text::MARKDOWN_IS_DOCUMENT)) => {
-            match read(document.object_key.clone()).await? {
-                Some(original) => {
-                    content_type = text::document_markdown_type(&document.content_type);
-                    original
+    let object = match read(text_key(&document.object_key)).await? {
+        Some(plain) => {
+            // Text with no Markdown of its own reads the same as Markdown; a Markdown document
+            // is its own.
+            let markdown = plain
+                .custom_metadata()
+                .ok()
+                .and_then(|mut metadata| metadata.remove(text::HAS_MARKDOWN));
+            match (query.format, markdown.as_deref()) {
+                (Format::Markdown, Some(text::MARKDOWN_BESIDE)) => {
+                    read(markdown_key(&document.object_key))
+                        .await?
+                        .unwrap_or(plain)
                 }
-                None => plain,
+                (Format::Markdown, Some(text::MARKDOWN_IS_DOCUMENT)) => {
+                    match read(document.object_key.clone()).await? {
+                        Some(original) => {
+                            content_type = text::document_markdown_type(&document.content_type);
+                            original
+                        }
+                        None => plain,
+                    }
+                }
+                _ => plain,
             }
         }
-        _ => plain,
+        None => {
+            let lookup = store
+                .latest_summary(&caller.tenant, id)
+                .await
+                .map_err(unavailable("reading a job"))?;
+            match lookup {
+                // Plain text that needed no cleaning is its own text (and reads the same as
+                // Markdown).
+                SummaryLookup::Ready(row) if row.content.text_is_document => {
+                    match read(document.object_key.clone()).await? {
+                        Some(original) => original,
+                        None => return Err(text_missing(SummaryLookup::Ready(row))),
+                    }
+                }
+                lookup => return Err(text_missing(lookup)),
+            }
+        }
     };
     let body = object.body().ok_or(ApiError::Internal)?;
     let mut response = match query.page {

@@ -57,6 +57,7 @@ pub fn completion(summary: &str) -> Completion {
             truncated: false,
             source_type: Some("text/plain".into()),
             notes: Vec::new(),
+            text_is_document: false,
         },
         search_text: format!("The text of: {summary}"),
         fetch_ms: 4,

@@ -33,6 +33,9 @@ pub struct SummaryContent {
     /// What extraction noted (a format mismatch, the encoding used, a cut), stored one per line.
     #[serde(deserialize_with = "lines")]
     pub notes: Vec<String>,
+    /// The text is the document's own bytes, so R2 keeps no copy of it.
+    #[serde(skip_serializing, default, deserialize_with = "sql_bool")]
+    pub text_is_document: bool,
 }
 
 /// A summary and the job that made it, as D1 holds it and `GET /v1/documents/{id}/summary`
@@ -123,8 +126,10 @@ impl<D: Database> Store<D> {
         let notes = (!content.notes.is_empty()).then(|| content.notes.join("\n"));
         let insert_summary = Statement::new(
             "INSERT INTO summaries (job_id, document_id, summary, backend, model, fallback_from, \
-             input_chars, truncated, created_at, source_type, notes, fallback_reason, tenant_id) \
-             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, tenant_id FROM jobs \
+             input_chars, truncated, created_at, source_type, notes, fallback_reason, tenant_id, \
+             text_is_document) \
+             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, tenant_id, ?13 \
+             FROM jobs \
              WHERE id = ?1 AND status = 'processing' AND lease_id = ?9 \
              ON CONFLICT (job_id) DO NOTHING",
             vec![
@@ -140,6 +145,7 @@ impl<D: Database> Store<D> {
                 content.source_type.clone().into(),
                 notes.into(),
                 content.fallback_reason.clone().into(),
+                content.text_is_document.into(),
             ],
         );
         let mark_succeeded = Statement::new(
@@ -226,8 +232,8 @@ impl<D: Database> Store<D> {
             .db
             .query(Statement::new(
                 "SELECT job_id, document_id, summary, backend, model, fallback_from, \
-                 fallback_reason, input_chars, truncated, source_type, notes, created_at \
-                 FROM summaries \
+                 fallback_reason, input_chars, truncated, source_type, notes, created_at, \
+                 text_is_document FROM summaries \
                  WHERE document_id = ?1 AND tenant_id = ?2 ORDER BY job_id DESC LIMIT 1",
                 vec![document.into(), tenant.as_str().into()],
             ))
