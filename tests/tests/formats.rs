@@ -394,6 +394,12 @@ fn markdown_and_pages_follow_the_document() -> Result<()> {
             r"Prices rose 5 \* 3 times \[sic\] at #2 \<b\>.",
         ),
         (pdf, "application/pdf", ""),
+        // Clean UTF-8 text is its own text: served from the document, pages and all.
+        (
+            b"The ferry left at noon.\x0cThe ferry came back at six.".to_vec(),
+            "text/plain",
+            "The ferry left at noon.",
+        ),
     ];
     let mut accepted = Vec::new();
     for (bytes, content_type, _) in &uploads {
@@ -420,6 +426,18 @@ fn markdown_and_pages_follow_the_document() -> Result<()> {
             .text();
         assert!(!plain.contains("| ---") && !plain.contains("# Lighthouse"));
     }
+
+    let ferry = &accepted[6].document_id;
+    assert!(
+        !pipeline
+            .r2_keys()?
+            .iter()
+            .any(|k| k.contains(ferry.as_str()) && k.ends_with(".txt")),
+        "clean text was copied"
+    );
+    let second = pipeline.get(&format!("/v1/documents/{ferry}/text?page=2"))?;
+    assert_eq!(second.header("X-Page-Count"), Some("2"));
+    assert_eq!(second.text(), "The ferry came back at six.");
 
     // The paper's pages, in both views.
     let document = &accepted[5].document_id;
