@@ -47,6 +47,14 @@ const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
 const ZIP_SIGNATURE: &[u8] = b"PK\x03\x04";
 const PDF_SIGNATURE: &[u8] = b"%PDF-";
 
+/// Where a PDF's header is: readers (Acrobat, poppler, pdf.js) accept it anywhere in the first
+/// 1,024 bytes, after junk a mail gateway or a web server put before it.
+pub(super) fn pdf_header(bytes: &[u8]) -> Option<usize> {
+    bytes[..bytes.len().min(1024)]
+        .windows(PDF_SIGNATURE.len())
+        .position(|w| w == PDF_SIGNATURE)
+}
+
 /// Decides the format of `bytes` declared as `declared`.
 pub fn detect(bytes: &[u8], declared: MediaType) -> Result<Detection, ExtractError> {
     let found = sniff(bytes)?;
@@ -55,6 +63,8 @@ pub fn detect(bytes: &[u8], declared: MediaType) -> Result<Detection, ExtractErr
         (Some(found), _) if !found.is_text() => found,
         // Unmistakable HTML wins over a text declaration (a saved web page sent as text/plain).
         (Some(MediaType::Html), declared) if declared != MediaType::Html => MediaType::Html,
+        // A PDF whose header is missing still has its objects.
+        (None, MediaType::Pdf) if looks_like_pdf_body(bytes) => MediaType::Pdf,
         // A container declaration with text bytes: read the text.
         (None | Some(_), declared) if declared.is_container() => MediaType::PlainText,
         // An e-mail is text with headers; the declaration is trusted, and bytes that are
@@ -95,10 +105,23 @@ pub(super) fn describe(media_type: MediaType) -> &'static str {
     }
 }
 
+/// Whether headerless bytes declared a PDF are one: objects (`1 0 obj … endobj`) from the
+/// start.
+fn looks_like_pdf_body(bytes: &[u8]) -> bool {
+    contains(&bytes[..bytes.len().min(1024)], b" 0 obj")
+        && contains(&bytes[..bytes.len().min(64 * 1024)], b"endobj")
+}
+
 /// The format the bytes announce, if any; an error for binary formats without text.
 fn sniff(bytes: &[u8]) -> Result<Option<MediaType>, ExtractError> {
-    if bytes.starts_with(PDF_SIGNATURE) {
-        return Ok(Some(MediaType::Pdf));
+    // After junk only when the bytes go on like a PDF (its objects), not like text that
+    // mentions the header.
+    match pdf_header(bytes) {
+        Some(0) => return Ok(Some(MediaType::Pdf)),
+        Some(at) if contains(&bytes[at..bytes.len().min(at + 64 * 1024)], b" 0 obj") => {
+            return Ok(Some(MediaType::Pdf));
+        }
+        _ => {}
     }
     if bytes.starts_with(ZIP_SIGNATURE) {
         return zipped(bytes)
@@ -352,6 +375,19 @@ mod tests {
             (b"{not json", Unspecified, PlainText),
             (b"plain words", Unspecified, PlainText),
         ]);
+    }
+
+    #[test]
+    fn a_pdf_after_junk_or_without_its_header_is_read_as_a_pdf() {
+        let junk = b"Some junk before the header\n\n%PDF-1.1\n1 0 obj\n<<>>\nendobj\n";
+        assert_eq!(detect(junk, PlainText).unwrap().media_type, Pdf);
+        assert_eq!(pdf_header(junk), Some(29));
+        let headless = b"%\xe2\xe3\xcf\xd3\n1 0 obj \n<<\n/Type /Catalog\n>>\nendobj\n";
+        assert_eq!(detect(headless, Pdf).unwrap().media_type, Pdf);
+        assert_eq!(detect(headless, PlainText).unwrap().media_type, PlainText);
+        // Text that mentions the header is text.
+        let mention = b"Files start with %PDF-1.7, then objects.";
+        assert_eq!(detect(mention, PlainText).unwrap().media_type, PlainText);
     }
 
     #[test]

@@ -39,6 +39,16 @@ pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String
         max_decompressed_size: Some(bound),
         ..LoadOptions::default()
     };
+    // Junk before the header is not the PDF's: its offsets count from the header. Without
+    // one (the objects are there), lopdf reads it once given one.
+    let headed;
+    let bytes = match super::detect::pdf_header(bytes) {
+        Some(at) => &bytes[at..],
+        None => {
+            headed = [b"%PDF-1.7\n".as_slice(), bytes].concat();
+            headed.as_slice()
+        }
+    };
     let document = Document::load_mem_with_options(bytes, options)
         .map_err(|e| load_error(e, limits.max_decompressed_bytes))?;
     if document.is_encrypted() {
