@@ -427,7 +427,7 @@ fn two_tenants_uploading_at_once_each_see_only_their_own() -> Result<()> {
             .collect();
         // Plain text that needed no cleaning is its own text: it has no copy.
         let copies = state.sql_count(&format!(
-            "SELECT COUNT(*) FROM summaries WHERE tenant_id = '{tenant}' AND text_is_document = 0"
+            "SELECT COUNT(*) FROM summaries WHERE tenant_id = '{tenant}' AND text_offset IS NULL"
         ))?;
         assert_eq!(
             objects.len() as i64,
@@ -435,7 +435,7 @@ fn two_tenants_uploading_at_once_each_see_only_their_own() -> Result<()> {
             "{tenant}'s originals and texts: {objects:?}"
         );
     }
-    let copies = pipeline.sql_count("SELECT COUNT(*) FROM summaries WHERE text_is_document = 0")?;
+    let copies = pipeline.sql_count("SELECT COUNT(*) FROM summaries WHERE text_offset IS NULL")?;
     assert_eq!(pipeline.r2_keys()?.len() as i64, 2 * EACH as i64 + copies);
     assert_every_row_owned(&pipeline)?;
     assert_no_key_logged(&pipeline, &[&tenants[0].2.key, &tenants[1].2.key]);

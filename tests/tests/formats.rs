@@ -396,7 +396,7 @@ fn markdown_and_pages_follow_the_document() -> Result<()> {
         (pdf, "application/pdf", ""),
         // Clean UTF-8 text is its own text: served from the document, pages and all.
         (
-            b"The ferry left at noon.\x0cThe ferry came back at six.".to_vec(),
+            b"\n The ferry left at noon.\x0cThe ferry came back at six.\n".to_vec(),
             "text/plain",
             "The ferry left at noon.",
         ),
@@ -434,6 +434,12 @@ fn markdown_and_pages_follow_the_document() -> Result<()> {
             .iter()
             .any(|k| k.contains(ferry.as_str()) && k.ends_with(".txt")),
         "clean text was copied"
+    );
+    // Without the white space at the document's ends.
+    let whole = pipeline.get(&format!("/v1/documents/{ferry}/text"))?;
+    assert_eq!(
+        whole.text(),
+        "The ferry left at noon.\u{c}The ferry came back at six."
     );
     let second = pipeline.get(&format!("/v1/documents/{ferry}/text?page=2"))?;
     assert_eq!(second.header("X-Page-Count"), Some("2"));

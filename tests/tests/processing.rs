@@ -135,7 +135,7 @@ fn documents_are_summarized_from_their_own_sentences() -> Result<()> {
         assert_eq!(row["queue_operations"], 3, "sent, read, deleted: {row}");
         // Plain text that needed no cleaning is its own text: no copy is written.
         let copies = pipeline.sql_count(&format!(
-            "SELECT COUNT(*) FROM summaries WHERE job_id = '{}' AND text_is_document = 0",
+            "SELECT COUNT(*) FROM summaries WHERE job_id = '{}' AND text_offset IS NULL",
             accepted.job_id
         ))?;
         assert_eq!(

@@ -257,13 +257,16 @@ where
                 None => return Err(Stop::Permanent(e.to_string())),
             },
         };
-        // UTF-8 plain text that needed no cleaning is its own text: R2 keeps no copy of it
-        // (any copy an earlier attempt or version kept goes; deleting costs nothing).
-        let text_is_document = input.complete
+        // UTF-8 plain text that needed no cleaning but the white space at its ends is its own
+        // text: R2 keeps no copy of it (any copy an earlier attempt or version kept goes;
+        // deleting costs nothing), the summary says where in the document it is.
+        let in_document = (input.complete
             && !extracted.truncated
             && extracted.markdown.is_none()
-            && !extracted.markdown_is_document
-            && extracted.text.as_bytes() == document.bytes.as_slice();
+            && !extracted.markdown_is_document)
+            .then(|| text_in_document(&extracted.text, &document.bytes))
+            .flatten();
+        let text_is_document = in_document.is_some();
         drop(document);
         let summarize_started = self.clock.now_ms();
         // The text is stored while it is summarized: the write's round trip overlaps the
@@ -301,7 +304,8 @@ where
                 truncated: extracted.truncated,
                 source_type: Some(extracted.media_type.essence().to_owned()),
                 notes: extracted.notes,
-                text_is_document,
+                text_offset: in_document.map(|(offset, _)| offset),
+                text_bytes: in_document.map(|(_, bytes)| bytes),
             },
             search_text: crate::search::indexed_prefix(&extracted.text).to_owned(),
             fetch_ms: extract_started - fetch_started,
@@ -470,6 +474,16 @@ where
     }
 }
 
+/// Where `text` is in `document` (offset, length in bytes), when it is the document's UTF-8
+/// without the white space at its ends.
+fn text_in_document(text: &str, document: &[u8]) -> Option<(u64, u64)> {
+    let document = std::str::from_utf8(document).ok()?;
+    (!text.is_empty() && document.trim() == text).then(|| {
+        let offset = document.len() - document.trim_start().len();
+        (offset as u64, text.len() as u64)
+    })
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -603,7 +617,10 @@ mod tests {
     #[test]
     fn clean_plain_text_is_its_own_text_and_no_copy_is_kept() {
         let mut f = Fixture::new();
-        let clean = f.upload(b"The cranes moved cargo. The ships left.", "text/plain");
+        let clean = f.upload(
+            b"\n  The cranes moved cargo. The ships left.\n",
+            "text/plain",
+        );
         let cleaned = f.upload(b"The cranes moved cargo.\r\nThe ships left.", "text/plain");
         // A copy an earlier version kept goes.
         f.documents.insert(
@@ -617,17 +634,20 @@ mod tests {
                 Outcome::Succeeded { attempt: 1 }
             );
         }
-        let text_is_document = |message: &JobMessage| match block_on(
+        let in_document = |message: &JobMessage| match block_on(
             f.store.latest_summary(&tenant(), &message.document_id),
         )
         .unwrap()
         {
-            crate::store::SummaryLookup::Ready(row) => row.content.text_is_document,
+            crate::store::SummaryLookup::Ready(row) => {
+                (row.content.text_offset, row.content.text_bytes)
+            }
             other => panic!("no summary: {other:?}"),
         };
-        assert!(text_is_document(&clean));
+        // Its text is the document without the white space at its ends.
+        assert_eq!(in_document(&clean), (Some(3), Some(39)));
         assert!(f.documents.get(&text_key(&f.object_key(&clean))).is_none());
-        assert!(!text_is_document(&cleaned));
+        assert_eq!(in_document(&cleaned), (None, None));
         let text = f.documents.get(&text_key(&f.object_key(&cleaned))).unwrap();
         assert_eq!(text.bytes, b"The cranes moved cargo.\nThe ships left.");
     }

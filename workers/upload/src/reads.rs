@@ -11,7 +11,7 @@ use docpipe_pipeline::objects::text_key;
 use docpipe_pipeline::store::SummaryLookup;
 use docpipe_pipeline::text::{self, Format, markdown_key};
 use tracing::error;
-use worker::{Env, Request, Response};
+use worker::{Env, Range, Request, Response};
 
 use crate::{ApiResult, internal, json, platform, set_header};
 
@@ -71,8 +71,13 @@ pub async fn text(
         .map_err(unavailable("reading a document"))?
         .ok_or(ApiError::DocumentNotFound)?;
     let bucket = bindings::documents(env).map_err(internal)?.0;
-    let read = |key: String| {
-        let get = bucket.get(key).execute();
+    let read_range = |key: String, range: Option<Range>| {
+        let get = bucket.get(key);
+        let get = match range {
+            Some(range) => get.range(range),
+            None => get,
+        }
+        .execute();
         async move {
             get.await.map_err(|e| {
                 error!(error = %e, "reading the text failed");
@@ -80,6 +85,7 @@ pub async fn text(
             })
         }
     };
+    let read = |key: String| read_range(key, None);
     let mut content_type = query.format.content_type().to_owned();
     let object = match read(text_key(&document.object_key)).await? {
         Some(plain) => {
@@ -114,11 +120,17 @@ pub async fn text(
                 .map_err(unavailable("reading a job"))?;
             match lookup {
                 // Plain text that needed no cleaning is its own text (and reads the same as
-                // Markdown).
-                SummaryLookup::Ready(row) if row.content.text_is_document => {
-                    match read(document.object_key.clone()).await? {
-                        Some(original) => original,
-                        None => return Err(text_missing(SummaryLookup::Ready(row))),
+                // Markdown): the document's bytes where the text is.
+                SummaryLookup::Ready(row) => {
+                    match (row.content.text_offset, row.content.text_bytes) {
+                        (Some(offset), Some(length)) => {
+                            let range = Range::OffsetWithLength { offset, length };
+                            match read_range(document.object_key.clone(), Some(range)).await? {
+                                Some(original) => original,
+                                None => return Err(text_missing(SummaryLookup::Ready(row))),
+                            }
+                        }
+                        _ => return Err(text_missing(SummaryLookup::Ready(row))),
                     }
                 }
                 lookup => return Err(text_missing(lookup)),

@@ -33,9 +33,12 @@ pub struct SummaryContent {
     /// What extraction noted (a format mismatch, the encoding used, a cut), stored one per line.
     #[serde(deserialize_with = "lines")]
     pub notes: Vec<String>,
-    /// The text is the document's own bytes, so R2 keeps no copy of it.
-    #[serde(skip_serializing, default, deserialize_with = "sql_bool")]
-    pub text_is_document: bool,
+    /// Where the text is in the document's own bytes (offset, length), when it is them: R2
+    /// keeps no copy of it then.
+    #[serde(skip_serializing, default)]
+    pub text_offset: Option<u64>,
+    #[serde(skip_serializing, default)]
+    pub text_bytes: Option<u64>,
 }
 
 /// A summary and the job that made it, as D1 holds it and `GET /v1/documents/{id}/summary`
@@ -127,8 +130,8 @@ impl<D: Database> Store<D> {
         let insert_summary = Statement::new(
             "INSERT INTO summaries (job_id, document_id, summary, backend, model, fallback_from, \
              input_chars, truncated, created_at, source_type, notes, fallback_reason, tenant_id, \
-             text_is_document) \
-             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, tenant_id, ?13 \
+             text_offset, text_bytes) \
+             SELECT id, document_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, tenant_id, ?13, ?14 \
              FROM jobs \
              WHERE id = ?1 AND status = 'processing' AND lease_id = ?9 \
              ON CONFLICT (job_id) DO NOTHING",
@@ -145,7 +148,8 @@ impl<D: Database> Store<D> {
                 content.source_type.clone().into(),
                 notes.into(),
                 content.fallback_reason.clone().into(),
-                content.text_is_document.into(),
+                content.text_offset.into(),
+                content.text_bytes.into(),
             ],
         );
         let mark_succeeded = Statement::new(
@@ -233,7 +237,7 @@ impl<D: Database> Store<D> {
             .query(Statement::new(
                 "SELECT job_id, document_id, summary, backend, model, fallback_from, \
                  fallback_reason, input_chars, truncated, source_type, notes, created_at, \
-                 text_is_document FROM summaries \
+                 text_offset, text_bytes FROM summaries \
                  WHERE document_id = ?1 AND tenant_id = ?2 ORDER BY job_id DESC LIMIT 1",
                 vec![document.into(), tenant.as_str().into()],
             ))
