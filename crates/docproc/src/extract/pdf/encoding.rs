@@ -45,13 +45,19 @@ pub(super) fn simple_encoding(document: &Document, font: &Dictionary) -> [char; 
         table[0x27] = '’';
         table[0x60] = '‘';
     }
+    // A Type3 font's glyphs are drawings, often named freely (`/square`): a name that is
+    // no known glyph's stands for its code's character, as other readers take it.
+    let type3 = font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type3".as_slice());
     let mut code = 0usize;
     for item in differences.into_iter().flatten() {
         match item {
             Object::Integer(i) => code = usize::try_from(*i).unwrap_or(usize::MAX),
             Object::Name(name) => {
                 if let Some(slot) = table.get_mut(code) {
-                    *slot = glyph_char(name).unwrap_or('\0');
+                    let own = (type3 && name != b".notdef")
+                        .then(|| char::from_u32(code as u32).filter(|c| !c.is_control()))
+                        .flatten();
+                    *slot = glyph_char(name).or(own).unwrap_or('\0');
                 }
                 code = code.saturating_add(1);
             }
@@ -294,5 +300,30 @@ mod tests {
         assert_eq!(glyph_char(b"a7"), None, "one digit: not a code name");
         assert_eq!(glyph_char(b"a127"), None, "a control code");
         assert_eq!(glyph_char(b"square"), None);
+    }
+
+    #[test]
+    fn a_type3_fonts_unknown_glyph_names_stand_for_their_codes() {
+        use lopdf::dictionary;
+        let document = Document::with_version("1.5");
+        let font = |subtype: &str| {
+            dictionary! {
+                "Subtype" => subtype,
+                "Encoding" => dictionary! {
+                    "Differences" => vec![
+                        97.into(),
+                        Object::Name(b"square".to_vec()),
+                        Object::Name(b"triangle".to_vec()),
+                        Object::Name(b".notdef".to_vec()),
+                        Object::Name(b"eacute".to_vec()),
+                    ],
+                },
+            }
+        };
+        let table = simple_encoding(&document, &font("Type3"));
+        assert_eq!(&table[97..101], &['a', 'b', '\0', 'é']);
+        // Other fonts' glyphs are outlines with names readers know: unknown is unknown.
+        let table = simple_encoding(&document, &font("Type1"));
+        assert_eq!(&table[97..101], &['\0', '\0', '\0', 'é']);
     }
 }

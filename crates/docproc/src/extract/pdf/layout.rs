@@ -87,6 +87,8 @@ pub(super) struct State {
     pub(super) word_spacing: f64,
     pub(super) scale: f64,
     pub(super) leading: f64,
+    /// The text rise (`Ts`): superscripts and subscripts set off the baseline.
+    pub(super) rise: f64,
 }
 
 impl Default for State {
@@ -101,6 +103,7 @@ impl Default for State {
             word_spacing: 0.0,
             scale: 1.0,
             leading: 0.0,
+            rise: 0.0,
         }
     }
 }
@@ -144,7 +147,9 @@ impl State {
 
     /// Where the pen is on the page, the baseline's direction, and the font's size there.
     fn pen(&self) -> Pen {
-        let m = self.tm.then(self.ctm);
+        let m = Matrix::translate(0.0, self.rise)
+            .then(self.tm)
+            .then(self.ctm);
         let length = m.a.hypot(m.b);
         let (dx, dy) = if length > 0.0 {
             (m.a / length, m.b / length)
@@ -174,6 +179,9 @@ struct Pen {
 const WORD_GAP: f64 = 0.1;
 /// Moves across the baseline by more than this share of the font size start a new line.
 const LINE_MOVE: f64 = 0.5;
+/// Moves across the baseline by more than this share, short of a new line, part words (a
+/// superscript or a footnote mark rises less and stays in its word).
+const RISE_BREAK: f64 = 0.45;
 /// Moves back along the baseline by more than this share are a new run of text, spaced.
 const BACK_MOVE: f64 = 0.6;
 
@@ -196,6 +204,18 @@ pub(super) struct Line {
     /// How far below the previous line it is, in page units (negative above).
     drop: f64,
     chars: usize,
+    /// The spaces that gaps between glyphs made: where in `text`, and how wide (in ems).
+    gaps: Vec<(usize, f64)>,
+    /// The runs of text drawn left to right, a new one where the pen moved back along the
+    /// baseline: where each starts in `text`, and its extent along the baseline.
+    runs: Vec<Run>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Run {
+    from: usize,
+    start: f64,
+    end: f64,
 }
 
 impl Line {
@@ -206,6 +226,8 @@ impl Line {
             gap,
             drop: 0.0,
             chars: 0,
+            gaps: Vec::new(),
+            runs: Vec::new(),
         }
     }
 
@@ -224,6 +246,8 @@ pub(super) struct PageText {
     lines: Vec<Line>,
     /// Where the last glyph with text ended.
     end: Option<Pen>,
+    /// The direction of the current line's baseline, to measure runs along.
+    axis: (f64, f64),
 }
 
 impl PageText {
@@ -234,7 +258,15 @@ impl PageText {
         self.place(state, text);
         state.advance(width, is_space);
         if !text.is_empty() {
-            self.end = Some(state.pen());
+            let end = state.pen();
+            self.end = Some(end);
+            // The run reaches to where its last visible glyph ends.
+            let along = end.x * self.axis.0 + end.y * self.axis.1;
+            if let Some(run) = self.lines.last_mut().and_then(|l| l.runs.last_mut())
+                && !text.chars().all(char::is_whitespace)
+            {
+                run.end = along;
+            }
         }
     }
 
@@ -250,27 +282,57 @@ impl PageText {
             let em = end.size.max(start.size).max(f64::EPSILON);
             if across.abs() > LINE_MOVE * em {
                 self.new_line(-across);
-            } else if along > WORD_GAP * em || along < -BACK_MOVE * em {
-                self.space();
+            } else if along > WORD_GAP * em || across.abs() > RISE_BREAK * em {
+                self.space(along / em);
+            } else if along < -BACK_MOVE * em {
+                self.space(f64::INFINITY);
+                if let Some(line) = self.lines.last_mut()
+                    && !line.runs.is_empty()
+                {
+                    line.runs.push(Run {
+                        from: line.text.len(),
+                        start: start.x * self.axis.0 + start.y * self.axis.1,
+                        end: f64::NEG_INFINITY,
+                    });
+                }
             }
         }
         if text.chars().all(char::is_whitespace) {
-            self.space();
+            // A space the text has: a word break whatever the gaps.
+            self.space(f64::INFINITY);
+            if let Some(line) = self.lines.last_mut()
+                && let Some(last) = line.gaps.last_mut()
+                && last.0 + 1 == line.text.len()
+            {
+                last.1 = f64::INFINITY;
+            }
         } else {
             if self.lines.is_empty() {
                 self.lines.push(Line::new(false));
             }
             if let Some(line) = self.lines.last_mut() {
+                if line.runs.is_empty() {
+                    self.axis = (start.dx, start.dy);
+                    line.runs.push(Run {
+                        from: 0,
+                        start: start.x * start.dx + start.y * start.dy,
+                        end: f64::NEG_INFINITY,
+                    });
+                }
                 line.push(text, start.size);
             }
         }
     }
 
-    fn space(&mut self) {
+    /// A space after the line's text, for a gap `ems` wide (infinite: a space the text has).
+    fn space(&mut self, ems: f64) {
         if let Some(line) = self.lines.last_mut()
             && !line.text.is_empty()
             && !line.text.ends_with(' ')
         {
+            if ems.is_finite() {
+                line.gaps.push((line.text.len(), ems));
+            }
             line.text.push(' ');
         }
     }
@@ -297,6 +359,8 @@ impl PageText {
             .lines
             .into_iter()
             .filter_map(|mut line| {
+                in_visual_order(&mut line);
+                join_spaced_letters(&mut line);
                 line.text.truncate(line.text.trim_end().len());
                 (!line.text.is_empty()).then_some(line)
             })
@@ -319,6 +383,107 @@ impl PageText {
         }
         lines
     }
+}
+
+/// Puts the runs of a line of right-to-left text in the order they stand along the baseline,
+/// left to right, when they were drawn otherwise (from the right, as word processors draw
+/// them), for `logical_order` to read back: a space between two where they stand apart.
+fn in_visual_order(line: &mut Line) {
+    if line.runs.len() < 2
+        || line.runs.windows(2).all(|w| w[0].start <= w[1].start)
+        || !line.text.contains(is_rtl)
+    {
+        return;
+    }
+    let mut runs: Vec<(&str, &Run)> = Vec::with_capacity(line.runs.len());
+    for (k, run) in line.runs.iter().enumerate() {
+        let to = line
+            .runs
+            .get(k + 1)
+            .map_or(line.text.len(), |next| next.from);
+        if let Some(text) = line.text.get(run.from..to) {
+            runs.push((text.trim(), run));
+        }
+    }
+    runs.sort_by(|a, b| a.1.start.total_cmp(&b.1.start));
+    let mut text = String::with_capacity(line.text.len() + runs.len());
+    let mut end = f64::NEG_INFINITY;
+    for (part, run) in runs {
+        if part.is_empty() {
+            continue;
+        }
+        if !text.is_empty() && run.start - end > WORD_GAP * line.size {
+            text.push(' ');
+        }
+        text.push_str(part);
+        end = end.max(run.end);
+    }
+    line.text = text;
+    line.gaps.clear();
+    line.runs.clear();
+}
+
+/// Letters set apart by gaps up to this many ems, and alike (none this many times the
+/// narrowest), are letter-spaced words rather than words of a letter each.
+const LETTER_SPACING: f64 = 0.6;
+const LETTER_SPACING_SPREAD: f64 = 1.3;
+
+/// Joins letter-spaced words (`H e l l o` set wide for emphasis, or in a font whose widths
+/// are too narrow): runs of three or more single letters or digits whose gaps are narrow and
+/// alike. A wider gap among them stays a space between words.
+fn join_spaced_letters(line: &mut Line) {
+    if line.gaps.len() < 2 {
+        return;
+    }
+    let single = |word: &str| {
+        let mut chars = word.chars();
+        chars.next().is_some_and(char::is_alphanumeric) && chars.next().is_none()
+    };
+    let words: Vec<&str> = line.text.split(' ').collect();
+    // The gap after each word: its width in ems, or none for a space the text has.
+    let mut at = 0;
+    let mut after: Vec<Option<f64>> = Vec::with_capacity(words.len());
+    for word in &words {
+        at += word.len();
+        let gap = line.gaps.iter().find(|(offset, _)| *offset == at);
+        after.push(gap.map(|g| g.1).filter(|&ems| ems <= LETTER_SPACING));
+        at += 1;
+    }
+    let mut joined = vec![false; words.len()];
+    let mut start = 0;
+    while start < words.len() {
+        // A run of single characters, each but the last followed by a narrow gap.
+        let mut end = start;
+        while end + 1 < words.len()
+            && single(words[end])
+            && single(words[end + 1])
+            && after[end].is_some()
+        {
+            end += 1;
+        }
+        if end - start >= 2 {
+            let narrowest = after[start..end]
+                .iter()
+                .flatten()
+                .fold(f64::INFINITY, |a, &b| a.min(b));
+            for (k, gap) in after.iter().enumerate().take(end).skip(start) {
+                joined[k] = gap.is_some_and(|g| g < narrowest * LETTER_SPACING_SPREAD);
+            }
+        }
+        start = end + 1;
+    }
+    if !joined.contains(&true) {
+        return;
+    }
+    let mut text = String::with_capacity(line.text.len());
+    for (k, word) in words.iter().enumerate() {
+        text.push_str(word);
+        if k + 1 < words.len() && !joined[k] {
+            text.push(' ');
+        }
+    }
+    line.text = text;
+    line.gaps.clear();
 }
 
 /// Font sizes more than this share above the body text's mark headings.
@@ -482,21 +647,35 @@ pub(super) fn logical_order(text: &str) -> String {
             continue;
         }
         let mut chars: Vec<char> = line.chars().rev().collect();
+        // Brackets drawn as the glyphs shown (a `(` on the left of a right-to-left
+        // parenthesis) close before they open once reversed: those are mirrored. Writers that
+        // map such glyphs back to the characters typed are left as they are.
+        let mut depth = 0i32;
+        let shown = chars.iter().any(|c| {
+            depth += match c {
+                '(' | '[' | '{' => 1,
+                ')' | ']' | '}' => -1,
+                _ => 0,
+            };
+            depth < 0
+        });
         let strong_ltr = |c: char| c.is_alphanumeric() && !is_rtl(c);
         let mut k = 0;
         while k < chars.len() {
             if !strong_ltr(chars[k]) {
-                chars[k] = match chars[k] {
-                    '(' => ')',
-                    ')' => '(',
-                    '[' => ']',
-                    ']' => '[',
-                    '{' => '}',
-                    '}' => '{',
-                    '<' => '>',
-                    '>' => '<',
-                    other => other,
-                };
+                if shown {
+                    chars[k] = match chars[k] {
+                        '(' => ')',
+                        ')' => '(',
+                        '[' => ']',
+                        ']' => '[',
+                        '{' => '}',
+                        '}' => '{',
+                        '<' => '>',
+                        '>' => '<',
+                        other => other,
+                    };
+                }
                 k += 1;
                 continue;
             }
@@ -634,6 +813,8 @@ mod tests {
         );
         assert_eq!(logical_order("2024 תנשב PDF ץבוק"), "קובץ PDF בשנת 2024");
         assert_eq!(logical_order("(ב) ףיעס"), "סעיף (ב)");
+        // Brackets already the characters typed (as Word writes them): kept.
+        assert_eq!(logical_order("קוחל )4()ב(15 ףיעס"), "סעיף 15(ב)(4) לחוק");
     }
 
     #[test]
@@ -796,5 +977,54 @@ mod tests {
         state.kern(-300.0);
         placed(&mut text, &mut state, "c", 0.5);
         assert_eq!(joined(&text.finish()), "ab c");
+    }
+
+    #[test]
+    fn letter_spaced_words_are_joined_and_the_wider_gap_between_them_kept() {
+        let mut state = State {
+            size: 10.0,
+            ..State::default()
+        };
+        let mut text = PageText::default();
+        // Letters four tenths of an em apart, then a space and a wider gap.
+        for word in ["Hello", "World"] {
+            for c in word.chars() {
+                placed(&mut text, &mut state, &c.to_string(), 0.5);
+                state.kern(-400.0);
+            }
+            placed(&mut text, &mut state, " ", 0.25);
+            state.kern(-2000.0);
+        }
+        // Single letters at even gaps are joined; a gap much wider than theirs stays a space.
+        state.leading = 12.0;
+        state.next_line();
+        for (c, kern) in [("a", -300.0), ("b", -300.0), ("c", -550.0), ("d", 0.0)] {
+            placed(&mut text, &mut state, c, 0.5);
+            state.kern(kern);
+        }
+        assert_eq!(joined(&text.finish()), "Hello World\nabc d");
+    }
+
+    #[test]
+    fn runs_of_right_to_left_text_drawn_from_the_right_are_put_left_to_right() {
+        let mut state = State {
+            size: 10.0,
+            ..State::default()
+        };
+        let mut text = PageText::default();
+        let mut run = |text: &mut PageText, x: f64, s: &str| {
+            state.set_matrix(Matrix::translate(x, 700.0));
+            for c in s.chars() {
+                placed(text, &mut state, &c.to_string(), 0.5);
+            }
+        };
+        // "סעיף 15(ב)" drawn as word processors do: its runs from the right, each run's
+        // glyphs left to right.
+        run(&mut text, 100.0, "ףיעס");
+        run(&mut text, 75.0, "15");
+        run(&mut text, 60.0, ")ב(");
+        let lines = text.finish();
+        assert_eq!(joined(&lines), ")ב(15 ףיעס");
+        assert_eq!(logical_order(&lines[0].text), "סעיף 15(ב)");
     }
 }

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use encoding_rs::Encoding;
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
 
@@ -277,6 +278,7 @@ impl<'a> Interpreter<'a, '_> {
                 "Tw" => state.word_spacing = number_at(0),
                 "Tz" => state.scale = number_at(0) / 100.0,
                 "TL" => state.leading = number_at(0),
+                "Ts" => state.rise = number_at(0),
                 "Td" => state.move_line(number_at(0), number_at(1)),
                 "TD" => {
                     state.leading = -number_at(1);
@@ -486,6 +488,22 @@ fn show(
     let (Some(Object::String(bytes, _)), Some(font)) = (string, font) else {
         return;
     };
+    if let Decoding::Charset { encoding, high } = font.decoding {
+        // Codes of one or two bytes, whose CIDs (and so widths) are unknown: a full width
+        // for each character, half for ASCII.
+        let bytes: Vec<u8> = bytes
+            .iter()
+            .map(|b| if high { b | 0x80 } else { *b })
+            .collect();
+        let (decoded, _) = encoding.decode_without_bom_handling(&bytes);
+        let full = font.widths.of(0) / 1000.0;
+        let mut buffer = [0; 4];
+        for c in decoded.chars() {
+            let width = if c.is_ascii() { full / 2.0 } else { full };
+            text.glyph(state, c.encode_utf8(&mut buffer), width, c == ' ');
+        }
+        return;
+    }
     let mut decoded = String::new();
     for code in bytes.chunks(font.code_bytes) {
         let value = code.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
@@ -512,8 +530,71 @@ enum Decoding {
     Unicode(ToUnicode, Option<Box<[char; 256]>>),
     /// A one-byte encoding.
     Simple(Box<[char; 256]>),
-    /// Composite fonts without a `ToUnicode` map have no recoverable text.
+    /// Two-byte CIDs (`Identity-H`) of an Adobe CJK collection: its first 95 are ASCII.
+    AsciiCids { japan: bool },
+    /// Codes in a national character set (a predefined CMap such as `90ms-RKSJ-H`), decoded
+    /// a string at a time; `high` when the CMap writes it 7-bit (JIS X 0208 as `H`).
+    Charset {
+        encoding: &'static Encoding,
+        high: bool,
+    },
+    /// Other composite fonts without a `ToUnicode` map have no recoverable text.
     Opaque,
+}
+
+/// How a composite font without a `ToUnicode` map reads: by its CMap's character set, or by
+/// its CIDs where they are ASCII.
+fn composite_decoding(document: &Document, font: &Dictionary) -> Decoding {
+    let cmap = font
+        .get(b"Encoding")
+        .and_then(Object::as_name)
+        .unwrap_or_default();
+    let name = cmap
+        .strip_suffix(b"-H")
+        .or_else(|| cmap.strip_suffix(b"-V"))
+        .unwrap_or(cmap);
+    let has = |part: &[u8]| name.windows(part.len()).any(|w| w == part);
+    // JIS X 0208 in 7 bits: `H`, `V` and their variants (`Ext-H`, `78-H`).
+    let high = matches!(cmap, b"H" | b"V") || matches!(name, b"Ext" | b"Add" | b"78" | b"NWP");
+    let encoding = if name == b"Identity" {
+        let ordering = font
+            .get(b"DescendantFonts")
+            .ok()
+            .and_then(|d| resolve(document, d))
+            .and_then(|d| d.as_array().ok()?.first())
+            .and_then(|d| resolve(document, d)?.as_dict().ok())
+            .and_then(|d| {
+                resolve(document, d.get(b"CIDSystemInfo").ok()?)?
+                    .as_dict()
+                    .ok()
+            })
+            .and_then(|info| info.get(b"Ordering").ok()?.as_str().ok());
+        return match ordering {
+            Some(b"Japan1" | b"GB1" | b"CNS1" | b"Korea1") => Decoding::AsciiCids {
+                japan: ordering == Some(b"Japan1"),
+            },
+            _ => Decoding::Opaque,
+        };
+    } else if high || name == b"EUC" {
+        encoding_rs::EUC_JP
+    } else if has(b"RKSJ") {
+        encoding_rs::SHIFT_JIS
+    } else if has(b"GBK2K") {
+        encoding_rs::GB18030
+    } else if name.starts_with(b"GB") && has(b"EUC") {
+        encoding_rs::GBK
+    } else if has(b"B5") {
+        encoding_rs::BIG5
+    } else if name.starts_with(b"KSC") && !has(b"Johab") {
+        encoding_rs::EUC_KR
+    } else if name.starts_with(b"Uni") && (has(b"UCS2") || has(b"UTF16")) {
+        encoding_rs::UTF_16BE
+    } else if name.starts_with(b"Uni") && has(b"UTF8") {
+        encoding_rs::UTF_8
+    } else {
+        return Decoding::Opaque;
+    };
+    Decoding::Charset { encoding, high }
 }
 
 impl Font {
@@ -540,7 +621,7 @@ impl Font {
         }
         if composite {
             return Font {
-                decoding: Decoding::Opaque,
+                decoding: composite_decoding(document, font),
                 code_bytes: 2,
                 widths,
             };
@@ -562,7 +643,12 @@ impl Font {
                 }
             }
             Decoding::Simple(table) => push_simple(table, code, out),
-            Decoding::Opaque => {}
+            Decoding::AsciiCids { japan } => match code {
+                61 if *japan => out.push('¥'),
+                1..=95 => out.extend(char::from_u32(code + 31)),
+                _ => {}
+            },
+            Decoding::Charset { .. } | Decoding::Opaque => {}
         }
     }
 }
@@ -773,5 +859,75 @@ mod tests {
                 "{error:?}"
             );
         }
+    }
+
+    /// A composite font with CMap `encoding` over a CID font of Adobe's `ordering`.
+    fn cjk_font(document: &mut Document, encoding: &str, ordering: &str) -> ObjectId {
+        document.add_object(dictionary! {
+            "Type" => "Font",
+            "Subtype" => "Type0",
+            "BaseFont" => "SomeCJKFont",
+            "Encoding" => encoding,
+            "DescendantFonts" => vec![Object::Dictionary(dictionary! {
+                "Type" => "Font",
+                "Subtype" => "CIDFontType2",
+                "CIDSystemInfo" => dictionary! {
+                    "Registry" => Object::string_literal("Adobe"),
+                    "Ordering" => Object::string_literal(ordering),
+                    "Supplement" => 2,
+                },
+            })],
+        })
+    }
+
+    #[test]
+    fn composite_fonts_without_a_to_unicode_map_read_by_their_cmap_or_collection() {
+        let mut document = Document::with_version("1.5");
+        // CIDs under `Identity-H`: Adobe-Japan1 has ASCII first ("Hi" is CIDs 41 and 74).
+        let identity = cjk_font(&mut document, "Identity-H", "Japan1");
+        // JIS X 0208 written 7-bit (`H`): "あい".
+        let jis = cjk_font(&mut document, "H", "Japan1");
+        // Shift-JIS (`90ms-RKSJ-H`), one- and two-byte codes: "A漢".
+        let sjis = cjk_font(&mut document, "90ms-RKSJ-H", "Japan1");
+        let contents = document.add_object(Stream::new(
+            dictionary! {},
+            b"BT /F1 12 Tf 72 700 Td <0029004A> Tj ET \
+              BT /F2 12 Tf 72 650 Td <24222424> Tj ET \
+              BT /F3 12 Tf 72 600 Td <418ABF> Tj ET"
+                .to_vec(),
+        ));
+        let bytes = with_page(
+            &mut document,
+            dictionary! {
+            "Contents" => contents,
+            "Resources" => dictionary! {
+                "Font" => dictionary! { "F1" => identity, "F2" => jis, "F3" => sjis },
+            },
+            },
+        );
+        let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
+        assert_eq!(text.trim(), "Hi\n\nあい\n\nA漢");
+    }
+
+    #[test]
+    fn text_raised_a_little_stays_in_its_word_and_raised_half_a_line_is_apart() {
+        let mut document = Document::with_version("1.5");
+        let font = document.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        });
+        let contents = document.add_object(Stream::new(
+            dictionary! {},
+            b"BT /F1 10 Tf 72 700 Td (Hello) Tj 4.8 Ts (World) Tj 0 Ts ( E=mc) Tj 3.5 Ts (2) Tj ET"
+                .to_vec(),
+        ));
+        let bytes = with_page(
+            &mut document,
+            dictionary! {
+            "Contents" => contents,
+            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+            },
+        );
+        let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
+        assert_eq!(text.trim(), "Hello World E=mc2");
     }
 }
