@@ -353,12 +353,12 @@ fn the_sweep_deletes_documents_past_their_retention() -> Result<()> {
     let timeout = std::time::Duration::from_secs(120);
     // Line ends that need cleaning: each document's text is a copy of its own.
     let old = pipeline.accept(
-        b"An old report on tides.\r\n",
+        b"An old report\r\non tides.",
         "text/plain",
         "?filename=old.txt",
     )?;
     let new = pipeline.accept(
-        b"A new report on tides.\r\n",
+        b"A new report\r\non tides.",
         "text/plain",
         "?filename=new.txt",
     )?;
