@@ -266,13 +266,12 @@ where
             && !extracted.markdown_is_document)
             .then(|| text_in_document(&extracted.text, &document.bytes))
             .flatten();
-        let text_is_document = in_document.is_some();
         drop(document);
         let summarize_started = self.clock.now_ms();
         // The text is stored while it is summarized: the write's round trip overlaps the
         // summarizer's work (for the built-in one, all of it).
         let stored = async {
-            if text_is_document {
+            if in_document.is_some() {
                 self.documents.delete_text(&leased.object_key).await
             } else {
                 let markdown = match (&extracted.markdown, extracted.markdown_is_document) {

@@ -118,23 +118,19 @@ pub async fn text(
                 .latest_summary(&caller.tenant, id)
                 .await
                 .map_err(unavailable("reading a job"))?;
-            match lookup {
-                // Plain text that needed no cleaning is its own text (and reads the same as
-                // Markdown): the document's bytes where the text is.
-                SummaryLookup::Ready(row) => {
-                    match (row.content.text_offset, row.content.text_bytes) {
-                        (Some(offset), Some(length)) => {
-                            let range = Range::OffsetWithLength { offset, length };
-                            match read_range(document.object_key.clone(), Some(range)).await? {
-                                Some(original) => original,
-                                None => return Err(text_missing(SummaryLookup::Ready(row))),
-                            }
-                        }
-                        _ => return Err(text_missing(SummaryLookup::Ready(row))),
-                    }
-                }
-                lookup => return Err(text_missing(lookup)),
-            }
+            // Plain text that needed no cleaning is its own text (and reads the same as
+            // Markdown): the document's bytes where the text is.
+            let range = match &lookup {
+                SummaryLookup::Ready(row) => row.content.text_range(),
+                _ => None,
+            };
+            let Some((offset, length)) = range else {
+                return Err(text_missing(lookup));
+            };
+            let range = Range::OffsetWithLength { offset, length };
+            read_range(document.object_key.clone(), Some(range))
+                .await?
+                .ok_or_else(|| text_missing(lookup))?
         }
     };
     let body = object.body().ok_or(ApiError::Internal)?;

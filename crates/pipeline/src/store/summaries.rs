@@ -41,6 +41,13 @@ pub struct SummaryContent {
     pub text_bytes: Option<u64>,
 }
 
+impl SummaryContent {
+    /// Where the text is in the document's bytes (offset, length), when R2 keeps no copy.
+    pub fn text_range(&self) -> Option<(u64, u64)> {
+        self.text_offset.zip(self.text_bytes)
+    }
+}
+
 /// A summary and the job that made it, as D1 holds it and `GET /v1/documents/{id}/summary`
 /// shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
