@@ -258,8 +258,8 @@ where
             },
         };
         // UTF-8 plain text that needed no cleaning but the white space at its ends is its own
-        // text: R2 keeps no copy of it (any copy an earlier attempt or version kept goes;
-        // deleting costs nothing), the summary says where in the document it is.
+        // text: R2 keeps no copy of it (any copy an earlier attempt, job or version may have
+        // kept goes; deleting costs nothing), the summary says where in the document it is.
         let in_document = (input.complete
             && !extracted.truncated
             && extracted.markdown.is_none()
@@ -272,6 +272,9 @@ where
         // summarizer's work (for the built-in one, all of it).
         let stored = async {
             if in_document.is_some() {
+                if leased.first_run() {
+                    return Ok(());
+                }
                 self.documents.delete_text(&leased.object_key).await
             } else {
                 let markdown = match (&extracted.markdown, extracted.markdown_is_document) {
@@ -621,18 +624,32 @@ mod tests {
             "text/plain",
         );
         let cleaned = f.upload(b"The cranes moved cargo.\r\nThe ships left.", "text/plain");
-        // A copy an earlier version kept goes.
+        // An attempt that stored a copy (as every version before this one did) and then
+        // stopped: the attempt that finishes deletes the copy.
+        let lease_ms = f.config.lease_ms;
+        block_on(f.store.acquire_lease(&clean.job_id, "stopped", T0, lease_ms)).unwrap();
         f.documents.insert(
             text_key(&f.object_key(&clean)),
             b"stale",
             "text/plain; charset=utf-8",
         );
-        for message in [&clean, &cleaned] {
-            assert_eq!(
-                f.process(&ExtractiveSummarizer, message, "lease-1"),
-                Outcome::Succeeded { attempt: 1 }
-            );
-        }
+        f.clock.0.set(T0 + lease_ms + 1);
+        assert_eq!(
+            f.process(&ExtractiveSummarizer, &clean, "lease-2"),
+            Outcome::Succeeded { attempt: 2 }
+        );
+        assert_eq!(f.documents.text_deletes.get(), 1);
+        assert_eq!(
+            f.process(&ExtractiveSummarizer, &cleaned, "lease-1"),
+            Outcome::Succeeded { attempt: 1 }
+        );
+        // A document's first processing has no copy to delete, and asks R2 for nothing.
+        let first = f.upload(b"The cranes moved cargo.", "text/plain");
+        assert_eq!(
+            f.process(&ExtractiveSummarizer, &first, "lease-1"),
+            Outcome::Succeeded { attempt: 1 }
+        );
+        assert_eq!(f.documents.text_deletes.get(), 1);
         let in_document = |message: &JobMessage| match block_on(
             f.store.latest_summary(&tenant(), &message.document_id),
         )

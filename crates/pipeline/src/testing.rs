@@ -78,6 +78,8 @@ pub struct MemoryObjects {
     pub misreport_size: Cell<Option<u64>>,
     /// Bodies read by `hash_only`.
     pub hashed: Cell<usize>,
+    /// Calls to `delete_text`.
+    pub text_deletes: Cell<usize>,
 }
 
 impl MemoryObjects {
@@ -265,6 +267,7 @@ impl DocumentSource for MemoryObjects {
     }
 
     async fn delete_text(&self, object_key: &str) -> Result<(), BlobError> {
+        self.text_deletes.set(self.text_deletes.get() + 1);
         let mut objects = self.objects.borrow_mut();
         objects.remove(&text_key(object_key));
         objects.remove(&markdown_key(object_key));

@@ -45,7 +45,10 @@ impl SummaryOptions {
     /// ([`sentences_for`]), at most `max_sentences`.
     pub fn for_text(&self, text: &str) -> SummaryOptions {
         SummaryOptions {
-            max_sentences: sentences_for(words_in(text), self.max_sentences),
+            max_sentences: sentences_for(
+                words_at_most(text, words_for_most(self.max_sentences)),
+                self.max_sentences,
+            ),
             ..*self
         }
     }
@@ -64,18 +67,60 @@ pub fn sentences_for(words: usize, most: usize) -> usize {
     sentences.min(most)
 }
 
+/// The fewest words for which [`sentences_for`] gives `most` sentences: counting further
+/// changes nothing.
+fn words_for_most(most: usize) -> usize {
+    let (mut sentences, mut length) = (3, 1_000usize);
+    while sentences < most {
+        sentences += 1;
+        length = length.saturating_mul(2);
+    }
+    if most <= 3 { 0 } else { length }
+}
+
 /// Words of `text`: what whitespace separates, and each ideograph or kana (those scripts
 /// have no spaces).
 pub fn words_in(text: &str) -> usize {
-    text.split_whitespace()
-        .map(|token| {
-            let ideographs = token
-                .chars()
-                .filter(|&c| extractive::is_ideographic(c))
-                .count();
-            ideographs.max(1)
-        })
-        .sum()
+    words_at_most(text, usize::MAX)
+}
+
+/// [`words_in`], counting no further than `enough` (a long text's count is only compared
+/// with a bound). Byte by byte: ASCII, most of most texts, is not decoded.
+fn words_at_most(text: &str, enough: usize) -> usize {
+    let bytes = text.as_bytes();
+    let (mut words, mut in_token, mut ideographs) = (0usize, false, 0usize);
+    let mut at = 0;
+    while words < enough
+        && let Some(&b) = bytes.get(at)
+    {
+        let (space, ideograph, len) = if b.is_ascii() {
+            // `char::is_whitespace` on ASCII: space, and tab through carriage return.
+            (matches!(b, b' ' | b'\t'..=b'\r'), false, 1)
+        } else {
+            let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
+                break;
+            };
+            (
+                c.is_whitespace(),
+                extractive::is_ideographic(c),
+                c.len_utf8(),
+            )
+        };
+        if space {
+            if in_token {
+                words += ideographs.max(1);
+            }
+            (in_token, ideographs) = (false, 0);
+        } else {
+            in_token = true;
+            ideographs += usize::from(ideograph);
+        }
+        at += len;
+    }
+    if in_token {
+        words += ideographs.max(1);
+    }
+    words
 }
 
 /// A summary and what produced it.
@@ -197,5 +242,52 @@ mod tests {
         assert_eq!(sentences_for(1_000_000, 8), 8, "capped");
         assert_eq!(sentences_for(50_000, 2), 2, "the configured most wins");
         assert_eq!(words_in("東京 大学 is here"), 6);
+    }
+
+    /// The count as whitespace splitting gives it, the reference for the byte scan.
+    fn words_by_splitting(text: &str) -> usize {
+        text.split_whitespace()
+            .map(|token| {
+                let ideographs = token
+                    .chars()
+                    .filter(|&c| extractive::is_ideographic(c))
+                    .count();
+                ideographs.max(1)
+            })
+            .sum()
+    }
+
+    #[test]
+    fn words_are_counted_as_whitespace_splits_them() {
+        for text in [
+            "",
+            "   ",
+            "one",
+            " two  words ",
+            "tab\tnew\nline\x0Bvertical\x0Cfeed\rreturn",
+            "no\u{A0}break\u{2003}em\u{3000}ideographic\u{85}next",
+            "東京大学 is 東京",
+            "日本語のテキスト、句読点。",
+            "mixed東京text and ünïcödé wörds",
+            "\u{1F600} emoji\u{1F600}",
+        ] {
+            assert_eq!(words_in(text), words_by_splitting(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn counting_stops_where_more_words_change_nothing() {
+        let text = "word ".repeat(70_000) + "東京大学";
+        for most in [1, 3, 4, 5, 8, 12] {
+            let enough = words_for_most(most);
+            assert!(words_at_most(&text, enough) >= enough.min(words_in(&text)));
+            assert_eq!(
+                sentences_for(words_at_most(&text, enough), most),
+                sentences_for(words_in(&text), most),
+                "most {most}"
+            );
+            assert!(enough == 0 || sentences_for(enough - 1, most) < most);
+            assert_eq!(sentences_for(enough, most), most);
+        }
     }
 }

@@ -83,6 +83,17 @@ pub struct LeasedJob {
     /// Model tokens the tenant used today, and its override of the daily limit.
     pub tokens_today: u64,
     pub max_tokens_per_day: Option<u64>,
+    /// Jobs the document has had, this one included.
+    #[serde(default)]
+    pub document_jobs: u32,
+}
+
+impl LeasedJob {
+    /// Whether this is the first attempt of the document's only job: nothing was processed
+    /// for the document before, so it has no text copy yet.
+    pub fn first_run(&self) -> bool {
+        self.attempt == 1 && self.document_jobs == 1
+    }
 }
 
 #[derive(Deserialize)]
@@ -323,7 +334,9 @@ impl<D: Database> Store<D> {
                  COALESCE((SELECT tokens FROM tenant_usage \
                  WHERE tenant_usage.tenant_id = jobs.tenant_id AND day = ?5), 0) AS tokens_today, \
                  (SELECT max_tokens_per_day FROM tenants WHERE tenants.id = jobs.tenant_id) \
-                 AS max_tokens_per_day",
+                 AS max_tokens_per_day, \
+                 (SELECT COUNT(*) FROM jobs AS same WHERE same.document_id = jobs.document_id) \
+                 AS document_jobs",
                 vec![
                     lease_id.into(),
                     timestamp(now.saturating_add(lease_ms)).into(),
@@ -500,8 +513,10 @@ mod tests {
                 tenant_id: tenant(),
                 tokens_today: 0,
                 max_tokens_per_day: None,
+                document_jobs: 1,
             }
         );
+        assert!(first.first_run());
         let second = block_on(store.acquire_lease(&job, "b", T0 + 1_000, LEASE)).unwrap();
         assert_eq!(
             second,
@@ -512,6 +527,10 @@ mod tests {
         let takeover =
             leased(block_on(store.acquire_lease(&job, "c", T0 + LEASE + 1, LEASE)).unwrap());
         assert_eq!((takeover.document_id, takeover.attempt), (doc, 2));
+        assert!(
+            !takeover.first_run(),
+            "the first attempt may have stored a text"
+        );
     }
 
     #[test]
@@ -660,6 +679,10 @@ mod tests {
                 .status,
             JobStatus::Queued
         );
+        let reprocessing =
+            leased(block_on(store.acquire_lease(&second, "b", later, LEASE)).unwrap());
+        assert_eq!((reprocessing.attempt, reprocessing.document_jobs), (1, 2));
+        assert!(!reprocessing.first_run(), "the first job stored a text");
         assert_eq!(
             block_on(store.create_job(
                 &tenant(),
