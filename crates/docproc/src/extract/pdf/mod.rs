@@ -19,13 +19,13 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use encoding_rs::Encoding;
-use lopdf::content::Content;
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
 
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
 mod cmap;
+mod content;
 mod encoding;
 mod layout;
 mod widths;
@@ -170,7 +170,7 @@ fn page_text(
                 .filter_map(|id| document.get_dictionary(*id).ok()),
         )
         .collect();
-    let content = Content::decode(&document.get_page_content_with_limit(page, bound)?)?;
+    let content = content::decode(&document.get_page_content_with_limit(page, bound)?)?;
     let mut reader = Interpreter {
         document,
         bound,
@@ -238,7 +238,7 @@ impl<'a> Interpreter<'a, '_> {
 
     fn run(
         &mut self,
-        content: &Content,
+        content: &lopdf::content::Content,
         fonts: &BTreeMap<Vec<u8>, Rc<Font>>,
         resources: &[&'a Dictionary],
         mut state: layout::State,
@@ -441,7 +441,7 @@ impl<'a> Interpreter<'a, '_> {
         if !has(b"BT") && !has(b"Do") {
             return;
         }
-        let Ok(content) = Content::decode(&bytes) else {
+        let Ok(content) = content::decode(&bytes) else {
             return;
         };
         let own: Option<&'a Dictionary> = stream
