@@ -50,8 +50,9 @@ pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String
             headed.as_slice()
         }
     };
-    let document = Document::load_mem_with_options(bytes, options)
+    let mut document = Document::load_mem_with_options(bytes, options)
         .map_err(|e| load_error(e, limits.max_decompressed_bytes))?;
+    recover_unbounded_streams(&mut document, bytes);
     if document.is_encrypted() {
         return Err(ExtractError::Encrypted);
     }
@@ -102,6 +103,36 @@ pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String
         return Err(no_text(&document, read, failed_pages, painted));
     }
     Ok(out)
+}
+
+/// Streams whose dictionary has no `/Length` (lopdf keeps them empty): their data runs to
+/// the first `endstream` after it, as poppler and pdf.js read them.
+fn recover_unbounded_streams(document: &mut Document, bytes: &[u8]) {
+    const END: &[u8] = b"endstream";
+    for object in document.objects.values_mut() {
+        let Object::Stream(stream) = object else {
+            continue;
+        };
+        let Some(start) = stream.start_position else {
+            continue;
+        };
+        if !stream.content.is_empty() || stream.dict.has(b"Length") {
+            continue;
+        }
+        let Some(data) = bytes.get(start..) else {
+            continue;
+        };
+        let Some(end) = data.windows(END.len()).position(|w| w == END) else {
+            continue;
+        };
+        let data = &data[..end];
+        let data = data
+            .strip_suffix(b"\r\n")
+            .or_else(|| data.strip_suffix(b"\n"))
+            .or_else(|| data.strip_suffix(b"\r"))
+            .unwrap_or(data);
+        stream.set_content(data.to_vec());
+    }
 }
 
 /// Why the pages that were read gave no text. Only pages that paint something (images, shapes)
@@ -834,6 +865,32 @@ mod tests {
             font.decode(code, &mut out);
         }
         assert_eq!(layout::expand_ligatures(&out), "effect");
+    }
+
+    #[test]
+    fn a_stream_without_a_length_runs_to_its_endstream() {
+        let mut document = Document::with_version("1.3");
+        let font = document.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Times-Bold",
+        });
+        let content = b"BT /F7 10 Tf 22 732 Td (Grandes Client\\350les) Tj ET".to_vec();
+        let length = format!("/Length {}", content.len());
+        let contents = document.add_object(Stream::new(dictionary! {}, content));
+        let mut bytes = with_page(
+            &mut document,
+            dictionary! {
+                "Contents" => contents,
+                "Resources" => dictionary! { "Font" => dictionary! { "F7" => font } },
+            },
+        );
+        // The dictionary loses its `/Length`; every offset stays where it was.
+        let at = bytes
+            .windows(length.len())
+            .position(|w| w == length.as_bytes())
+            .unwrap();
+        bytes[at..at + length.len()].fill(b' ');
+        let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
+        assert_eq!(text.trim(), "Grandes Clientèles");
     }
 
     #[test]
