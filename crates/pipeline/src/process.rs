@@ -627,7 +627,11 @@ mod tests {
         // An attempt that stored a copy (as every version before this one did) and then
         // stopped: the attempt that finishes deletes the copy.
         let lease_ms = f.config.lease_ms;
-        block_on(f.store.acquire_lease(&clean.job_id, "stopped", T0, lease_ms)).unwrap();
+        block_on(
+            f.store
+                .acquire_lease(&clean.job_id, "stopped", T0, lease_ms),
+        )
+        .unwrap();
         f.documents.insert(
             text_key(&f.object_key(&clean)),
             b"stale",
