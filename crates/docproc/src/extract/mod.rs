@@ -8,6 +8,7 @@ mod detect;
 mod docx;
 mod email;
 mod epub;
+mod excel_dates;
 mod html;
 mod json;
 mod markdown;

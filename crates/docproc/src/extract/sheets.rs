@@ -7,10 +7,10 @@
 //! - Excel (`.xlsx`): the sheets named in `xl/workbook.xml` (hidden ones too), in its order,
 //!   their parts found through `xl/_rels/workbook.xml.rels` (without it, the parts
 //!   `xl/worksheets/sheetN.xml` in the order of N); text from `xl/sharedStrings.xml` (rich text
-//!   runs joined, phonetic readings left out) or inline; numbers as written, so a date is its
-//!   serial number (showing it as a date needs the cell's number format from `xl/styles.xml`,
-//!   which is not read); booleans as `TRUE` / `FALSE`; errors as their text (`#DIV/0!`);
-//!   formulas by the value last computed for them.
+//!   runs joined, phonetic readings left out) or inline; numbers as written, but those whose
+//!   number format (`xl/styles.xml`) shows a date or time in ISO 8601 (`2024-03-01`,
+//!   `2024-03-01 14:30:00`, `14:30:00`; see [`super::excel_dates`]); booleans as `TRUE` /
+//!   `FALSE`; errors as their text (`#DIV/0!`); formulas by the value last computed for them.
 //! - OpenDocument (`.ods`): the tables of `content.xml`, each cell as the text it displays
 //!   (its paragraphs joined by a space; comments and drawings left out), else its value
 //!   attribute. Repeated cells and rows (`table:number-columns-repeated`, `…-rows-repeated`)
@@ -23,6 +23,7 @@
 //! `max_text_bytes`; a last paragraph says how many rows were left out. Parts are read through
 //! one bound on decompressed bytes for all of them ([`Parts`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::mem::take;
 
@@ -31,6 +32,7 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
 use super::archive::{Parts, attr};
+use super::excel_dates::{CellStyles, format_serial, uses_1904};
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
@@ -39,6 +41,7 @@ const FORMAT: &str = "spreadsheet";
 const WORKBOOK: &str = "xl/workbook.xml";
 const WORKBOOK_RELS: &str = "xl/_rels/workbook.xml.rels";
 const SHARED_STRINGS: &str = "xl/sharedStrings.xml";
+const STYLES: &str = "xl/styles.xml";
 const WORKSHEETS: &str = "xl/worksheets/sheet";
 const CONTENT: &str = "content.xml";
 const MANIFEST: &str = "META-INF/manifest.xml";
@@ -73,6 +76,7 @@ pub(super) fn xlsx_to_markdown(
         .read(WORKBOOK)?
         .ok_or_else(|| corrupt(format!("the archive has no {WORKBOOK}")))?;
     let declared = workbook_sheets(&workbook)?;
+    let date1904 = uses_1904(&workbook);
     drop(workbook);
     let sheets = match parts.read(WORKBOOK_RELS)? {
         Some(rels) => {
@@ -88,6 +92,15 @@ pub(super) fn xlsx_to_markdown(
         Some(xml) => SharedStrings::parse(&xml)?,
         None => SharedStrings::default(),
     };
+    let styles = match parts.read(STYLES)? {
+        Some(xml) => CellStyles::parse(&xml)?,
+        None => CellStyles::default(),
+    };
+    let values = Values {
+        strings: &strings,
+        styles: &styles,
+        date1904,
+    };
 
     let mut w = Writer::new();
     for (name, path) in &sheets {
@@ -96,7 +109,7 @@ pub(super) fn xlsx_to_markdown(
             continue;
         };
         let mut grid = Grid::new(limits, &w, name);
-        worksheet(&xml, path, &strings, &mut grid)?;
+        worksheet(&xml, path, &values, &mut grid)?;
         drop(xml);
         grid.write(&mut w, name);
     }
@@ -273,11 +286,21 @@ impl Kind {
     }
 }
 
+/// What an Excel cell's value is read with.
+struct Values<'a> {
+    strings: &'a SharedStrings,
+    styles: &'a CellStyles,
+    /// Serial dates count from 1904, not 1900.
+    date1904: bool,
+}
+
 /// The Excel cell being read.
 #[derive(Debug)]
 struct Cell {
     column: usize,
     kind: Kind,
+    /// Its style (`s`), an index into the workbook's cell styles.
+    style: Option<usize>,
     /// The text of `v`.
     value: String,
     /// The text of `is`.
@@ -293,18 +316,19 @@ impl Cell {
                 .and_then(|r| column_of(&r))
                 .unwrap_or(next),
             kind: Kind::of(local_attr(e, "t").as_deref()),
+            style: local_attr(e, "s").and_then(|s| s.parse().ok()),
             value: String::new(),
             inline: String::new(),
         }
     }
 
-    fn text<'a>(&'a self, strings: &'a SharedStrings) -> &'a str {
+    fn text<'a>(&'a self, values: &'a Values) -> Cow<'a, str> {
         let value = self.value.trim();
-        match self.kind {
+        Cow::Borrowed(match self.kind {
             Kind::Shared => value
                 .parse()
                 .ok()
-                .and_then(|i| strings.get(i))
+                .and_then(|i| values.strings.get(i))
                 .unwrap_or(""),
             Kind::Inline if !self.inline.trim().is_empty() => &self.inline,
             Kind::Boolean => match value {
@@ -312,8 +336,15 @@ impl Cell {
                 "0" => "FALSE",
                 _ => value,
             },
-            Kind::Inline | Kind::Written => value,
-        }
+            Kind::Written => {
+                let date = self
+                    .style
+                    .and_then(|style| values.styles.kind(style))
+                    .and_then(|kind| format_serial(value, kind, values.date1904));
+                return date.map_or(Cow::Borrowed(value), Cow::Owned);
+            }
+            Kind::Inline => value,
+        })
     }
 }
 
@@ -340,12 +371,7 @@ enum Target {
 }
 
 /// Reads worksheet part `name` into `grid`, row by row.
-fn worksheet(
-    xml: &str,
-    name: &str,
-    strings: &SharedStrings,
-    grid: &mut Grid,
-) -> Result<(), ExtractError> {
+fn worksheet(xml: &str, name: &str, values: &Values, grid: &mut Grid) -> Result<(), ExtractError> {
     let mut cell: Option<Cell> = None;
     let mut target = Target::None;
     let mut in_inline = false;
@@ -393,7 +419,7 @@ fn worksheet(
                 "is" => in_inline = false,
                 "c" => {
                     if let Some(cell) = cell.take() {
-                        grid.put(cell.column, cell.text(strings));
+                        grid.put(cell.column, &cell.text(values));
                         next_column = cell.column.saturating_add(1);
                     }
                     target = Target::None;
@@ -909,6 +935,49 @@ mod tests {
         assert_eq!(
             page(&markdown, 2).map(plain).as_deref(),
             Some("Notes & more\n\nNote\n42")
+        );
+    }
+
+    #[test]
+    fn xlsx_dates_and_times_show_as_iso_8601_by_their_number_format() {
+        let styles = r#"<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<numFmts count="1"><numFmt numFmtId="164" formatCode="dd/mm/yyyy\ hh:mm"/></numFmts>
+<cellXfs count="4"><xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="164"/><xf numFmtId="20"/></cellXfs>
+</styleSheet>"#;
+        let sheet = worksheet_xml(
+            r#"<row r="1"><c r="A1" t="inlineStr"><is><t>Day</t></is></c><c r="B1" t="inlineStr"><is><t>When</t></is></c><c r="C1" t="inlineStr"><is><t>Start</t></is></c><c r="D1" t="inlineStr"><is><t>Count</t></is></c></row>
+<row r="2"><c r="A2" s="1"><v>45352</v></c><c r="B2" s="2"><v>45352.604166666664</v></c><c r="C2" s="3"><v>0.375</v></c><c r="D2" s="0"><v>45352</v></c></row>
+<row r="3"><c r="A3" s="1" t="str"><v>n/a</v></c><c r="B3" s="2" t="e"><v>#VALUE!</v></c></row>"#,
+        );
+        let workbook = |extra: &str| {
+            workbook_xml(&[("Log", "rId1")]).replace("<sheets>", &format!("{extra}<sheets>"))
+        };
+        let read = |workbook: &str| {
+            xlsx_markdown(
+                &[
+                    (WORKBOOK, workbook),
+                    (
+                        WORKBOOK_RELS,
+                        &rels_xml(&[("rId1", "worksheets/sheet1.xml")]),
+                    ),
+                    (STYLES, styles),
+                    ("xl/worksheets/sheet1.xml", &sheet),
+                ],
+                &ExtractLimits::default(),
+            )
+        };
+        assert_eq!(
+            read(&workbook("")),
+            "## Log\n\n\
+             | Day | When | Start | Count |\n\
+             | --- | --- | --- | --- |\n\
+             | 2024-03-01 | 2024-03-01 14:30:00 | 09:00:00 | 45352 |\n\
+             | n/a | \\#VALUE! |"
+        );
+        // Serial numbers of a workbook that counts from 1904 are 1,462 days fewer.
+        assert!(
+            read(&workbook(r#"<workbookPr date1904="1"/>"#))
+                .contains("| 2028-03-02 | 2028-03-02 14:30:00 | 09:00:00 | 45352 |")
         );
     }
 
