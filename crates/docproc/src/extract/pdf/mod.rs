@@ -25,6 +25,7 @@ use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
 mod cmap;
+mod collections;
 mod content;
 mod encoding;
 mod layout;
@@ -561,8 +562,8 @@ enum Decoding {
     Unicode(ToUnicode, Option<Box<[char; 256]>>),
     /// A one-byte encoding.
     Simple(Box<[char; 256]>),
-    /// Two-byte CIDs (`Identity-H`) of an Adobe CJK collection: its first 95 are ASCII.
-    AsciiCids { japan: bool },
+    /// Two-byte CIDs (`Identity-H`) of an Adobe CJK collection, read by its table.
+    Collection(collections::Collection),
     /// Codes in a national character set (a predefined CMap such as `90ms-RKSJ-H`), decoded
     /// a string at a time; `high` when the CMap writes it 7-bit (JIS X 0208 as `H`).
     Charset {
@@ -600,12 +601,9 @@ fn composite_decoding(document: &Document, font: &Dictionary) -> Decoding {
                     .ok()
             })
             .and_then(|info| info.get(b"Ordering").ok()?.as_str().ok());
-        return match ordering {
-            Some(b"Japan1" | b"GB1" | b"CNS1" | b"Korea1") => Decoding::AsciiCids {
-                japan: ordering == Some(b"Japan1"),
-            },
-            _ => Decoding::Opaque,
-        };
+        return ordering
+            .and_then(collections::Collection::from_ordering)
+            .map_or(Decoding::Opaque, Decoding::Collection);
     } else if high || name == b"EUC" {
         encoding_rs::EUC_JP
     } else if has(b"RKSJ") {
@@ -674,11 +672,7 @@ impl Font {
                 }
             }
             Decoding::Simple(table) => push_simple(table, code, out),
-            Decoding::AsciiCids { japan } => match code {
-                61 if *japan => out.push('¥'),
-                1..=95 => out.extend(char::from_u32(code + 31)),
-                _ => {}
-            },
+            Decoding::Collection(collection) => out.extend(collection.char_of(code)),
             Decoding::Charset { .. } | Decoding::Opaque => {}
         }
     }
