@@ -640,10 +640,11 @@ impl Font {
         };
         if let Some(map) = to_unicode(document, font, bound) {
             // Some writers map only the codes a reader could not guess (TeX: the ligatures).
-            let fallback = (!composite && map.code_bytes <= 1)
-                .then(|| Box::new(simple_encoding(document, font)));
+            let fallback = (!composite).then(|| Box::new(simple_encoding(document, font)));
             return Font {
-                code_bytes: map.code_bytes.max(1),
+                // A simple font's codes are single bytes, whatever code space its map declares
+                // (some writers declare `<0000> <FFFF>` and map `<30>`).
+                code_bytes: if composite { map.code_bytes.max(1) } else { 1 },
                 decoding: Decoding::Unicode(map, fallback),
                 widths,
             };
@@ -885,6 +886,31 @@ mod tests {
         bytes[at..at + length.len()].fill(b' ');
         let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
         assert_eq!(text.trim(), "Grandes Clientèles");
+    }
+
+    #[test]
+    fn a_simple_fonts_codes_are_single_bytes_whatever_its_map_declares() {
+        let mut document = Document::with_version("1.5");
+        let cmap = "begincmap 1 begincodespacerange <0000> <FFFF> endcodespacerange \
+                    3 beginbfchar <30> <0030> <33> <0033> <0020> <0020> endbfchar endcmap";
+        let map = document.add_object(Stream::new(dictionary! {}, cmap.as_bytes().to_vec()));
+        let font = document.add_object(dictionary! {
+            "Type" => "Font",
+            "Subtype" => "TrueType",
+            "BaseFont" => "SimSun",
+            "Encoding" => "WinAnsiEncoding",
+            "ToUnicode" => map,
+        });
+        let contents = stream(&mut document, "BT /TT0 12 Tf 72 700 Td (3300 3) Tj ET");
+        let bytes = with_page(
+            &mut document,
+            dictionary! {
+                "Contents" => contents,
+                "Resources" => dictionary! { "Font" => dictionary! { "TT0" => font } },
+            },
+        );
+        let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
+        assert_eq!(text.trim(), "3300 3");
     }
 
     #[test]
