@@ -5,9 +5,8 @@
 //! the same unambiguous text.
 
 use quick_xml::Reader;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 
-use super::ExtractError;
 use super::archive::attr;
 
 /// What a number format shows of a serial number.
@@ -24,17 +23,13 @@ pub(super) enum DateKind {
 pub(super) struct CellStyles(Vec<Option<DateKind>>);
 
 impl CellStyles {
-    pub(super) fn parse(xml: &str) -> Result<Self, ExtractError> {
-        let corrupt = |e: quick_xml::Error| ExtractError::Corrupt {
-            format: "spreadsheet",
-            reason: format!("xl/styles.xml: {e}"),
-        };
+    pub(super) fn parse(xml: &str) -> Result<Self, quick_xml::Error> {
         let mut custom: Vec<(u32, Option<DateKind>)> = Vec::new();
         let mut styles = Vec::new();
         let mut in_cell_xfs = false;
         let mut reader = Reader::from_str(xml);
         loop {
-            match reader.read_event().map_err(corrupt)? {
+            match reader.read_event()? {
                 Event::Start(e) | Event::Empty(e) => match e.local_name().as_ref() {
                     "numFmt" => {
                         let id = attr(&e, "numFmtId").and_then(|id| id.parse().ok());
@@ -124,18 +119,9 @@ fn format_kind(code: &str) -> Option<DateKind> {
     }
 }
 
-/// Whether `xl/workbook.xml` counts days from 1904 (`<workbookPr date1904="1"/>`).
-pub(super) fn uses_1904(workbook: &str) -> bool {
-    let mut reader = Reader::from_str(workbook);
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "workbookPr" => {
-                return attr(&e, "date1904").is_some_and(|v| v == "1" || v == "true");
-            }
-            Ok(Event::Eof) | Err(_) => return false,
-            _ => {}
-        }
-    }
+/// Whether a workbook's `workbookPr` element counts days from 1904 (`date1904="1"`).
+pub(super) fn is_1904(workbook_pr: &BytesStart) -> bool {
+    attr(workbook_pr, "date1904").is_some_and(|v| v == "1" || v == "true")
 }
 
 /// The serial number `value` shown as `kind`; `None` when it is not a number or is outside
@@ -272,16 +258,5 @@ mod tests {
                 None
             ]
         );
-    }
-
-    #[test]
-    fn the_1904_system_is_read_from_the_workbook() {
-        assert!(uses_1904(
-            r#"<workbook><workbookPr date1904="1"/></workbook>"#
-        ));
-        assert!(!uses_1904(
-            r#"<workbook><workbookPr defaultThemeVersion="1"/></workbook>"#
-        ));
-        assert!(!uses_1904("<workbook/>"));
     }
 }

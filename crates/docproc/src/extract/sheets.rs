@@ -32,7 +32,7 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
 use super::archive::{Parts, attr};
-use super::excel_dates::{CellStyles, format_serial, uses_1904};
+use super::excel_dates::{CellStyles, format_serial, is_1904};
 use super::{ExtractError, ExtractLimits};
 use crate::markdown::Writer;
 
@@ -75,8 +75,7 @@ pub(super) fn xlsx_to_markdown(
     let workbook = parts
         .read(WORKBOOK)?
         .ok_or_else(|| corrupt(format!("the archive has no {WORKBOOK}")))?;
-    let declared = workbook_sheets(&workbook)?;
-    let date1904 = uses_1904(&workbook);
+    let (declared, date1904) = workbook_sheets(&workbook)?;
     drop(workbook);
     let sheets = match parts.read(WORKBOOK_RELS)? {
         Some(rels) => {
@@ -93,7 +92,7 @@ pub(super) fn xlsx_to_markdown(
         None => SharedStrings::default(),
     };
     let styles = match parts.read(STYLES)? {
-        Some(xml) => CellStyles::parse(&xml)?,
+        Some(xml) => CellStyles::parse(&xml).map_err(corrupt_part(STYLES))?,
         None => CellStyles::default(),
     };
     let values = Values {
@@ -116,9 +115,13 @@ pub(super) fn xlsx_to_markdown(
     Ok(w.finish())
 }
 
-/// The sheets `xl/workbook.xml` names, in order: name and relationship id.
-fn workbook_sheets(xml: &str) -> Result<Vec<(String, Option<String>)>, ExtractError> {
+/// A declared sheet: its name and relationship id.
+type DeclaredSheet = (String, Option<String>);
+
+/// The sheets `xl/workbook.xml` names, in order, and whether its dates count from 1904.
+fn workbook_sheets(xml: &str) -> Result<(Vec<DeclaredSheet>, bool), ExtractError> {
     let mut sheets = Vec::new();
+    let mut date1904 = false;
     let mut reader = Reader::from_str(xml);
     loop {
         match reader.read_event().map_err(corrupt_part(WORKBOOK))? {
@@ -131,11 +134,14 @@ fn workbook_sheets(xml: &str) -> Result<Vec<(String, Option<String>)>, ExtractEr
                 // `r:id`; only the relationship id is an `id` on a `sheet`.
                 sheets.push((name, local_attr(&e, "id")));
             }
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "workbookPr" => {
+                date1904 = is_1904(&e);
+            }
             Event::Eof => break,
             _ => {}
         }
     }
-    Ok(sheets)
+    Ok((sheets, date1904))
 }
 
 /// `xl/_rels/workbook.xml.rels`: relationship id → the path of its part in the archive.
@@ -979,6 +985,18 @@ mod tests {
             read(&workbook(r#"<workbookPr date1904="1"/>"#))
                 .contains("| 2028-03-02 | 2028-03-02 14:30:00 | 09:00:00 | 45352 |")
         );
+    }
+
+    #[test]
+    fn the_1904_system_is_read_from_the_workbook() {
+        let date1904 = |xml: &str| workbook_sheets(xml).unwrap().1;
+        assert!(date1904(
+            r#"<workbook><workbookPr date1904="1"/></workbook>"#
+        ));
+        assert!(!date1904(
+            r#"<workbook><workbookPr defaultThemeVersion="1"/></workbook>"#
+        ));
+        assert!(!date1904("<workbook/>"));
     }
 
     #[test]

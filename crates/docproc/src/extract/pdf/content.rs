@@ -139,8 +139,8 @@ impl Reader<'_> {
     }
 
     /// `true`, `false` or `null` here, whole (followed by a delimiter, white space or the
-    /// end); `None` otherwise.
-    fn keyword(&self) -> Option<Object> {
+    /// end), and its length; `None` otherwise.
+    fn keyword(&self) -> Option<(Object, usize)> {
         let rest = self.rest();
         let (object, length) = if rest.starts_with(b"true") {
             (Object::Boolean(true), 4)
@@ -153,7 +153,7 @@ impl Reader<'_> {
         };
         rest.get(length)
             .is_none_or(|&c| !is_regular(c))
-            .then_some(object)
+            .then_some((object, length))
     }
 
     /// An operator's operand: an object, with lopdf's rules for numbers among operands.
@@ -220,11 +220,8 @@ impl Reader<'_> {
             b'<' => self.hex_string(),
             b'[' => self.array(depth),
             b't' | b'f' | b'n' => {
-                let keyword = self.keyword()?;
-                self.at += match keyword {
-                    Object::Boolean(false) => 5,
-                    _ => 4,
-                };
+                let (keyword, length) = self.keyword()?;
+                self.at += length;
                 Some(keyword)
             }
             _ => None,
