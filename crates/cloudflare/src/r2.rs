@@ -33,13 +33,17 @@ impl UploadSink for R2Uploads {
         body: ReadableStream,
         length: BodyLength,
         content_type: &str,
+        commit: impl Future<Output = bool>,
     ) -> Result<Stored, SinkError> {
         let (bucket, stall) = (&self.bucket, self.stall_ms);
         match length {
             BodyLength::Exactly(length) => {
-                put_hashed(bucket, key, body, length, content_type, stall).await
+                put_hashed(bucket, key, body, length, content_type, stall, commit).await
             }
             BodyLength::AtMost(max) => {
+                if !commit.await {
+                    return Err(SinkError::Abandoned);
+                }
                 put_unsized(bucket, key, body, max, content_type, stall).await
             }
         }

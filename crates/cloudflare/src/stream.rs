@@ -7,7 +7,8 @@
 //! WebAssembly memory.
 
 use docpipe_pipeline::ports::{SinkError, Stored};
-use std::pin::pin;
+use std::future::{Future, ready};
+use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -102,13 +103,17 @@ async fn within_stall(
 /// Copies exactly `length` bytes of `body` into every writer, then closes them. The next read
 /// is already under way while a chunk is being written. Every read must make progress, so a
 /// misbehaving stream ends in an error, never in a busy loop, and a read that waits more than
-/// `stall_ms` ends it too.
+/// `stall_ms` ends it too. The chunk that completes the body (or, for an empty body, the
+/// close) waits for `commit`, so no writer has the whole body before it says yes; when it
+/// says no, reading stops there and the pump fails with [`SinkError::Abandoned`].
 async fn pump(
     body: &ReadableStream,
     length: u64,
     writers: &[WritableStreamDefaultWriter],
     stall_ms: u64,
+    commit: impl Future<Output = bool>,
 ) -> Result<(), SinkError> {
+    let mut commit = Commit::Pending(Box::pin(commit));
     let options = ReadableStreamGetReaderOptions::new();
     options.set_mode(ReadableStreamReaderMode::Byob);
     let reader: ByobReader = body.get_reader_with_options(&options).unchecked_into();
@@ -119,7 +124,14 @@ async fn pump(
     let mut spare: Option<ArrayBuffer> = None;
     let failed = |e: JsValue| SinkError::Body(error_message(&e));
     while let Some(step) = next.take() {
-        let (done, chunk) = within_stall(&reader, step, stall_ms).await?;
+        let step = commit.watching(within_stall(&reader, step, stall_ms)).await;
+        let (done, chunk) = match step {
+            Ok(step) => step?,
+            Err(abandoned) => {
+                let _ = JsFuture::from(reader.cancel()).await;
+                return Err(abandoned);
+            }
+        };
         let bytes = chunk.as_ref().map_or(0, |c| u64::from(c.byte_length()));
         read += bytes;
         if read > length {
@@ -134,6 +146,8 @@ async fn pump(
                 )));
             }
             next = Some(read_step(&reader, length - read, spare.take()));
+        } else {
+            commit.wait().await?;
         }
         let writes: Vec<JsFuture> = match &chunk {
             Some(chunk) if bytes > 0 => writers
@@ -147,10 +161,52 @@ async fn pump(
         }
         spare = chunk.map(|chunk| chunk.buffer());
     }
+    commit.wait().await?;
     for writer in writers {
         JsFuture::from(writer.close()).await.map_err(failed)?;
     }
     Ok(())
+}
+
+/// Whether a put may complete (see [`pump`]): watched while the body is read, so that a no
+/// stops the stream at once, and waited for before the body's last bytes.
+enum Commit<F> {
+    Pending(Pin<Box<F>>),
+    Yes,
+    No,
+}
+
+impl<F: Future<Output = bool>> Commit<F> {
+    /// What `step` gives, unless the commit says no first.
+    async fn watching<T>(&mut self, step: impl Future<Output = T>) -> Result<T, SinkError> {
+        let Commit::Pending(pending) = self else {
+            self.wait().await?;
+            return Ok(step.await);
+        };
+        let step = pin!(step);
+        let (yes, step) = match select(step, pending.as_mut()).await {
+            Either::Left((value, _)) => return Ok(value),
+            Either::Right(decided) => decided,
+        };
+        *self = if yes { Commit::Yes } else { Commit::No };
+        self.wait().await?;
+        Ok(step.await)
+    }
+
+    /// Waits for the commit: fails when it says no.
+    async fn wait(&mut self) -> Result<(), SinkError> {
+        if let Commit::Pending(pending) = self {
+            *self = if pending.as_mut().await {
+                Commit::Yes
+            } else {
+                Commit::No
+            };
+        }
+        match self {
+            Commit::No => Err(SinkError::Abandoned),
+            _ => Ok(()),
+        }
+    }
 }
 
 async fn abort(writers: &[WritableStreamDefaultWriter], reason: &str) {
@@ -174,7 +230,8 @@ async fn finish_digest(digest: &DigestStream) -> Result<String, String> {
 }
 
 /// Streams `body` (exactly `length` bytes) into R2 under `key` and returns the stored object's
-/// size and the body's SHA-256 as lowercase hex.
+/// size and the body's SHA-256 as lowercase hex. Its last bytes wait for `commit` (see
+/// [`pump`]), so the object cannot exist before `commit` says yes.
 pub async fn put_hashed(
     bucket: &Bucket,
     key: &str,
@@ -182,6 +239,7 @@ pub async fn put_hashed(
     length: u64,
     content_type: &str,
     stall_ms: u64,
+    commit: impl Future<Output = bool>,
 ) -> Result<Stored, SinkError> {
     let metadata = HttpMetadata {
         content_type: Some(content_type.to_owned()),
@@ -199,7 +257,7 @@ pub async fn put_hashed(
         .put(key, Data::ReadableStream(fixed.readable()))
         .http_metadata(metadata)
         .execute();
-    let stored = pump_while(&body, length, &writers, stall_ms, put).await;
+    let stored = pump_while(&body, length, &writers, stall_ms, put, commit).await;
     match stored? {
         Some(object) => {
             let sha256 = finish_digest(&digest).await.map_err(SinkError::Storage)?;
@@ -219,10 +277,11 @@ async fn pump_while<T>(
     length: u64,
     writers: &[WritableStreamDefaultWriter],
     stall_ms: u64,
-    sink: impl std::future::Future<Output = worker::Result<T>>,
+    sink: impl Future<Output = worker::Result<T>>,
+    commit: impl Future<Output = bool>,
 ) -> Result<T, SinkError> {
     let sink = pin!(sink);
-    let pumped = pin!(pump(body, length, writers, stall_ms));
+    let pumped = pin!(pump(body, length, writers, stall_ms, commit));
     match select(sink, pumped).await {
         // The body failed: abort the streams and stop there. The sink fails with the aborted
         // stream; it is not waited for, since a write whose stream was aborted mid-way may
@@ -275,7 +334,7 @@ pub async fn put_part(
     }
     crate::usage::r2_class_a(1);
     let uploaded = upload.upload_part(part.number, Data::ReadableStream(fixed.readable()));
-    let uploaded = pump_while(&body, length, &writers, stall_ms, uploaded).await?;
+    let uploaded = pump_while(&body, length, &writers, stall_ms, uploaded, ready(true)).await?;
     let digest = match &hasher {
         Some(hasher) => {
             let buffer = JsFuture::from(hasher.digest()).await.map_err(storage)?;
@@ -296,7 +355,14 @@ pub async fn hash_only(
     let writer = digest
         .get_writer()
         .map_err(|e| SinkError::Storage(error_message(&e)))?;
-    pump(&body, length, std::slice::from_ref(&writer), stall_ms).await?;
+    pump(
+        &body,
+        length,
+        std::slice::from_ref(&writer),
+        stall_ms,
+        ready(true),
+    )
+    .await?;
     let sha256 = finish_digest(&digest).await.map_err(SinkError::Body)?;
     Ok(Stored {
         size: length,

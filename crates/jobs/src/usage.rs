@@ -30,6 +30,26 @@ pub struct Usage {
     pub queue_operations: u64,
 }
 
+impl Usage {
+    /// Share `index` of `parts` equal shares of these counts, the remainders going to the
+    /// first shares: the shares add up to the whole.
+    pub fn share(&self, index: usize, parts: usize) -> Usage {
+        let parts = parts.max(1) as u64;
+        let index = index as u64;
+        let part = |total: u64| total / parts + u64::from(index < total % parts);
+        Usage {
+            requests: part(self.requests),
+            d1_queries: part(self.d1_queries),
+            d1_rows_read: part(self.d1_rows_read),
+            d1_rows_written: part(self.d1_rows_written),
+            r2_class_a: part(self.r2_class_a),
+            r2_class_b: part(self.r2_class_b),
+            r2_bytes_read: part(self.r2_bytes_read),
+            queue_operations: part(self.queue_operations),
+        }
+    }
+}
+
 impl AddAssign for Usage {
     fn add_assign(&mut self, other: Self) {
         self.requests += other.requests;
@@ -46,6 +66,31 @@ impl AddAssign for Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_whole() {
+        let whole = Usage {
+            d1_queries: 1,
+            d1_rows_read: 10,
+            d1_rows_written: 7,
+            ..Usage::default()
+        };
+        let shares: Vec<Usage> = (0..3).map(|i| whole.share(i, 3)).collect();
+        assert_eq!(
+            shares.iter().map(|s| s.d1_rows_written).collect::<Vec<_>>(),
+            [3, 2, 2]
+        );
+        assert_eq!(
+            shares.iter().map(|s| s.d1_queries).collect::<Vec<_>>(),
+            [1, 0, 0]
+        );
+        let mut sum = Usage::default();
+        for share in shares {
+            sum += share;
+        }
+        assert_eq!(sum, whole);
+        assert_eq!(whole.share(0, 0), whole, "one share of none is the whole");
+    }
 
     #[test]
     fn adds_field_by_field() {

@@ -5,14 +5,15 @@
 use std::pin::pin;
 
 use docpipe_docproc::Summarizer;
-use docpipe_jobs::{DecodeError, JobMessage, Usage};
+use docpipe_jobs::{DecodeError, JobId, JobMessage, Usage};
 use futures_util::future::{Either, select};
 use tracing::{Instrument, error, info, warn};
 
 use crate::fetch::{FetchStage, Fetched};
 use crate::ports::{Clock, Converter, Database, DocumentSource};
-use crate::process::{Action, Outcome, Processor, new_lease_id};
-use crate::store::{JobUsage, Store};
+use crate::process::{Action, Lease, Outcome, Processor, new_lease_id};
+use crate::store::{JobUsage, Store, job_lease_id};
+use crate::usage::metered;
 
 /// How long to hold back messages this consumer cannot handle yet: a newer schema during a
 /// deploy, or the Worker itself misconfigured.
@@ -21,12 +22,64 @@ pub const HOLD_BACK_SECONDS: u32 = 300;
 /// How long before a dead letter whose failure could not be recorded comes back.
 pub const DEAD_LETTER_RETRY_SECONDS: u32 = 60;
 
+/// Takes, in one round trip, the leases of the jobs a batch starts with: those of its first
+/// `concurrency` messages (the ones processed at once) that are not fetched first, each job
+/// once. Returns each message's [`Lease`], in order; a job whose lease this did not take (held,
+/// finished, gone, or the round trip failed) takes its own when it starts, which says why.
+pub async fn lease_together<D: Database>(
+    store: &Store<D>,
+    clock: &impl Clock,
+    lease_ms: i64,
+    bodies: &[String],
+    concurrency: usize,
+) -> Vec<Lease> {
+    let mut leases: Vec<Lease> = bodies.iter().map(|_| Lease::fresh(clock)).collect();
+    let mut starting: Vec<(usize, JobId)> = Vec::new();
+    for (i, body) in bodies.iter().enumerate().take(concurrency) {
+        if let Ok(message) = JobMessage::decode(body)
+            && !message.fetch
+            && !starting.iter().any(|(_, job)| *job == message.job_id)
+        {
+            starting.push((i, message.job_id));
+        }
+    }
+    if starting.len() < 2 {
+        return leases;
+    }
+    let jobs: Vec<JobId> = starting.iter().map(|(_, job)| *job).collect();
+    let lease_id = new_lease_id(clock);
+    let started = clock.now_ms();
+    let (taken, spent) = metered(store.acquire_leases(&jobs, &lease_id, started, lease_ms)).await;
+    let taken = match taken {
+        Ok(taken) => taken,
+        Err(e) => {
+            warn!(error = %e, jobs = jobs.len(), "could not take a batch's leases together");
+            return leases;
+        }
+    };
+    let write_ms = clock.now_ms() - started;
+    let count = taken.len();
+    for (share, job) in taken.into_iter().enumerate() {
+        if let Some((i, _)) = starting.iter().find(|(_, id)| *id == job.job_id) {
+            leases[*i] = Lease::Taken {
+                lease_id: job_lease_id(&lease_id, &job.job_id),
+                job: Box::new(job),
+                started,
+                write_ms,
+                spent: spent.share(share, count),
+            };
+        }
+    }
+    leases
+}
+
 /// One message of the jobs queue: its fetching stage first, when it has one.
 pub async fn job_message<D, B, S, C, V>(
     processor: &Processor<'_, D, B, S, C, V>,
     fetcher: &impl FetchStage,
     body: &str,
     message_id: &str,
+    lease: Lease,
 ) -> Action
 where
     D: Database,
@@ -83,8 +136,7 @@ where
                 }
             }
         }
-        let lease_id = new_lease_id(processor.clock);
-        let outcome = within_deadline(processor, &message, &lease_id).await;
+        let outcome = within_deadline(processor, &message, lease).await;
         match &outcome {
             Outcome::Succeeded { attempt } => info!(attempt, "job succeeded"),
             Outcome::Failed { error } => warn!(%error, "job failed"),
@@ -104,7 +156,7 @@ where
 async fn within_deadline<D, B, S, C, V>(
     processor: &Processor<'_, D, B, S, C, V>,
     message: &JobMessage,
-    lease_id: &str,
+    lease: Lease,
 ) -> Outcome
 where
     D: Database,
@@ -114,7 +166,7 @@ where
     V: Converter,
 {
     let deadline_ms = processor.config.job_deadline_ms;
-    let work = pin!(processor.process(message, lease_id));
+    let work = pin!(processor.process(message, lease));
     let timer = pin!(processor.clock.sleep(deadline_ms));
     match select(work, timer).await {
         Either::Left((outcome, _)) => outcome,
@@ -214,7 +266,65 @@ mod tests {
 
     fn consume(f: &ProcessFixture, body: &str) -> Action {
         let processor = f.processor(&f.store, &ExtractiveSummarizer);
-        block_on(job_message(&processor, &NoFetching, body, "message-1"))
+        let lease = Lease::fresh(&f.clock);
+        block_on(job_message(
+            &processor,
+            &NoFetching,
+            body,
+            "message-1",
+            lease,
+        ))
+    }
+
+    #[test]
+    fn a_batch_takes_the_leases_it_starts_with_in_one_statement_and_each_job_finishes_once() {
+        let mut f = ProcessFixture::new();
+        let messages: Vec<JobMessage> = (0..4).map(|_| f.upload(TEXT, "text/plain")).collect();
+        let mut bodies: Vec<String> = messages.iter().map(JobMessage::to_json).collect();
+        // A copy of the first job's message, one that cannot be read, and one past the
+        // messages processed at once.
+        bodies.insert(1, messages[0].to_json());
+        bodies.insert(2, "{not json".to_owned());
+        let concurrency = 5;
+        let leases = block_on(lease_together(
+            &f.store,
+            &f.clock,
+            f.config.lease_ms,
+            &bodies,
+            concurrency,
+        ));
+        let taken: Vec<bool> = leases
+            .iter()
+            .map(|lease| matches!(lease, Lease::Taken { .. }))
+            .collect();
+        assert_eq!(taken, [true, false, false, true, true, false]);
+        let db = f.store.database();
+        for lease in &leases {
+            if let Lease::Taken { lease_id, job, .. } = lease {
+                let held = db.scalar_text(&format!(
+                    "SELECT lease_id FROM jobs WHERE id = '{}'",
+                    job.job_id
+                ));
+                assert_eq!(&held, lease_id);
+            }
+        }
+
+        let processor = f.processor(&f.store, &ExtractiveSummarizer);
+        let actions: Vec<Action> = bodies
+            .iter()
+            .zip(leases)
+            .map(|(body, lease)| block_on(job_message(&processor, &NoFetching, body, "m", lease)))
+            .collect();
+        assert_eq!(actions[1], Action::Ack, "the copy finds its job finished");
+        for message in &messages {
+            let job = block_on(
+                f.store
+                    .job(&crate::store::fixtures::tenant(), &message.job_id),
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 1));
+        }
     }
 
     /// A summarizer that never answers: a model or storage call that hangs.
@@ -241,7 +351,8 @@ mod tests {
                 &hung,
                 &NoFetching,
                 &message.to_json(),
-                "message-1"
+                "message-1",
+                Lease::fresh(&f.clock),
             )),
             Action::Retry { delay_seconds: 300 },
             "handed back until its lease has expired"
@@ -271,6 +382,7 @@ mod tests {
                 &NoFetching,
                 &message.to_json(),
                 "message-1",
+                Lease::fresh(&f.clock),
             ));
             assert!(matches!(action, Action::Retry { .. }), "{action:?}");
             f.clock.0.set(f.clock.now_ms() + f.config.lease_ms + 1);
@@ -280,7 +392,8 @@ mod tests {
                 &hung,
                 &NoFetching,
                 &message.to_json(),
-                "message-1"
+                "message-1",
+                Lease::fresh(&f.clock),
             )),
             Action::Ack
         );

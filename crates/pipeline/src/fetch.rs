@@ -268,7 +268,13 @@ where
         let content_type = valid.content_type.header_value();
         let stored = self
             .sink
-            .put_hashed(key, body, BodyLength::AtMost(limit), &content_type)
+            .put_hashed(
+                key,
+                body,
+                BodyLength::AtMost(limit),
+                &content_type,
+                std::future::ready(true),
+            )
             .await
             .map_err(|e| match e {
                 SinkError::TooLarge { limit } => {
@@ -283,6 +289,7 @@ where
                     ),
                     None => format!("the origin's body broke off: {reason}"),
                 }),
+                e @ SinkError::Abandoned => Failure::Transient(e.to_string()),
                 SinkError::Storage(reason) => Failure::Transient(reason),
             })?;
         if let Some(declared) = content_length
@@ -450,7 +457,14 @@ mod tests {
                 config: &self.f.config,
             };
             let processor = self.f.processor(&self.f.store, &ExtractiveSummarizer);
-            block_on(job_message(&processor, &fetcher, &message.to_json(), "m-1"))
+            let lease = crate::process::Lease::fresh(&self.f.clock);
+            block_on(job_message(
+                &processor,
+                &fetcher,
+                &message.to_json(),
+                "m-1",
+                lease,
+            ))
         }
 
         fn job(&self, message: &JobMessage) -> (JobStatus, Option<String>, Option<String>) {

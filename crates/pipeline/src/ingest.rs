@@ -11,17 +11,19 @@
 //! 5. The job is enqueued. If that fails, the job is `queued` in D1 and the sweep enqueues it.
 
 use std::convert::Infallible;
+use std::future::ready;
 use std::pin::pin;
 
 use docpipe_jobs::{DocumentId, JobId, JobMessage, RequestId};
-use futures_util::future::{Either, select};
+use futures_util::future::{Either, join, select};
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use crate::api::{ApiError, UploadAccepted};
 use crate::auth::TenantId;
 use crate::db::DbError;
 use crate::objects::document_key;
-use crate::ports::{BodyLength, Clock, Database, JobQueue, SinkError, UploadSink};
+use crate::ports::{BodyLength, Clock, Database, JobQueue, SinkError, Stored, UploadSink};
 use crate::quota::{Quota, Quotas};
 use crate::remote::{self, AllowedHosts};
 use crate::store::{NewDocument, NewFetch, NewJob, NewUpload, OverQuota, Store};
@@ -65,7 +67,7 @@ pub fn body_error(e: SinkError) -> ApiError {
     match e {
         SinkError::Body(reason) => ApiError::IncompleteBody { reason },
         SinkError::Stalled { seconds } => ApiError::BodyStalled { seconds },
-        SinkError::Storage(_) => ApiError::Unavailable,
+        SinkError::Storage(_) | SinkError::Abandoned => ApiError::Unavailable,
         SinkError::TooLarge { limit } => ApiError::BodyTooLarge { limit },
     }
 }
@@ -170,31 +172,60 @@ where
                 BodyLength::Exactly(size) | BodyLength::AtMost(size) => size,
             },
         };
-        // A body of unknown length reserves the most it may be, and what is left of the
-        // tenant's bytes for the day when that is less; it is held to what it reserved.
-        let mut begun = self.begin(&new_upload).await?;
-        let mut bytes_quota = None;
-        if let (BodyLength::AtMost(_), Err(over)) = (valid.length, &begun)
-            && over.quota == Quota::BytesPerDay
-            && over.limit > over.used
-        {
-            new_upload.size = over.limit - over.used;
-            bytes_quota = Some(over.limit);
-            begun = self.begin(&new_upload).await?;
-        }
-        begun.map_err(|over| self.quota_error(over))?;
-        let length = match valid.length {
-            BodyLength::AtMost(_) => BodyLength::AtMost(new_upload.size),
-            exactly => exactly,
-        };
-
-        let started = self.clock.now_ms();
         let content_type = valid.content_type.header_value();
-        let put = pin!(self.sink.put_hashed(&key, body, length, &content_type));
-        let alive = pin!(self.keep_alive(&document_id));
-        let stored = match select(put, alive).await {
-            Either::Left((stored, _)) => stored,
-            Either::Right((never, _)) => match never {},
+        let started = self.clock.now_ms();
+        let mut bytes_quota = None;
+        let (length, stored) = match valid.length {
+            // The body streams while its upload is recorded: R2 gets the body's last bytes
+            // only once the record is in, so the object never exists without it.
+            BodyLength::Exactly(_) => {
+                let (recorded, commit) = oneshot::channel();
+                let begin = async {
+                    let begun = self.begin(&new_upload).await;
+                    // Nobody listens once the put has failed on its own.
+                    let _ = recorded.send(matches!(begun, Ok(Ok(()))));
+                    begun
+                };
+                let commit = async { commit.await.unwrap_or(false) };
+                let put = self.store_body(
+                    &key,
+                    &document_id,
+                    body,
+                    valid.length,
+                    &content_type,
+                    commit,
+                );
+                let (begun, stored) = join(begin, put).await;
+                let begun = begun.and_then(|begun| begun.map_err(|over| self.quota_error(over)));
+                if let Err(refused) = begun {
+                    // The put was called off, so storage kept nothing; a sink that kept the
+                    // object anyway gets it deleted.
+                    if stored.is_ok() {
+                        self.discard(&document_id, &key).await;
+                    }
+                    return Err(refused);
+                }
+                (valid.length, stored)
+            }
+            // A body of unknown length reserves the most it may be, and what is left of the
+            // tenant's bytes for the day when that is less; it is held to what it reserved.
+            BodyLength::AtMost(_) => {
+                let mut begun = self.begin(&new_upload).await?;
+                if let Err(over) = &begun
+                    && over.quota == Quota::BytesPerDay
+                    && over.limit > over.used
+                {
+                    new_upload.size = over.limit - over.used;
+                    bytes_quota = Some(over.limit);
+                    begun = self.begin(&new_upload).await?;
+                }
+                begun.map_err(|over| self.quota_error(over))?;
+                let length = BodyLength::AtMost(new_upload.size);
+                let stored = self
+                    .store_body(&key, &document_id, body, length, &content_type, ready(true))
+                    .await;
+                (length, stored)
+            }
         };
         let stored = match stored {
             Ok(stored) => stored,
@@ -440,6 +471,28 @@ where
             if let Err(e) = self.store.upload_alive(document, self.clock.now_ms()).await {
                 warn!(error = %e, "could not note that the upload is alive");
             }
+        }
+    }
+
+    /// Streams `body` into storage under `key` (see [`UploadSink::put_hashed`] for `commit`),
+    /// noting that the upload is alive while it does.
+    async fn store_body(
+        &self,
+        key: &str,
+        document: &DocumentId,
+        body: S::Body,
+        length: BodyLength,
+        content_type: &str,
+        commit: impl Future<Output = bool>,
+    ) -> Result<Stored, SinkError> {
+        let put = pin!(
+            self.sink
+                .put_hashed(key, body, length, content_type, commit)
+        );
+        let alive = pin!(self.keep_alive(document));
+        match select(put, alive).await {
+            Either::Left((stored, _)) => stored,
+            Either::Right((never, _)) => match never {},
         }
     }
 
@@ -824,6 +877,32 @@ mod tests {
         let small = TestBody::whole(b"tiny.");
         f.accept_sized(small, None, unknown).unwrap();
         assert_eq!(usage_bytes(&f), BODY.len() as i64 + 5);
+    }
+
+    #[test]
+    fn a_body_streams_while_its_upload_is_recorded_and_is_kept_only_once_it_is() {
+        let mut f = Fixture::new();
+        f.quotas.documents_per_day = 1;
+        f.accept(TestBody::whole(BODY), None).unwrap();
+        // The second body streams while the record is refused: the put is called off.
+        let err = f.accept(TestBody::whole(BODY), None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ApiError::QuotaExceeded {
+                    quota: Quota::DocumentsPerDay,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(f.objects.keys().len(), 1, "only the first document is kept");
+        assert_eq!(counts(f.store.database()), [1, 1, 0]);
+        assert_eq!(
+            usage_bytes(&f),
+            BODY.len() as i64,
+            "the refused one counts nothing"
+        );
     }
 
     #[test]

@@ -149,6 +149,9 @@ pub enum SinkError {
     /// Storage refused or failed the write.
     #[error("storing the body failed: {0}")]
     Storage(String),
+    /// The put was called off before its object was stored; nothing was kept.
+    #[error("the upload was called off before it was stored")]
+    Abandoned,
     /// A body of unknown length went past its limit; nothing was kept.
     #[error("the body is larger than {limit} bytes")]
     TooLarge { limit: u64 },
@@ -175,13 +178,17 @@ pub trait UploadSink {
 
     /// Streams `body` to `key`, hashing it on the way: exactly its declared length, or, when
     /// its length is unknown, all of it unless it goes past the limit ([`SinkError::TooLarge`],
-    /// nothing kept).
+    /// nothing kept). The object comes to exist only after `commit` resolved to `true`: the
+    /// body's last bytes wait for it (a body of unknown length, its first), so what must be
+    /// recorded before the object exists can be written while the body streams. When `commit`
+    /// resolves to `false`, nothing is kept and the put fails with [`SinkError::Abandoned`].
     async fn put_hashed(
         &self,
         key: &str,
         body: Self::Body,
         length: BodyLength,
         content_type: &str,
+        commit: impl Future<Output = bool>,
     ) -> Result<Stored, SinkError>;
 
     /// Reads `body` as [`Self::put_hashed`] would, keeps nothing, and returns its size and

@@ -73,6 +73,49 @@ pub fn new_lease_id(clock: &impl Clock) -> String {
     format!("{:x}-{random:014x}", clock.now_ms())
 }
 
+/// A job's processing lease: to be taken when its processing starts, or taken already, in one
+/// round trip with the leases of other jobs of its batch
+/// ([`crate::consume::lease_together`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    ToTake {
+        lease_id: String,
+    },
+    Taken {
+        lease_id: String,
+        job: Box<LeasedJob>,
+        /// When the statement that took it was sent, and its round trip.
+        started: crate::time::Millis,
+        write_ms: i64,
+        /// This job's share of what that statement cost.
+        spent: crate::usage::Usage,
+    },
+}
+
+impl Lease {
+    /// A lease to take under `lease_id`.
+    pub fn to_take(lease_id: &str) -> Self {
+        Lease::ToTake {
+            lease_id: lease_id.to_owned(),
+        }
+    }
+
+    /// A lease to take under a fresh id.
+    pub fn fresh(clock: &impl Clock) -> Self {
+        Lease::ToTake {
+            lease_id: new_lease_id(clock),
+        }
+    }
+
+    /// What taking the lease cost before its job's processing started.
+    pub fn spent(&self) -> crate::usage::Usage {
+        match self {
+            Lease::Taken { spent, .. } => *spent,
+            Lease::ToTake { .. } => crate::usage::Usage::default(),
+        }
+    }
+}
+
 /// Roughly how many bytes of memory processing takes per byte of document: the bytes, the
 /// extracted text, its sentences and the summarizer's term vectors.
 const MEMORY_PER_DOCUMENT_BYTE: u64 = 4;
@@ -116,18 +159,33 @@ where
     C: Clock,
     V: Converter,
 {
-    pub async fn process(&self, message: &JobMessage, lease_id: &str) -> Outcome {
+    pub async fn process(&self, message: &JobMessage, lease: Lease) -> Outcome {
         let job = &message.job_id;
-        let started = self.clock.now_ms();
-        let lease = match self
-            .store
-            .acquire_lease(job, lease_id, started, self.config.lease_ms)
-            .await
-        {
-            Ok(lease) => lease,
-            Err(e) => return self.retry_later(1, format!("could not take the lease: {e}")),
+        let (lease_id, started, lease, lease_write_ms) = match lease {
+            Lease::Taken {
+                lease_id,
+                job,
+                started,
+                write_ms,
+                ..
+            } => (lease_id, started, LeaseOutcome::Acquired(*job), write_ms),
+            Lease::ToTake { lease_id } => {
+                let started = self.clock.now_ms();
+                let lease = match self
+                    .store
+                    .acquire_lease(job, &lease_id, started, self.config.lease_ms)
+                    .await
+                {
+                    Ok(lease) => lease,
+                    Err(e) => {
+                        return self.retry_later(1, format!("could not take the lease: {e}"));
+                    }
+                };
+                let write_ms = self.clock.now_ms() - started;
+                (lease_id, started, lease, write_ms)
+            }
         };
-        let lease_write_ms = self.clock.now_ms() - started;
+        let lease_id = lease_id.as_str();
         let leased = match lease {
             LeaseOutcome::Acquired(leased) => leased,
             LeaseOutcome::Finished(status) => {
@@ -919,8 +977,8 @@ mod tests {
         };
         let processor = f.processor(&f.store, &yielding);
         let (first, second) = block_on(futures::future::join(
-            processor.process(&message, "copy-1"),
-            processor.process(&message, "copy-2"),
+            processor.process(&message, Lease::to_take("copy-1")),
+            processor.process(&message, Lease::to_take("copy-2")),
         ));
         assert_eq!(first, Outcome::Succeeded { attempt: 1 });
         assert!(

@@ -115,11 +115,16 @@ impl UploadSink for MemoryObjects {
         body: TestBody,
         length: BodyLength,
         content_type: &str,
+        commit: impl Future<Output = bool>,
     ) -> Result<Stored, SinkError> {
         if self.fail_puts.get() {
             return Err(SinkError::Storage("R2 is down".into()));
         }
         let bytes = body.read(length)?;
+        // As R2 does: the whole body arrives only once `commit` says yes.
+        if !commit.await {
+            return Err(SinkError::Abandoned);
+        }
         self.insert(key.to_owned(), bytes, content_type);
         Ok(Stored {
             size: self.misreport_size.get().unwrap_or(bytes.len() as u64),
@@ -399,7 +404,10 @@ impl ProcessFixture {
         message: &JobMessage,
         lease: &str,
     ) -> Outcome {
-        block_on(self.processor(store, summarizer).process(message, lease))
+        block_on(
+            self.processor(store, summarizer)
+                .process(message, crate::process::Lease::to_take(lease)),
+        )
     }
 
     pub fn processor<'a, D, S>(

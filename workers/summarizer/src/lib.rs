@@ -5,8 +5,9 @@
 //! `docpipe_pipeline::process::Processor` with R2, D1 and the summarizer plugged in, and acked
 //! or retried according to the outcome; a job whose document was named by URL is fetched into
 //! R2 first (its `fetching` stage). The messages of a batch run concurrently, within a shared
-//! memory budget. The handler always returns `Ok(())`, each message carrying its own ack or
-//! retry: workers-rs turns a returned error into a panic, which leaves the batch unsettled.
+//! memory budget; the leases of the jobs a batch starts with are taken in one D1 statement.
+//! The handler always returns `Ok(())`, each message carrying its own ack or retry:
+//! workers-rs turns a returned error into a panic, which leaves the batch unsettled.
 //!
 //! Its only HTTP surface is `/healthz`, and in builds with the `bench` feature (made by
 //! `scripts/build --bench` for `scripts/bench`, never deployed) the timing endpoints of `bench`.
@@ -203,17 +204,34 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
         config: &bindings.config,
     };
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    let bodies: Vec<String> = messages.iter().map(|raw| body_json(&raw.body())).collect();
+    let concurrency = bindings.config.concurrency;
+    let leases = consume::lease_together(
+        &bindings.store,
+        &WorkerClock,
+        bindings.config.lease_ms,
+        &bodies,
+        concurrency,
+    )
+    .await;
     let retried = std::cell::Cell::new(0u32);
     let acked = std::cell::RefCell::new(Vec::new());
     let usage = std::cell::RefCell::new(Vec::with_capacity(messages.len()));
-    futures_util::stream::iter(&messages)
-        .for_each_concurrent(bindings.config.concurrency, |raw| {
+    futures_util::stream::iter(messages.iter().zip(bodies).zip(leases))
+        .for_each_concurrent(concurrency, |((raw, body), lease)| {
             let (processor, fetcher) = (&processor, &fetcher);
             let (retried, acked, usage, batch_len) = (&retried, &acked, &usage, messages.len());
             async move {
-                let body = body_json(&raw.body());
-                let (action, spent) =
-                    metered(consume::job_message(processor, fetcher, &body, &raw.id())).await;
+                let leasing = lease.spent();
+                let (action, mut spent) = metered(consume::job_message(
+                    processor,
+                    fetcher,
+                    &body,
+                    &raw.id(),
+                    lease,
+                ))
+                .await;
+                spent += leasing;
                 let is_ack = action == Action::Ack;
                 usage
                     .borrow_mut()

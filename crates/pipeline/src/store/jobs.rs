@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::tenants::{OverQuota, in_flight, limit, quota_params};
 use super::{Store, webhooks};
 use crate::auth::TenantId;
-use crate::db::{DbError, Statement};
+use crate::db::{DbError, SqlValue, Statement};
 use crate::ports::Database;
 use crate::quota::{self, Quotas};
 use crate::time::{Millis, Timestamp, timestamp};
@@ -68,9 +68,52 @@ pub enum LeaseOutcome {
     NotFound,
 }
 
+/// `UPDATE jobs` taking the lease `$lease_id` (SQL: `?1`, the lease id, or an expression of
+/// it) until `?2`, at the time `?3` of the UTC day `?4`, of the jobs `id $jobs` (`?5`) that
+/// are queued or whose lease expired; returns what processing needs to know of each
+/// ([`LeasedJob`]). Parameters: [`lease_params`].
+macro_rules! lease_jobs {
+    ($lease_id:literal, $jobs:literal) => {
+        concat!(
+            "UPDATE jobs SET status = 'processing', lease_id = ",
+            $lease_id,
+            ", lease_expires_at = ?2, attempts = attempts + 1, started_at = ?3, updated_at = ?3 \
+             WHERE id ",
+            $jobs,
+            " AND (status = 'queued' OR (status = 'processing' AND lease_expires_at < ?3)) \
+             RETURNING id AS job_id, document_id, attempts, tenant_id, \
+             (SELECT size_bytes FROM documents WHERE documents.id = jobs.document_id) AS size_bytes, \
+             (SELECT object_key FROM documents WHERE documents.id = jobs.document_id) AS object_key, \
+             COALESCE((SELECT tokens FROM tenant_usage \
+             WHERE tenant_usage.tenant_id = jobs.tenant_id AND day = ?4), 0) AS tokens_today, \
+             (SELECT max_tokens_per_day FROM tenants WHERE tenants.id = jobs.tenant_id) \
+             AS max_tokens_per_day, \
+             (SELECT COUNT(*) FROM jobs AS same WHERE same.document_id = jobs.document_id) \
+             AS document_jobs"
+        )
+    };
+}
+
+fn lease_params(lease_id: &str, now: Millis, lease_ms: i64, jobs: SqlValue) -> Vec<SqlValue> {
+    vec![
+        lease_id.into(),
+        timestamp(now.saturating_add(lease_ms)).into(),
+        timestamp(now).into(),
+        quota::day(now).into(),
+        jobs,
+    ]
+}
+
+/// The lease id of `job` when its lease was taken with others' under `lease_id`
+/// ([`Store::acquire_leases`]).
+pub fn job_lease_id(lease_id: &str, job: &JobId) -> String {
+    format!("{lease_id}:{job}")
+}
+
 /// A job this consumer holds the lease of, with what processing it needs to know.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct LeasedJob {
+    pub job_id: JobId,
     pub document_id: DocumentId,
     /// Counts from 1.
     #[serde(rename = "attempts")]
@@ -320,30 +363,11 @@ impl<D: Database> Store<D> {
         now: Millis,
         lease_ms: i64,
     ) -> Result<LeaseOutcome, DbError> {
-        let now_text = timestamp(now);
         let rows: Vec<LeasedJob> = self
             .db
             .query(Statement::new(
-                "UPDATE jobs SET status = 'processing', lease_id = ?1, lease_expires_at = ?2, \
-                 attempts = attempts + 1, started_at = ?3, updated_at = ?3 \
-                 WHERE id = ?4 AND (status = 'queued' \
-                 OR (status = 'processing' AND lease_expires_at < ?3)) \
-                 RETURNING document_id, attempts, tenant_id, \
-                 (SELECT size_bytes FROM documents WHERE documents.id = jobs.document_id) AS size_bytes, \
-                 (SELECT object_key FROM documents WHERE documents.id = jobs.document_id) AS object_key, \
-                 COALESCE((SELECT tokens FROM tenant_usage \
-                 WHERE tenant_usage.tenant_id = jobs.tenant_id AND day = ?5), 0) AS tokens_today, \
-                 (SELECT max_tokens_per_day FROM tenants WHERE tenants.id = jobs.tenant_id) \
-                 AS max_tokens_per_day, \
-                 (SELECT COUNT(*) FROM jobs AS same WHERE same.document_id = jobs.document_id) \
-                 AS document_jobs",
-                vec![
-                    lease_id.into(),
-                    timestamp(now.saturating_add(lease_ms)).into(),
-                    now_text.into(),
-                    job.into(),
-                    quota::day(now).into(),
-                ],
+                lease_jobs!("?1", "= ?5"),
+                lease_params(lease_id, now, lease_ms, job.into()),
             ))
             .await?;
         if let Some(row) = rows.into_iter().next() {
@@ -367,6 +391,29 @@ impl<D: Database> Store<D> {
                 until: row.lease_expires_at.unwrap_or(Timestamp(0)),
             },
         })
+    }
+
+    /// Takes the leases of `jobs` (distinct) in one statement, as [`Store::acquire_lease`]
+    /// takes one: each job's lease id is [`job_lease_id`] of `lease_id` and the job. Returns
+    /// the jobs whose lease was taken; any other is held, finished or gone, which
+    /// [`Store::acquire_lease`] tells apart.
+    pub async fn acquire_leases(
+        &self,
+        jobs: &[JobId],
+        lease_id: &str,
+        now: Millis,
+        lease_ms: i64,
+    ) -> Result<Vec<LeasedJob>, DbError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::Value::from(jobs.iter().map(JobId::to_string).collect::<Vec<_>>());
+        self.db
+            .query(Statement::new(
+                lease_jobs!("?1 || ':' || id", "IN (SELECT value FROM json_each(?5))"),
+                lease_params(lease_id, now, lease_ms, ids.to_string().into()),
+            ))
+            .await
     }
 
     /// Runs `finish` (a statement that ends the attempt) after recording the attempt's model
@@ -500,12 +547,62 @@ mod tests {
     }
 
     #[test]
+    fn leases_taken_together_are_each_jobs_own_and_skip_jobs_not_free() {
+        let store = Store::new(crate::sqlite::Sqlite::migrated());
+        let jobs: Vec<JobId> = (0..4).map(|_| JobId::new()).collect();
+        for job in &jobs {
+            assert_eq!(upload(&store, &document(DocumentId::new()), job), Ok(true));
+        }
+        // One held by another consumer, one finished.
+        leased(block_on(store.acquire_lease(&jobs[1], "other", T0, LEASE)).unwrap());
+        leased(block_on(store.acquire_lease(&jobs[2], "done", T0, LEASE)).unwrap());
+        let finished = block_on(store.complete(
+            &jobs[2],
+            "done",
+            &completion("Done."),
+            &Usage::default(),
+            T0,
+        ));
+        assert_eq!(finished, Ok(true));
+
+        let missing = JobId::new();
+        let asked = [jobs[0], jobs[1], jobs[2], jobs[3], missing];
+        let taken = block_on(store.acquire_leases(&asked, "batch", T0 + 1, LEASE)).unwrap();
+        let mut ids: Vec<JobId> = taken.iter().map(|leased| leased.job_id).collect();
+        ids.sort_by_key(JobId::to_string);
+        let mut free = vec![jobs[0], jobs[3]];
+        free.sort_by_key(JobId::to_string);
+        assert_eq!(ids, free, "only the queued jobs");
+        assert!(
+            taken
+                .iter()
+                .all(|leased| leased.attempt == 1 && leased.first_run())
+        );
+        let db = store.database();
+        for (job, lease) in [
+            (jobs[0], job_lease_id("batch", &jobs[0])),
+            (jobs[1], "other".to_owned()),
+            (jobs[3], job_lease_id("batch", &jobs[3])),
+        ] {
+            let held = db.scalar_text(&format!("SELECT lease_id FROM jobs WHERE id = '{job}'"));
+            assert_eq!(held, lease);
+        }
+        // Each lease is its job's own: finishing one under another's id does nothing.
+        let done = |job: &JobId, lease: &str| {
+            block_on(store.complete(job, lease, &completion("S."), &Usage::default(), T0 + 2))
+        };
+        assert_eq!(done(&jobs[0], &job_lease_id("batch", &jobs[3])), Ok(false));
+        assert_eq!(done(&jobs[0], &job_lease_id("batch", &jobs[0])), Ok(true));
+    }
+
+    #[test]
     fn lease_is_exclusive_until_it_expires() {
         let (store, doc, job) = store_with_job();
         let first = leased(block_on(store.acquire_lease(&job, "a", T0, LEASE)).unwrap());
         assert_eq!(
             first,
             LeasedJob {
+                job_id: job,
                 document_id: doc,
                 attempt: 1,
                 size_bytes: Some(42),
