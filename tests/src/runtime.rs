@@ -174,7 +174,9 @@ impl Baseline {
 
     /// The reference pipeline (`tests/bench/reference.js`) with its queue consumer's
     /// `max_batch_size` set to `batch`.
-    pub fn reference(batch: u32) -> Result<Baseline> {
+    /// The reference pipeline at `max_batch_size` `batch`; `mimic`: making docpipe's storage
+    /// calls too (see `tests/bench/reference.js`).
+    pub fn reference(batch: u32, mimic: bool) -> Result<Baseline> {
         let dir = root().join("target/bench-reference");
         std::fs::create_dir_all(&dir)?;
         let template = std::fs::read_to_string(root().join("tests/bench/reference.toml"))?;
@@ -182,10 +184,14 @@ impl Baseline {
         let config = template
             .replace("max_batch_size = 10", &format!("max_batch_size = {batch}"))
             .replace(
+                "MIMIC_DOCPIPE = \"false\"",
+                &format!("MIMIC_DOCPIPE = \"{mimic}\""),
+            )
+            .replace(
                 "main = \"reference.js\"",
                 &format!("main = {:?}", main.display().to_string()),
             );
-        let path = dir.join(format!("reference-{batch}.toml"));
+        let path = dir.join(format!("reference-{batch}-{mimic}.toml"));
         std::fs::write(&path, config)?;
         Self::start_config(&path)
     }
