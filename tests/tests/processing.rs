@@ -285,6 +285,17 @@ fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
         .collect();
     let expected: HashSet<String> = accepted.iter().map(|a| a.document_id.clone()).collect();
     assert_eq!(documents, expected);
+    // A batch of several messages takes the leases of the jobs it starts with in one statement.
+    let together: Vec<u64> = pipeline
+        .log_events()
+        .iter()
+        .filter(|e| e["fields"]["message"] == "batch done")
+        .filter_map(|e| e["fields"]["leased_together"].as_u64())
+        .collect();
+    assert!(
+        together.iter().any(|&leases| leases >= 2),
+        "leases taken together, per batch: {together:?}"
+    );
     Ok(())
 }
 

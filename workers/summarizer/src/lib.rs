@@ -29,7 +29,7 @@ use docpipe_pipeline::budget::MemoryBudget;
 use docpipe_pipeline::config::{BackendChoice, SummarizerConfig, names};
 use docpipe_pipeline::consume::{self, HOLD_BACK_SECONDS};
 use docpipe_pipeline::fetch::Fetcher;
-use docpipe_pipeline::process::{Action, Processor};
+use docpipe_pipeline::process::{Action, Lease, Processor};
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::usage::metered;
 use docpipe_pipeline::webhooks::{self, Deliverer};
@@ -214,6 +214,10 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
         concurrency,
     )
     .await;
+    let leased_together = leases
+        .iter()
+        .filter(|lease| matches!(lease, Lease::Taken { .. }))
+        .count();
     let retried = std::cell::Cell::new(0u32);
     let acked = std::cell::RefCell::new(Vec::new());
     let usage = std::cell::RefCell::new(Vec::with_capacity(messages.len()));
@@ -257,6 +261,7 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     log_usage!(
         info,
         messages = messages.len(),
+        leased_together,
         retried = retried.get(),
         "batch done"
     );
