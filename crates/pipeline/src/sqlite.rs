@@ -55,6 +55,19 @@ impl Sqlite {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// How SQLite would run `statement`: the details of `EXPLAIN QUERY PLAN`, for assertions.
+    pub fn query_plan(&self, statement: &Statement) -> Vec<String> {
+        let sql = format!("EXPLAIN QUERY PLAN {}", statement.sql);
+        let mut query = self
+            .connection
+            .prepare(&sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        query
+            .query_map(params_from_iter(values(statement)), |row| row.get(3))
+            .and_then(|rows| rows.collect())
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Runs ad-hoc SQL returning text, for assertions.
     pub fn scalar_text(&self, sql: &str) -> String {
         self.connection

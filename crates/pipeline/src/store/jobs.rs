@@ -547,6 +547,34 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_finds_its_jobs_by_key_however_many_jobs_there_are() {
+        let db = crate::sqlite::Sqlite::migrated();
+        let ids = serde_json::json!(["a", "b"]).to_string();
+        for statement in [
+            Statement::new(
+                lease_jobs!("?1", "= ?5"),
+                lease_params("l", T0, LEASE, "a".into()),
+            ),
+            Statement::new(
+                lease_jobs!("?1 || ':' || id", "IN (SELECT value FROM json_each(?5))"),
+                lease_params("l", T0, LEASE, ids.into()),
+            ),
+        ] {
+            let plan = db.query_plan(&statement);
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with("SEARCH jobs USING INDEX")),
+                "{plan:?}"
+            );
+            assert!(
+                plan.iter()
+                    .all(|step| !step.starts_with("SCAN") || step.starts_with("SCAN json_each")),
+                "{plan:?}"
+            );
+        }
+    }
+
+    #[test]
     fn leases_taken_together_are_each_jobs_own_and_skip_jobs_not_free() {
         let store = Store::new(crate::sqlite::Sqlite::migrated());
         let jobs: Vec<JobId> = (0..4).map(|_| JobId::new()).collect();
