@@ -12,7 +12,7 @@ use tracing::{Instrument, error, info, warn};
 use crate::fetch::{FetchStage, Fetched};
 use crate::ports::{Clock, Converter, Database, DocumentSource};
 use crate::process::{Action, Lease, Outcome, Processor, new_lease_id};
-use crate::store::{JobUsage, Store, job_lease_id};
+use crate::store::{JobUsage, Store};
 use crate::usage::metered;
 
 /// How long to hold back messages this consumer cannot handle yet: a newer schema during a
@@ -62,7 +62,6 @@ pub async fn lease_together<D: Database>(
     for (share, job) in taken.into_iter().enumerate() {
         if let Some((i, _)) = starting.iter().find(|(_, id)| *id == job.job_id) {
             leases[*i] = Lease::Taken {
-                lease_id: job_lease_id(&lease_id, &job.job_id),
                 job: Box::new(job),
                 started,
                 write_ms,
@@ -300,12 +299,12 @@ mod tests {
         assert_eq!(taken, [true, false, false, true, true, false]);
         let db = f.store.database();
         for lease in &leases {
-            if let Lease::Taken { lease_id, job, .. } = lease {
+            if let Lease::Taken { job, .. } = lease {
                 let held = db.scalar_text(&format!(
                     "SELECT lease_id FROM jobs WHERE id = '{}'",
                     job.job_id
                 ));
-                assert_eq!(&held, lease_id);
+                assert_eq!(held, job.lease_id);
             }
         }
 

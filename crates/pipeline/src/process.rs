@@ -82,7 +82,7 @@ pub enum Lease {
         lease_id: String,
     },
     Taken {
-        lease_id: String,
+        /// The job, with the lease id it was taken under.
         job: Box<LeasedJob>,
         /// When the statement that took it was sent, and its round trip.
         started: crate::time::Millis,
@@ -163,12 +163,16 @@ where
         let job = &message.job_id;
         let (lease_id, started, lease, lease_write_ms) = match lease {
             Lease::Taken {
-                lease_id,
                 job,
                 started,
                 write_ms,
                 ..
-            } => (lease_id, started, LeaseOutcome::Acquired(*job), write_ms),
+            } => (
+                job.lease_id.clone(),
+                started,
+                LeaseOutcome::Acquired(*job),
+                write_ms,
+            ),
             Lease::ToTake { lease_id } => {
                 let started = self.clock.now_ms();
                 let lease = match self

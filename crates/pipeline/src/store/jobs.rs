@@ -71,7 +71,7 @@ pub enum LeaseOutcome {
 /// `UPDATE jobs` taking the lease `$lease_id` (SQL: `?1`, the lease id, or an expression of
 /// it) until `?2`, at the time `?3` of the UTC day `?4`, of the jobs `id $jobs` (`?5`) that
 /// are queued or whose lease expired; returns what processing needs to know of each
-/// ([`LeasedJob`]). Parameters: [`lease_params`].
+/// ([`LeasedJob`]).
 macro_rules! lease_jobs {
     ($lease_id:literal, $jobs:literal) => {
         concat!(
@@ -81,7 +81,7 @@ macro_rules! lease_jobs {
              WHERE id ",
             $jobs,
             " AND (status = 'queued' OR (status = 'processing' AND lease_expires_at < ?3)) \
-             RETURNING id AS job_id, document_id, attempts, tenant_id, \
+             RETURNING id AS job_id, lease_id, document_id, attempts, tenant_id, \
              (SELECT size_bytes FROM documents WHERE documents.id = jobs.document_id) AS size_bytes, \
              (SELECT object_key FROM documents WHERE documents.id = jobs.document_id) AS object_key, \
              COALESCE((SELECT tokens FROM tenant_usage \
@@ -94,6 +94,23 @@ macro_rules! lease_jobs {
     };
 }
 
+/// Takes `job`'s lease as `lease_id` until `now + lease_ms`.
+fn lease_statement(job: &JobId, lease_id: &str, now: Millis, lease_ms: i64) -> Statement {
+    Statement::new(
+        lease_jobs!("?1", "= ?5"),
+        lease_params(lease_id, now, lease_ms, job.into()),
+    )
+}
+
+/// Takes the leases of `jobs` until `now + lease_ms`, each as `{lease_id}:{job id}`.
+fn leases_statement(jobs: &[JobId], lease_id: &str, now: Millis, lease_ms: i64) -> Statement {
+    let ids = serde_json::Value::from(jobs.iter().map(JobId::to_string).collect::<Vec<_>>());
+    Statement::new(
+        lease_jobs!("?1 || ':' || id", "IN (SELECT value FROM json_each(?5))"),
+        lease_params(lease_id, now, lease_ms, ids.to_string().into()),
+    )
+}
+
 fn lease_params(lease_id: &str, now: Millis, lease_ms: i64, jobs: SqlValue) -> Vec<SqlValue> {
     vec![
         lease_id.into(),
@@ -104,16 +121,12 @@ fn lease_params(lease_id: &str, now: Millis, lease_ms: i64, jobs: SqlValue) -> V
     ]
 }
 
-/// The lease id of `job` when its lease was taken with others' under `lease_id`
-/// ([`Store::acquire_leases`]).
-pub fn job_lease_id(lease_id: &str, job: &JobId) -> String {
-    format!("{lease_id}:{job}")
-}
-
 /// A job this consumer holds the lease of, with what processing it needs to know.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct LeasedJob {
     pub job_id: JobId,
+    /// The lease this consumer holds: what finishing the job must name.
+    pub lease_id: String,
     pub document_id: DocumentId,
     /// Counts from 1.
     #[serde(rename = "attempts")]
@@ -365,10 +378,7 @@ impl<D: Database> Store<D> {
     ) -> Result<LeaseOutcome, DbError> {
         let rows: Vec<LeasedJob> = self
             .db
-            .query(Statement::new(
-                lease_jobs!("?1", "= ?5"),
-                lease_params(lease_id, now, lease_ms, job.into()),
-            ))
+            .query(lease_statement(job, lease_id, now, lease_ms))
             .await?;
         if let Some(row) = rows.into_iter().next() {
             return Ok(LeaseOutcome::Acquired(row));
@@ -394,9 +404,9 @@ impl<D: Database> Store<D> {
     }
 
     /// Takes the leases of `jobs` (distinct) in one statement, as [`Store::acquire_lease`]
-    /// takes one: each job's lease id is [`job_lease_id`] of `lease_id` and the job. Returns
-    /// the jobs whose lease was taken; any other is held, finished or gone, which
-    /// [`Store::acquire_lease`] tells apart.
+    /// takes one, each job under its own lease id ([`LeasedJob::lease_id`]) made from
+    /// `lease_id`. Returns the jobs whose lease was taken; any other is held, finished or gone,
+    /// which [`Store::acquire_lease`] tells apart.
     pub async fn acquire_leases(
         &self,
         jobs: &[JobId],
@@ -407,12 +417,8 @@ impl<D: Database> Store<D> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = serde_json::Value::from(jobs.iter().map(JobId::to_string).collect::<Vec<_>>());
         self.db
-            .query(Statement::new(
-                lease_jobs!("?1 || ':' || id", "IN (SELECT value FROM json_each(?5))"),
-                lease_params(lease_id, now, lease_ms, ids.to_string().into()),
-            ))
+            .query(leases_statement(jobs, lease_id, now, lease_ms))
             .await
     }
 
@@ -549,16 +555,10 @@ mod tests {
     #[test]
     fn a_lease_finds_its_jobs_by_key_however_many_jobs_there_are() {
         let db = crate::sqlite::Sqlite::migrated();
-        let ids = serde_json::json!(["a", "b"]).to_string();
+        let jobs = [JobId::new(), JobId::new()];
         for statement in [
-            Statement::new(
-                lease_jobs!("?1", "= ?5"),
-                lease_params("l", T0, LEASE, "a".into()),
-            ),
-            Statement::new(
-                lease_jobs!("?1 || ':' || id", "IN (SELECT value FROM json_each(?5))"),
-                lease_params("l", T0, LEASE, ids.into()),
-            ),
+            lease_statement(&jobs[0], "l", T0, LEASE),
+            leases_statement(&jobs, "l", T0, LEASE),
         ] {
             let plan = db.query_plan(&statement);
             assert!(
@@ -608,9 +608,9 @@ mod tests {
         );
         let db = store.database();
         for (job, lease) in [
-            (jobs[0], job_lease_id("batch", &jobs[0])),
+            (jobs[0], format!("batch:{}", jobs[0])),
             (jobs[1], "other".to_owned()),
-            (jobs[3], job_lease_id("batch", &jobs[3])),
+            (jobs[3], format!("batch:{}", jobs[3])),
         ] {
             let held = db.scalar_text(&format!("SELECT lease_id FROM jobs WHERE id = '{job}'"));
             assert_eq!(held, lease);
@@ -619,8 +619,8 @@ mod tests {
         let done = |job: &JobId, lease: &str| {
             block_on(store.complete(job, lease, &completion("S."), &Usage::default(), T0 + 2))
         };
-        assert_eq!(done(&jobs[0], &job_lease_id("batch", &jobs[3])), Ok(false));
-        assert_eq!(done(&jobs[0], &job_lease_id("batch", &jobs[0])), Ok(true));
+        assert_eq!(done(&jobs[0], &format!("batch:{}", jobs[3])), Ok(false));
+        assert_eq!(done(&jobs[0], &format!("batch:{}", jobs[0])), Ok(true));
     }
 
     #[test]
@@ -631,6 +631,7 @@ mod tests {
             first,
             LeasedJob {
                 job_id: job,
+                lease_id: "a".into(),
                 document_id: doc,
                 attempt: 1,
                 size_bytes: Some(42),

@@ -34,7 +34,7 @@ pub(crate) mod fixtures;
 
 pub use documents::{DocumentListItem, DocumentRow};
 pub use fetches::{FetchLease, LeasedFetch, NewFetch};
-pub use jobs::{JobRow, LeaseOutcome, LeasedJob, NewJob, job_lease_id};
+pub use jobs::{JobRow, LeaseOutcome, LeasedJob, NewJob};
 pub use resumable::{LandedPart, NewResumable, ResumableRow};
 pub use summaries::{Completion, SearchHit, SummaryContent, SummaryLookup, SummaryRow};
 pub use sweep::{DueJob, ExpiredDocument, StaleUpload};
