@@ -89,6 +89,9 @@ pub(super) struct State {
     pub(super) leading: f64,
     /// The text rise (`Ts`): superscripts and subscripts set off the baseline.
     pub(super) rise: f64,
+    /// Whether the font writes top to bottom: glyphs and `TJ` adjustments move the pen down
+    /// the text space's y axis instead of along its x axis.
+    pub(super) vertical: bool,
 }
 
 impl Default for State {
@@ -104,6 +107,7 @@ impl Default for State {
             scale: 1.0,
             leading: 0.0,
             rise: 0.0,
+            vertical: false,
         }
     }
 }
@@ -128,20 +132,41 @@ impl State {
         self.move_line(0.0, -self.leading);
     }
 
-    /// A `TJ` adjustment, in thousandths of the font size (positive moves back).
+    /// A `TJ` adjustment, in thousandths of the font size (positive moves back, or up when
+    /// writing vertically).
     pub(super) fn kern(&mut self, thousandths: f64) {
-        self.shift(-thousandths / 1000.0 * self.size * self.scale);
+        if self.vertical {
+            self.shift(0.0, -thousandths / 1000.0 * self.size);
+        } else {
+            self.shift(-thousandths / 1000.0 * self.size * self.scale, 0.0);
+        }
     }
 
-    /// Moves past a glyph `width` (in units of the font size) wide.
-    fn advance(&mut self, width: f64, is_space: bool) {
+    /// Moves past a glyph `width` (in units of the font size) wide, or, writing vertically,
+    /// `width` high, down (horizontal scaling does not apply).
+    fn advance(&mut self, width: f64) {
+        if self.vertical {
+            self.shift(0.0, -width * self.size);
+        } else {
+            self.shift(width * self.size * self.scale, 0.0);
+        }
+    }
+
+    /// Moves on by the character spacing (`Tc`), and after a space by the word spacing
+    /// (`Tw`): space between glyphs, not part of them (writing vertically, the spec moves the
+    /// pen up by it).
+    fn spacing(&mut self, is_space: bool) {
         let spacing = self.char_spacing + if is_space { self.word_spacing } else { 0.0 };
-        self.shift((width * self.size + spacing) * self.scale);
+        if self.vertical {
+            self.shift(0.0, spacing);
+        } else {
+            self.shift(spacing * self.scale, 0.0);
+        }
     }
 
-    fn shift(&mut self, x: f64) {
-        if x.is_finite() {
-            self.tm = Matrix::translate(x, 0.0).then(self.tm);
+    fn shift(&mut self, x: f64, y: f64) {
+        if x.is_finite() && y.is_finite() {
+            self.tm = Matrix::translate(x, y).then(self.tm);
         }
     }
 
@@ -150,9 +175,16 @@ impl State {
         let m = Matrix::translate(0.0, self.rise)
             .then(self.tm)
             .then(self.ctm);
-        let length = m.a.hypot(m.b);
+        // The direction of writing: the text space's x axis, or writing vertically, down its
+        // y axis.
+        let (ax, ay) = if self.vertical {
+            (-m.c, -m.d)
+        } else {
+            (m.a, m.b)
+        };
+        let length = ax.hypot(ay);
         let (dx, dy) = if length > 0.0 {
-            (m.a / length, m.b / length)
+            (ax / length, ay / length)
         } else {
             (1.0, 0.0)
         };
@@ -253,10 +285,11 @@ pub(super) struct PageText {
 impl PageText {
     /// Shows one glyph: its text (empty for a glyph with no known character, which still
     /// takes its place) at the pen, and the pen moved past its `width` (in units of the font
-    /// size).
+    /// size), then by the spacing: the glyph ends before it, so spacing is a gap, as wide
+    /// letter-spacing is.
     pub(super) fn glyph(&mut self, state: &mut State, text: &str, width: f64, is_space: bool) {
         self.place(state, text);
-        state.advance(width, is_space);
+        state.advance(width);
         if !text.is_empty() {
             let end = state.pen();
             self.end = Some(end);
@@ -268,6 +301,7 @@ impl PageText {
                 run.end = along;
             }
         }
+        state.spacing(is_space);
     }
 
     fn place(&mut self, state: &State, text: &str) {
@@ -425,7 +459,7 @@ fn in_visual_order(line: &mut Line) {
 
 /// Letters set apart by gaps up to this many ems, and alike (none this many times the
 /// narrowest), are letter-spaced words rather than words of a letter each.
-const LETTER_SPACING: f64 = 0.6;
+const LETTER_SPACING: f64 = 0.4;
 const LETTER_SPACING_SPREAD: f64 = 1.3;
 
 /// Joins letter-spaced words (`H e l l o` set wide for emphasis, or in a font whose widths
@@ -627,7 +661,8 @@ fn is_rtl(c: char) -> bool {
 
 /// Lines of right-to-left text as their glyphs are drawn (left to right) put back in reading
 /// order: a line with more right-to-left letters than others is reversed, and within it the
-/// runs of left-to-right letters and digits turned back, and brackets mirrored.
+/// runs of left-to-right letters and digits turned back, and brackets mirrored; in other lines
+/// the runs of right-to-left letters are turned.
 pub(super) fn logical_order(text: &str) -> String {
     if !text.contains(is_rtl) {
         return text.to_owned();
@@ -642,8 +677,16 @@ pub(super) fn logical_order(text: &str) -> String {
             .chars()
             .filter(|&c| c.is_alphanumeric() && !is_rtl(c))
             .count();
-        if rtl == 0 || rtl < ltr {
+        if rtl == 0 {
             out.push_str(line);
+            continue;
+        }
+        if rtl < ltr {
+            // A left-to-right line: each right-to-left run in it, with the spaces and
+            // punctuation between its letters, turned back.
+            let mut chars: Vec<char> = line.chars().collect();
+            turn_back_runs(&mut chars, is_rtl);
+            out.extend(chars);
             continue;
         }
         let mut chars: Vec<char> = line.chars().rev().collect();
@@ -659,44 +702,50 @@ pub(super) fn logical_order(text: &str) -> String {
             };
             depth < 0
         });
-        let strong_ltr = |c: char| c.is_alphanumeric() && !is_rtl(c);
-        let mut k = 0;
-        while k < chars.len() {
-            if !strong_ltr(chars[k]) {
-                if shown {
-                    chars[k] = match chars[k] {
-                        '(' => ')',
-                        ')' => '(',
-                        '[' => ']',
-                        ']' => '[',
-                        '{' => '}',
-                        '}' => '{',
-                        '<' => '>',
-                        '>' => '<',
-                        other => other,
-                    };
-                }
-                k += 1;
-                continue;
+        if shown {
+            for c in &mut chars {
+                *c = match *c {
+                    '(' => ')',
+                    ')' => '(',
+                    '[' => ']',
+                    ']' => '[',
+                    '{' => '}',
+                    '}' => '{',
+                    '<' => '>',
+                    '>' => '<',
+                    other => other,
+                };
             }
-            // A run of left-to-right letters and digits, with the punctuation inside it.
-            let mut end = k;
-            let mut j = k;
-            while j < chars.len()
-                && (strong_ltr(chars[j])
-                    || matches!(chars[j], '.' | ',' | ':' | '-' | '/' | '\'' | ' '))
-            {
-                if strong_ltr(chars[j]) {
-                    end = j;
-                }
-                j += 1;
-            }
-            chars[k..=end].reverse();
-            k = end + 1;
         }
+        // The runs of left-to-right letters and digits, with the punctuation inside them.
+        turn_back_runs(&mut chars, |c| c.is_alphanumeric() && !is_rtl(c));
         out.extend(chars);
     }
     out
+}
+
+/// Reverses, in place, each run of characters that are `strong`, with the spaces and
+/// punctuation between them (not around them).
+fn turn_back_runs(chars: &mut [char], strong: impl Fn(char) -> bool) {
+    let mut k = 0;
+    while k < chars.len() {
+        if !strong(chars[k]) {
+            k += 1;
+            continue;
+        }
+        let mut end = k;
+        let mut j = k;
+        while j < chars.len()
+            && (strong(chars[j]) || matches!(chars[j], '.' | ',' | ':' | '-' | '/' | '\'' | ' '))
+        {
+            if strong(chars[j]) {
+                end = j;
+            }
+            j += 1;
+        }
+        chars[k..=end].reverse();
+        k = end + 1;
+    }
 }
 
 /// Spells out the Latin ligatures of Unicode's presentation forms (`ﬁ` → `fi`).
@@ -815,6 +864,11 @@ mod tests {
         assert_eq!(logical_order("(ב) ףיעס"), "סעיף (ב)");
         // Brackets already the characters typed (as Word writes them): kept.
         assert_eq!(logical_order("קוחל )4()ב(15 ףיעס"), "סעיף 15(ב)(4) לחוק");
+        // A left-to-right line keeps its order; the right-to-left words in it are turned.
+        assert_eq!(
+            logical_order("the words םלוע םולש mean hello world"),
+            "the words שלום עולם mean hello world"
+        );
     }
 
     #[test]

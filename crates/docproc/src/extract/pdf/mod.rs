@@ -304,6 +304,7 @@ impl<'a> Interpreter<'a, '_> {
                     let name = operands.first().and_then(|name| name.as_name().ok());
                     font = name.and_then(|name| fonts.get(name)).map(Rc::as_ref);
                     state.font = name.map(<[u8]>::to_vec);
+                    state.vertical = font.is_some_and(|f| f.vertical.is_some());
                     state.size = number_at(1);
                 }
                 "Tc" => state.char_spacing = number_at(0),
@@ -529,9 +530,14 @@ fn show(
             .collect();
         let (decoded, _) = encoding.decode_without_bom_handling(&bytes);
         let full = font.widths.of(0) / 1000.0;
+        let down = font.vertical.as_ref().map(|v| v.of(0) / 1000.0);
         let mut buffer = [0; 4];
         for c in decoded.chars() {
-            let width = if c.is_ascii() { full / 2.0 } else { full };
+            let width = match down {
+                Some(down) => down,
+                None if c.is_ascii() => full / 2.0,
+                None => full,
+            };
             text.glyph(state, c.encode_utf8(&mut buffer), width, c == ' ');
         }
         return;
@@ -541,12 +547,8 @@ fn show(
         let value = code.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
         decoded.clear();
         font.decode(value, &mut decoded);
-        text.glyph(
-            state,
-            &decoded,
-            font.widths.of(value) / 1000.0,
-            code == b" ",
-        );
+        let widths = font.vertical.as_ref().unwrap_or(&font.widths);
+        text.glyph(state, &decoded, widths.of(value) / 1000.0, code == b" ");
     }
 }
 
@@ -555,6 +557,9 @@ struct Font {
     decoding: Decoding,
     code_bytes: usize,
     widths: Widths,
+    /// For a font that writes top to bottom (a composite font whose CMap has `WMode` 1),
+    /// how far each glyph moves the pen down.
+    vertical: Option<Widths>,
 }
 
 enum Decoding {
@@ -638,6 +643,8 @@ impl Font {
         } else {
             widths::simple(document, font)
         };
+        let vertical = (composite && writes_vertically(document, font))
+            .then(|| widths::vertical(document, font));
         if let Some(map) = to_unicode(document, font, bound) {
             // Some writers map only the codes a reader could not guess (TeX: the ligatures).
             let fallback = (!composite).then(|| Box::new(simple_encoding(document, font)));
@@ -647,6 +654,7 @@ impl Font {
                 code_bytes: if composite { map.code_bytes.max(1) } else { 1 },
                 decoding: Decoding::Unicode(map, fallback),
                 widths,
+                vertical,
             };
         }
         if composite {
@@ -654,12 +662,14 @@ impl Font {
                 decoding: composite_decoding(document, font),
                 code_bytes: 2,
                 widths,
+                vertical,
             };
         }
         Font {
             decoding: Decoding::Simple(Box::new(simple_encoding(document, font))),
             code_bytes: 1,
             widths,
+            vertical,
         }
     }
 
@@ -676,6 +686,25 @@ impl Font {
             Decoding::Collection(collection) => out.extend(collection.char_of(code)),
             Decoding::Charset { .. } | Decoding::Opaque => {}
         }
+    }
+}
+
+/// Whether a composite font writes top to bottom: a predefined vertical CMap (`Identity-V`,
+/// `UniJIS-UTF16-V`, `V`) or an embedded one that says `/WMode 1`.
+fn writes_vertically(document: &Document, font: &Dictionary) -> bool {
+    match font
+        .get(b"Encoding")
+        .ok()
+        .and_then(|e| resolve(document, e))
+    {
+        Some(Object::Name(name)) => name == b"V" || name.ends_with(b"-V"),
+        Some(Object::Stream(cmap)) => cmap
+            .dict
+            .get(b"WMode")
+            .ok()
+            .and_then(|m| resolve(document, m))
+            .is_some_and(|m| number(m) == 1.0),
+        _ => false,
     }
 }
 
@@ -987,6 +1016,55 @@ mod tests {
     }
 
     #[test]
+    fn vertical_text_reads_down_its_columns_whatever_its_tracking() {
+        let mut document = Document::with_version("1.5");
+        // JIS X 0208 written 7-bit, vertically (`V`): "あいう", then "えお" a column to the left.
+        let font = cjk_font(&mut document, "V", "Japan1");
+        // The first column kerned tight (-400 moves the next glyph 0.4 em up): written across,
+        // these would be gaps between words.
+        let contents = document.add_object(Stream::new(
+            dictionary! {},
+            b"BT /F1 20 Tf 1 0 0 1 300 700 Tm [<2422> -150 <2424> -400 <2426>] TJ \
+              -30 0 Td [<2428> 100 <242A>] TJ ET"
+                .to_vec(),
+        ));
+        let bytes = with_page(
+            &mut document,
+            dictionary! {
+                "Contents" => contents,
+                "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+            },
+        );
+        let markdown = to_markdown(&bytes, &ExtractLimits::default()).unwrap();
+        assert_eq!(markdown.trim(), "あいう\nえお");
+    }
+
+    #[test]
+    fn a_vertical_fonts_advances_are_its_w2_and_dw2() {
+        let mut document = Document::with_version("1.5");
+        let font = dictionary! {
+            "Subtype" => "Type0",
+            "Encoding" => "Identity-V",
+            "DescendantFonts" => vec![Object::Dictionary(dictionary! {
+                "DW2" => vec![880.into(), (-1200).into()],
+                "W2" => vec![
+                    10.into(), vec![(-500).into(), 500.into(), 880.into(), (-700).into(), 500.into(), 880.into()].into(),
+                    20.into(), 21.into(), (-1500).into(), 500.into(), 880.into(),
+                ],
+            })],
+        };
+        assert!(writes_vertically(&document, &font));
+        let advances = widths::vertical(&document, &font);
+        let of: Vec<f64> = [10, 11, 12, 20, 21, 5].map(|cid| advances.of(cid)).to_vec();
+        assert_eq!(of, [500.0, 700.0, 1200.0, 1500.0, 1500.0, 1200.0]);
+        let across = cjk_font(&mut document, "Identity-H", "Japan1");
+        assert!(!writes_vertically(
+            &document,
+            document.get_dictionary(across).unwrap()
+        ));
+    }
+
+    #[test]
     fn text_raised_a_little_stays_in_its_word_and_raised_half_a_line_is_apart() {
         let mut document = Document::with_version("1.5");
         let font = document.add_object(dictionary! {
@@ -1006,5 +1084,30 @@ mod tests {
         );
         let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
         assert_eq!(text.trim(), "Hello World E=mc2");
+    }
+
+    #[test]
+    fn character_spacing_is_a_gap_and_letters_spaced_wider_than_poppler_joins_stay_apart() {
+        let mut document = Document::with_version("1.5");
+        let font = document.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        });
+        // At 24 points, 5 units of `Tc` are 0.21 em between letters (a letter-spaced word),
+        // 10 units 0.42 em (letters set apart, as pdftotext reads them); a `TJ` kern the same.
+        let contents = document.add_object(Stream::new(
+            dictionary! {},
+            b"BT /F1 24 Tf 72 700 Td 5 Tc (Hello) Tj 0 -50 Td 10 Tc (Hello) Tj \
+              0 -50 Td 0 Tc [(H) -200 (e) -200 (l) -200 (l) -200 (o)] TJ ET"
+                .to_vec(),
+        ));
+        let bytes = with_page(
+            &mut document,
+            dictionary! {
+            "Contents" => contents,
+            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+            },
+        );
+        let markdown = to_markdown(&bytes, &ExtractLimits::default()).unwrap();
+        assert_eq!(markdown.trim(), "Hello\n\nH e l l o\n\nHello");
     }
 }

@@ -106,14 +106,18 @@ pub(super) fn simple(document: &Document, font: &Dictionary) -> Widths {
     }
 }
 
+/// A composite (Type0) font's descendant font, which holds its metrics.
+fn descendant<'a>(document: &'a Document, font: &'a Dictionary) -> Option<&'a Dictionary> {
+    array(document, font.get(b"DescendantFonts").ok())
+        .first()
+        .and_then(|d| resolve(document, d))
+        .and_then(|d| d.as_dict().ok())
+}
+
 /// A composite (Type0) font's widths, from its descendant font, keyed by code (CID under
 /// `Identity-H`, the usual encoding of embedded fonts).
 pub(super) fn composite(document: &Document, font: &Dictionary) -> Widths {
-    let descendant = array(document, font.get(b"DescendantFonts").ok())
-        .first()
-        .and_then(|d| resolve(document, d))
-        .and_then(|d| d.as_dict().ok());
-    let Some(descendant) = descendant else {
+    let Some(descendant) = descendant(document, font) else {
         return Widths::Composite {
             default: 1000.0,
             widths: BTreeMap::new(),
@@ -125,17 +129,50 @@ pub(super) fn composite(document: &Document, font: &Dictionary) -> Widths {
         .and_then(|o| resolve(document, o))
         .and_then(number)
         .unwrap_or(1000.0);
-    let mut widths = BTreeMap::new();
     let w = array(document, descendant.get(b"W").ok());
+    Widths::Composite {
+        default,
+        widths: per_cid(document, w, 1),
+    }
+}
+
+/// How far a vertical composite font moves the pen down per glyph, in thousandths of the font
+/// size: its descendant's `/W2` and `/DW2` (whose vertical displacements are negative, down),
+/// a full em where they say nothing.
+pub(super) fn vertical(document: &Document, font: &Dictionary) -> Widths {
+    let descendant = descendant(document, font);
+    let default = descendant
+        .and_then(|d| d.get(b"DW2").ok())
+        .map(|o| array(document, Some(o)))
+        .and_then(|dw2| dw2.get(1))
+        .and_then(|o| resolve(document, o))
+        .and_then(number)
+        .filter(|w| *w < 0.0)
+        .map_or(1000.0, |w| -w);
+    let w2 = array(document, descendant.and_then(|d| d.get(b"W2").ok()));
+    let mut widths = per_cid(document, w2, 3);
+    widths.retain(|_, w| *w < 0.0);
+    widths.values_mut().for_each(|w| *w = -*w);
+    Widths::Composite { default, widths }
+}
+
+/// A `/W`-style table of a descendant font: `c [m1 m2 …]` or `c_first c_last m`, each metric
+/// `stride` numbers of which the first is kept (`/W` has one, `/W2` three: the vertical
+/// displacement and the position vector). Bounded so a hostile range cannot blow up.
+fn per_cid(document: &Document, w: &[Object], stride: usize) -> BTreeMap<u32, f64> {
+    let mut widths = BTreeMap::new();
     let mut i = 0;
-    // `c [w1 w2 …]` or `c_first c_last w`; bounded so a hostile range cannot blow up.
     while i < w.len() && widths.len() < 65_536 {
         let Some(start) = number(&w[i]) else { break };
         let start = start.max(0.0) as u32;
         match w.get(i + 1).and_then(|o| resolve(document, o)) {
             Some(Object::Array(list)) => {
-                for (k, width) in list.iter().enumerate() {
-                    if let Some(width) = resolve(document, width).and_then(number) {
+                for (k, metric) in list.chunks(stride).enumerate() {
+                    if let Some(width) = metric
+                        .first()
+                        .and_then(|o| resolve(document, o))
+                        .and_then(number)
+                    {
                         widths.insert(start.saturating_add(k as u32), width);
                     }
                 }
@@ -150,12 +187,12 @@ pub(super) fn composite(document: &Document, font: &Dictionary) -> Widths {
                 for cid in start..=last {
                     widths.insert(cid, width);
                 }
-                i += 3;
+                i += 2 + stride;
             }
             None => break,
         }
     }
-    Widths::Composite { default, widths }
+    widths
 }
 
 /// Helvetica's widths for codes 32 to 126.
