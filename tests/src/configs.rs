@@ -25,6 +25,8 @@ pub struct Options {
     /// Starts `wrangler dev` without `--test-scheduled`, so `/__scheduled` is not served, as in
     /// production.
     pub without_test_scheduled: bool,
+    /// V8's flags for the runtime (`MINIFLARE_WORKERD_V8_FLAGS`), for measurements.
+    pub v8_flags: Option<String>,
 }
 
 impl Options {

@@ -40,7 +40,14 @@ fn spawn(
 ) -> Result<(Child, PathBuf)> {
     let configs = write_configs(dir, options)?;
     let test_scheduled = !options.without_test_scheduled;
-    spawn_dev(dir, &configs, port, inspector, test_scheduled)
+    spawn_dev(
+        dir,
+        &configs,
+        port,
+        inspector,
+        test_scheduled,
+        options.v8_flags.as_deref(),
+    )
 }
 
 impl Pipeline {

@@ -58,13 +58,15 @@ pub(crate) fn free_port() -> Result<u16> {
 /// Starts `wrangler dev` with `configs` on the given ports and the state in `dir/state`,
 /// logging to a new file in `dir`, in its own process group (so stopping it also stops
 /// workerd and anything else it spawns). `test_scheduled` serves `/__scheduled`, which fires
-/// the cron trigger.
+/// the cron trigger. `v8_flags`, when given, are V8's flags for workerd
+/// (`MINIFLARE_WORKERD_V8_FLAGS`), for measurements.
 pub(crate) fn spawn_dev(
     dir: &Path,
     configs: &[PathBuf],
     port: u16,
     inspector: u16,
     test_scheduled: bool,
+    v8_flags: Option<&str>,
 ) -> Result<(Child, PathBuf)> {
     let mut index = 0;
     let log = loop {
@@ -76,6 +78,9 @@ pub(crate) fn spawn_dev(
     };
     let out = File::create(&log)?;
     let mut command = wrangler_command();
+    if let Some(flags) = v8_flags {
+        command.env("MINIFLARE_WORKERD_V8_FLAGS", flags);
+    }
     command.arg("dev");
     if test_scheduled {
         command.arg("--test-scheduled");
@@ -169,7 +174,12 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn start() -> Result<Baseline> {
-        Self::start_config(&root().join("tests/bench/baseline.toml"))
+        Self::start_with_v8_flags(None)
+    }
+
+    /// The baseline in a workerd run with V8's `flags`.
+    pub fn start_with_v8_flags(flags: Option<&str>) -> Result<Baseline> {
+        Self::start_config(&root().join("tests/bench/baseline.toml"), flags)
     }
 
     /// The reference pipeline (`tests/bench/reference.js`) with its queue consumer's
@@ -193,15 +203,22 @@ impl Baseline {
             );
         let path = dir.join(format!("reference-{batch}-{mimic}.toml"));
         std::fs::write(&path, config)?;
-        Self::start_config(&path)
+        Self::start_config(&path, None)
     }
 
-    fn start_config(config: &Path) -> Result<Baseline> {
+    fn start_config(config: &Path, v8_flags: Option<&str>) -> Result<Baseline> {
         let dir = tempfile::Builder::new()
             .prefix("docpipe-baseline-")
             .tempdir()?;
         let port = free_port()?;
-        let (child, _) = spawn_dev(dir.path(), &[config.to_owned()], port, free_port()?, false)?;
+        let (child, _) = spawn_dev(
+            dir.path(),
+            &[config.to_owned()],
+            port,
+            free_port()?,
+            false,
+            v8_flags,
+        )?;
         let baseline = Baseline { child, dir, port };
         poll(Duration::from_secs(90), Duration::from_millis(100), || {
             let up = request(port, "GET", "/healthz", &[], None).is_ok_and(|r| r.status == 200);
