@@ -353,7 +353,7 @@ impl PageText {
                         end: f64::NEG_INFINITY,
                     });
                 }
-                line.push(text, start.size);
+                line.push(&drawn_order(text), start.size);
             }
         }
     }
@@ -657,6 +657,20 @@ fn blocks<'l>(
 /// and their presentation forms).
 fn is_rtl(c: char) -> bool {
     matches!(c, '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+}
+
+/// A glyph's text as it stands on the page, left to right: a glyph of right-to-left letters
+/// whose text is several characters (a lam-alef ligature, `لا`) maps them in reading order, so
+/// they are turned around here, for [`logical_order`] to turn back with the line.
+fn drawn_order(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut chars = text.chars();
+    let several = chars.next().is_some() && chars.next().is_some();
+    if several && text.contains(is_rtl) && !text.chars().any(|c| c.is_alphanumeric() && !is_rtl(c))
+    {
+        text.chars().rev().collect::<String>().into()
+    } else {
+        text.into()
+    }
 }
 
 /// Lines of right-to-left text as their glyphs are drawn (left to right) put back in reading
@@ -1008,6 +1022,22 @@ mod tests {
         state.next_line();
         placed(&mut text, &mut state, "c", 0.5);
         assert_eq!(joined(&text.finish()), "Exam do\nc");
+    }
+
+    #[test]
+    fn a_ligature_of_right_to_left_letters_keeps_its_letters_in_reading_order() {
+        let mut state = State {
+            size: 10.0,
+            ..State::default()
+        };
+        let mut text = PageText::default();
+        // "سلام" drawn left to right as its glyphs stand: meem, the lam-alef ligature (whose
+        // text is lam then alef), seen.
+        for glyph in ["م", "لا", "س"] {
+            placed(&mut text, &mut state, glyph, 0.5);
+        }
+        let line = joined(&text.finish());
+        assert_eq!(logical_order(&line), "سلام");
     }
 
     #[test]
