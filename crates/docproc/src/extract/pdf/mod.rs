@@ -32,6 +32,7 @@ mod layout;
 mod widths;
 
 use cmap::{ToUnicode, to_unicode};
+use content::Keep;
 use encoding::simple_encoding;
 use widths::Widths;
 
@@ -172,10 +173,46 @@ fn load_error(e: lopdf::Error, limit: u64) -> ExtractError {
     }
 }
 
+/// What of an operation the interpreter reads: the operands of text operators, `cm` and
+/// `Do`; the operators that save and restore state, begin text or paint; nothing of the rest
+/// (paths, colours, marked content), which is skipped unread.
+fn reads(operator: &str) -> Keep {
+    if reads_operands(operator) {
+        Keep::Operands
+    } else if paints(operator) || matches!(operator, "q" | "Q" | "BT" | "T*") {
+        Keep::Operator
+    } else {
+        Keep::Nothing
+    }
+}
+
+fn reads_operands(operator: &str) -> bool {
+    matches!(
+        operator,
+        "cm" | "Tf"
+            | "Tc"
+            | "Tw"
+            | "Tz"
+            | "TL"
+            | "Ts"
+            | "Td"
+            | "TD"
+            | "Tm"
+            | "Tj"
+            | "'"
+            | "\""
+            | "TJ"
+            | "Do"
+    )
+}
+
 /// Operators that paint something other than text: paths, images, shadings.
-const PAINTING: &[&str] = &[
-    "f", "F", "f*", "S", "s", "B", "B*", "b", "b*", "Do", "BI", "sh",
-];
+fn paints(operator: &str) -> bool {
+    matches!(
+        operator,
+        "f" | "F" | "f*" | "S" | "s" | "B" | "B*" | "b" | "b*" | "Do" | "BI" | "sh"
+    )
+}
 
 /// Form XObjects (content reused from elsewhere: figures, letterheads) and annotation
 /// appearances are read up to this depth, and at most this many a page.
@@ -202,7 +239,7 @@ fn page_text(
                 .filter_map(|id| document.get_dictionary(*id).ok()),
         )
         .collect();
-    let content = content::decode(&document.get_page_content_with_limit(page, bound)?)?;
+    let content = content::decode(&document.get_page_content_with_limit(page, bound)?, reads)?;
     let mut reader = Interpreter {
         document,
         bound,
@@ -353,7 +390,7 @@ impl<'a> Interpreter<'a, '_> {
                         self.form(name, resources, &state, depth);
                     }
                 }
-                operator => self.painted |= PAINTING.contains(&operator),
+                operator => self.painted |= paints(operator),
             }
         }
     }
@@ -474,7 +511,7 @@ impl<'a> Interpreter<'a, '_> {
         if !has(b"BT") && !has(b"Do") {
             return;
         }
-        let Ok(content) = content::decode(&bytes) else {
+        let Ok(content) = content::decode(&bytes, reads) else {
             return;
         };
         let own: Option<&'a Dictionary> = stream
