@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod quality;
 pub mod runtime;
 pub mod storage;
+pub mod wasm;
 
 pub use configs::Options;
 pub use http::{HttpResponse, raw_request, request};

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
+use docpipe_e2e::wasm::{LARGEST_FUNCTION_BUDGET, function_sizes};
 use docpipe_e2e::{root, wrangler_command};
 use docpipe_pipeline::config::{SummarizerConfig, UploadConfig};
 
@@ -147,6 +148,22 @@ fn deployed_builds_do_not_contain_the_bench_endpoints() -> Result<()> {
         let wasm = std::fs::read(root().join(format!("workers/{worker}/build/index_bg.wasm")))?;
         let found = wasm.windows(b"/__bench/".len()).any(|w| w == b"/__bench/");
         ensure!(!found, "{worker}'s release build has the bench endpoints");
+    }
+    Ok(())
+}
+
+#[test]
+fn no_function_of_a_deployed_build_is_large_for_the_optimizing_compiler() -> Result<()> {
+    for worker in ["upload", "summarizer"] {
+        let wasm = std::fs::read(root().join(format!("workers/{worker}/build/index_bg.wasm")))?;
+        let sizes = function_sizes(&wasm).context("not a WebAssembly module")?;
+        ensure!(sizes.len() > 1000, "{worker}: {} functions", sizes.len());
+        let largest = sizes.iter().max().copied().unwrap_or_default();
+        ensure!(
+            largest <= LARGEST_FUNCTION_BUDGET,
+            "{worker}'s largest function is {largest} bytes of code (budget \
+             {LARGEST_FUNCTION_BUDGET}): a function inlined into its caller, most likely"
+        );
     }
     Ok(())
 }

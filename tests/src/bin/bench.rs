@@ -279,11 +279,15 @@ fn sizes(report: &mut Report) -> Result<()> {
     report.section(
         "4. Worker sizes",
         "scripts/size",
-        "Release builds (`worker-build --release`, wasm-opt `-Oz`). Budget: 1 MB gzipped per \
-         Worker (the Free plan's limit is 3 MB compressed); `scripts/test` fails over budget.",
+        "Release builds (`worker-build --release`, wasm-opt `-Oz`, inlining no function over \
+         2,000 of its measures into its one caller). Budget: 1 MB gzipped per Worker (the Free \
+         plan's limit is 3 MB compressed); `scripts/test` fails over budget. Largest function: \
+         its code bytes; V8 compiles a hot WebAssembly function again with its optimizing \
+         compiler, in memory that grows with the function (section 1's fresh runtime), and the \
+         deploy tests fail over its budget.",
     );
-    report.line("| Worker | wasm raw | wasm gzip -9 | budget (gzip) | share of budget |");
-    report.line("| --- | ---: | ---: | ---: | ---: |");
+    report.line("| Worker | wasm raw | wasm gzip -9 | budget (gzip) | share of budget | largest function (budget) |");
+    report.line("| --- | ---: | ---: | ---: | ---: | ---: |");
     for worker in ["upload", "summarizer"] {
         let wasm = root().join(format!("workers/{worker}/build/index_bg.wasm"));
         let bytes = std::fs::read(&wasm)
@@ -295,12 +299,17 @@ fn sizes(report: &mut Report) -> Result<()> {
             .stdout
             .len();
         let budget = 1024 * 1024;
+        let largest = docpipe_e2e::wasm::function_sizes(&bytes)
+            .and_then(|sizes| sizes.into_iter().max())
+            .context("not a WebAssembly module")?;
         report.line(&format!(
-            "| {worker} | {} KB | {} KB | {} KB | {:.2} |",
+            "| {worker} | {} KB | {} KB | {} KB | {:.2} | {:.1} KB ({} KB) |",
             bytes.len() / 1024,
             gz / 1024,
             budget / 1024,
-            gz as f64 / budget as f64
+            gz as f64 / budget as f64,
+            largest as f64 / 1024.0,
+            docpipe_e2e::wasm::LARGEST_FUNCTION_BUDGET / 1024
         ));
         if gz > budget {
             report.miss(format!(
@@ -562,14 +571,12 @@ fn fresh_runtime_memory(report: &mut Report, quick: bool) -> Result<()> {
          growth of workerd during each, and the resident set after the last upload's job \
          against before the first document; each the median of {runs} fresh runtimes per \
          handler, started in turn. Then the same with V8's optimizing compiler off \
-         (`MINIFLARE_WORKERD_V8_FLAGS={LIFTOFF_ONLY}`: WebAssembly runs as V8's baseline \
-         compiler, Liftoff, made it): what is left is what the requests hold. With the \
-         optimizing compiler, V8 compiles docpipe's hot WebAssembly functions again once they \
-         have run a while: that takes 70–80 MB of resident memory, once per runtime, in \
-         whichever request is running then (in most runs here the consumer's second job, in \
-         some an upload), as much after 20 MB uploads as after 90 MB ones; the JavaScript baseline has little to \
-         compile. Target: each upload within 16 MB of the baseline's, judged without the \
-         compiler's share.",
+         (`MINIFLARE_WORKERD_V8_FLAGS={LIFTOFF_ONLY}`: WebAssembly stays as V8's baseline \
+         compiler, Liftoff, made it), which sets apart the memory the runtime spends compiling \
+         hot functions again: it grows with the largest function (section 4), and took 70–80 \
+         MB once per runtime, whatever the documents' size, while the summarizer's readers \
+         were one 200 KB function. Target: each upload within 16 MB of the baseline's, as V8 \
+         runs by default.",
         size / MB
     ));
     report.line("");
@@ -588,13 +595,13 @@ fn fresh_runtime_memory(report: &mut Report, quick: bool) -> Result<()> {
     let requests_alone = over(&rows[2].1, &rows[3].1);
     report.line("");
     report.line(&format!(
-        "Most an upload grew over the baseline's: {requests_alone:.1} MB without the optimizing \
-         compiler, {with_compiler:.1} MB with it."
+        "Most an upload grew over the baseline's: {with_compiler:.1} MB ({requests_alone:.1} MB \
+         without the optimizing compiler)."
     ));
-    if requests_alone > 16.0 {
+    if with_compiler > 16.0 {
         report.miss(format!(
-            "a fresh runtime's upload grew {requests_alone:.1} MB more than the baseline's, \
-             without V8's optimizing compiler (target ≤ 16)"
+            "a fresh runtime's upload grew {with_compiler:.1} MB more than the baseline's \
+             (target ≤ 16; {requests_alone:.1} without V8's optimizing compiler)"
         ));
     }
     Ok(())

@@ -27,6 +27,9 @@ mod resumable;
 mod sweeping;
 mod webhooks;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use docpipe_cloudflare::{BindingError, WorkerClock, bindings, log_usage, logging, vars};
 use docpipe_jobs::RequestId;
 use docpipe_pipeline::api::{ApiError, Route};
@@ -114,38 +117,71 @@ async fn handle(
     match route {
         Route::Health => json(200, &serde_json::json!({ "status": "ok" }), request_id),
         Route::CreateDocument => {
-            documents::create(&req, env, ctx, config, &caller, request_id).await
+            boxed(documents::create(
+                &req, env, ctx, config, &caller, request_id,
+            ))
+            .await
         }
-        Route::Reprocess(id) => documents::reprocess(env, config, &caller, &id, request_id).await,
-        Route::ListDocuments => reads::documents(&req, env, &caller, request_id).await,
-        Route::ListJobs => reads::jobs(&req, env, &caller, request_id).await,
-        Route::Search => reads::search(&req, env, &caller, request_id).await,
-        Route::GetJob(id) => reads::job(env, &caller, &id, request_id).await,
-        Route::GetDocument(id) => reads::document(env, &caller, &id, request_id).await,
-        Route::DeleteDocument(id) => documents::delete(env, &caller, &id, request_id).await,
-        Route::GetSummary(id) => reads::summary(env, &caller, &id, request_id).await,
-        Route::GetText(id) => reads::text(&req, env, &caller, &id, request_id).await,
-        Route::CreateUpload => resumable::create(&req, env, config, &caller, request_id).await,
+        Route::Reprocess(id) => {
+            boxed(documents::reprocess(env, config, &caller, &id, request_id)).await
+        }
+        Route::ListDocuments => boxed(reads::documents(&req, env, &caller, request_id)).await,
+        Route::ListJobs => boxed(reads::jobs(&req, env, &caller, request_id)).await,
+        Route::Search => boxed(reads::search(&req, env, &caller, request_id)).await,
+        Route::GetJob(id) => boxed(reads::job(env, &caller, &id, request_id)).await,
+        Route::GetDocument(id) => boxed(reads::document(env, &caller, &id, request_id)).await,
+        Route::DeleteDocument(id) => boxed(documents::delete(env, &caller, &id, request_id)).await,
+        Route::GetSummary(id) => boxed(reads::summary(env, &caller, &id, request_id)).await,
+        Route::GetText(id) => boxed(reads::text(&req, env, &caller, &id, request_id)).await,
+        Route::CreateUpload => {
+            boxed(resumable::create(&req, env, config, &caller, request_id)).await
+        }
         Route::Upload(id) => match req.method() {
-            worker::Method::Head => resumable::head(env, config, &caller, &id, request_id).await,
-            worker::Method::Patch => {
-                resumable::patch(&req, env, config, &caller, &id, request_id).await
+            worker::Method::Head => {
+                boxed(resumable::head(env, config, &caller, &id, request_id)).await
             }
-            _ => resumable::terminate(env, config, &caller, &id, request_id).await,
+            worker::Method::Patch => {
+                boxed(resumable::patch(
+                    &req, env, config, &caller, &id, request_id,
+                ))
+                .await
+            }
+            _ => boxed(resumable::terminate(env, config, &caller, &id, request_id)).await,
         },
-        Route::CreateWebhook => webhooks::create(&req, env, config, &caller, request_id).await,
-        Route::ListWebhooks => webhooks::list(env, &caller, request_id).await,
-        Route::WebhookSecret => webhooks::secret(env, &caller, request_id).await,
+        Route::CreateWebhook => {
+            boxed(webhooks::create(&req, env, config, &caller, request_id)).await
+        }
+        Route::ListWebhooks => boxed(webhooks::list(env, &caller, request_id)).await,
+        Route::WebhookSecret => boxed(webhooks::secret(env, &caller, request_id)).await,
         Route::Webhook(receiver) => {
-            webhooks::endpoint(&req, env, &caller, &receiver, request_id).await
+            boxed(webhooks::endpoint(
+                &req, env, &caller, &receiver, request_id,
+            ))
+            .await
         }
         Route::Deliveries(receiver) => {
-            webhooks::deliveries(&req, env, &caller, &receiver, request_id).await
+            boxed(webhooks::deliveries(
+                &req, env, &caller, &receiver, request_id,
+            ))
+            .await
         }
         Route::Redeliver(receiver, delivery) => {
-            webhooks::redeliver(env, &caller, &receiver, delivery, request_id).await
+            boxed(webhooks::redeliver(
+                env, &caller, &receiver, delivery, request_id,
+            ))
+            .await
         }
     }
+}
+
+/// A route's handling as a future of its own: polled through a pointer, so the compiler keeps
+/// each route's code a function apart instead of inlining every route into [`handle`] (V8
+/// compiles a hot WebAssembly function again with its optimizing compiler, whose memory grows
+/// with the function).
+fn boxed<'a>(
+    handling: impl Future<Output = ApiResult> + 'a,
+) -> Pin<Box<dyn Future<Output = ApiResult> + 'a>> {
+    Box::pin(handling)
 }
 
 /// The caller of a request, by its `Authorization: Bearer` key, if the key grants `scope`.

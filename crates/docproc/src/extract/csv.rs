@@ -5,6 +5,7 @@ use super::ExtractError;
 use crate::markdown::Writer;
 
 /// The text and the Markdown of a CSV document.
+#[inline(never)]
 pub(super) fn to_text(text: &str) -> Result<(String, Option<String>), ExtractError> {
     Ok((sentences(text)?, Some(table(text)?)))
 }

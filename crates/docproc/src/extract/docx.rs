@@ -30,6 +30,7 @@ use crate::markdown::Writer;
 
 const BODY: &str = "word/document.xml";
 
+#[inline(never)]
 pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     let mut parts = Parts::open(bytes, limits.max_decompressed_bytes, FORMAT)?;
     let body = parts

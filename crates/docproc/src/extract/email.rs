@@ -28,6 +28,7 @@ const MAX_DEPTH: usize = 16;
 /// Attachments named in the note; more are counted.
 const MAX_NAMED_ATTACHMENTS: usize = 20;
 
+#[inline(never)]
 pub(super) fn to_markdown(
     bytes: &[u8],
     limits: &ExtractLimits,

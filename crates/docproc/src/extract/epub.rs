@@ -26,6 +26,7 @@ use crate::markdown::Writer;
 const FORMAT: &str = "EPUB book";
 const CONTAINER: &str = "META-INF/container.xml";
 
+#[inline(never)]
 pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     let mut parts = Parts::open(bytes, limits.max_decompressed_bytes, FORMAT)?;
     let container = parts

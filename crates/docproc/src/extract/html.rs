@@ -313,6 +313,7 @@ impl State {
 const REWRITER_MEMORY_BYTES: usize = 16 << 20;
 
 /// The page as Markdown, and a note when its structure could not be followed.
+#[inline(never)]
 pub(super) fn to_markdown(html: &str) -> Result<(String, Option<String>), ExtractError> {
     read(html, structured)
 }

@@ -12,6 +12,7 @@ const PROSE_CHARS: usize = 80;
 pub const MAX_DEPTH: usize = 128;
 
 /// The document's text, and a note when it was too deep to read with its paths.
+#[inline(never)]
 pub(super) fn to_text(text: &str) -> Result<(String, Option<String>), ExtractError> {
     let value: Value = match serde_json::from_str(text) {
         Ok(value) => value,

@@ -36,6 +36,7 @@ const CONTENT: &str = "content.xml";
 /// unbounded count would let a few bytes of XML write gigabytes.
 const MAX_SPACES: u64 = 8;
 
+#[inline(never)]
 pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     let mut parts = Parts::open(bytes, limits.max_decompressed_bytes, FORMAT)?;
     let content = parts

@@ -33,6 +33,7 @@ const PRESENTATION: &str = "ppt/presentation.xml";
 const PRESENTATION_RELS: &str = "ppt/_rels/presentation.xml.rels";
 const SLIDES: &str = "ppt/slides/slide";
 
+#[inline(never)]
 pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     let mut parts = Parts::open(bytes, limits.max_decompressed_bytes, FORMAT)?;
     let slides = slide_names(&mut parts)?;

@@ -30,6 +30,7 @@ const MAX_DEPTH: usize = 256;
 
 const FORMAT: &str = "RTF document";
 
+#[inline(never)]
 pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     if !bytes.starts_with(b"{\\rtf") {
         return Err(ExtractError::Corrupt {

@@ -67,6 +67,7 @@ fn corrupt_part(name: &str) -> impl Fn(quick_xml::Error) -> ExtractError + '_ {
     move |e| corrupt(format!("{name}: {e}"))
 }
 
+#[inline(never)]
 pub(super) fn xlsx_to_markdown(
     bytes: &[u8],
     limits: &ExtractLimits,
@@ -448,6 +449,7 @@ fn worksheet(xml: &str, name: &str, values: &Values, grid: &mut Grid) -> Result<
     Ok(())
 }
 
+#[inline(never)]
 pub(super) fn ods_to_markdown(
     bytes: &[u8],
     limits: &ExtractLimits,

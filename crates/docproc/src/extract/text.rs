@@ -27,6 +27,7 @@ pub(super) struct Decoded<'a> {
 
 /// Decodes a text document. When the bytes are only the beginning of the document
 /// (`complete == false`), a character cut in half at the end is dropped.
+#[inline(never)]
 pub(super) fn decode<'a>(
     bytes: &'a [u8],
     declared: MediaType,

@@ -36,6 +36,7 @@ use content::Keep;
 use encoding::simple_encoding;
 use widths::Widths;
 
+#[inline(never)]
 pub(super) fn to_markdown(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
     let bound = usize::try_from(limits.max_decompressed_bytes).unwrap_or(usize::MAX);
     let options = LoadOptions {
