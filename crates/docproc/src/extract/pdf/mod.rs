@@ -178,33 +178,13 @@ fn load_error(e: lopdf::Error, limit: u64) -> ExtractError {
 /// `Do`; the operators that save and restore state, begin text or paint; nothing of the rest
 /// (paths, colours, marked content), which is skipped unread.
 fn reads(operator: &str) -> Keep {
-    if reads_operands(operator) {
-        Keep::Operands
-    } else if paints(operator) || matches!(operator, "q" | "Q" | "BT" | "T*") {
-        Keep::Operator
-    } else {
-        Keep::Nothing
+    match operator {
+        "cm" | "Tf" | "Tc" | "Tw" | "Tz" | "TL" | "Ts" | "Td" | "TD" | "Tm" | "Tj" | "'" | "\""
+        | "TJ" | "Do" => Keep::Operands,
+        "q" | "Q" | "BT" | "T*" => Keep::Operator,
+        painting if paints(painting) => Keep::Operator,
+        _ => Keep::Nothing,
     }
-}
-
-fn reads_operands(operator: &str) -> bool {
-    matches!(
-        operator,
-        "cm" | "Tf"
-            | "Tc"
-            | "Tw"
-            | "Tz"
-            | "TL"
-            | "Ts"
-            | "Td"
-            | "TD"
-            | "Tm"
-            | "Tj"
-            | "'"
-            | "\""
-            | "TJ"
-            | "Do"
-    )
 }
 
 /// Operators that paint something other than text: paths, images, shadings.
