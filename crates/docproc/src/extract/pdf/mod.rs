@@ -1082,23 +1082,26 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn text_raised_a_little_stays_in_its_word_and_raised_half_a_line_is_apart() {
+    /// A one-page PDF whose page shows `content` with Helvetica as `F1`.
+    fn helvetica_page(content: &[u8]) -> Vec<u8> {
         let mut document = Document::with_version("1.5");
         let font = document.add_object(dictionary! {
             "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
         });
-        let contents = document.add_object(Stream::new(
-            dictionary! {},
-            b"BT /F1 10 Tf 72 700 Td (Hello) Tj 4.8 Ts (World) Tj 0 Ts ( E=mc) Tj 3.5 Ts (2) Tj ET"
-                .to_vec(),
-        ));
-        let bytes = with_page(
+        let contents = document.add_object(Stream::new(dictionary! {}, content.to_vec()));
+        with_page(
             &mut document,
             dictionary! {
             "Contents" => contents,
             "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
             },
+        )
+    }
+
+    #[test]
+    fn text_raised_a_little_stays_in_its_word_and_raised_half_a_line_is_apart() {
+        let bytes = helvetica_page(
+            b"BT /F1 10 Tf 72 700 Td (Hello) Tj 4.8 Ts (World) Tj 0 Ts ( E=mc) Tj 3.5 Ts (2) Tj ET",
         );
         let text = to_text(&bytes, &ExtractLimits::default()).unwrap();
         assert_eq!(text.trim(), "Hello World E=mc2");
@@ -1106,24 +1109,11 @@ mod tests {
 
     #[test]
     fn character_spacing_is_a_gap_and_letters_spaced_wider_than_poppler_joins_stay_apart() {
-        let mut document = Document::with_version("1.5");
-        let font = document.add_object(dictionary! {
-            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-        });
         // At 24 points, 5 units of `Tc` are 0.21 em between letters (a letter-spaced word),
         // 10 units 0.42 em (letters set apart, as pdftotext reads them); a `TJ` kern the same.
-        let contents = document.add_object(Stream::new(
-            dictionary! {},
+        let bytes = helvetica_page(
             b"BT /F1 24 Tf 72 700 Td 5 Tc (Hello) Tj 0 -50 Td 10 Tc (Hello) Tj \
-              0 -50 Td 0 Tc [(H) -200 (e) -200 (l) -200 (l) -200 (o)] TJ ET"
-                .to_vec(),
-        ));
-        let bytes = with_page(
-            &mut document,
-            dictionary! {
-            "Contents" => contents,
-            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
-            },
+              0 -50 Td 0 Tc [(H) -200 (e) -200 (l) -200 (l) -200 (o)] TJ ET",
         );
         let markdown = to_markdown(&bytes, &ExtractLimits::default()).unwrap();
         assert_eq!(markdown.trim(), "Hello\n\nH e l l o\n\nHello");
