@@ -32,7 +32,7 @@ pub fn function_sizes(module: &[u8]) -> Option<Vec<usize>> {
         if id == 10 {
             let mut inner = at;
             let count = leb128(module, &mut inner)?;
-            let mut sizes = Vec::with_capacity(count);
+            let mut sizes = Vec::with_capacity(count.min(length));
             for _ in 0..count {
                 let size = leb128(module, &mut inner)?;
                 sizes.push(size);
@@ -68,8 +68,15 @@ mod tests {
         module.extend(code);
         assert_eq!(function_sizes(&module), Some(vec![3, 130]));
         assert_eq!(function_sizes(b"not wasm"), None);
-        // A body that runs past its section.
+        // A section that runs past the module.
         let last = module.len() - 1;
         assert_eq!(function_sizes(&module[..last]), None);
+        // A body that runs past its section: the section said one byte less.
+        let mut short = module.clone();
+        let at = short.len() - 139;
+        assert_eq!(short[at], 0x89);
+        short[at] = 0x88;
+        short.push(0);
+        assert_eq!(function_sizes(&short), None);
     }
 }

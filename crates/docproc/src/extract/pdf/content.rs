@@ -27,9 +27,9 @@ pub enum Keep {
     Operands,
 }
 
-/// The operations of `bytes`, as much of each as `keep` says: what is not kept is skipped
-/// without being read into objects (a figure's paths are most of its content, and their
-/// numbers most of the reading).
+/// The operations of `bytes`, as much of each as `keep` says. The numbers of an operation
+/// whose operands are not kept are skipped without being parsed (a figure's paths are most of
+/// its content, and their numbers most of the reading); its other operands are still read.
 pub fn decode(bytes: &[u8], keep: impl Fn(&str) -> Keep) -> lopdf::Result<Content> {
     match (Reader { bytes, at: 0 }).operations_keeping(&keep) {
         Some(operations) => Ok(Content { operations }),

@@ -132,8 +132,9 @@ impl State {
         self.move_line(0.0, -self.leading);
     }
 
-    /// A `TJ` adjustment, in thousandths of the font size (positive moves back, or up when
-    /// writing vertically).
+    /// A `TJ` adjustment, in thousandths of the font size, subtracted from the displacement
+    /// along the text space's axis: a positive one moves the pen back along a line (left), and
+    /// on down a column (whose displacement is negative, down the y axis).
     pub(super) fn kern(&mut self, thousandths: f64) {
         if self.vertical {
             self.shift(0.0, -thousandths / 1000.0 * self.size);

@@ -547,8 +547,8 @@ fn show(
             .map(|b| if high { b | 0x80 } else { *b })
             .collect();
         let (decoded, _) = encoding.decode_without_bom_handling(&bytes);
-        let full = font.widths.of(0) / 1000.0;
-        let down = font.vertical.as_ref().map(|v| v.of(0) / 1000.0);
+        let full = font.widths.default() / 1000.0;
+        let down = font.vertical.as_ref().map(|v| v.default() / 1000.0);
         let mut buffer = [0; 4];
         for c in decoded.chars() {
             let width = match down {
@@ -612,12 +612,7 @@ fn composite_decoding(document: &Document, font: &Dictionary) -> Decoding {
     // JIS X 0208 in 7 bits: `H`, `V` and their variants (`Ext-H`, `78-H`).
     let high = matches!(cmap, b"H" | b"V") || matches!(name, b"Ext" | b"Add" | b"78" | b"NWP");
     let encoding = if name == b"Identity" {
-        let ordering = font
-            .get(b"DescendantFonts")
-            .ok()
-            .and_then(|d| resolve(document, d))
-            .and_then(|d| d.as_array().ok()?.first())
-            .and_then(|d| resolve(document, d)?.as_dict().ok())
+        let ordering = widths::descendant(document, font)
             .and_then(|d| {
                 resolve(document, d.get(b"CIDSystemInfo").ok()?)?
                     .as_dict()
@@ -708,20 +703,21 @@ impl Font {
 }
 
 /// Whether a composite font writes top to bottom: a predefined vertical CMap (`Identity-V`,
-/// `UniJIS-UTF16-V`, `V`) or an embedded one that says `/WMode 1`.
+/// `UniJIS-UTF16-V`, `V`), or an embedded one that says `/WMode 1` or builds on a vertical one
+/// (`/UseCMap`).
 fn writes_vertically(document: &Document, font: &Dictionary) -> bool {
+    let vertical_name = |name: &[u8]| name == b"V" || name.ends_with(b"-V");
     match font
         .get(b"Encoding")
         .ok()
         .and_then(|e| resolve(document, e))
     {
-        Some(Object::Name(name)) => name == b"V" || name.ends_with(b"-V"),
-        Some(Object::Stream(cmap)) => cmap
-            .dict
-            .get(b"WMode")
-            .ok()
-            .and_then(|m| resolve(document, m))
-            .is_some_and(|m| number(m) == 1.0),
+        Some(Object::Name(name)) => vertical_name(name),
+        Some(Object::Stream(cmap)) => {
+            let says = |key: &[u8]| cmap.dict.get(key).ok().and_then(|o| resolve(document, o));
+            says(b"WMode").is_some_and(|m| number(m) == 1.0)
+                || says(b"UseCMap").is_some_and(|u| u.as_name().is_ok_and(vertical_name))
+        }
         _ => false,
     }
 }
@@ -1043,7 +1039,7 @@ mod tests {
         let contents = document.add_object(Stream::new(
             dictionary! {},
             b"BT /F1 20 Tf 1 0 0 1 300 700 Tm [<2422> -150 <2424> -400 <2426>] TJ \
-              -30 0 Td [<2428> 100 <242A>] TJ ET"
+              -30 0 Td [<2428> 50 <242A>] TJ ET"
                 .to_vec(),
         ));
         let bytes = with_page(
@@ -1068,13 +1064,26 @@ mod tests {
                 "W2" => vec![
                     10.into(), vec![(-500).into(), 500.into(), 880.into(), (-700).into(), 500.into(), 880.into()].into(),
                     20.into(), 21.into(), (-1500).into(), 500.into(), 880.into(),
+                    30.into(), vec![0.into(), 500.into(), 880.into()].into(),
                 ],
             })],
         };
         assert!(writes_vertically(&document, &font));
         let advances = widths::vertical(&document, &font);
-        let of: Vec<f64> = [10, 11, 12, 20, 21, 5].map(|cid| advances.of(cid)).to_vec();
-        assert_eq!(of, [500.0, 700.0, 1200.0, 1500.0, 1500.0, 1200.0]);
+        let of: Vec<f64> = [10, 11, 12, 20, 21, 30, 5]
+            .map(|cid| advances.of(cid))
+            .to_vec();
+        assert_eq!(of, [500.0, 700.0, 1200.0, 1500.0, 1500.0, 0.0, 1200.0]);
+        // Embedded CMaps: vertical by their `/WMode` or the CMap they build on.
+        for (key, value, vertical) in [
+            ("WMode", Object::Integer(1), true),
+            ("UseCMap", Object::Name(b"UniJIS-UCS2-V".to_vec()), true),
+            ("UseCMap", Object::Name(b"UniJIS-UCS2-H".to_vec()), false),
+        ] {
+            let cmap = document.add_object(Stream::new(dictionary! { key => value }, Vec::new()));
+            let font = dictionary! { "Subtype" => "Type0", "Encoding" => cmap };
+            assert_eq!(writes_vertically(&document, &font), vertical, "{key}");
+        }
         let across = cjk_font(&mut document, "Identity-H", "Japan1");
         assert!(!writes_vertically(
             &document,
@@ -1096,6 +1105,36 @@ mod tests {
             "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
             },
         )
+    }
+
+    #[test]
+    fn the_interpreter_is_given_every_operation_it_reads() {
+        // What `Interpreter::run` acts on, and with which operands.
+        for operator in [
+            "cm", "Tf", "Tc", "Tw", "Tz", "TL", "Ts", "Td", "TD", "Tm", "Tj", "'", "\"", "TJ", "Do",
+        ] {
+            assert_eq!(reads(operator), Keep::Operands, "{operator}");
+        }
+        for operator in ["q", "Q", "BT", "T*", "f", "S", "B*", "sh", "BI"] {
+            assert_eq!(reads(operator), Keep::Operator, "{operator}");
+        }
+        for operator in [
+            "m", "l", "c", "re", "h", "W", "n", "rg", "gs", "BDC", "EMC", "ET",
+        ] {
+            assert_eq!(reads(operator), Keep::Nothing, "{operator}");
+        }
+        // Left to lopdf (an inline image), a stream is filtered the same way.
+        let content = content::decode(b"1 0 0 1 5 5 cm 0 0 m 1 1 l S BI /W 1 ID \x80 EI", reads);
+        let operations: Vec<(String, usize)> = content
+            .unwrap()
+            .operations
+            .into_iter()
+            .map(|o| (o.operator, o.operands.len()))
+            .collect();
+        assert_eq!(
+            operations,
+            [("cm".into(), 6), ("S".into(), 0), ("BI".into(), 0)]
+        );
     }
 
     #[test]

@@ -23,6 +23,14 @@ pub(super) enum Widths {
 }
 
 impl Widths {
+    /// The width of a code the font lists no width for.
+    pub(super) fn default(&self) -> f64 {
+        match self {
+            Widths::Simple { missing, .. } => *missing,
+            Widths::Composite { default, .. } => *default,
+        }
+    }
+
     pub(super) fn of(&self, code: u32) -> f64 {
         match self {
             Widths::Simple {
@@ -107,7 +115,10 @@ pub(super) fn simple(document: &Document, font: &Dictionary) -> Widths {
 }
 
 /// A composite (Type0) font's descendant font, which holds its metrics.
-fn descendant<'a>(document: &'a Document, font: &'a Dictionary) -> Option<&'a Dictionary> {
+pub(super) fn descendant<'a>(
+    document: &'a Document,
+    font: &'a Dictionary,
+) -> Option<&'a Dictionary> {
     array(document, font.get(b"DescendantFonts").ok())
         .first()
         .and_then(|d| resolve(document, d))
@@ -137,8 +148,9 @@ pub(super) fn composite(document: &Document, font: &Dictionary) -> Widths {
 }
 
 /// How far a vertical composite font moves the pen down per glyph, in thousandths of the font
-/// size: its descendant's `/W2` and `/DW2` (whose vertical displacements are negative, down),
-/// a full em where they say nothing.
+/// size: its descendant's `/W2` and `/DW2` (whose vertical displacements are negative, down,
+/// or zero), a full em where they say nothing. Keyed by CID, as `/W` is: the code under
+/// `Identity-V`.
 pub(super) fn vertical(document: &Document, font: &Dictionary) -> Widths {
     let descendant = descendant(document, font);
     let default = descendant
@@ -147,11 +159,11 @@ pub(super) fn vertical(document: &Document, font: &Dictionary) -> Widths {
         .and_then(|dw2| dw2.get(1))
         .and_then(|o| resolve(document, o))
         .and_then(number)
-        .filter(|w| *w < 0.0)
+        .filter(|w| *w <= 0.0)
         .map_or(1000.0, |w| -w);
     let w2 = array(document, descendant.and_then(|d| d.get(b"W2").ok()));
     let mut widths = per_cid(document, w2, 3);
-    widths.retain(|_, w| *w < 0.0);
+    widths.retain(|_, w| *w <= 0.0);
     widths.values_mut().for_each(|w| *w = -*w);
     Widths::Composite { default, widths }
 }
