@@ -50,16 +50,20 @@ pub fn decode(bytes: &[u8], keep: impl Fn(&str) -> Keep) -> lopdf::Result<Conten
     }
 }
 
-/// An operand read so far: a number only found, read once its operator wants it.
+/// An operand read so far: a number only found, read once its operator wants it, or an
+/// object already read (kept apart, in order, so that a figure's many numbers stay small).
+#[derive(Clone, Copy)]
 enum Pending {
     Number { at: usize },
-    Object(Object),
+    Object,
 }
 
+#[inline(always)]
 fn is_whitespace(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\0' | 0x0C)
 }
 
+#[inline(always)]
 fn is_delimiter(c: u8) -> bool {
     matches!(
         c,
@@ -67,6 +71,7 @@ fn is_delimiter(c: u8) -> bool {
     )
 }
 
+#[inline(always)]
 fn is_regular(c: u8) -> bool {
     !is_whitespace(c) && !is_delimiter(c)
 }
@@ -81,14 +86,17 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
 
+    #[inline(always)]
     fn rest(&self) -> &[u8] {
         self.bytes.get(self.at..).unwrap_or_default()
     }
 
+    #[inline(always)]
     fn skip_whitespace(&mut self) {
         while self.peek().is_some_and(is_whitespace) {
             self.at += 1;
@@ -129,6 +137,7 @@ impl<'a> Reader<'a> {
     fn operations_keeping(&mut self, keep: &dyn Fn(&str) -> Keep) -> Option<Vec<Operation>> {
         let mut operations = Vec::new();
         let mut pending = Vec::new();
+        let mut objects = Vec::new();
         self.skip_whitespace();
         loop {
             while self.peek() == Some(b'%') {
@@ -139,23 +148,34 @@ impl<'a> Reader<'a> {
                 return Some(operations);
             }
             pending.clear();
+            objects.clear();
             let operator = loop {
-                if let Some(operator) = self.operator()? {
+                if let Some(b'0'..=b'9' | b'+' | b'-' | b'.') = self.peek() {
+                    // A number, found now and read once its operator wants it.
+                    let at = self.at;
+                    self.at += self.number_length()?;
+                    pending.push(Pending::Number { at });
+                } else if let Some(operator) = self.operator()? {
                     break operator;
+                } else {
+                    objects.push(self.object(0)?);
+                    pending.push(Pending::Object);
                 }
-                pending.push(self.operand()?);
                 self.skip_whitespace();
             };
             let kept = keep(operator);
             let operands = match kept {
                 Keep::Nothing | Keep::Operator => Vec::new(),
-                Keep::Operands => pending
-                    .drain(..)
-                    .map(|operand| match operand {
-                        Pending::Number { at } => Reader { at, ..*self }.number(),
-                        Pending::Object(object) => Some(object),
-                    })
-                    .collect::<Option<Vec<Object>>>()?,
+                Keep::Operands => {
+                    let mut objects = objects.drain(..);
+                    pending
+                        .iter()
+                        .map(|&operand| match operand {
+                            Pending::Number { at } => Reader { at, ..*self }.number(),
+                            Pending::Object => objects.next(),
+                        })
+                        .collect::<Option<Vec<Object>>>()?
+                }
             };
             self.skip_whitespace();
             if kept != Keep::Nothing {
@@ -211,19 +231,6 @@ impl<'a> Reader<'a> {
         rest.get(length)
             .is_none_or(|&c| !is_regular(c))
             .then_some((object, length))
-    }
-
-    /// An operator's operand: an object, with lopdf's rules for numbers among operands; a
-    /// number is only found here, and read when its operator wants it.
-    fn operand(&mut self) -> Option<Pending> {
-        match self.peek()? {
-            b'0'..=b'9' | b'+' | b'-' | b'.' => {
-                let at = self.at;
-                self.at += self.number_length()?;
-                Some(Pending::Number { at })
-            }
-            _ => self.object(0).map(Pending::Object),
-        }
     }
 
     /// An array's or a dictionary's item.
@@ -326,29 +333,24 @@ impl<'a> Reader<'a> {
     /// How long the number here is (see [`Reader::number`]); `None` where none starts.
     fn number_length(&self) -> Option<usize> {
         let rest = self.rest();
+        let digit = |at: usize| rest.get(at).is_some_and(u8::is_ascii_digit);
         let sign = usize::from(matches!(rest.first(), Some(b'+' | b'-')));
-        let digits = rest[sign..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        let point = rest.get(sign + digits) == Some(&b'.');
-        let after_point = if point {
-            rest[sign + digits + 1..]
-                .iter()
-                .take_while(|c| c.is_ascii_digit())
-                .count()
-        } else {
-            0
-        };
-        if point && (digits > 0 || after_point > 0) {
-            let start = sign + digits + 1;
-            let fraction = rest[start..]
-                .iter()
-                .take_while(|&&c| c == b'-' || c.is_ascii_digit())
-                .count();
-            return Some(start + fraction);
+        let mut end = sign;
+        while digit(end) {
+            end += 1;
         }
-        (digits > 0).then_some(sign + digits)
+        let digits = end - sign;
+        if rest.get(end) == Some(&b'.') && (digits > 0 || digit(end + 1)) {
+            end += 1;
+            while rest
+                .get(end)
+                .is_some_and(|&c| c == b'-' || c.is_ascii_digit())
+            {
+                end += 1;
+            }
+            return Some(end);
+        }
+        (digits > 0).then_some(end)
     }
 
     fn name(&mut self) -> Option<Vec<u8>> {

@@ -61,7 +61,19 @@ impl Matrix {
         }
     }
 
+    /// A move by `(x, y)` in this matrix's space: `translate(x, y).then(self)`, without the
+    /// product (the pen moves so after every glyph).
+    #[inline(always)]
+    pub(super) fn moved(self, x: f64, y: f64) -> Matrix {
+        Matrix {
+            e: x * self.a + y * self.c + self.e,
+            f: x * self.b + y * self.d + self.f,
+            ..self
+        }
+    }
+
     /// `self × other`: `self` first, then `other`.
+    #[inline(always)]
     pub(super) fn then(self, o: Matrix) -> Matrix {
         Matrix {
             a: self.a * o.a + self.b * o.c,
@@ -119,7 +131,7 @@ impl State {
     }
 
     pub(super) fn move_line(&mut self, x: f64, y: f64) {
-        self.tlm = Matrix::translate(x, y).then(self.tlm);
+        self.tlm = self.tlm.moved(x, y);
         self.tm = self.tlm;
     }
 
@@ -165,17 +177,23 @@ impl State {
         }
     }
 
+    #[inline(always)]
     fn shift(&mut self, x: f64, y: f64) {
         if x.is_finite() && y.is_finite() {
-            self.tm = Matrix::translate(x, y).then(self.tm);
+            self.tm = self.tm.moved(x, y);
         }
+    }
+
+    /// Where the pen is on the page: [`State::pen`]'s `x` and `y` alone (moving along its
+    /// line, the pen keeps its direction and size).
+    fn position(&self) -> (f64, f64) {
+        let (t, o) = (self.tm.moved(0.0, self.rise), self.ctm);
+        (t.e * o.a + t.f * o.c + o.e, t.e * o.b + t.f * o.d + o.f)
     }
 
     /// Where the pen is on the page, the baseline's direction, and the font's size there.
     fn pen(&self) -> Pen {
-        let m = Matrix::translate(0.0, self.rise)
-            .then(self.tm)
-            .then(self.ctm);
+        let m = self.tm.moved(0.0, self.rise).then(self.ctm);
         // The direction of writing: the text space's x axis, or writing vertically, down its
         // y axis.
         let (ax, ay) = if self.vertical {
@@ -183,7 +201,7 @@ impl State {
         } else {
             (m.a, m.b)
         };
-        let length = ax.hypot(ay);
+        let length = (ax * ax + ay * ay).sqrt();
         let (dx, dy) = if length > 0.0 {
             (ax / length, ay / length)
         } else {
@@ -194,7 +212,7 @@ impl State {
             y: m.f,
             dx,
             dy,
-            size: (self.size * m.c.hypot(m.d)).abs(),
+            size: (self.size * (m.c * m.c + m.d * m.d).sqrt()).abs(),
         }
     }
 }
@@ -289,27 +307,29 @@ impl PageText {
     /// size), then by the spacing: the glyph ends before it, so spacing is a gap, as wide
     /// letter-spacing is.
     pub(super) fn glyph(&mut self, state: &mut State, text: &str, width: f64, is_space: bool) {
-        self.place(state, text);
+        if text.is_empty() {
+            state.advance(width);
+            state.spacing(is_space);
+            return;
+        }
+        let blank = text.chars().all(char::is_whitespace);
+        let start = state.pen();
+        self.place(start, text, blank);
         state.advance(width);
-        if !text.is_empty() {
-            let end = state.pen();
-            self.end = Some(end);
-            // The run reaches to where its last visible glyph ends.
-            let along = end.x * self.axis.0 + end.y * self.axis.1;
-            if let Some(run) = self.lines.last_mut().and_then(|l| l.runs.last_mut())
-                && !text.chars().all(char::is_whitespace)
-            {
-                run.end = along;
-            }
+        let (x, y) = state.position();
+        let end = Pen { x, y, ..start };
+        self.end = Some(end);
+        // The run reaches to where its last visible glyph ends.
+        let along = end.x * self.axis.0 + end.y * self.axis.1;
+        if let Some(run) = self.lines.last_mut().and_then(|l| l.runs.last_mut())
+            && !blank
+        {
+            run.end = along;
         }
         state.spacing(is_space);
     }
 
-    fn place(&mut self, state: &State, text: &str) {
-        if text.is_empty() {
-            return;
-        }
-        let start = state.pen();
+    fn place(&mut self, start: Pen, text: &str, blank: bool) {
         if let Some(end) = self.end {
             let (vx, vy) = (start.x - end.x, start.y - end.y);
             let along = vx * end.dx + vy * end.dy;
@@ -332,7 +352,7 @@ impl PageText {
                 }
             }
         }
-        if text.chars().all(char::is_whitespace) {
+        if blank {
             // A space the text has: a word break whatever the gaps.
             self.space(f64::INFINITY);
             if let Some(line) = self.lines.last_mut()

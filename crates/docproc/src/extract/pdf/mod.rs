@@ -176,13 +176,19 @@ fn load_error(e: lopdf::Error, limit: u64) -> ExtractError {
 
 /// What of an operation the interpreter reads: the operands of text operators, `cm` and
 /// `Do`; the operators that save and restore state, begin text or paint; nothing of the rest
-/// (paths, colours, marked content), which is skipped unread.
+/// (paths, colours, marked content), which is skipped unread. Asked of every operation of
+/// every page and form, so matched byte by byte.
 fn reads(operator: &str) -> Keep {
-    match operator {
-        "cm" | "Tf" | "Tc" | "Tw" | "Tz" | "TL" | "Ts" | "Td" | "TD" | "Tm" | "Tj" | "'" | "\""
-        | "TJ" | "Do" => Keep::Operands,
-        "q" | "Q" | "BT" | "T*" => Keep::Operator,
-        painting if paints(painting) => Keep::Operator,
+    match operator.as_bytes() {
+        [b'c', b'm']
+        | [
+            b'T',
+            b'f' | b'c' | b'w' | b'z' | b'L' | b's' | b'd' | b'D' | b'm' | b'j' | b'J',
+        ]
+        | [b'\'' | b'"']
+        | [b'D', b'o'] => Keep::Operands,
+        [b'q' | b'Q'] | [b'B', b'T'] | [b'T', b'*'] => Keep::Operator,
+        _ if paints(operator) => Keep::Operator,
         _ => Keep::Nothing,
     }
 }
@@ -190,8 +196,12 @@ fn reads(operator: &str) -> Keep {
 /// Operators that paint something other than text: paths, images, shadings.
 fn paints(operator: &str) -> bool {
     matches!(
-        operator,
-        "f" | "F" | "f*" | "S" | "s" | "B" | "B*" | "b" | "b*" | "Do" | "BI" | "sh"
+        operator.as_bytes(),
+        [b'f' | b'F' | b'S' | b's' | b'B' | b'b']
+            | [b'f' | b'B' | b'b', b'*']
+            | [b'D', b'o']
+            | [b'B', b'I']
+            | [b's', b'h']
     )
 }
 
@@ -488,8 +498,9 @@ impl<'a> Interpreter<'a, '_> {
             return;
         };
         // Most forms are drawings: without a text object or a form inside, nothing to read.
-        let has = |token: &[u8]| bytes.windows(2).any(|w| w == token);
-        if !has(b"BT") && !has(b"Do") {
+        let reads_anything = memchr::memchr2_iter(b'B', b'D', &bytes)
+            .any(|at| matches!(bytes.get(at..at + 2), Some(b"BT" | b"Do")));
+        if !reads_anything {
             return;
         }
         let Ok(content) = content::decode(&bytes, reads) else {
@@ -1115,11 +1126,17 @@ mod tests {
         ] {
             assert_eq!(reads(operator), Keep::Operands, "{operator}");
         }
-        for operator in ["q", "Q", "BT", "T*", "f", "S", "B*", "sh", "BI"] {
+        for operator in [
+            "q", "Q", "BT", "T*", "f", "F", "f*", "S", "s", "B", "B*", "b", "b*", "sh", "BI",
+        ] {
             assert_eq!(reads(operator), Keep::Operator, "{operator}");
         }
+        // Every other operator of the PDF 2.0 content grammar, and tokens that are none.
         for operator in [
-            "m", "l", "c", "re", "h", "W", "n", "rg", "gs", "BDC", "EMC", "ET",
+            "w", "J", "j", "M", "d", "ri", "i", "gs", "m", "l", "c", "v", "y", "h", "re", "n", "W",
+            "W*", "ET", "CS", "cs", "SC", "SCN", "sc", "scn", "G", "g", "RG", "rg", "K", "k", "ID",
+            "EI", "d0", "d1", "MP", "DP", "BMC", "BDC", "EMC", "BX", "EX", "Tr", "T", "Tjx", "cmm",
+            "QQ", "",
         ] {
             assert_eq!(reads(operator), Keep::Nothing, "{operator}");
         }
