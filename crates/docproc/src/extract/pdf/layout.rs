@@ -717,10 +717,18 @@ pub(super) fn logical_order(text: &str) -> String {
             continue;
         }
         if rtl < ltr {
-            // A left-to-right line: each right-to-left run in it, with the spaces and
-            // punctuation between its letters, turned back.
+            // A left-to-right line: each right-to-left run in it, with the spaces,
+            // punctuation and numbers between its letters, turned back; its numbers then read
+            // left to right again.
             let mut chars: Vec<char> = line.chars().collect();
-            turn_back_runs(&mut chars, is_rtl);
+            turn_back_runs(
+                &mut chars,
+                is_rtl,
+                |c| c.is_ascii_digit(),
+                |run| {
+                    turn_back_runs(run, |c| c.is_ascii_digit(), |_| false, |_| {});
+                },
+            );
             out.extend(chars);
             continue;
         }
@@ -753,15 +761,26 @@ pub(super) fn logical_order(text: &str) -> String {
             }
         }
         // The runs of left-to-right letters and digits, with the punctuation inside them.
-        turn_back_runs(&mut chars, |c| c.is_alphanumeric() && !is_rtl(c));
+        turn_back_runs(
+            &mut chars,
+            |c| c.is_alphanumeric() && !is_rtl(c),
+            |_| false,
+            |_| {},
+        );
         out.extend(chars);
     }
     out
 }
 
 /// Reverses, in place, each run of characters that are `strong`, with the spaces and
-/// punctuation between them (not around them).
-fn turn_back_runs(chars: &mut [char], strong: impl Fn(char) -> bool) {
+/// punctuation between them (not around them), and the characters `inside` between them; then
+/// hands each reversed run to `then`.
+fn turn_back_runs(
+    chars: &mut [char],
+    strong: impl Fn(char) -> bool,
+    inside: impl Fn(char) -> bool,
+    mut then: impl FnMut(&mut [char]),
+) {
     let mut k = 0;
     while k < chars.len() {
         if !strong(chars[k]) {
@@ -771,7 +790,9 @@ fn turn_back_runs(chars: &mut [char], strong: impl Fn(char) -> bool) {
         let mut end = k;
         let mut j = k;
         while j < chars.len()
-            && (strong(chars[j]) || matches!(chars[j], '.' | ',' | ':' | '-' | '/' | '\'' | ' '))
+            && (strong(chars[j])
+                || inside(chars[j])
+                || matches!(chars[j], '.' | ',' | ':' | '-' | '/' | '\'' | ' '))
         {
             if strong(chars[j]) {
                 end = j;
@@ -779,6 +800,7 @@ fn turn_back_runs(chars: &mut [char], strong: impl Fn(char) -> bool) {
             j += 1;
         }
         chars[k..=end].reverse();
+        then(&mut chars[k..=end]);
         k = end + 1;
     }
 }
@@ -903,6 +925,11 @@ mod tests {
         assert_eq!(
             logical_order("the words םלוע םולש mean hello world"),
             "the words שלום עולם mean hello world"
+        );
+        // A number between its right-to-left words stays between them, read left to right.
+        assert_eq!(
+            logical_order("Price: םלוע 12.50 םולש and 3 more"),
+            "Price: שלום 12.50 עולם and 3 more"
         );
     }
 
