@@ -9,7 +9,9 @@
 //! the corpus). One difference, where lopdf would stop reading a page: an operator inside an
 //! array is left out of the array, as poppler leaves it.
 
-use lopdf::content::{Content, Operation};
+use std::borrow::Cow;
+
+use lopdf::content::Content;
 use lopdf::{Dictionary, Object, StringFormat};
 
 /// How deeply arrays, dictionaries and parentheses may nest (lopdf's limits).
@@ -27,27 +29,37 @@ pub enum Keep {
     Operands,
 }
 
+/// An operation as the interpreter reads it: its operator (borrowed from the stream, so that
+/// a page's thousands of operations allocate no names) and the operands kept of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation<'a> {
+    pub operator: Cow<'a, str>,
+    pub operands: Vec<Object>,
+}
+
 /// The operations of `bytes`, as much of each as `keep` says. The numbers of an operation
 /// whose operands are not kept are skipped without being parsed (a figure's paths are most of
 /// its content, and their numbers most of the reading); its other operands are still read.
-pub fn decode(bytes: &[u8], keep: impl Fn(&str) -> Keep) -> lopdf::Result<Content> {
-    match (Reader { bytes, at: 0 }).operations_keeping(&keep) {
-        Some(operations) => Ok(Content { operations }),
-        None => {
-            let mut content = Content::decode(bytes)?;
-            content
-                .operations
-                .retain_mut(|operation| match keep(&operation.operator) {
-                    Keep::Nothing => false,
-                    Keep::Operator => {
-                        operation.operands.clear();
-                        true
-                    }
-                    Keep::Operands => true,
-                });
-            Ok(content)
-        }
+pub fn decode(bytes: &[u8], keep: impl Fn(&str) -> Keep) -> lopdf::Result<Vec<Operation<'_>>> {
+    if let Some(operations) = (Reader { bytes, at: 0 }).operations_keeping(&keep) {
+        return Ok(operations);
     }
+    let content = Content::decode(bytes)?;
+    Ok(content
+        .operations
+        .into_iter()
+        .filter_map(|operation| {
+            let operands = match keep(&operation.operator) {
+                Keep::Nothing => return None,
+                Keep::Operator => Vec::new(),
+                Keep::Operands => operation.operands,
+            };
+            Some(Operation {
+                operator: Cow::Owned(operation.operator),
+                operands,
+            })
+        })
+        .collect())
 }
 
 /// An operand read so far: a number only found, read once its operator wants it, or an
@@ -130,11 +142,11 @@ impl<'a> Reader<'a> {
     }
 
     #[cfg(test)]
-    fn operations(&mut self) -> Option<Vec<Operation>> {
+    fn operations(&mut self) -> Option<Vec<Operation<'a>>> {
         self.operations_keeping(&|_| Keep::Operands)
     }
 
-    fn operations_keeping(&mut self, keep: &dyn Fn(&str) -> Keep) -> Option<Vec<Operation>> {
+    fn operations_keeping(&mut self, keep: &dyn Fn(&str) -> Keep) -> Option<Vec<Operation<'a>>> {
         let mut operations = Vec::new();
         let mut pending = Vec::new();
         let mut objects = Vec::new();
@@ -180,7 +192,7 @@ impl<'a> Reader<'a> {
             self.skip_whitespace();
             if kept != Keep::Nothing {
                 operations.push(Operation {
-                    operator: operator.to_owned(),
+                    operator: Cow::Borrowed(operator),
                     operands,
                 });
             }
@@ -532,7 +544,7 @@ mod tests {
 
     /// Our operations, checked against lopdf's: the same where lopdf reads the whole stream,
     /// and lopdf's first where it stops early.
-    fn same_as_lopdf(bytes: &[u8]) -> Option<Vec<Operation>> {
+    fn same_as_lopdf(bytes: &[u8]) -> Option<Vec<Operation<'_>>> {
         let ours = Reader { bytes, at: 0 }.operations()?;
         let whole = Content::decode_strict(bytes).is_ok();
         let theirs = Content::decode(bytes)
@@ -545,8 +557,8 @@ mod tests {
         );
         for (a, b) in ours.iter().zip(&theirs) {
             assert_eq!(
-                (&a.operator, &a.operands),
-                (&b.operator, &b.operands),
+                (a.operator.as_ref(), &a.operands),
+                (b.operator.as_str(), &b.operands),
                 "{:?}",
                 String::from_utf8_lossy(bytes)
             );
@@ -559,7 +571,7 @@ mod tests {
         operator.starts_with('T') || matches!(operator, "'" | "\"" | "cm" | "Do")
     }
 
-    fn keeping_text_operands(bytes: &[u8]) -> Option<Vec<Operation>> {
+    fn keeping_text_operands(bytes: &[u8]) -> Option<Vec<Operation<'_>>> {
         Reader { bytes, at: 0 }.operations_keeping(&|operator| {
             if text_operator(operator) {
                 Keep::Operands
@@ -569,15 +581,15 @@ mod tests {
         })
     }
 
-    fn pairs(operations: &[Operation]) -> Vec<(&str, &[Object])> {
+    fn pairs<'a>(operations: &'a [Operation<'_>]) -> Vec<(&'a str, &'a [Object])> {
         operations
             .iter()
-            .map(|o| (o.operator.as_str(), o.operands.as_slice()))
+            .map(|o| (o.operator.as_ref(), o.operands.as_slice()))
             .collect()
     }
 
     /// `operations` with the operands of all but text operators left out.
-    fn without_others(mut operations: Vec<Operation>) -> Vec<Operation> {
+    fn without_others(mut operations: Vec<Operation<'_>>) -> Vec<Operation<'_>> {
         for operation in &mut operations {
             if !text_operator(&operation.operator) {
                 operation.operands.clear();
@@ -593,7 +605,7 @@ mod tests {
         let kept = keeping_text_operands(stream).unwrap();
         let operands: Vec<(&str, usize)> = kept
             .iter()
-            .map(|o| (o.operator.as_str(), o.operands.len()))
+            .map(|o| (o.operator.as_ref(), o.operands.len()))
             .collect();
         assert_eq!(
             operands,
@@ -624,7 +636,7 @@ mod tests {
             }
         })
         .unwrap();
-        let operators: Vec<&str> = text_only.iter().map(|o| o.operator.as_str()).collect();
+        let operators: Vec<&str> = text_only.iter().map(|o| o.operator.as_ref()).collect();
         assert_eq!(operators, ["cm", "Tf", "TJ"]);
         // Read in full, the stream's last number is too large: it is lopdf's to read.
         assert!(
@@ -667,7 +679,7 @@ mod tests {
     fn an_operator_inside_an_array_is_left_out_of_it() {
         let stream = b"BT 1 0 0 1 22 732 Tm [(Grandes) 0.0 Tc\n-250.0 (Client) 0.0 Tc] TJ ET";
         let operations = same_as_lopdf(stream).unwrap();
-        let operators: Vec<&str> = operations.iter().map(|o| o.operator.as_str()).collect();
+        let operators: Vec<&str> = operations.iter().map(|o| o.operator.as_ref()).collect();
         assert_eq!(operators, ["BT", "Tm", "TJ", "ET"]);
         assert_eq!(
             operations[2].operands,

@@ -230,7 +230,8 @@ fn page_text(
                 .filter_map(|id| document.get_dictionary(*id).ok()),
         )
         .collect();
-    let content = content::decode(&document.get_page_content_with_limit(page, bound)?, reads)?;
+    let bytes = document.get_page_content_with_limit(page, bound)?;
+    let operations = content::decode(&bytes, reads)?;
     let mut reader = Interpreter {
         document,
         bound,
@@ -241,7 +242,7 @@ fn page_text(
     };
     let page_fonts = reader.fonts_of(&resources);
     reader.run(
-        &content,
+        &operations,
         &page_fonts,
         &resources,
         layout::State::default(),
@@ -298,7 +299,7 @@ impl<'a> Interpreter<'a, '_> {
 
     fn run(
         &mut self,
-        content: &lopdf::content::Content,
+        operations: &[content::Operation<'_>],
         fonts: &BTreeMap<Vec<u8>, Rc<Font>>,
         resources: &[&'a Dictionary],
         mut state: layout::State,
@@ -306,11 +307,11 @@ impl<'a> Interpreter<'a, '_> {
     ) {
         let mut saved: Vec<layout::State> = Vec::new();
         let mut font: Option<&Font> = None;
-        for operation in &content.operations {
+        for operation in operations {
             let operands = &operation.operands;
             let number_at = |i: usize| operands.get(i).map_or(0.0, number);
             let text = &mut self.text;
-            match operation.operator.as_str() {
+            match operation.operator.as_ref() {
                 "q" if saved.len() < 64 => saved.push(state.clone()),
                 "Q" => {
                     if let Some(previous) = saved.pop() {
@@ -503,7 +504,7 @@ impl<'a> Interpreter<'a, '_> {
         if !reads_anything {
             return;
         }
-        let Ok(content) = content::decode(&bytes, reads) else {
+        let Ok(operations) = content::decode(&bytes, reads) else {
             return;
         };
         let own: Option<&'a Dictionary> = stream
@@ -528,7 +529,7 @@ impl<'a> Interpreter<'a, '_> {
         if let Some(matrix) = matrix {
             inner.ctm = matrix.then(inner.ctm);
         }
-        self.run(&content, &fonts, &resources, inner, depth + 1);
+        self.run(&operations, &fonts, &resources, inner, depth + 1);
     }
 }
 
@@ -1144,9 +1145,8 @@ mod tests {
         let content = content::decode(b"1 0 0 1 5 5 cm 0 0 m 1 1 l S BI /W 1 ID \x80 EI", reads);
         let operations: Vec<(String, usize)> = content
             .unwrap()
-            .operations
             .into_iter()
-            .map(|o| (o.operator, o.operands.len()))
+            .map(|o| (o.operator.into_owned(), o.operands.len()))
             .collect();
         assert_eq!(
             operations,
