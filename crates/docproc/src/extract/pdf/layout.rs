@@ -505,6 +505,9 @@ fn join_spaced_letters(line: &mut Line) {
         at += 1;
     }
     let mut joined = vec![false; words.len()];
+    // The letter spacing the line's longer runs show, and its pairs of single letters.
+    let mut spacing = f64::INFINITY;
+    let mut pairs = Vec::new();
     let mut start = 0;
     while start < words.len() {
         // A run of single characters, each but the last followed by a narrow gap.
@@ -521,11 +524,21 @@ fn join_spaced_letters(line: &mut Line) {
                 .iter()
                 .flatten()
                 .fold(f64::INFINITY, |a, &b| a.min(b));
+            spacing = spacing.min(narrowest);
             for (k, gap) in after.iter().enumerate().take(end).skip(start) {
                 joined[k] = gap.is_some_and(|g| g < narrowest * LETTER_SPACING_SPREAD);
             }
+        } else if end - start == 1 {
+            pairs.push(start);
         }
         start = end + 1;
+    }
+    // A two-letter word set with the same spacing as the line's letter-spaced words is one
+    // too (`O F` among `T H E  W A Y  O F`); alone, two letters are two words.
+    for k in pairs {
+        joined[k] = after[k].is_some_and(|g| {
+            g < spacing * LETTER_SPACING_SPREAD && g * LETTER_SPACING_SPREAD > spacing
+        });
     }
     if !joined.contains(&true) {
         return;
@@ -1135,6 +1148,41 @@ mod tests {
             state.kern(kern);
         }
         assert_eq!(joined(&text.finish()), "Hello World\nabc d");
+    }
+
+    #[test]
+    fn a_two_letter_word_spaced_as_its_line_is_joined_and_two_letters_alone_are_not() {
+        let mut state = State {
+            size: 10.0,
+            ..State::default()
+        };
+        let mut text = PageText::default();
+        let spaced = |text: &mut PageText, state: &mut State, words: &[&str]| {
+            for word in words {
+                for c in word.chars() {
+                    placed(text, state, &c.to_string(), 0.5);
+                    state.kern(-250.0);
+                }
+                state.kern(-1000.0);
+            }
+        };
+        // Letters a quarter of an em apart, words a whole em and more.
+        spaced(&mut text, &mut state, &["THE", "WAY", "OF", "A", "MAN"]);
+        // Two letters at that gap with no letter-spaced word beside them stay apart.
+        state.leading = 12.0;
+        state.next_line();
+        for (c, kern) in [("x", -250.0), ("y", -1000.0), ("o", 0.0), ("k", 0.0)] {
+            placed(&mut text, &mut state, c, 0.5);
+            state.kern(kern);
+        }
+        // So do two letters further apart than the line's letter-spaced word.
+        state.next_line();
+        for (c, kern) in [("a", -250.0), ("b", -250.0), ("c", -1000.0), ("d", -350.0)] {
+            placed(&mut text, &mut state, c, 0.5);
+            state.kern(kern);
+        }
+        placed(&mut text, &mut state, "e", 0.5);
+        assert_eq!(joined(&text.finish()), "THE WAY OF A MAN\nx y ok\nabc d e");
     }
 
     #[test]
