@@ -485,7 +485,8 @@ const LETTER_SPACING_SPREAD: f64 = 1.3;
 
 /// Joins letter-spaced words (`H e l l o` set wide for emphasis, or in a font whose widths
 /// are too narrow): runs of three or more single letters or digits whose gaps are narrow and
-/// alike. A wider gap among them stays a space between words.
+/// alike, and two-letter words beside such a run and spaced as it is. A wider gap among them
+/// stays a space between words.
 fn join_spaced_letters(line: &mut Line) {
     if line.gaps.len() < 2 {
         return;
@@ -533,12 +534,18 @@ fn join_spaced_letters(line: &mut Line) {
         }
         start = end + 1;
     }
-    // A two-letter word set with the same spacing as the line's letter-spaced words is one
-    // too (`O F` among `T H E  W A Y  O F`); alone, two letters are two words.
+    // A two-letter word next to a letter-spaced one and set with the same spacing is one too
+    // (`O F` in `T H E  W A Y  O F`); elsewhere, two letters are two words (`и в` in a line
+    // that spaces out another word for emphasis).
+    let spaced: Vec<bool> = (0..words.len())
+        .map(|k| joined[k] || k > 0 && joined[k - 1])
+        .collect();
     for k in pairs {
-        joined[k] = after[k].is_some_and(|g| {
-            g < spacing * LETTER_SPACING_SPREAD && g * LETTER_SPACING_SPREAD > spacing
-        });
+        let beside = k > 0 && spaced[k - 1] || spaced.get(k + 2).copied().unwrap_or(false);
+        joined[k] = beside
+            && after[k].is_some_and(|g| {
+                g < spacing * LETTER_SPACING_SPREAD && g * LETTER_SPACING_SPREAD > spacing
+            });
     }
     if !joined.contains(&true) {
         return;
@@ -710,7 +717,8 @@ fn drawn_order(text: &str) -> std::borrow::Cow<'_, str> {
 /// Lines of right-to-left text as their glyphs are drawn (left to right) put back in reading
 /// order: a line with more right-to-left letters than others is reversed, and within it the
 /// runs of left-to-right letters and digits turned back, and brackets mirrored; in other lines
-/// the runs of right-to-left letters are turned.
+/// the runs of right-to-left letters (with the numbers between them, which then read left to
+/// right again) are turned. Numbers are Western digits.
 pub(super) fn logical_order(text: &str) -> String {
     if !text.contains(is_rtl) {
         return text.to_owned();
@@ -737,10 +745,8 @@ pub(super) fn logical_order(text: &str) -> String {
             turn_back_runs(
                 &mut chars,
                 is_rtl,
-                |c| c.is_ascii_digit(),
-                |run| {
-                    turn_back_runs(run, |c| c.is_ascii_digit(), |_| false, |_| {});
-                },
+                |_, gap, _| gap.iter().all(|&c| joins(c) || c.is_ascii_digit()),
+                turn_back_numbers,
             );
             out.extend(chars);
             continue;
@@ -773,11 +779,16 @@ pub(super) fn logical_order(text: &str) -> String {
                 };
             }
         }
-        // The runs of left-to-right letters and digits, with the punctuation inside them.
+        // The runs of left-to-right letters and digits, with the punctuation inside them; two
+        // numbers a space apart are two runs (between right-to-left words they stand in
+        // right-to-left order).
         turn_back_runs(
             &mut chars,
             |c| c.is_alphanumeric() && !is_rtl(c),
-            |_| false,
+            |before, gap, after| {
+                gap.iter().all(|&c| joins(c))
+                    && !(before.is_ascii_digit() && after.is_ascii_digit() && gap.contains(&' '))
+            },
             |_| {},
         );
         out.extend(chars);
@@ -785,13 +796,18 @@ pub(super) fn logical_order(text: &str) -> String {
     out
 }
 
-/// Reverses, in place, each run of characters that are `strong`, with the spaces and
-/// punctuation between them (not around them), and the characters `inside` between them; then
-/// hands each reversed run to `then`.
+/// Spaces and the punctuation that may stand inside a run of one direction.
+fn joins(c: char) -> bool {
+    matches!(c, '.' | ',' | ':' | '-' | '/' | '\'' | ' ')
+}
+
+/// Reverses, in place, each run of characters that are `strong`, with what lies between two
+/// of them where `crosses(before, gap, after)` says so (never around them); then hands each
+/// reversed run to `then`.
 fn turn_back_runs(
     chars: &mut [char],
     strong: impl Fn(char) -> bool,
-    inside: impl Fn(char) -> bool,
+    crosses: impl Fn(char, &[char], char) -> bool,
     mut then: impl FnMut(&mut [char]),
 ) {
     let mut k = 0;
@@ -801,21 +817,34 @@ fn turn_back_runs(
             continue;
         }
         let mut end = k;
-        let mut j = k;
-        while j < chars.len()
-            && (strong(chars[j])
-                || inside(chars[j])
-                || matches!(chars[j], '.' | ',' | ':' | '-' | '/' | '\'' | ' '))
-        {
-            if strong(chars[j]) {
-                end = j;
+        loop {
+            while end + 1 < chars.len() && strong(chars[end + 1]) {
+                end += 1;
             }
-            j += 1;
+            let gap = &chars[end + 1..];
+            let Some(next) = gap.iter().position(|&c| strong(c)) else {
+                break;
+            };
+            if !crosses(chars[end], &gap[..next], gap[next]) {
+                break;
+            }
+            end += 1 + next;
         }
         chars[k..=end].reverse();
         then(&mut chars[k..=end]);
         k = end + 1;
     }
+}
+
+/// Reverses, in place, each number: Western digits, with one `.`, `,`, `:`, `/` or `-`
+/// between two of them (`12.50`, `03-1234`, `12:30`); numbers a space apart are two.
+fn turn_back_numbers(chars: &mut [char]) {
+    turn_back_runs(
+        chars,
+        |c| c.is_ascii_digit(),
+        |_, gap, _| matches!(gap, ['.' | ',' | ':' | '/' | '-']),
+        |_| {},
+    );
 }
 
 /// Spells out the Latin ligatures of Unicode's presentation forms (`ﬁ` → `fi`).
@@ -939,11 +968,18 @@ mod tests {
             logical_order("the words םלוע םולש mean hello world"),
             "the words שלום עולם mean hello world"
         );
-        // A number between its right-to-left words stays between them, read left to right.
+        // A number between its right-to-left words stays between them, read left to right;
+        // numbers a space apart keep their order.
         assert_eq!(
             logical_order("Price: םלוע 12.50 םולש and 3 more"),
             "Price: שלום 12.50 עולם and 3 more"
         );
+        assert_eq!(
+            logical_order("Call וישכע 4567 123 03-9 רפסמ at 12:30 or 5/6"),
+            "Call מספר 03-9 123 4567 עכשיו at 12:30 or 5/6"
+        );
+        // In a right-to-left line too, numbers a space apart are two.
+        assert_eq!(logical_order("םלוע 34 12 םולש"), "שלום 12 34 עולם");
     }
 
     #[test]
@@ -1175,14 +1211,31 @@ mod tests {
             placed(&mut text, &mut state, c, 0.5);
             state.kern(kern);
         }
-        // So do two letters further apart than the line's letter-spaced word.
+        // So do two letters further apart than the line's letter-spaced word, and two letters
+        // spaced as it is but not beside it.
         state.next_line();
         for (c, kern) in [("a", -250.0), ("b", -250.0), ("c", -1000.0), ("d", -350.0)] {
             placed(&mut text, &mut state, c, 0.5);
             state.kern(kern);
         }
         placed(&mut text, &mut state, "e", 0.5);
-        assert_eq!(joined(&text.finish()), "THE WAY OF A MAN\nx y ok\nabc d e");
+        state.next_line();
+        spaced(&mut text, &mut state, &["ABC"]);
+        for (c, kern) in [
+            ("w", 0.0),
+            ("o", 0.0),
+            ("r", 0.0),
+            ("d", -1000.0),
+            ("i", -250.0),
+        ] {
+            placed(&mut text, &mut state, c, 0.5);
+            state.kern(kern);
+        }
+        placed(&mut text, &mut state, "v", 0.5);
+        assert_eq!(
+            joined(&text.finish()),
+            "THE WAY OF A MAN\nx y ok\nabc d e\nABC word i v"
+        );
     }
 
     #[test]
