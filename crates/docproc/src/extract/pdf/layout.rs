@@ -695,9 +695,16 @@ fn blocks<'l>(
 }
 
 /// Whether `c` is a letter of a right-to-left script (Hebrew, Arabic, Syriac, Thaana, N'Ko,
-/// and their presentation forms).
+/// and their presentation forms); Arabic's digits are digits.
 fn is_rtl(c: char) -> bool {
     matches!(c, '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+        && !is_digit(c)
+}
+
+/// A digit of the numbers that read left to right in either direction of writing: Western,
+/// Arabic-Indic and Eastern Arabic-Indic, and Arabic's decimal and thousands separators.
+fn is_digit(c: char) -> bool {
+    matches!(c, '0'..='9' | '\u{0660}'..='\u{066C}' | '\u{06F0}'..='\u{06F9}')
 }
 
 /// A glyph's text as it stands on the page, left to right: a glyph of right-to-left letters
@@ -718,7 +725,7 @@ fn drawn_order(text: &str) -> std::borrow::Cow<'_, str> {
 /// order: a line with more right-to-left letters than others is reversed, and within it the
 /// runs of left-to-right letters and digits turned back, and brackets mirrored; in other lines
 /// the runs of right-to-left letters (with the numbers between them, which then read left to
-/// right again) are turned. Numbers are Western digits.
+/// right again) are turned.
 pub(super) fn logical_order(text: &str) -> String {
     if !text.contains(is_rtl) {
         return text.to_owned();
@@ -729,9 +736,10 @@ pub(super) fn logical_order(text: &str) -> String {
             out.push('\n');
         }
         let rtl = line.chars().filter(|&c| is_rtl(c)).count();
+        // Letters only: digits read left to right in lines of either direction.
         let ltr = line
             .chars()
-            .filter(|&c| c.is_alphanumeric() && !is_rtl(c))
+            .filter(|&c| c.is_alphabetic() && !is_rtl(c))
             .count();
         if rtl == 0 {
             out.push_str(line);
@@ -745,7 +753,7 @@ pub(super) fn logical_order(text: &str) -> String {
             turn_back_runs(
                 &mut chars,
                 is_rtl,
-                |_, gap, _| gap.iter().all(|&c| joins(c) || c.is_ascii_digit()),
+                |_, gap, _| gap.iter().all(|&c| joins(c) || is_digit(c)),
                 turn_back_numbers,
             );
             out.extend(chars);
@@ -784,10 +792,10 @@ pub(super) fn logical_order(text: &str) -> String {
         // right-to-left order).
         turn_back_runs(
             &mut chars,
-            |c| c.is_alphanumeric() && !is_rtl(c),
+            |c| c.is_alphanumeric() && !is_rtl(c) || is_digit(c),
             |before, gap, after| {
                 gap.iter().all(|&c| joins(c))
-                    && !(before.is_ascii_digit() && after.is_ascii_digit() && gap.contains(&' '))
+                    && !(is_digit(before) && is_digit(after) && gap.contains(&' '))
             },
             |_| {},
         );
@@ -836,12 +844,12 @@ fn turn_back_runs(
     }
 }
 
-/// Reverses, in place, each number: Western digits, with one `.`, `,`, `:`, `/` or `-`
-/// between two of them (`12.50`, `03-1234`, `12:30`); numbers a space apart are two.
+/// Reverses, in place, each number: digits (see [`is_digit`]), with one `.`, `,`, `:`, `/` or
+/// `-` between two of them (`12.50`, `03-1234`, `12:30`); numbers a space apart are two.
 fn turn_back_numbers(chars: &mut [char]) {
     turn_back_runs(
         chars,
-        |c| c.is_ascii_digit(),
+        is_digit,
         |_, gap, _| matches!(gap, ['.' | ',' | ':' | '/' | '-']),
         |_| {},
     );
@@ -975,11 +983,17 @@ mod tests {
             "Price: שלום 12.50 עולם and 3 more"
         );
         assert_eq!(
-            logical_order("Call וישכע 4567 123 03-9 רפסמ at 12:30 or 5/6"),
-            "Call מספר 03-9 123 4567 עכשיו at 12:30 or 5/6"
+            logical_order("Call וישכע 4567 123 03-9 רפסמ today at 12:30 or 5/6"),
+            "Call מספר 03-9 123 4567 עכשיו today at 12:30 or 5/6"
         );
-        // In a right-to-left line too, numbers a space apart are two.
+        // In a right-to-left line too, numbers a space apart are two; digits do not make a
+        // line left-to-right, and Arabic's own digits read left to right.
         assert_eq!(logical_order("םלוע 34 12 םולש"), "שלום 12 34 עולם");
+        assert_eq!(
+            logical_order("03-7654321 סקפ 03-1234567 לט"),
+            "טל 03-1234567 פקס 03-7654321"
+        );
+        assert_eq!(logical_order("ديدج ٢٠٢٤ ماعلا"), "العام ٢٠٢٤ جديد");
     }
 
     #[test]
