@@ -752,8 +752,11 @@ pub(super) fn logical_order(text: &str) -> String {
             let mut chars: Vec<char> = line.chars().collect();
             turn_back_runs(
                 &mut chars,
-                is_rtl,
-                |_, gap, _| gap.iter().all(|&c| joins(c) || is_digit(c)),
+                |chars, i| is_rtl(chars[i]),
+                |_, gap, _| {
+                    gap.iter()
+                        .all(|&c| joins(c) || is_digit(c) || is_number_sign(c))
+                },
                 turn_back_numbers,
             );
             out.extend(chars);
@@ -792,10 +795,11 @@ pub(super) fn logical_order(text: &str) -> String {
         // right-to-left order).
         turn_back_runs(
             &mut chars,
-            |c| c.is_alphanumeric() && !is_rtl(c) || is_digit(c),
+            |chars, i| chars[i].is_alphanumeric() && !is_rtl(chars[i]) || in_number(chars, i),
             |before, gap, after| {
+                let numeric = |c: char| is_digit(c) || is_number_sign(c);
                 gap.iter().all(|&c| joins(c))
-                    && !(is_digit(before) && is_digit(after) && gap.contains(&' '))
+                    && !(numeric(before) && numeric(after) && gap.contains(&' '))
             },
             |_| {},
         );
@@ -809,34 +813,68 @@ fn joins(c: char) -> bool {
     matches!(c, '.' | ',' | ':' | '-' | '/' | '\'' | ' ')
 }
 
-/// Reverses, in place, each run of characters that are `strong`, with what lies between two
-/// of them where `crosses(before, gap, after)` says so (never around them); then hands each
-/// reversed run to `then`.
+/// Signs that belong to the number they touch (`50%`, `$5`, `₪20`, `30°`).
+fn is_number_sign(c: char) -> bool {
+    matches!(
+        c,
+        '#' | '$' | '%' | '°' | '¢' | '£' | '¤' | '¥' | '±' | '‰' | '\u{066A}' | '\u{20A0}'
+            ..='\u{20CF}'
+    )
+}
+
+/// Whether `chars[i]` is part of a number: a digit, or a sign next to one (through other
+/// signs).
+fn in_number(chars: &[char], i: usize) -> bool {
+    let Some(&c) = chars.get(i) else {
+        return false;
+    };
+    if is_digit(c) {
+        return true;
+    }
+    if !is_number_sign(c) {
+        return false;
+    }
+    let touches = |next: &dyn Fn(usize) -> Option<usize>| {
+        let mut j = i;
+        while let Some(k) = next(j) {
+            match chars.get(k) {
+                Some(&d) if is_digit(d) => return true,
+                Some(&d) if is_number_sign(d) => j = k,
+                _ => return false,
+            }
+        }
+        false
+    };
+    touches(&|j| j.checked_sub(1)) || touches(&|j| j.checked_add(1))
+}
+
+/// Reverses, in place, each run of characters that are `strong` (asked of a character by its
+/// place among the others), with what lies between two of them where `crosses(before, gap,
+/// after)` says so (never around them); then hands each reversed run to `then`.
 fn turn_back_runs(
     chars: &mut [char],
-    strong: impl Fn(char) -> bool,
+    strong: impl Fn(&[char], usize) -> bool,
     crosses: impl Fn(char, &[char], char) -> bool,
     mut then: impl FnMut(&mut [char]),
 ) {
     let mut k = 0;
     while k < chars.len() {
-        if !strong(chars[k]) {
+        if !strong(chars, k) {
             k += 1;
             continue;
         }
         let mut end = k;
         loop {
-            while end + 1 < chars.len() && strong(chars[end + 1]) {
+            while end + 1 < chars.len() && strong(chars, end + 1) {
                 end += 1;
             }
-            let gap = &chars[end + 1..];
-            let Some(next) = gap.iter().position(|&c| strong(c)) else {
+            let Some(next) = (end + 1..chars.len()).find(|&j| strong(chars, j)) else {
                 break;
             };
-            if !crosses(chars[end], &gap[..next], gap[next]) {
+            if !crosses(chars[end], &chars[end + 1..next], chars[next]) {
                 break;
             }
-            end += 1 + next;
+            end = next;
         }
         chars[k..=end].reverse();
         then(&mut chars[k..=end]);
@@ -844,13 +882,16 @@ fn turn_back_runs(
     }
 }
 
-/// Reverses, in place, each number: digits (see [`is_digit`]), with one `.`, `,`, `:`, `/` or
-/// `-` between two of them (`12.50`, `03-1234`, `12:30`); numbers a space apart are two.
+/// Reverses, in place, each number: digits (see [`is_digit`]) and the signs that touch them
+/// (`50%`), with one `.`, `,`, `:`, `/` or `-` between two digits (`12.50`, `03-1234`,
+/// `12:30`); numbers a space apart are two.
 fn turn_back_numbers(chars: &mut [char]) {
     turn_back_runs(
         chars,
-        is_digit,
-        |_, gap, _| matches!(gap, ['.' | ',' | ':' | '/' | '-']),
+        in_number,
+        |before, gap, after| {
+            is_digit(before) && is_digit(after) && matches!(gap, ['.' | ',' | ':' | '/' | '-'])
+        },
         |_| {},
     );
 }
@@ -994,6 +1035,16 @@ mod tests {
             "טל 03-1234567 פקס 03-7654321"
         );
         assert_eq!(logical_order("ديدج ٢٠٢٤ ماعلا"), "العام ٢٠٢٤ جديد");
+        // A sign that touches a number is part of it.
+        assert_eq!(
+            logical_order("םירצומה לכ לע החנה 50% דע"),
+            "עד 50% הנחה על כל המוצרים"
+        );
+        assert_eq!(logical_order("ןמוזמב $5 קר"), "רק $5 במזומן");
+        assert_eq!(
+            logical_order("The sale: החנה 50% ריחמ today only"),
+            "The sale: מחיר 50% הנחה today only"
+        );
     }
 
     #[test]
