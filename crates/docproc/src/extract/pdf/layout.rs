@@ -1158,17 +1158,22 @@ mod tests {
         assert_eq!(markdown(&[page]), "Title\n\nBody text.\nMore body.");
     }
 
+    /// A state with a 10-point font and an empty page.
+    fn ten_points() -> (State, PageText) {
+        let state = State {
+            size: 10.0,
+            ..State::default()
+        };
+        (state, PageText::default())
+    }
+
     fn placed(text: &mut PageText, state: &mut State, s: &str, width: f64) {
         text.glyph(state, s, width, s == " ");
     }
 
     #[test]
     fn glyphs_placed_apart_are_words_and_glyphs_placed_together_are_one() {
-        let mut state = State {
-            size: 10.0,
-            ..State::default()
-        };
-        let mut text = PageText::default();
+        let (mut state, mut text) = ten_points();
         // Letters placed one by one where the previous ended: one word.
         for c in ["E", "x", "a", "m"] {
             placed(&mut text, &mut state, c, 0.5);
@@ -1188,11 +1193,7 @@ mod tests {
 
     #[test]
     fn a_ligature_of_right_to_left_letters_keeps_its_letters_in_reading_order() {
-        let mut state = State {
-            size: 10.0,
-            ..State::default()
-        };
-        let mut text = PageText::default();
+        let (mut state, mut text) = ten_points();
         // "سلام" drawn left to right as its glyphs stand: meem, the lam-alef ligature (whose
         // text is lam then alef), seen.
         for glyph in ["م", "لا", "س"] {
@@ -1227,11 +1228,7 @@ mod tests {
 
     #[test]
     fn letter_spaced_words_are_joined_and_the_wider_gap_between_them_kept() {
-        let mut state = State {
-            size: 10.0,
-            ..State::default()
-        };
-        let mut text = PageText::default();
+        let (mut state, mut text) = ten_points();
         // Letters four tenths of an em apart, then a space and a wider gap.
         for word in ["Hello", "World"] {
             for c in word.chars() {
@@ -1253,11 +1250,7 @@ mod tests {
 
     #[test]
     fn a_two_letter_word_spaced_as_its_line_is_joined_and_two_letters_alone_are_not() {
-        let mut state = State {
-            size: 10.0,
-            ..State::default()
-        };
-        let mut text = PageText::default();
+        let (mut state, mut text) = ten_points();
         let spaced = |text: &mut PageText, state: &mut State, words: &[&str]| {
             for word in words {
                 for c in word.chars() {
@@ -1305,11 +1298,7 @@ mod tests {
 
     #[test]
     fn runs_of_right_to_left_text_drawn_from_the_right_are_put_left_to_right() {
-        let mut state = State {
-            size: 10.0,
-            ..State::default()
-        };
-        let mut text = PageText::default();
+        let (mut state, mut text) = ten_points();
         let mut run = |text: &mut PageText, x: f64, s: &str| {
             state.set_matrix(Matrix::translate(x, 700.0));
             for c in s.chars() {
