@@ -496,12 +496,15 @@ fn join_spaced_letters(line: &mut Line) {
         chars.next().is_some_and(char::is_alphanumeric) && chars.next().is_none()
     };
     let words: Vec<&str> = line.text.split(' ').collect();
-    // The gap after each word: its width in ems, or none for a space the text has.
+    // The gap after each word: its width in ems, or none for a space the text has. Gaps are
+    // in the order of the text, so one walk finds them all.
     let mut at = 0;
+    let mut gaps = line.gaps.iter().peekable();
     let mut after: Vec<Option<f64>> = Vec::with_capacity(words.len());
     for word in &words {
         at += word.len();
-        let gap = line.gaps.iter().find(|(offset, _)| *offset == at);
+        while gaps.next_if(|(offset, _)| *offset < at).is_some() {}
+        let gap = gaps.next_if(|(offset, _)| *offset == at);
         after.push(gap.map(|g| g.1).filter(|&ems| ems <= LETTER_SPACING));
         at += 1;
     }
@@ -537,15 +540,23 @@ fn join_spaced_letters(line: &mut Line) {
     // A two-letter word next to a letter-spaced one and set with the same spacing is one too
     // (`O F` in `T H E  W A Y  O F`); elsewhere, two letters are two words (`и в` in a line
     // that spaces out another word for emphasis).
-    let spaced: Vec<bool> = (0..words.len())
+    // Pairs beside pairs joined so count too (`T O  B E  O R  N O T`): a pass forward, then
+    // one back.
+    let mut spaced: Vec<bool> = (0..words.len())
         .map(|k| joined[k] || k > 0 && joined[k - 1])
         .collect();
-    for k in pairs {
+    let alike = |k: usize| {
+        after[k].is_some_and(|g| {
+            g < spacing * LETTER_SPACING_SPREAD && g * LETTER_SPACING_SPREAD > spacing
+        })
+    };
+    for k in pairs.iter().chain(pairs.iter().rev()).copied() {
         let beside = k > 0 && spaced[k - 1] || spaced.get(k + 2).copied().unwrap_or(false);
-        joined[k] = beside
-            && after[k].is_some_and(|g| {
-                g < spacing * LETTER_SPACING_SPREAD && g * LETTER_SPACING_SPREAD > spacing
-            });
+        if !joined[k] && beside && alike(k) {
+            joined[k] = true;
+            spaced[k] = true;
+            spaced[k + 1] = true;
+        }
     }
     if !joined.contains(&true) {
         return;
@@ -704,7 +715,7 @@ fn is_rtl(c: char) -> bool {
 /// A digit of the numbers that read left to right in either direction of writing: Western,
 /// Arabic-Indic and Eastern Arabic-Indic, and Arabic's decimal and thousands separators.
 fn is_digit(c: char) -> bool {
-    matches!(c, '0'..='9' | '\u{0660}'..='\u{066C}' | '\u{06F0}'..='\u{06F9}')
+    matches!(c, '0'..='9' | '\u{0660}'..='\u{0669}' | '\u{066B}' | '\u{066C}' | '\u{06F0}'..='\u{06F9}')
 }
 
 /// A glyph's text as it stands on the page, left to right: a glyph of right-to-left letters
@@ -722,10 +733,11 @@ fn drawn_order(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Lines of right-to-left text as their glyphs are drawn (left to right) put back in reading
-/// order: a line with more right-to-left letters than others is reversed, and within it the
-/// runs of left-to-right letters and digits turned back, and brackets mirrored; in other lines
-/// the runs of right-to-left letters (with the numbers between them, which then read left to
-/// right again) are turned.
+/// order: a line with at least as many right-to-left letters as other letters and Western
+/// digits (or with no other letters) is reversed, and within it the runs of left-to-right
+/// letters and digits turned back (numbers a space apart, with no letter among them, each on
+/// its own), and brackets mirrored; in other lines the runs of right-to-left letters (with the
+/// numbers between them, which then read left to right again) are turned.
 pub(super) fn logical_order(text: &str) -> String {
     if !text.contains(is_rtl) {
         return text.to_owned();
@@ -736,11 +748,18 @@ pub(super) fn logical_order(text: &str) -> String {
             out.push('\n');
         }
         let rtl = line.chars().filter(|&c| is_rtl(c)).count();
-        // Letters only: digits read left to right in lines of either direction.
-        let ltr = line
+        let letters = line
             .chars()
             .filter(|&c| c.is_alphabetic() && !is_rtl(c))
             .count();
+        // Western digits count with the other letters, unless there are none (a line of
+        // right-to-left words and numbers).
+        let ltr = letters
+            + if letters > 0 {
+                line.chars().filter(char::is_ascii_digit).count()
+            } else {
+                0
+            };
         if rtl == 0 {
             out.push_str(line);
             continue;
@@ -750,9 +769,10 @@ pub(super) fn logical_order(text: &str) -> String {
             // punctuation and numbers between its letters, turned back; its numbers then read
             // left to right again.
             let mut chars: Vec<char> = line.chars().collect();
+            let strong: Vec<bool> = chars.iter().map(|&c| is_rtl(c)).collect();
             turn_back_runs(
                 &mut chars,
-                |chars, i| is_rtl(chars[i]),
+                &strong,
                 |_, gap, _| {
                     gap.iter()
                         .all(|&c| joins(c) || is_digit(c) || is_number_sign(c))
@@ -790,18 +810,25 @@ pub(super) fn logical_order(text: &str) -> String {
                 };
             }
         }
-        // The runs of left-to-right letters and digits, with the punctuation inside them; two
-        // numbers a space apart are two runs (between right-to-left words they stand in
-        // right-to-left order).
+        // The runs of left-to-right letters and digits (and the signs of numbers), with the
+        // punctuation inside them; a run of numbers with no letter among them (`12 34` between
+        // two right-to-left words) reads number by number.
+        let numbers = in_number(&chars);
+        let strong: Vec<bool> = chars
+            .iter()
+            .zip(&numbers)
+            .map(|(&c, &number)| c.is_alphanumeric() && !is_rtl(c) || number)
+            .collect();
         turn_back_runs(
             &mut chars,
-            |chars, i| chars[i].is_alphanumeric() && !is_rtl(chars[i]) || in_number(chars, i),
-            |before, gap, after| {
-                let numeric = |c: char| is_digit(c) || is_number_sign(c);
-                gap.iter().all(|&c| joins(c))
-                    && !(numeric(before) && numeric(after) && gap.contains(&' '))
+            &strong,
+            |_, gap, _| gap.iter().all(|&c| joins(c)),
+            |run| {
+                if !run.iter().any(|c| c.is_alphabetic()) {
+                    run.reverse();
+                    turn_back_numbers(run);
+                }
             },
-            |_| {},
         );
         out.extend(chars);
     }
@@ -822,53 +849,49 @@ fn is_number_sign(c: char) -> bool {
     )
 }
 
-/// Whether `chars[i]` is part of a number: a digit, or a sign next to one (through other
+/// Which of `chars` are part of a number: digits, and signs next to one (through other
 /// signs).
-fn in_number(chars: &[char], i: usize) -> bool {
-    let Some(&c) = chars.get(i) else {
-        return false;
-    };
-    if is_digit(c) {
-        return true;
-    }
-    if !is_number_sign(c) {
-        return false;
-    }
-    let touches = |next: &dyn Fn(usize) -> Option<usize>| {
-        let mut j = i;
-        while let Some(k) = next(j) {
-            match chars.get(k) {
-                Some(&d) if is_digit(d) => return true,
-                Some(&d) if is_number_sign(d) => j = k,
-                _ => return false,
-            }
+fn in_number(chars: &[char]) -> Vec<bool> {
+    let mut number: Vec<bool> = chars.iter().map(|&c| is_digit(c)).collect();
+    let mut k = 0;
+    while k < chars.len() {
+        if !is_number_sign(chars[k]) {
+            k += 1;
+            continue;
         }
-        false
-    };
-    touches(&|j| j.checked_sub(1)) || touches(&|j| j.checked_add(1))
+        let end = (k..chars.len())
+            .find(|&j| !is_number_sign(chars[j]))
+            .unwrap_or(chars.len());
+        let touches =
+            k > 0 && is_digit(chars[k - 1]) || chars.get(end).is_some_and(|&c| is_digit(c));
+        number[k..end].fill(touches);
+        k = end;
+    }
+    number
 }
 
-/// Reverses, in place, each run of characters that are `strong` (asked of a character by its
-/// place among the others), with what lies between two of them where `crosses(before, gap,
-/// after)` says so (never around them); then hands each reversed run to `then`.
+/// Reverses, in place, each run of characters marked `strong`, with what lies between two of
+/// them where `crosses(before, gap, after)` says so (never around them); then hands each
+/// reversed run to `then`.
 fn turn_back_runs(
     chars: &mut [char],
-    strong: impl Fn(&[char], usize) -> bool,
+    strong: &[bool],
     crosses: impl Fn(char, &[char], char) -> bool,
     mut then: impl FnMut(&mut [char]),
 ) {
+    let strong = |i: usize| strong.get(i).copied().unwrap_or(false);
     let mut k = 0;
     while k < chars.len() {
-        if !strong(chars, k) {
+        if !strong(k) {
             k += 1;
             continue;
         }
         let mut end = k;
         loop {
-            while end + 1 < chars.len() && strong(chars, end + 1) {
+            while end + 1 < chars.len() && strong(end + 1) {
                 end += 1;
             }
-            let Some(next) = (end + 1..chars.len()).find(|&j| strong(chars, j)) else {
+            let Some(next) = (end + 1..chars.len()).find(|&j| strong(j)) else {
                 break;
             };
             if !crosses(chars[end], &chars[end + 1..next], chars[next]) {
@@ -886,9 +909,10 @@ fn turn_back_runs(
 /// (`50%`), with one `.`, `,`, `:`, `/` or `-` between two digits (`12.50`, `03-1234`,
 /// `12:30`); numbers a space apart are two.
 fn turn_back_numbers(chars: &mut [char]) {
+    let numbers = in_number(chars);
     turn_back_runs(
         chars,
-        in_number,
+        &numbers,
         |before, gap, after| {
             is_digit(before) && is_digit(after) && matches!(gap, ['.' | ',' | ':' | '/' | '-'])
         },
@@ -1041,6 +1065,32 @@ mod tests {
             "עד 50% הנחה על כל המוצרים"
         );
         assert_eq!(logical_order("ןמוזמב $5 קר"), "רק $5 במזומן");
+        // Numbers after a left-to-right word in a right-to-left line go with it; a
+        // left-to-right line of a few letters and a number stays one.
+        assert_eq!(
+            logical_order("תעה בתכב March 5, 2024 םסרופ רמאמה"),
+            "המאמר פורסם March 5, 2024 בכתב העת"
+        );
+        assert_eq!(
+            logical_order("Tel. 03-1234567 (דרשמ)"),
+            "Tel. 03-1234567 (משרד)"
+        );
+    }
+
+    #[test]
+    fn long_lines_of_signs_or_spaced_letters_are_read_in_one_pass() {
+        // Each would take minutes were every sign or gap looked for from the line's start.
+        let signs = "%".repeat(200_000);
+        assert_eq!(logical_order(&format!("א{signs}")), format!("{signs}א"));
+        assert_eq!(logical_order(&format!("א{signs}ב")), format!("ב{signs}א"));
+        let (mut state, mut text) = ten_points();
+        for _ in 0..50_000 {
+            placed(&mut text, &mut state, "a", 0.5);
+            state.kern(-250.0);
+        }
+        let lines = text.finish();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].text, "a".repeat(50_000));
         assert_eq!(
             logical_order("The sale: החנה 50% ריחמ today only"),
             "The sale: מחיר 50% הנחה today only"
@@ -1290,9 +1340,16 @@ mod tests {
             state.kern(kern);
         }
         placed(&mut text, &mut state, "v", 0.5);
+        // Two-letter words beside two-letter words joined beside a longer one.
+        state.next_line();
+        spaced(
+            &mut text,
+            &mut state,
+            &["TO", "BE", "OR", "NOT", "TO", "BE"],
+        );
         assert_eq!(
             joined(&text.finish()),
-            "THE WAY OF A MAN\nx y ok\nabc d e\nABC word i v"
+            "THE WAY OF A MAN\nx y ok\nabc d e\nABC word i v\nTO BE OR NOT TO BE"
         );
     }
 
