@@ -114,74 +114,48 @@ async fn handle(
         return json(200, &serde_json::json!({ "status": "ok" }), request_id);
     };
     let caller = authenticate(&req, env, ctx, scope).await?;
-    match route {
-        Route::Health => json(200, &serde_json::json!({ "status": "ok" }), request_id),
-        Route::CreateDocument => {
-            boxed(documents::create(
-                &req, env, ctx, config, &caller, request_id,
-            ))
-            .await
-        }
+    // Each route's handling is a future of its own, polled through a pointer, so the compiler
+    // keeps each route's code a function apart instead of inlining every route into this one
+    // (V8 compiles a hot WebAssembly function again with its optimizing compiler, whose memory
+    // grows with the function).
+    let handling: Pin<Box<dyn Future<Output = ApiResult> + '_>> = match &route {
+        Route::Health => return json(200, &serde_json::json!({ "status": "ok" }), request_id),
+        Route::CreateDocument => Box::pin(documents::create(
+            &req, env, ctx, config, &caller, request_id,
+        )),
         Route::Reprocess(id) => {
-            boxed(documents::reprocess(env, config, &caller, &id, request_id)).await
+            Box::pin(documents::reprocess(env, config, &caller, id, request_id))
         }
-        Route::ListDocuments => boxed(reads::documents(&req, env, &caller, request_id)).await,
-        Route::ListJobs => boxed(reads::jobs(&req, env, &caller, request_id)).await,
-        Route::Search => boxed(reads::search(&req, env, &caller, request_id)).await,
-        Route::GetJob(id) => boxed(reads::job(env, &caller, &id, request_id)).await,
-        Route::GetDocument(id) => boxed(reads::document(env, &caller, &id, request_id)).await,
-        Route::DeleteDocument(id) => boxed(documents::delete(env, &caller, &id, request_id)).await,
-        Route::GetSummary(id) => boxed(reads::summary(env, &caller, &id, request_id)).await,
-        Route::GetText(id) => boxed(reads::text(&req, env, &caller, &id, request_id)).await,
-        Route::CreateUpload => {
-            boxed(resumable::create(&req, env, config, &caller, request_id)).await
-        }
+        Route::ListDocuments => Box::pin(reads::documents(&req, env, &caller, request_id)),
+        Route::ListJobs => Box::pin(reads::jobs(&req, env, &caller, request_id)),
+        Route::Search => Box::pin(reads::search(&req, env, &caller, request_id)),
+        Route::GetJob(id) => Box::pin(reads::job(env, &caller, id, request_id)),
+        Route::GetDocument(id) => Box::pin(reads::document(env, &caller, id, request_id)),
+        Route::DeleteDocument(id) => Box::pin(documents::delete(env, &caller, id, request_id)),
+        Route::GetSummary(id) => Box::pin(reads::summary(env, &caller, id, request_id)),
+        Route::GetText(id) => Box::pin(reads::text(&req, env, &caller, id, request_id)),
+        Route::CreateUpload => Box::pin(resumable::create(&req, env, config, &caller, request_id)),
         Route::Upload(id) => match req.method() {
-            worker::Method::Head => {
-                boxed(resumable::head(env, config, &caller, &id, request_id)).await
-            }
+            worker::Method::Head => Box::pin(resumable::head(env, config, &caller, id, request_id)),
             worker::Method::Patch => {
-                boxed(resumable::patch(
-                    &req, env, config, &caller, &id, request_id,
-                ))
-                .await
+                Box::pin(resumable::patch(&req, env, config, &caller, id, request_id))
             }
-            _ => boxed(resumable::terminate(env, config, &caller, &id, request_id)).await,
+            _ => Box::pin(resumable::terminate(env, config, &caller, id, request_id)),
         },
-        Route::CreateWebhook => {
-            boxed(webhooks::create(&req, env, config, &caller, request_id)).await
-        }
-        Route::ListWebhooks => boxed(webhooks::list(env, &caller, request_id)).await,
-        Route::WebhookSecret => boxed(webhooks::secret(env, &caller, request_id)).await,
+        Route::CreateWebhook => Box::pin(webhooks::create(&req, env, config, &caller, request_id)),
+        Route::ListWebhooks => Box::pin(webhooks::list(env, &caller, request_id)),
+        Route::WebhookSecret => Box::pin(webhooks::secret(env, &caller, request_id)),
         Route::Webhook(receiver) => {
-            boxed(webhooks::endpoint(
-                &req, env, &caller, &receiver, request_id,
-            ))
-            .await
+            Box::pin(webhooks::endpoint(&req, env, &caller, receiver, request_id))
         }
-        Route::Deliveries(receiver) => {
-            boxed(webhooks::deliveries(
-                &req, env, &caller, &receiver, request_id,
-            ))
-            .await
-        }
-        Route::Redeliver(receiver, delivery) => {
-            boxed(webhooks::redeliver(
-                env, &caller, &receiver, delivery, request_id,
-            ))
-            .await
-        }
-    }
-}
-
-/// A route's handling as a future of its own: polled through a pointer, so the compiler keeps
-/// each route's code a function apart instead of inlining every route into [`handle`] (V8
-/// compiles a hot WebAssembly function again with its optimizing compiler, whose memory grows
-/// with the function).
-fn boxed<'a>(
-    handling: impl Future<Output = ApiResult> + 'a,
-) -> Pin<Box<dyn Future<Output = ApiResult> + 'a>> {
-    Box::pin(handling)
+        Route::Deliveries(receiver) => Box::pin(webhooks::deliveries(
+            &req, env, &caller, receiver, request_id,
+        )),
+        Route::Redeliver(receiver, delivery) => Box::pin(webhooks::redeliver(
+            env, &caller, receiver, *delivery, request_id,
+        )),
+    };
+    handling.await
 }
 
 /// The caller of a request, by its `Authorization: Bearer` key, if the key grants `scope`.

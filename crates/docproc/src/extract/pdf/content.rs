@@ -104,7 +104,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline(always)]
-    fn rest(&self) -> &[u8] {
+    fn rest(&self) -> &'a [u8] {
         self.bytes.get(self.at..).unwrap_or_default()
     }
 
@@ -215,8 +215,6 @@ impl<'a> Reader<'a> {
         if !is_operator(first) || first.is_ascii_digit() {
             return Some(None);
         }
-        let bytes: &'a [u8] = self.bytes;
-        let rest = bytes.get(self.at..).unwrap_or_default();
         let length = rest.iter().take_while(|&&c| is_operator(c)).count();
         let operator = &rest[..length];
         if operator.starts_with(b"BI") {

@@ -193,7 +193,9 @@ impl State {
 
     /// Where the pen is on the page, the baseline's direction, and the font's size there.
     fn pen(&self) -> Pen {
-        let m = self.tm.moved(0.0, self.rise).then(self.ctm);
+        let (x, y) = self.position();
+        // The rise moves the pen, not the axes.
+        let m = self.tm.then(self.ctm);
         // The direction of writing: the text space's x axis, or writing vertically, down its
         // y axis.
         let (ax, ay) = if self.vertical {
@@ -208,8 +210,8 @@ impl State {
             (1.0, 0.0)
         };
         Pen {
-            x: m.e,
-            y: m.f,
+            x,
+            y,
             dx,
             dy,
             size: (self.size * (m.c * m.c + m.d * m.d).sqrt()).abs(),
