@@ -38,7 +38,9 @@ pub mod wasm;
 pub use configs::Options;
 pub use http::{HttpResponse, raw_request, request};
 pub use pipeline::Pipeline;
-pub use runtime::{Baseline, rss_bytes, runtime_pid, with_peak_rss, wrangler_command};
+pub use runtime::{
+    Baseline, main_thread_cpu_ms, rss_bytes, runtime_pid, with_peak_rss, wrangler_command,
+};
 
 /// The repository root.
 pub fn root() -> PathBuf {

@@ -133,6 +133,20 @@ pub fn runtime_pid(group: u32) -> Option<u32> {
     None
 }
 
+/// CPU time the process's main thread has spent, user and system, in milliseconds. In workerd
+/// that thread runs every Worker, the local R2, D1 and the queue broker: what bounds a local
+/// pipeline's throughput.
+pub fn main_thread_cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/stat")).ok()?;
+    // Fields after the command name: state (3), ..., utime (14), stime (15).
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest)?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    // Both in clock ticks: USER_HZ, 100 per second in Linux's ABI on x86 and ARM.
+    Some((user + system) * 10.0)
+}
+
 /// Resident memory of a process, in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

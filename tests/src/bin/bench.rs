@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use docpipe_docproc::{ExtractLimits, ExtractiveSummarizer, Input, SummaryOptions, extract_text};
 use docpipe_e2e::load::{Document, corpus, upload_all, upload_corpus};
-use docpipe_e2e::{Baseline, Options, Pipeline, eventually, root, runtime_pid, with_peak_rss};
+use docpipe_e2e::{
+    Baseline, Options, Pipeline, eventually, main_thread_cpu_ms, root, runtime_pid, with_peak_rss,
+};
 use docpipe_jobs::{ContentType, MediaType};
 use serde_json::Value;
 
@@ -780,7 +782,24 @@ fn summarizer(report: &mut Report, quick: bool) -> Result<()> {
 /// The reference pipeline's run of the corpus at one batch size: documents per second from
 /// the first upload's start to the last summary's row, and the uploads' own time. `mimic`:
 /// the reference making docpipe's storage calls too.
-fn reference_run(documents: &[Document], batch: u32, mimic: bool) -> Result<(f64, f64)> {
+/// A pipeline's run of the corpus: documents per second end to end, the uploads' seconds, and
+/// the CPU milliseconds per document of the workerd thread that runs it all.
+struct Run {
+    rate: f64,
+    uploads_secs: f64,
+    cpu_ms: f64,
+}
+
+/// The CPU its runtime thread spends while `f` runs, in ms per document.
+fn thread_cpu<T>(group: u32, documents: usize, f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let pid = runtime_pid(group).context("workerd of the run")?;
+    let cpu = || main_thread_cpu_ms(pid).context("workerd's CPU time");
+    let before = cpu()?;
+    let result = f()?;
+    Ok((result, (cpu()? - before) / documents as f64))
+}
+
+fn reference_run(documents: &[Document], batch: u32, mimic: bool) -> Result<Run> {
     let reference = Baseline::reference(batch, mimic)?;
     let port = std::sync::atomic::AtomicU16::new(reference.port);
     let epoch_ms = || {
@@ -789,14 +808,20 @@ fn reference_run(documents: &[Document], batch: u32, mimic: bool) -> Result<(f64
             .map_or(0.0, |d| d.as_secs_f64() * 1_000.0)
     };
     let started_ms = epoch_ms();
-    let run = upload_all(&port, "", documents, 16, Duration::from_secs(600))?;
-    let last_ms = eventually(Duration::from_secs(900), || {
-        let done = docpipe_e2e::request(reference.port, "GET", "/done", &[], None)?.json()?;
-        let complete = done["n"].as_u64() == Some(documents.len() as u64);
-        Ok(complete.then(|| done["last"].as_f64()).flatten())
+    let ((run, last_ms), cpu_ms) = thread_cpu(reference.group(), documents.len(), || {
+        let run = upload_all(&port, "", documents, 16, Duration::from_secs(600))?;
+        let last_ms = eventually(Duration::from_secs(900), || {
+            let done = docpipe_e2e::request(reference.port, "GET", "/done", &[], None)?.json()?;
+            let complete = done["n"].as_u64() == Some(documents.len() as u64);
+            Ok(complete.then(|| done["last"].as_f64()).flatten())
+        })?;
+        Ok((run, last_ms))
     })?;
-    let rate = documents.len() as f64 / ((last_ms - started_ms) / 1_000.0);
-    Ok((rate, run.elapsed.as_secs_f64()))
+    Ok(Run {
+        rate: documents.len() as f64 / ((last_ms - started_ms) / 1_000.0),
+        uploads_secs: run.elapsed.as_secs_f64(),
+        cpu_ms,
+    })
 }
 
 fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
@@ -822,7 +847,9 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
              computation reads 0 ms (its cost is in section 3). The fifth column is the \
              reference making, beside its own, the storage calls docpipe makes and nothing else \
              with them (`MIMIC_DOCPIPE` in `tests/bench/reference.js`): the most docpipe could \
-             reach here with those calls. The machine's load moves a run's rate by up to half, \
+             reach here with those calls. The sixth is the CPU time per document of the \
+             workerd thread that runs each pipeline's Workers, R2, D1 and queue broker (from \
+             `/proc`, over the run): that thread sets the pace here. The machine's load moves a run's rate by up to half, \
              so each batch size runs twice, the three pipelines in turn: rates are medians, a \
              ratio is the median of the two rounds' ratios (each round's in brackets), and the \
              stage timings pool both rounds."
@@ -834,8 +861,10 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
         "Corpus: {documents_count} documents, {:.1} MB in all.\n",
         total_bytes as f64 / 1e6
     ));
-    report.line("| max_batch_size | reference docs/s | docpipe docs/s | ratio | reference with docpipe's storage calls: docs/s, ratio | uploads s, reference / docpipe | upload ms p50 / p95 | queue wait ms p50 / p95 | fetch ms p50 / p95 | job ms p50 / p95 | D1 write ms p50 / p95 |");
-    report.line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    report.line("| max_batch_size | reference docs/s | docpipe docs/s | ratio | reference with docpipe's storage calls: docs/s, ratio | CPU ms per document: reference / with docpipe's calls / docpipe | uploads s, reference / docpipe | upload ms p50 / p95 | queue wait ms p50 / p95 | fetch ms p50 / p95 | job ms p50 / p95 | D1 write ms p50 / p95 |");
+    report.line(
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
     // BENCH_BATCHES=10 (comma-separated) runs only those batch sizes, BENCH_VARS=NAME:value,…
     // overrides docpipe's vars, BENCH_LOG=path keeps docpipe's log: for experiments, not for
     // the report.
@@ -853,18 +882,25 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
     for batch in batches {
         let mut runs = Vec::new();
         for _ in 0..rounds {
-            let (reference_rate, reference_uploads) = reference_run(&documents, batch, false)?;
-            let (mimic_rate, _) = reference_run(&documents, batch, true)?;
+            let reference = reference_run(&documents, batch, false)?;
+            let mimic = reference_run(&documents, batch, true)?;
             let docpipe = docpipe_run(&documents, batch, &vars)?;
             println!(
-                "batch {batch}: docpipe {:.1} docs/s, reference {reference_rate:.1} docs/s, \
-                 with docpipe's calls {mimic_rate:.1}; uploads took {:.1} s with {} retries",
-                docpipe.rate, docpipe.uploads_secs, docpipe.retries
+                "batch {batch}: docpipe {:.1} docs/s ({:.1} CPU ms each), reference {:.1} \
+                 ({:.1}), with docpipe's calls {:.1} ({:.1}); uploads took {:.1} s with {} \
+                 retries",
+                docpipe.run.rate,
+                docpipe.run.cpu_ms,
+                reference.rate,
+                reference.cpu_ms,
+                mimic.rate,
+                mimic.cpu_ms,
+                docpipe.run.uploads_secs,
+                docpipe.retries
             );
             runs.push(Round {
-                reference_rate,
-                reference_uploads,
-                mimic_rate,
+                reference,
+                mimic,
                 docpipe,
             });
         }
@@ -881,16 +917,21 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
                 String::new()
             }
         };
-        let ratio_of = |run: &Round| run.docpipe.rate / run.reference_rate;
-        let mimic_of = |run: &Round| run.mimic_rate / run.reference_rate;
+        let ratio_of = |run: &Round| run.docpipe.run.rate / run.reference.rate;
+        let mimic_of = |run: &Round| run.mimic.rate / run.reference.rate;
         let (reference_rate, rate) = (
-            median(&|run| run.reference_rate),
-            median(&|run| run.docpipe.rate),
+            median(&|run| run.reference.rate),
+            median(&|run| run.docpipe.run.rate),
         );
         let (ratio, mimic_ratio) = (median(&ratio_of), median(&mimic_of));
         let (reference_uploads, uploads) = (
-            median(&|run| run.reference_uploads),
-            median(&|run| run.docpipe.uploads_secs),
+            median(&|run| run.reference.uploads_secs),
+            median(&|run| run.docpipe.run.uploads_secs),
+        );
+        let (reference_cpu, mimic_cpu, cpu) = (
+            median(&|run| run.reference.cpu_ms),
+            median(&|run| run.mimic.cpu_ms),
+            median(&|run| run.docpipe.run.cpu_ms),
         );
         let pooled = |column: &dyn Fn(&DocpipeRun) -> &Samples| {
             Samples(
@@ -907,9 +948,9 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
             pooled(&|run| &run.write),
         );
         report.line(&format!(
-            "| {batch} | {reference_rate:.1} | {rate:.1} | {ratio:.2}{} | {:.1}, {mimic_ratio:.2}{} | {reference_uploads:.1} / {uploads:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} |",
+            "| {batch} | {reference_rate:.1} | {rate:.1} | {ratio:.2}{} | {:.1}, {mimic_ratio:.2}{} | {reference_cpu:.1} / {mimic_cpu:.1} / {cpu:.1} | {reference_uploads:.1} / {uploads:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} |",
             each(&ratio_of),
-            median(&|run| run.mimic_rate),
+            median(&|run| run.mimic.rate),
             each(&mimic_of),
             upload.median(),
             upload.percentile(95.0),
@@ -925,11 +966,12 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
         if ratio < 0.6 {
             let pace = if batch == 1 {
                 format!(
-                    "At batch 1 the pace is one job per round trip: the local queue broker \
-                     sends the next batch only when the running one returns (`#flush` in \
+                    "At batch 1 the local queue broker sends the next batch only when the \
+                     running one returns (`#flush` in \
                      `node_modules/miniflare/dist/src/workers/queues/broker.worker.js`; \
-                     production runs up to `max_concurrency` batches at once), and a job took \
-                     {:.0} ms p50 from its lease to its finish.",
+                     production runs up to `max_concurrency` batches at once); a job took \
+                     {:.0} ms p50 from its lease to its finish, and a batch's closing write \
+                     (its jobs' usage) runs after its handler returns.",
                     job.median()
                 )
             } else {
@@ -941,22 +983,26 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
             report.miss(format!(
                 "pipeline at max_batch_size {batch}: {ratio:.2} of the reference (target 0.6). \
                  Profile: every Worker, R2, D1 and the queue broker run on one workerd thread \
-                 here (the machine's second core mostly idle), so the ratio is thread time per \
-                 document. The reference making docpipe's storage calls and nothing else with \
-                 them (fifth column) runs at {:.2} of itself: those calls (per upload a D1 read \
-                 of the key, the D1 upload marker, the D1 record of the document and its job; per \
-                 job its lease unless its batch took it with others, the finishing write, and \
-                 the text's R2 put for a text that is not its document; per batch its usage), \
-                 each kept for a guarantee (the key before anything, the marker before the \
-                 object exists, the durable record before the answer, the lease before the \
-                 work), leave docpipe at most that; its own work takes the rest. `perf record` \
-                 of the thread at batch 10 (`MINIFLARE_WORKERD_V8_FLAGS=--perf-basic-prof`), \
-                 CPU ms per document: the reference 13.2, with docpipe's calls 21.9, docpipe \
-                 36.4: its WebAssembly (extraction, summarization, the upload's code) 5.7, \
-                 SQLite's extra work (the search row's FTS5 index) 1.3, and 7.5 of the runtime's \
-                 allocation, promise and handle work around its streams and bindings, with no \
-                 single hot spot. {pace}",
-                mimic_ratio
+                 here (the machine's second core mostly idle), and that thread's CPU per \
+                 document sets the pace: {reference_cpu:.1} ms for the reference, \
+                 {mimic_cpu:.1} ms for the reference making docpipe's storage calls, \
+                 {cpu:.1} ms for docpipe (sixth column; the reference's over docpipe's is \
+                 {:.2}, near the throughput ratio). The reference making docpipe's storage calls \
+                 and nothing else with them (fifth column) runs at {mimic_ratio:.2} of itself: \
+                 those calls (per upload a D1 read of the key, the D1 upload marker, the D1 \
+                 record of the document and its job; per job its lease unless its batch took it \
+                 with others, the finishing write, and the text's R2 put for a text that is not \
+                 its document; per batch its usage), each kept for a guarantee (the key before \
+                 anything, the marker before the object exists, the durable record before the \
+                 answer, the lease before the work), leave docpipe at most that; its own work \
+                 takes the rest. `perf record -a` of the thread (2026-12-03, batch 10, \
+                 `MINIFLARE_WORKERD_V8_FLAGS=--perf-basic-prof`) split one round's CPU ms per \
+                 document: the reference 9.6, with docpipe's calls 18.0, docpipe 24.8, whose \
+                 6.8 over the calls are its WebAssembly (extraction and summarization, section \
+                 3) 4.4, SQLite's search row (FTS5) 0.7, and 1.7 of the runtime's work around \
+                 the larger payloads its bindings carry (the text into R2 and the search index), \
+                 with no single hot spot. {pace}",
+                reference_cpu / cpu,
             ));
         }
     }
@@ -965,16 +1011,14 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
 
 /// One round at a batch size: the reference, the reference making docpipe's calls, docpipe.
 struct Round {
-    reference_rate: f64,
-    reference_uploads: f64,
-    mimic_rate: f64,
+    reference: Run,
+    mimic: Run,
     docpipe: DocpipeRun,
 }
 
 /// docpipe's run of the corpus at one batch size: its rate, end to end, and its stages.
 struct DocpipeRun {
-    rate: f64,
-    uploads_secs: f64,
+    run: Run,
     retries: usize,
     upload: Samples,
     queue: Samples,
@@ -990,11 +1034,14 @@ fn docpipe_run(documents: &[Document], batch: u32, vars: &[String]) -> Result<Do
         ..Options::default()
     })?;
     let started = Instant::now();
-    let run = upload_corpus(&pipeline, documents, 16)?;
-    eventually(Duration::from_secs(900), || {
-        let done = pipeline
-            .peek_count("SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed')")?;
-        Ok((done == documents.len() as i64).then_some(()))
+    let (run, cpu_ms) = thread_cpu(pipeline.group(), documents.len(), || {
+        let run = upload_corpus(&pipeline, documents, 16)?;
+        eventually(Duration::from_secs(900), || {
+            let done = pipeline
+                .peek_count("SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed')")?;
+            Ok((done == documents.len() as i64).then_some(()))
+        })?;
+        Ok(run)
     })?;
     let client_secs = started.elapsed().as_secs_f64();
     if let Ok(path) = std::env::var("BENCH_LOG") {
@@ -1018,8 +1065,11 @@ fn docpipe_run(documents: &[Document], batch: u32, vars: &[String]) -> Result<Do
     let first_upload = column("upload_ms").max() / 1_000.0;
     let end_to_end = (span_ms / 1_000.0 + first_upload).min(client_secs);
     Ok(DocpipeRun {
-        rate: documents.len() as f64 / end_to_end,
-        uploads_secs: run.elapsed.as_secs_f64(),
+        run: Run {
+            rate: documents.len() as f64 / end_to_end,
+            uploads_secs: run.elapsed.as_secs_f64(),
+            cpu_ms,
+        },
         retries: run.retries,
         upload: column("upload_ms"),
         queue: column("queue_ms"),

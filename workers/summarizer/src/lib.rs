@@ -41,13 +41,13 @@ use worker::{
 };
 
 #[event(queue)]
-async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, ctx: Context) -> Result<()> {
     logging::init_from(&env);
     let queue = batch.queue();
     let span = tracing::info_span!("batch", queue = %queue);
     async {
         match queue.as_str() {
-            names::JOBS_QUEUE => consume_jobs(&batch, &env).await,
+            names::JOBS_QUEUE => consume_jobs(&batch, &env, &ctx).await,
             names::JOBS_DLQ => consume_dead_letters(&batch, &env).await,
             names::WEBHOOKS_QUEUE => deliver_webhooks(&batch, &env).await,
             names::WEBHOOKS_DLQ => consume_dead_webhooks(&batch, &env).await,
@@ -177,7 +177,12 @@ fn summarizer(env: &Env, config: &SummarizerConfig) -> std::result::Result<Summa
     })
 }
 
-async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
+/// Runs a batch of jobs; each message is acked or retried as its job ends. What each job cost
+/// and the wake-ups of the webhook deliveries the finished ones recorded are written after the
+/// handler returns (`waitUntil`, which the queue does not wait for), so the next batch does not
+/// wait on that round trip. Their loss with a killed runtime costs no job: the sweep sends
+/// deliveries whose wake-up never came.
+async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env, ctx: &Context) {
     let bindings = match bindings(env) {
         Ok(bindings) => bindings,
         Err(e) => {
@@ -250,21 +255,13 @@ async fn consume_jobs(batch: &MessageBatch<serde_json::Value>, env: &Env) {
         .await;
     // What each job spent, and the webhook deliveries the batch's finished jobs recorded.
     let (acked, usage) = (acked.into_inner(), usage.into_inner());
-    consume::announce(
-        &bindings.store,
-        &bindings.webhooks,
-        &WorkerClock,
-        &acked,
-        &usage,
-    )
-    .await;
-    log_usage!(
-        info,
-        messages = messages.len(),
-        leased_together,
-        retried = retried.get(),
-        "batch done"
-    );
+    let (store, webhooks) = (bindings.store, bindings.webhooks);
+    let (messages, retried) = (messages.len(), retried.get());
+    let closing = async move {
+        consume::announce(&store, &webhooks, &WorkerClock, &acked, &usage).await;
+        log_usage!(info, messages, leased_together, retried, "batch done");
+    };
+    ctx.wait_until(closing.instrument(tracing::Span::current()));
 }
 
 /// Messages the queue gave up on: fail their jobs with the reason, unless they finished.
