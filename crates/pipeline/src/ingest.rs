@@ -26,7 +26,7 @@ use crate::objects::document_key;
 use crate::ports::{BodyLength, Clock, Database, JobQueue, SinkError, Stored, UploadSink};
 use crate::quota::{Quota, Quotas};
 use crate::remote::{self, AllowedHosts};
-use crate::store::{NewDocument, NewFetch, NewJob, NewUpload, OverQuota, Store};
+use crate::store::{IdempotentUpload, NewDocument, NewFetch, NewJob, NewUpload, OverQuota, Store};
 use crate::time::Millis;
 use crate::upload::{UrlRequest, ValidUpload, replay};
 
@@ -39,11 +39,39 @@ pub const REQUEST_PAUSES_MS: [u64; 3] = [50, 200, 800];
 pub struct Upload<B> {
     pub tenant: TenantId,
     pub valid: ValidUpload,
-    pub idempotency_key: Option<String>,
+    pub idempotency: Idempotency,
     pub request_id: RequestId,
     /// Where the document's webhook events also go (checked).
     pub callback_url: Option<String>,
     pub body: B,
+}
+
+/// The client's `Idempotency-Key`, and what it names once looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotency {
+    /// No key: the upload is a new document.
+    None,
+    /// A key, looked up before the body is read.
+    Key(String),
+    /// A key already looked up, with the caller's API key
+    /// ([`Store::authenticate_upload`]): the upload it names in the tenant, if any.
+    Found {
+        key: String,
+        original: Option<IdempotentUpload>,
+    },
+}
+
+impl Idempotency {
+    pub fn from_key(key: Option<String>) -> Idempotency {
+        key.map_or(Idempotency::None, Idempotency::Key)
+    }
+
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Idempotency::None => None,
+            Idempotency::Key(key) | Idempotency::Found { key, .. } => Some(key),
+        }
+    }
 }
 
 /// The answer to an accepted upload.
@@ -133,31 +161,36 @@ where
         let Upload {
             tenant,
             valid,
-            idempotency_key,
+            idempotency,
             request_id,
             callback_url,
             body,
         } = upload;
-        if let Some(key) = &idempotency_key {
-            let original = self
-                .store
-                .upload_by_idempotency_key(&tenant, key)
-                .await
-                .map_err(unavailable("looking up an idempotency key"))?;
-            if let Some(original) = original {
-                let hashed = self
-                    .sink
-                    .hash_only(body, valid.length)
+        let (idempotency_key, original) = match idempotency {
+            Idempotency::None => (None, None),
+            Idempotency::Key(key) => {
+                let original = self
+                    .store
+                    .upload_by_idempotency_key(&tenant, &key)
                     .await
-                    .map_err(body_error)?;
-                let answer = replay(&original, &hashed.sha256, hashed.size)?;
-                info!(document_id = %answer.document_id, "idempotent retry answered");
-                let replayed = Accepted {
-                    answer,
-                    replayed: true,
-                };
-                return Ok((replayed, None));
+                    .map_err(unavailable("looking up an idempotency key"))?;
+                (Some(key), original)
             }
+            Idempotency::Found { key, original } => (Some(key), original),
+        };
+        if let Some(original) = original {
+            let hashed = self
+                .sink
+                .hash_only(body, valid.length)
+                .await
+                .map_err(body_error)?;
+            let answer = replay(&original, &hashed.sha256, hashed.size)?;
+            info!(document_id = %answer.document_id, "idempotent retry answered");
+            let replayed = Accepted {
+                answer,
+                replayed: true,
+            };
+            return Ok((replayed, None));
         }
 
         let document_id = DocumentId::new();
@@ -581,7 +614,7 @@ mod tests {
                     content_type: ContentType::new(MediaType::PlainText),
                     filename: Some("harbour.txt".into()),
                 },
-                idempotency_key: key.map(str::to_owned),
+                idempotency: Idempotency::from_key(key.map(str::to_owned)),
                 request_id: RequestId::parse("req-1").unwrap(),
                 callback_url: None,
                 body,
@@ -638,7 +671,7 @@ mod tests {
                 content_type: ContentType::new(MediaType::PlainText),
                 filename: None,
             },
-            idempotency_key: None,
+            idempotency: Idempotency::None,
             request_id: RequestId::parse("req-2").unwrap(),
             callback_url: None,
             body: TestBody::whole(BODY),

@@ -9,7 +9,7 @@ use docpipe_jobs::{DocumentId, RequestId};
 use docpipe_pipeline::api::{ApiError, FormAccepted, FormResult, UploadAccepted};
 use docpipe_pipeline::auth::Principal;
 use docpipe_pipeline::config::UploadConfig;
-use docpipe_pipeline::ingest::{Accepted, Ingest, Upload};
+use docpipe_pipeline::ingest::{Accepted, Idempotency, Ingest, Upload};
 use docpipe_pipeline::objects::remove_document;
 use docpipe_pipeline::store::Store;
 use docpipe_pipeline::upload::{self, UploadHeaders};
@@ -51,12 +51,15 @@ impl Ports {
     }
 }
 
+/// `POST /v1/documents`. `idempotency` is what the request's `Idempotency-Key` names, looked
+/// up with the caller's key (none when the header is absent or invalid).
 pub async fn create(
     req: &Request,
     env: &Env,
     ctx: &Context,
     config: &UploadConfig,
     caller: &Principal,
+    idempotency: Idempotency,
     request_id: &RequestId,
 ) -> ApiResult {
     let headers = req.headers();
@@ -95,7 +98,8 @@ pub async fn create(
         },
         config.max_upload_bytes,
     )?;
-    let idempotency_key = upload::idempotency_key(idempotency_key.as_deref())?;
+    // An invalid key is refused here; a valid one was looked up already.
+    upload::idempotency_key(idempotency_key.as_deref())?;
     let mut body = req.inner().body().ok_or(ApiError::EmptyBody)?;
     let ports = Ports::from_env(env, config)?;
     // A small JSON body may name a URL to fetch instead of being the document.
@@ -113,7 +117,7 @@ pub async fn create(
                 .accept_url(
                     &caller.tenant,
                     request,
-                    idempotency_key.as_deref(),
+                    idempotency.key(),
                     &config.fetch.allowed_hosts,
                     request_id,
                 )
@@ -129,7 +133,7 @@ pub async fn create(
     let upload = Upload {
         tenant: caller.tenant.clone(),
         valid,
-        idempotency_key,
+        idempotency,
         request_id: request_id.clone(),
         callback_url,
         body,
@@ -243,7 +247,7 @@ async fn form(
                 .accept(Upload {
                     tenant: tenant.clone(),
                     valid,
-                    idempotency_key: None,
+                    idempotency: Idempotency::None,
                     request_id: request_id_owned.clone(),
                     callback_url: callback_url.clone(),
                     body: part.body,

@@ -37,8 +37,9 @@ use docpipe_pipeline::auth::{Principal, Scope, bearer_key, key_hash};
 use docpipe_pipeline::config::UploadConfig;
 use docpipe_pipeline::cors::{self, Origin};
 use docpipe_pipeline::db::retry_failed;
-use docpipe_pipeline::ingest::{REQUEST_PAUSES_MS, unavailable};
+use docpipe_pipeline::ingest::{Idempotency, REQUEST_PAUSES_MS, unavailable};
 use docpipe_pipeline::ports::Clock;
+use docpipe_pipeline::upload;
 use docpipe_pipeline::usage::metered;
 use serde::Serialize;
 use tracing::{Instrument, Span, error, info, warn};
@@ -113,7 +114,16 @@ async fn handle(
     let Some(scope) = route.scope() else {
         return json(200, &serde_json::json!({ "status": "ok" }), request_id);
     };
-    let caller = authenticate(&req, env, ctx, scope).await?;
+    // An upload's Idempotency-Key is looked up with its caller's key, in one round trip. An
+    // invalid one is looked up nowhere: the upload refuses it.
+    let idempotency_key = match route {
+        Route::CreateDocument => {
+            let header = req.headers().get("Idempotency-Key").ok().flatten();
+            upload::idempotency_key(header.as_deref()).ok().flatten()
+        }
+        _ => None,
+    };
+    let (caller, idempotency) = authenticate(&req, env, ctx, scope, idempotency_key).await?;
     // Each route's handling is a future of its own, polled through a pointer, so the compiler
     // keeps each route's code a function apart instead of inlining every route into this one
     // (V8 compiles a hot WebAssembly function again with its optimizing compiler, whose memory
@@ -121,7 +131,13 @@ async fn handle(
     let handling: Pin<Box<dyn Future<Output = ApiResult> + '_>> = match &route {
         Route::Health => return json(200, &serde_json::json!({ "status": "ok" }), request_id),
         Route::CreateDocument => Box::pin(documents::create(
-            &req, env, ctx, config, &caller, request_id,
+            &req,
+            env,
+            ctx,
+            config,
+            &caller,
+            idempotency,
+            request_id,
         )),
         Route::Reprocess(id) => {
             Box::pin(documents::reprocess(env, config, &caller, id, request_id))
@@ -158,30 +174,43 @@ async fn handle(
     handling.await
 }
 
-/// The caller of a request, by its `Authorization: Bearer` key, if the key grants `scope`.
-/// The key's last use is noted after the response is sent.
+/// The caller of a request, by its `Authorization: Bearer` key, if the key grants `scope`;
+/// with an `idempotency_key`, also the upload it names in the caller's tenant (in the same
+/// statement). The key's last use is noted after the response is sent.
 async fn authenticate(
     req: &Request,
     env: &Env,
     ctx: &Context,
     scope: Scope,
-) -> std::result::Result<Principal, ApiError> {
+    idempotency_key: Option<String>,
+) -> std::result::Result<(Principal, Idempotency), ApiError> {
     let header = req.headers().get("Authorization").ok().flatten();
     let key = bearer_key(header.as_deref())?;
     let store = bindings::store(env).map_err(internal)?;
     let hash = key_hash(key);
-    let caller = retry_failed(&WorkerClock, &REQUEST_PAUSES_MS, |_| {
-        store.authenticate(&hash)
+    let (store_ref, hash, upload_key) = (&store, hash.as_str(), idempotency_key.as_deref());
+    let found = retry_failed(&WorkerClock, &REQUEST_PAUSES_MS, |_| async move {
+        Ok(match upload_key {
+            Some(key) => store_ref.authenticate_upload(hash, key).await?,
+            None => store_ref
+                .authenticate(hash)
+                .await?
+                .map(|caller| (caller, None)),
+        })
     })
     .await
-    .map_err(unavailable("authenticating"))?
-    .ok_or(ApiError::InvalidApiKey)?;
+    .map_err(unavailable("authenticating"))?;
+    let (caller, original) = found.ok_or(ApiError::InvalidApiKey)?;
+    let idempotency = match idempotency_key {
+        Some(key) => Idempotency::Found { key, original },
+        None => Idempotency::None,
+    };
     let span = Span::current();
     span.record("tenant", caller.tenant.as_str());
     span.record("key_id", caller.key_id.as_str());
     caller.require(scope)?;
     if !caller.needs_touch(WorkerClock.now_ms()) {
-        return Ok(caller);
+        return Ok((caller, idempotency));
     }
     let key_id = caller.key_id.clone();
     ctx.wait_until(
@@ -192,7 +221,7 @@ async fn authenticate(
         }
         .instrument(span),
     );
-    Ok(caller)
+    Ok((caller, idempotency))
 }
 
 /// The request's `Origin`, judged against this API's own and the allowed ones.

@@ -5,7 +5,7 @@
 use docpipe_jobs::JobId;
 use serde::Deserialize;
 
-use super::Store;
+use super::{IdempotentUpload, Store};
 use crate::auth::{Principal, Scopes, TenantId, key_hash};
 use crate::db::{DbError, Statement};
 use crate::ports::Database;
@@ -23,6 +23,17 @@ struct KeyRow {
     last_used_at: Option<Timestamp>,
 }
 
+impl KeyRow {
+    fn principal(self) -> Principal {
+        Principal {
+            key_id: self.id,
+            tenant: self.tenant_id,
+            scopes: self.scopes,
+            last_used_at: self.last_used_at.map(|at| at.0),
+        }
+    }
+}
+
 impl<D: Database> Store<D> {
     /// The caller whose key hashes to `hash`, unless it is unknown or revoked.
     pub async fn authenticate(&self, hash: &str) -> Result<Option<Principal>, DbError> {
@@ -34,11 +45,54 @@ impl<D: Database> Store<D> {
                 vec![hash.into()],
             ))
             .await?;
-        Ok(rows.into_iter().next().map(|row| Principal {
-            key_id: row.id,
-            tenant: row.tenant_id,
-            scopes: row.scopes,
-            last_used_at: row.last_used_at.map(|at| at.0),
+        Ok(rows.into_iter().next().map(KeyRow::principal))
+    }
+
+    /// [`Store::authenticate`] for an upload under an `Idempotency-Key`: the caller, and the
+    /// upload the key already names in the caller's tenant, in one statement (one round trip
+    /// instead of two before the body is read).
+    pub async fn authenticate_upload(
+        &self,
+        hash: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<(Principal, Option<IdempotentUpload>)>, DbError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            tenant_id: TenantId,
+            scopes: Scopes,
+            last_used_at: Option<Timestamp>,
+            document_id: Option<docpipe_jobs::DocumentId>,
+            job_id: Option<JobId>,
+            sha256: Option<String>,
+            size_bytes: Option<u64>,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .query(Statement::new(
+                "SELECT k.id, k.tenant_id, k.scopes, k.last_used_at, d.id AS document_id, \
+                 (SELECT j.id FROM jobs j WHERE j.document_id = d.id ORDER BY j.id LIMIT 1) AS job_id, \
+                 d.sha256, d.size_bytes FROM api_keys k \
+                 LEFT JOIN idempotency_keys i ON i.tenant_id = k.tenant_id AND i.key = ?2 \
+                 LEFT JOIN documents d ON d.id = i.document_id \
+                 WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+                vec![hash.into(), idempotency_key.into()],
+            ))
+            .await?;
+        Ok(rows.into_iter().next().map(|row| {
+            let original = row.document_id.map(|document_id| IdempotentUpload {
+                document_id,
+                job_id: row.job_id,
+                sha256: row.sha256,
+                size_bytes: row.size_bytes.unwrap_or(0),
+            });
+            let key = KeyRow {
+                id: row.id,
+                tenant_id: row.tenant_id,
+                scopes: row.scopes,
+                last_used_at: row.last_used_at,
+            };
+            (key.principal(), original)
         }))
     }
 

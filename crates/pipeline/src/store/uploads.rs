@@ -550,6 +550,61 @@ mod tests {
     }
 
     #[test]
+    fn an_upload_key_is_authenticated_with_what_its_idempotency_key_names() {
+        use crate::auth::{Scope, key_from_bytes, key_hash};
+        let store = Store::new(Sqlite::migrated());
+        let acme = TenantId::parse("acme").unwrap();
+        let (ours, theirs) = (key_from_bytes(&[1; 32]), key_from_bytes(&[2; 32]));
+        let our_id = block_on(store.create_key(&tenant(), "ours", &ours, "write", T0)).unwrap();
+        block_on(store.create_key(&acme, "theirs", &theirs, "read", T0)).unwrap();
+        let mut doc = document(DocumentId::new());
+        doc.idempotency_key = Some("key-1".into());
+        doc.sha256 = Some("cd".repeat(32));
+        let job = JobId::new();
+        assert_eq!(upload(&store, &doc, &job), Ok(true));
+
+        let (caller, original) = block_on(store.authenticate_upload(&key_hash(&ours), "key-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (caller.key_id.as_str(), &caller.tenant),
+            (our_id.as_str(), &tenant())
+        );
+        assert!(caller.scopes.allows(Scope::Write));
+        let looked_up = block_on(store.upload_by_idempotency_key(&tenant(), "key-1")).unwrap();
+        assert_eq!(
+            original, looked_up,
+            "the same answer as the lookup on its own"
+        );
+        assert_eq!(
+            original.map(|o| (o.document_id, o.job_id)),
+            Some((doc.id, Some(job)))
+        );
+
+        // A key nobody used yet, another tenant's key, an unknown or revoked API key.
+        let fresh = block_on(store.authenticate_upload(&key_hash(&ours), "key-2")).unwrap();
+        assert_eq!(
+            fresh.map(|(caller, original)| (caller.tenant, original)),
+            Some((tenant(), None))
+        );
+        let other = block_on(store.authenticate_upload(&key_hash(&theirs), "key-1")).unwrap();
+        assert_eq!(
+            other.map(|(caller, original)| (caller.tenant, original)),
+            Some((acme, None))
+        );
+        let unknown = key_hash(&key_from_bytes(&[3; 32]));
+        assert_eq!(
+            block_on(store.authenticate_upload(&unknown, "key-1")),
+            Ok(None)
+        );
+        assert!(block_on(store.revoke_key(&our_id, T0)).unwrap());
+        assert_eq!(
+            block_on(store.authenticate_upload(&key_hash(&ours), "key-1")),
+            Ok(None)
+        );
+    }
+
+    #[test]
     fn another_tenant_cannot_see_or_reuse_a_tenants_rows() {
         let store = Store::new(Sqlite::migrated());
         let acme = TenantId::parse("acme").unwrap();
