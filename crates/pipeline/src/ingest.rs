@@ -62,10 +62,6 @@ pub enum Idempotency {
 }
 
 impl Idempotency {
-    pub fn from_key(key: Option<String>) -> Idempotency {
-        key.map_or(Idempotency::None, Idempotency::Key)
-    }
-
     pub fn key(&self) -> Option<&str> {
         match self {
             Idempotency::None => None,
@@ -607,6 +603,16 @@ mod tests {
             key: Option<&str>,
             length: BodyLength,
         ) -> Result<Accepted, ApiError> {
+            let idempotency = key.map_or(Idempotency::None, |key| Idempotency::Key(key.into()));
+            self.accept_with(body, idempotency, length)
+        }
+
+        fn accept_with(
+            &self,
+            body: TestBody,
+            idempotency: Idempotency,
+            length: BodyLength,
+        ) -> Result<Accepted, ApiError> {
             let upload = Upload {
                 tenant: tenant(),
                 valid: ValidUpload {
@@ -614,7 +620,7 @@ mod tests {
                     content_type: ContentType::new(MediaType::PlainText),
                     filename: Some("harbour.txt".into()),
                 },
-                idempotency: Idempotency::from_key(key.map(str::to_owned)),
+                idempotency,
                 request_id: RequestId::parse("req-1").unwrap(),
                 callback_url: None,
                 body,
@@ -757,6 +763,41 @@ mod tests {
         assert_eq!(f.objects.keys().len(), 1);
         assert_eq!(counts(f.store.database()), [1, 1, 0]);
         assert_eq!(f.queue.sent.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_key_looked_up_with_the_caller_is_not_looked_up_again() {
+        let f = Fixture::new();
+        let length = BodyLength::Exactly(BODY.len() as u64);
+        let first = f.accept(TestBody::whole(BODY), Some("order-1")).unwrap();
+        let original = block_on(f.store.upload_by_idempotency_key(&tenant(), "order-1")).unwrap();
+        assert!(original.is_some());
+        let found = |original| Idempotency::Found {
+            key: "order-1".into(),
+            original,
+        };
+        // Found with its original: replayed from it, the body only hashed.
+        let again = f
+            .accept_with(TestBody::whole(BODY), found(original), length)
+            .unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.answer, first.answer);
+        assert_eq!(f.objects.hashed.get(), 1);
+        // Found with none (the key was free when the caller was authenticated): the upload is
+        // stored as a new one, and recording it finds the key taken, so it answers as the
+        // first and deletes what it stored.
+        let raced = f
+            .accept_with(TestBody::whole(BODY), found(None), length)
+            .unwrap();
+        assert!(raced.replayed);
+        assert_eq!(raced.answer, first.answer);
+        assert_eq!(
+            f.objects.hashed.get(),
+            1,
+            "not looked up again, so not hashed"
+        );
+        assert_eq!(f.objects.keys().len(), 1, "its own object is deleted");
+        assert_eq!(counts(f.store.database()), [1, 1, 0]);
     }
 
     #[test]
