@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use docpipe_e2e::{HttpResponse, Options, Pipeline, eventually};
+use serde_json::Value;
 
 /// How soon an ordinary upload must be summarized after a hostile one.
 const NEXT_WITHIN: Duration = Duration::from_secs(20);
@@ -124,21 +125,33 @@ fn documents_that_used_to_wedge_the_consumer_finish_and_the_queue_moves_on() -> 
     ensure!(deep.summary == "Deep text sentence.", "{deep:?}");
     // What the summarizer's own heap grew to over these batches, as it logs it: within a
     // Worker's 128 MB with room for the runtime.
-    let wasm_mb = peak_wasm_mb(&pipeline)?;
+    let wasm_mb = peak_wasm_mb(&pipeline, accepted.len())?;
     println!("summarizer wasm memory after the hostile batch: {wasm_mb:.1} MB");
     ensure!(wasm_mb < 96.0, "wasm memory {wasm_mb:.1} MB");
     settled(&pipeline)
 }
 
-/// The most WebAssembly memory (MB) the summarizer logged with a batch.
-fn peak_wasm_mb(pipeline: &Pipeline) -> Result<f64> {
-    let bytes = pipeline
-        .log_events()
-        .iter()
-        .filter(|e| e["fields"]["message"] == "batch done")
-        .filter_map(|e| e["fields"]["wasm_memory_bytes"].as_u64())
-        .max()
-        .context("no batch logged its memory")?;
+/// The most WebAssembly memory (MB) the summarizer logged with a batch, once its batches have
+/// logged at least `messages` messages (a batch logs after its handler returns).
+fn peak_wasm_mb(pipeline: &Pipeline, messages: usize) -> Result<f64> {
+    let bytes = eventually(Duration::from_secs(30), || {
+        let batches: Vec<Value> = pipeline
+            .log_events()
+            .into_iter()
+            .filter(|e| e["fields"]["message"] == "batch done")
+            .collect();
+        let logged: u64 = batches
+            .iter()
+            .filter_map(|e| e["fields"]["messages"].as_u64())
+            .sum();
+        Ok((logged >= messages as u64).then(|| {
+            batches
+                .iter()
+                .filter_map(|e| e["fields"]["wasm_memory_bytes"].as_u64())
+                .max()
+        }))
+    })?
+    .context("no batch logged its memory")?;
     Ok(bytes as f64 / 1e6)
 }
 
@@ -160,7 +173,7 @@ fn the_largest_documents_at_full_concurrency_stay_within_the_memory_budget() -> 
         let job = pipeline.wait_for_job(&accepted.job_id, JOB_TIMEOUT)?;
         ensure!(job.status == "succeeded", "{job:?}");
     }
-    let wasm_mb = peak_wasm_mb(&pipeline)?;
+    let wasm_mb = peak_wasm_mb(&pipeline, accepted.len())?;
     println!("summarizer wasm memory after 8 documents at the read limit: {wasm_mb:.1} MB");
     // 128 MB per isolate, with room for the runtime's own heap.
     ensure!(wasm_mb <= 80.0, "wasm memory {wasm_mb:.1} MB");

@@ -115,7 +115,8 @@ async fn handle(
         return json(200, &serde_json::json!({ "status": "ok" }), request_id);
     };
     // An upload's Idempotency-Key is looked up with its caller's key, in one round trip. An
-    // invalid one is looked up nowhere: the upload refuses it.
+    // invalid one is looked up nowhere: an upload of the document's bytes refuses it (a form
+    // upload ignores the header).
     let idempotency_key = match route {
         Route::CreateDocument => {
             let header = req.headers().get("Idempotency-Key").ok().flatten();
