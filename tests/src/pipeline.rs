@@ -215,6 +215,23 @@ impl Pipeline {
         log_events(&self.logs())
     }
 
+    /// The summarizer's `batch done` lines, once they account for at least `messages`
+    /// messages (a batch logs after its handler has returned).
+    pub fn batches_done(&self, messages: usize) -> Result<Vec<Value>> {
+        crate::eventually(Duration::from_secs(30), || {
+            let batches: Vec<Value> = self
+                .log_events()
+                .into_iter()
+                .filter(|e| e["fields"]["message"] == "batch done")
+                .collect();
+            let logged: u64 = batches
+                .iter()
+                .filter_map(|e| e["fields"]["messages"].as_u64())
+                .sum();
+            Ok((logged >= messages as u64).then_some(batches))
+        })
+    }
+
     /// A request with the pipeline's key (tenant `default`, read and write).
     pub fn request(
         &self,

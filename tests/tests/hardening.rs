@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use docpipe_e2e::{HttpResponse, Options, Pipeline, eventually};
-use serde_json::Value;
 
 /// How soon an ordinary upload must be summarized after a hostile one.
 const NEXT_WITHIN: Duration = Duration::from_secs(20);
@@ -134,24 +133,12 @@ fn documents_that_used_to_wedge_the_consumer_finish_and_the_queue_moves_on() -> 
 /// The most WebAssembly memory (MB) the summarizer logged with a batch, once its batches have
 /// logged at least `messages` messages (a batch logs after its handler returns).
 fn peak_wasm_mb(pipeline: &Pipeline, messages: usize) -> Result<f64> {
-    let bytes = eventually(Duration::from_secs(30), || {
-        let batches: Vec<Value> = pipeline
-            .log_events()
-            .into_iter()
-            .filter(|e| e["fields"]["message"] == "batch done")
-            .collect();
-        let logged: u64 = batches
-            .iter()
-            .filter_map(|e| e["fields"]["messages"].as_u64())
-            .sum();
-        Ok((logged >= messages as u64).then(|| {
-            batches
-                .iter()
-                .filter_map(|e| e["fields"]["wasm_memory_bytes"].as_u64())
-                .max()
-        }))
-    })?
-    .context("no batch logged its memory")?;
+    let bytes = pipeline
+        .batches_done(messages)?
+        .iter()
+        .filter_map(|e| e["fields"]["wasm_memory_bytes"].as_u64())
+        .max()
+        .context("no batch logged its memory")?;
     Ok(bytes as f64 / 1e6)
 }
 

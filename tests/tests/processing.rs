@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use docpipe_e2e::api::Accepted;
-use docpipe_e2e::{Options, Pipeline, eventually};
+use docpipe_e2e::{Options, Pipeline};
 use serde_json::Value;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
@@ -286,24 +286,11 @@ fn fifty_concurrent_uploads_each_get_exactly_one_summary() -> Result<()> {
     let expected: HashSet<String> = accepted.iter().map(|a| a.document_id.clone()).collect();
     assert_eq!(documents, expected);
     // A batch of several messages takes the leases of the jobs it starts with in one statement.
-    // Each batch logs once its handler has returned: wait for all 50 messages' batches.
-    let together: Vec<u64> = eventually(Duration::from_secs(30), || {
-        let batches: Vec<Value> = pipeline
-            .log_events()
-            .into_iter()
-            .filter(|e| e["fields"]["message"] == "batch done")
-            .collect();
-        let logged: u64 = batches
-            .iter()
-            .filter_map(|e| e["fields"]["messages"].as_u64())
-            .sum();
-        Ok((logged >= 50).then(|| {
-            batches
-                .iter()
-                .filter_map(|e| e["fields"]["leased_together"].as_u64())
-                .collect()
-        }))
-    })?;
+    let together: Vec<u64> = pipeline
+        .batches_done(50)?
+        .iter()
+        .filter_map(|e| e["fields"]["leased_together"].as_u64())
+        .collect();
     assert!(
         together.iter().any(|&leases| leases >= 2),
         "leases taken together, per batch: {together:?}"
