@@ -1180,19 +1180,8 @@ fn cost(report: &mut Report, quick: bool) -> Result<()> {
             ensure!(job.status == "succeeded", "{job:?}");
         }
         // The totals are logged once the last batch is done.
-        let events = eventually(Duration::from_secs(60), || {
-            let events = pipeline.log_events();
-            let batches = events
-                .iter()
-                .filter(|e| e["fields"]["message"] == "batch done")
-                .count();
-            let messages: u64 = events
-                .iter()
-                .filter(|e| e["fields"]["message"] == "batch done")
-                .filter_map(|e| e["fields"]["messages"].as_u64())
-                .sum();
-            Ok((batches > 0 && messages >= count as u64).then_some(events))
-        })?;
+        pipeline.batches_done(count)?;
+        let events = pipeline.log_events();
         let upload = last_totals(&events, "request done").context("no upload totals")?;
         let consumer = last_totals(&events, "batch done").context("no consumer totals")?;
         let batches = events
