@@ -1,8 +1,9 @@
 //! Accepting documents: the upload protocol, over the ports, so that nothing is stored half-way
 //! and nothing accepted is lost. In order:
 //! 1. The headers were checked ([`crate::upload::validate`]) before a byte is read.
-//! 2. A retry under a known `Idempotency-Key` only hashes the body and answers as the first
-//!    time (or `422` for a different body).
+//! 2. A retry whose `Idempotency-Key` already names an upload (looked up with the caller's
+//!    key, [`Store::authenticate`]) only hashes the body and answers as the first time (or
+//!    `422` for a different body).
 //! 3. An `uploads` row marks the upload as under way; the body streams into storage while its
 //!    SHA-256 is computed. If the Worker dies from here on, the scheduled sweep finds the row
 //!    and deletes the object.
@@ -39,35 +40,19 @@ pub const REQUEST_PAUSES_MS: [u64; 3] = [50, 200, 800];
 pub struct Upload<B> {
     pub tenant: TenantId,
     pub valid: ValidUpload,
-    pub idempotency: Idempotency,
+    pub idempotency: Option<Idempotency>,
     pub request_id: RequestId,
     /// Where the document's webhook events also go (checked).
     pub callback_url: Option<String>,
     pub body: B,
 }
 
-/// The client's `Idempotency-Key`, and what it names once looked up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Idempotency {
-    /// No key: the upload is a new document.
-    None,
-    /// A key, looked up before the body is read.
-    Key(String),
-    /// A key already looked up, with the caller's API key
-    /// ([`Store::authenticate_upload`]): the upload it names in the tenant, if any.
-    Found {
-        key: String,
-        original: Option<IdempotentUpload>,
-    },
-}
-
-impl Idempotency {
-    pub fn key(&self) -> Option<&str> {
-        match self {
-            Idempotency::None => None,
-            Idempotency::Key(key) | Idempotency::Found { key, .. } => Some(key),
-        }
-    }
+/// The client's `Idempotency-Key`, looked up before the body is read.
+#[derive(Debug)]
+pub struct Idempotency {
+    pub key: String,
+    /// The upload the key already names in the tenant, if any.
+    pub original: Option<IdempotentUpload>,
 }
 
 /// The answer to an accepted upload.
@@ -163,16 +148,8 @@ where
             body,
         } = upload;
         let (idempotency_key, original) = match idempotency {
-            Idempotency::None => (None, None),
-            Idempotency::Key(key) => {
-                let original = self
-                    .store
-                    .upload_by_idempotency_key(&tenant, &key)
-                    .await
-                    .map_err(unavailable("looking up an idempotency key"))?;
-                (Some(key), original)
-            }
-            Idempotency::Found { key, original } => (Some(key), original),
+            Some(Idempotency { key, original }) => (Some(key), original),
+            None => (None, None),
         };
         if let Some(original) = original {
             let hashed = self
@@ -603,14 +580,18 @@ mod tests {
             key: Option<&str>,
             length: BodyLength,
         ) -> Result<Accepted, ApiError> {
-            let idempotency = key.map_or(Idempotency::None, |key| Idempotency::Key(key.into()));
+            // As the Worker does, with the caller's key: the key is looked up first.
+            let idempotency = key.map(|key| Idempotency {
+                key: key.into(),
+                original: block_on(self.store.upload_by_idempotency_key(&tenant(), key)).unwrap(),
+            });
             self.accept_with(body, idempotency, length)
         }
 
         fn accept_with(
             &self,
             body: TestBody,
-            idempotency: Idempotency,
+            idempotency: Option<Idempotency>,
             length: BodyLength,
         ) -> Result<Accepted, ApiError> {
             let upload = Upload {
@@ -677,7 +658,7 @@ mod tests {
                 content_type: ContentType::new(MediaType::PlainText),
                 filename: None,
             },
-            idempotency: Idempotency::None,
+            idempotency: None,
             request_id: RequestId::parse("req-2").unwrap(),
             callback_url: None,
             body: TestBody::whole(BODY),
@@ -772,9 +753,11 @@ mod tests {
         let first = f.accept(TestBody::whole(BODY), Some("order-1")).unwrap();
         let original = block_on(f.store.upload_by_idempotency_key(&tenant(), "order-1")).unwrap();
         assert!(original.is_some());
-        let found = |original| Idempotency::Found {
-            key: "order-1".into(),
-            original,
+        let found = |original| {
+            Some(Idempotency {
+                key: "order-1".into(),
+                original,
+            })
         };
         // Found with its original: replayed from it, the body only hashed.
         let again = f

@@ -779,9 +779,6 @@ fn summarizer(report: &mut Report, quick: bool) -> Result<()> {
     Ok(())
 }
 
-/// The reference pipeline's run of the corpus at one batch size: documents per second from
-/// the first upload's start to the last summary's row, and the uploads' own time. `mimic`:
-/// the reference making docpipe's storage calls too.
 /// A pipeline's run of the corpus: documents per second end to end, the uploads' seconds, and
 /// the CPU milliseconds per document of the workerd thread that runs it all.
 struct Run {
@@ -799,6 +796,9 @@ fn thread_cpu<T>(group: u32, documents: usize, f: impl FnOnce() -> Result<T>) ->
     Ok((result, (cpu()? - before) / documents as f64))
 }
 
+/// The reference pipeline's run of the corpus at one batch size: documents per second from
+/// the first upload's start to the last summary's row, and the uploads' own time. `mimic`:
+/// the reference making docpipe's storage calls too.
 fn reference_run(documents: &[Document], batch: u32, mimic: bool) -> Result<Run> {
     let reference = Baseline::reference(batch, mimic)?;
     let port = std::sync::atomic::AtomicU16::new(reference.port);
@@ -849,8 +849,9 @@ fn pipeline_throughput(report: &mut Report, quick: bool) -> Result<()> {
              with them (`MIMIC_DOCPIPE` in `tests/bench/reference.js`): the most docpipe could \
              reach here with those calls. The sixth is the CPU time per document of the \
              workerd thread that runs each pipeline's Workers, R2, D1 and queue broker (from \
-             `/proc`, over the run): that thread sets the pace here. The machine's load moves a run's rate by up to half, \
-             so each batch size runs twice, the three pipelines in turn: rates are medians, a \
+             `/proc`, over the run): that thread sets the pace here. The machine's load moves \
+             a run's rate by up to half, so each batch size runs twice, the three pipelines in \
+             turn: rates are medians, a \
              ratio is the median of the two rounds' ratios (each round's in brackets), and the \
              stage timings pool both rounds."
         ),

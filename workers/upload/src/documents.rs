@@ -51,15 +51,15 @@ impl Ports {
     }
 }
 
-/// `POST /v1/documents`. `idempotency` is what the request's `Idempotency-Key` names, looked
-/// up with the caller's key (none when the header is absent or invalid).
+/// `POST /v1/documents`. `idempotency` is the request's `Idempotency-Key` with what it names,
+/// looked up with the caller's key (none when the header is absent or invalid).
 pub async fn create(
     req: &Request,
     env: &Env,
     ctx: &Context,
     config: &UploadConfig,
     caller: &Principal,
-    idempotency: Idempotency,
+    idempotency: Option<Idempotency>,
     request_id: &RequestId,
 ) -> ApiResult {
     let headers = req.headers();
@@ -117,7 +117,7 @@ pub async fn create(
                 .accept_url(
                     &caller.tenant,
                     request,
-                    idempotency.key(),
+                    idempotency.as_ref().map(|i| i.key.as_str()),
                     &config.fetch.allowed_hosts,
                     request_id,
                 )
@@ -247,7 +247,7 @@ async fn form(
                 .accept(Upload {
                     tenant: tenant.clone(),
                     valid,
-                    idempotency: Idempotency::None,
+                    idempotency: None,
                     request_id: request_id_owned.clone(),
                     callback_url: callback_url.clone(),
                     body: part.body,

@@ -176,36 +176,26 @@ async fn handle(
 }
 
 /// The caller of a request, by its `Authorization: Bearer` key, if the key grants `scope`;
-/// with an `idempotency_key`, also the upload it names in the caller's tenant (in the same
-/// statement). The key's last use is noted after the response is sent.
+/// with an upload's `idempotency_key`, also what that key names in the caller's tenant (in the
+/// same statement). The key's last use is noted after the response is sent.
 async fn authenticate(
     req: &Request,
     env: &Env,
     ctx: &Context,
     scope: Scope,
     idempotency_key: Option<String>,
-) -> std::result::Result<(Principal, Idempotency), ApiError> {
+) -> std::result::Result<(Principal, Option<Idempotency>), ApiError> {
     let header = req.headers().get("Authorization").ok().flatten();
     let key = bearer_key(header.as_deref())?;
     let store = bindings::store(env).map_err(internal)?;
     let hash = key_hash(key);
-    let (store_ref, hash, upload_key) = (&store, hash.as_str(), idempotency_key.as_deref());
-    let found = retry_failed(&WorkerClock, &REQUEST_PAUSES_MS, |_| async move {
-        Ok(match upload_key {
-            Some(key) => store_ref.authenticate_upload(hash, key).await?,
-            None => store_ref
-                .authenticate(hash)
-                .await?
-                .map(|caller| (caller, None)),
-        })
+    let (caller, original) = retry_failed(&WorkerClock, &REQUEST_PAUSES_MS, |_| {
+        store.authenticate(&hash, idempotency_key.as_deref())
     })
     .await
-    .map_err(unavailable("authenticating"))?;
-    let (caller, original) = found.ok_or(ApiError::InvalidApiKey)?;
-    let idempotency = match idempotency_key {
-        Some(key) => Idempotency::Found { key, original },
-        None => Idempotency::None,
-    };
+    .map_err(unavailable("authenticating"))?
+    .ok_or(ApiError::InvalidApiKey)?;
+    let idempotency = idempotency_key.map(|key| Idempotency { key, original });
     let span = Span::current();
     span.record("tenant", caller.tenant.as_str());
     span.record("key_id", caller.key_id.as_str());

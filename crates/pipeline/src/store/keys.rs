@@ -21,53 +21,23 @@ struct KeyRow {
     tenant_id: TenantId,
     scopes: Scopes,
     last_used_at: Option<Timestamp>,
-}
-
-impl KeyRow {
-    fn principal(self) -> Principal {
-        Principal {
-            key_id: self.id,
-            tenant: self.tenant_id,
-            scopes: self.scopes,
-            last_used_at: self.last_used_at.map(|at| at.0),
-        }
-    }
+    /// The upload the `Idempotency-Key` asked about already names, if any.
+    document_id: Option<docpipe_jobs::DocumentId>,
+    job_id: Option<JobId>,
+    sha256: Option<String>,
+    size_bytes: Option<u64>,
 }
 
 impl<D: Database> Store<D> {
-    /// The caller whose key hashes to `hash`, unless it is unknown or revoked.
-    pub async fn authenticate(&self, hash: &str) -> Result<Option<Principal>, DbError> {
-        let rows: Vec<KeyRow> = self
-            .db
-            .query(Statement::new(
-                "SELECT id, tenant_id, scopes, last_used_at FROM api_keys \
-                 WHERE key_hash = ?1 AND revoked_at IS NULL",
-                vec![hash.into()],
-            ))
-            .await?;
-        Ok(rows.into_iter().next().map(KeyRow::principal))
-    }
-
-    /// [`Store::authenticate`] for an upload under an `Idempotency-Key`: the caller, and the
-    /// upload the key already names in the caller's tenant, in one statement (one round trip
-    /// instead of two before the body is read).
-    pub async fn authenticate_upload(
+    /// The caller whose key hashes to `hash`, unless it is unknown or revoked; with an upload's
+    /// `idempotency_key`, also the upload that key already names in the caller's tenant, in the
+    /// same statement (one round trip before an upload's body is read).
+    pub async fn authenticate(
         &self,
         hash: &str,
-        idempotency_key: &str,
+        idempotency_key: Option<&str>,
     ) -> Result<Option<(Principal, Option<IdempotentUpload>)>, DbError> {
-        #[derive(Deserialize)]
-        struct Row {
-            id: String,
-            tenant_id: TenantId,
-            scopes: Scopes,
-            last_used_at: Option<Timestamp>,
-            document_id: Option<docpipe_jobs::DocumentId>,
-            job_id: Option<JobId>,
-            sha256: Option<String>,
-            size_bytes: Option<u64>,
-        }
-        let rows: Vec<Row> = self
+        let rows: Vec<KeyRow> = self
             .db
             .query(Statement::new(
                 "SELECT k.id, k.tenant_id, k.scopes, k.last_used_at, d.id AS document_id, \
@@ -86,13 +56,13 @@ impl<D: Database> Store<D> {
                 sha256: row.sha256,
                 size_bytes: row.size_bytes.unwrap_or(0),
             });
-            let key = KeyRow {
-                id: row.id,
-                tenant_id: row.tenant_id,
+            let caller = Principal {
+                key_id: row.id,
+                tenant: row.tenant_id,
                 scopes: row.scopes,
-                last_used_at: row.last_used_at,
+                last_used_at: row.last_used_at.map(|at| at.0),
             };
-            (key.principal(), original)
+            (caller, original)
         }))
     }
 
@@ -170,7 +140,7 @@ mod tests {
         let key = key_from_bytes(&[9; 32]);
         let id = block_on(store.create_key(&acme, "ci", &key, "read", T0)).unwrap();
 
-        let caller = block_on(store.authenticate(&key_hash(&key)))
+        let (caller, _) = block_on(store.authenticate(&key_hash(&key), None))
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -185,7 +155,10 @@ mod tests {
         assert_eq!(stored, 1, "only the hash is stored");
 
         assert!(block_on(store.revoke_key(&id, T0)).unwrap());
-        assert_eq!(block_on(store.authenticate(&key_hash(&key))).unwrap(), None);
+        assert_eq!(
+            block_on(store.authenticate(&key_hash(&key), None)).unwrap(),
+            None
+        );
         assert!(!block_on(store.revoke_key(&id, T0)).unwrap(), "once");
     }
 

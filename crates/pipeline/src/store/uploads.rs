@@ -563,7 +563,7 @@ mod tests {
         let job = JobId::new();
         assert_eq!(upload(&store, &doc, &job), Ok(true));
 
-        let (caller, original) = block_on(store.authenticate_upload(&key_hash(&ours), "key-1"))
+        let (caller, original) = block_on(store.authenticate(&key_hash(&ours), Some("key-1")))
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -582,24 +582,24 @@ mod tests {
         );
 
         // A key nobody used yet, another tenant's key, an unknown or revoked API key.
-        let fresh = block_on(store.authenticate_upload(&key_hash(&ours), "key-2")).unwrap();
+        let fresh = block_on(store.authenticate(&key_hash(&ours), Some("key-2"))).unwrap();
         assert_eq!(
             fresh.map(|(caller, original)| (caller.tenant, original)),
             Some((tenant(), None))
         );
-        let other = block_on(store.authenticate_upload(&key_hash(&theirs), "key-1")).unwrap();
+        let other = block_on(store.authenticate(&key_hash(&theirs), Some("key-1"))).unwrap();
         assert_eq!(
             other.map(|(caller, original)| (caller.tenant, original)),
             Some((acme, None))
         );
         let unknown = key_hash(&key_from_bytes(&[3; 32]));
         assert_eq!(
-            block_on(store.authenticate_upload(&unknown, "key-1")),
+            block_on(store.authenticate(&unknown, Some("key-1"))),
             Ok(None)
         );
         assert!(block_on(store.revoke_key(&our_id, T0)).unwrap());
         assert_eq!(
-            block_on(store.authenticate_upload(&key_hash(&ours), "key-1")),
+            block_on(store.authenticate(&key_hash(&ours), Some("key-1"))),
             Ok(None)
         );
     }
